@@ -1,0 +1,338 @@
+//! The invariant checker: kernel-internal truths that must hold whenever the
+//! machine is quiescent (no hotplug operation or allocation in flight).
+//! Reference §9.
+//!
+//! Two levels:
+//! * [`Machine::check_cheap`] runs after every scenario command: kernel bugs the
+//!   model detected on the way (BUG_ON/WARN/bad page), memory-block state
+//!   against `dev->offline` and section online bits, zone counters and
+//!   isolation counts.
+//! * [`Machine::check_all`] (`check` in a scenario) adds a walk of every free
+//!   list and every memmap slot of every online section: buddy structure,
+//!   free-page accounting, page-state classification, PageOffline rules and
+//!   managed-page accounting.
+//!
+//! The checker reads the machine through its public accessors and locks like
+//! any other kernel code; it takes each zone's lock while walking its lists.
+
+use crate::hotplug::MemoryBlockState;
+use crate::machine::Machine;
+use crate::page::{PageType, Pfn, PG_HWPOISON, PG_RESERVED};
+use crate::sparse::PAGES_PER_SECTION;
+use crate::zone::buddy::{buddy_list, buddy_order};
+use crate::zone::{Migratetype, Zone, NR_ORDERS};
+use std::fmt;
+
+/// One broken invariant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// Short name of the rule.
+    pub rule: &'static str,
+    /// What was found.
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invariant {} violated: {}", self.rule, self.detail)
+    }
+}
+
+struct Report(Vec<Violation>);
+
+impl Report {
+    fn fail(&mut self, rule: &'static str, detail: String) {
+        self.0.push(Violation { rule, detail });
+    }
+}
+
+impl Machine {
+    /// The cheap invariants (after every command).
+    pub fn check_cheap(&self) -> Vec<Violation> {
+        let mut r = Report(Vec::new());
+        for bug in self.take_bugs() {
+            r.fail("kernel-bug", bug);
+        }
+        self.check_blocks(&mut r);
+        for node in self.nodes() {
+            for zone in &node.zones {
+                self.check_zone_counters(zone, &mut r);
+            }
+        }
+        r.0
+    }
+
+    /// Every invariant (`check`).
+    pub fn check_all(&self) -> Vec<Violation> {
+        let mut r = Report(self.check_cheap());
+        for node in self.nodes() {
+            for zone in &node.zones {
+                self.check_free_lists(zone, &mut r);
+                self.check_zone_pages(zone, &mut r);
+            }
+        }
+        r.0
+    }
+
+    fn check_blocks(&self, r: &mut Report) {
+        for b in self.hotplug().blocks() {
+            let state = b.state();
+            if state == MemoryBlockState::GoingOffline {
+                r.fail(
+                    "block-state",
+                    format!("memory{} is going-offline with no offline running", b.id),
+                );
+            }
+            if b.dev_online() != (state == MemoryBlockState::Online) {
+                r.fail(
+                    "block-dev-offline",
+                    format!(
+                        "memory{}: dev->offline disagrees with state {:?}",
+                        b.id, state
+                    ),
+                );
+            }
+            let mut nr = b.start_pfn.0 / PAGES_PER_SECTION;
+            while Pfn(nr * PAGES_PER_SECTION) < b.end_pfn() {
+                if let Some(ms) = self.mem().section(nr) {
+                    if ms.present() && ms.online() != (state == MemoryBlockState::Online) {
+                        r.fail(
+                            "section-online",
+                            format!(
+                                "section {nr} online={} but memory{} is {}",
+                                ms.online(),
+                                b.id,
+                                state.as_str()
+                            ),
+                        );
+                    }
+                }
+                nr += 1;
+            }
+            if state == MemoryBlockState::Offline && b.zone().is_some() {
+                r.fail(
+                    "block-zone",
+                    format!("offline memory{} still has a zone", b.id),
+                );
+            }
+        }
+    }
+
+    fn check_zone_counters(&self, zone: &Zone, r: &mut Report) {
+        let info = zone.info();
+        let name = zone_name(zone);
+        if info.present > info.spanned {
+            r.fail(
+                "zone-present",
+                format!(
+                    "{name}: present {} > spanned {}",
+                    info.present, info.spanned
+                ),
+            );
+        }
+        if info.managed < 0 || info.managed as u64 > info.present {
+            r.fail(
+                "zone-managed",
+                format!(
+                    "{name}: managed {} outside 0..=present {}",
+                    info.managed, info.present
+                ),
+            );
+        }
+        if info.free < 0 || info.free > info.managed.max(0) {
+            r.fail(
+                "zone-free",
+                format!(
+                    "{name}: free {} outside 0..=managed {}",
+                    info.free, info.managed
+                ),
+            );
+        }
+        if info.nr_isolate_pageblock != 0 {
+            r.fail(
+                "zone-isolation",
+                format!(
+                    "{name}: {} pageblocks still isolated while nothing isolates",
+                    info.nr_isolate_pageblock
+                ),
+            );
+        }
+    }
+
+    fn check_free_lists(&self, zone: &Zone, r: &mut Report) {
+        let name = zone_name(zone);
+        let locked = zone.lock.lock();
+        let mut total = 0i64;
+        for order in 0..NR_ORDERS as u32 {
+            for mt in [
+                Migratetype::Unmovable,
+                Migratetype::Movable,
+                Migratetype::Reclaimable,
+                Migratetype::Isolate,
+            ] {
+                let mut n = 0;
+                for pfn in locked.free_area.iter(self.mem(), order, mt) {
+                    n += 1;
+                    total += 1 << order;
+                    let Some(p) = self.mem().pfn_to_online_page(pfn) else {
+                        r.fail(
+                            "buddy-online",
+                            format!("{name}: free block {pfn} not online"),
+                        );
+                        continue;
+                    };
+                    if !p.is_type(PageType::Buddy)
+                        || buddy_order(p) != order
+                        || buddy_list(p) != mt
+                        || p.ref_count() != 0
+                        || !pfn.is_aligned(1 << order)
+                        || p.zonenum() != zone.zone_type
+                        || p.nid() != zone.nid
+                    {
+                        r.fail(
+                            "buddy-head",
+                            format!(
+                                "{name}: block {pfn} on order-{order} {} list: type {:?} order {} refcount {}",
+                                mt.name(),
+                                p.page_type(),
+                                buddy_order(p),
+                                p.ref_count()
+                            ),
+                        );
+                    }
+                    let isolated = self.mem().pageblock_isolated(pfn);
+                    if isolated != (mt == Migratetype::Isolate) {
+                        r.fail(
+                            "buddy-isolation",
+                            format!(
+                                "{name}: block {pfn} on {} list, pageblock isolated={isolated}",
+                                mt.name()
+                            ),
+                        );
+                    }
+                }
+                if n != locked.free_area.list(order, mt).len() {
+                    r.fail(
+                        "buddy-list-len",
+                        format!(
+                            "{name}: order-{order} {} list has {n} blocks, counts {}",
+                            mt.name(),
+                            locked.free_area.list(order, mt).len()
+                        ),
+                    );
+                }
+            }
+        }
+        if total != zone.nr_free() {
+            r.fail(
+                "buddy-nr-free",
+                format!(
+                    "{name}: free lists hold {total} pages, NR_FREE_PAGES says {}",
+                    zone.nr_free()
+                ),
+            );
+        }
+    }
+
+    /// Classifies every online page of the zone and checks the managed count.
+    fn check_zone_pages(&self, zone: &Zone, r: &mut Report) {
+        if zone.is_empty() {
+            return;
+        }
+        let name = zone_name(zone);
+        let (start, end) = zone.span();
+        let mut present = 0u64;
+        let mut unmanaged = 0u64;
+        let mut free_left = 0u64;
+        let mut pfn = start;
+        while pfn < end {
+            let Some(p) = self.mem().pfn_to_online_page(pfn) else {
+                pfn = pfn + 1;
+                continue;
+            };
+            if p.zonenum() != zone.zone_type || p.nid() != zone.nid {
+                pfn = pfn + 1;
+                continue;
+            }
+            let ram = self.system_ram_pages(pfn, pfn + 1) == 1;
+            if ram {
+                present += 1;
+            }
+            if p.is_poisoned() {
+                r.fail(
+                    "page-poisoned",
+                    format!("{name}: online page {pfn} is poisoned"),
+                );
+            } else if free_left > 0 {
+                // Inside a free block: a plain free page.
+                if p.ref_count() != 0 || p.has_type() {
+                    r.fail(
+                        "buddy-tail",
+                        format!(
+                            "{name}: page {pfn} inside a free block has refcount {} type {:?}",
+                            p.ref_count(),
+                            p.page_type()
+                        ),
+                    );
+                }
+                free_left -= 1;
+            } else if p.is_type(PageType::Buddy) {
+                free_left = (1u64 << buddy_order(p)) - 1;
+            } else if p.is_type(PageType::Offline) {
+                unmanaged += 1;
+                // Refcount 0 only between MEM_GOING_OFFLINE and the end of an
+                // offline attempt.
+                if p.ref_count() < 1 {
+                    r.fail(
+                        "offline-refcount",
+                        format!(
+                            "{name}: PageOffline page {pfn} has refcount {} outside an offline",
+                            p.ref_count()
+                        ),
+                    );
+                }
+            } else if p.test(PG_RESERVED) && self.is_boot_reserved(pfn) {
+                if ram {
+                    unmanaged += 1;
+                }
+            } else if p.ref_count() == 0 && !p.test(PG_HWPOISON) && !p.is_tail() {
+                r.fail(
+                    "page-leaked",
+                    format!("{name}: page {pfn} has refcount 0 but is neither free, offline nor poisoned"),
+                );
+            }
+            pfn = pfn + 1;
+        }
+        if present != zone.present_pages() {
+            r.fail(
+                "zone-present-count",
+                format!(
+                    "{name}: {present} online RAM pages, present_pages {}",
+                    zone.present_pages()
+                ),
+            );
+        }
+        let managed = present - unmanaged;
+        if managed as i64 != zone.managed_pages() {
+            r.fail(
+                "zone-managed-count",
+                format!(
+                    "{name}: {present} present - {unmanaged} offline/boot-reserved = {managed}, managed_pages {}",
+                    zone.managed_pages()
+                ),
+            );
+        }
+    }
+
+    /// Pages reserved by memblock at boot (page 0, the hole, the kernel image).
+    fn is_boot_reserved(&self, pfn: Pfn) -> bool {
+        let addr = pfn.phys().0;
+        addr == 0
+            || crate::machine::LEGACY_HOLE.contains(&addr)
+            || crate::machine::KERNEL_IMAGE.contains(&addr)
+    }
+}
+
+fn zone_name(zone: &Zone) -> String {
+    format!("node {} zone {}", zone.nid, zone.zone_type.name())
+}

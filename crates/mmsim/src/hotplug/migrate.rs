@@ -1,0 +1,144 @@
+//! Migration of movable pages out of a range (`do_migrate_range()` and the
+//! parts of `migrate_pages()` it needs).
+//!
+//! Who may move a page is decided by its owner through [`MovableOps`], the
+//! model of 7.2's `movable_operations`: registered per kind of page (PageOffline
+//! balloon pages, zsmalloc, and — later — LRU folios through the same
+//! interface). Migration of one page:
+//!
+//! 1. `folio_try_get()`: a speculative reference; free pages and pages whose
+//!    owner dropped its reference (PageOffline during offlining) are skipped.
+//! 2. `isolate`: the owner takes the page off its own lists and keeps a
+//!    reference for the migration core (PG_movable_ops_isolated).
+//! 3. A target page is allocated outside the isolated range (the allocator
+//!    never hands out isolated pageblocks), on another node if there is one.
+//! 4. `migrate`: the owner copies the contents and moves its ownership to the
+//!    target; on success the source's last reference is dropped and the page
+//!    falls into the isolated free list; on failure `putback` returns it.
+//!
+//! Errors are not propagated: offlining simply retries the whole scan.
+
+use crate::errno::KResult;
+use crate::machine::Machine;
+use crate::page::{PageType, Pfn, PG_LRU};
+use crate::sync::Arc;
+use crate::zone::alloc::Gfp;
+
+/// What kind of page a set of movable ops handles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MovableKind {
+    /// PageOffline pages with PG_movable_ops (balloon).
+    Offline,
+    /// PageZsmalloc pages with PG_movable_ops.
+    Zsmalloc,
+    /// LRU folios (user memory; registered by the VM layer).
+    Lru,
+}
+
+/// `struct movable_operations`.
+pub trait MovableOps: Send + Sync {
+    /// `isolate_page()`: takes the page away from its owner's lists for
+    /// migration, holding one extra reference; false if it cannot now.
+    fn isolate(&self, m: &Machine, pfn: Pfn) -> bool;
+    /// `migrate_page()`: `dst` (refcount 1, allocated) takes over `src`'s
+    /// contents and ownership; on success the owner has dropped its own
+    /// reference to `src`, leaving only the isolation reference.
+    fn migrate(&self, m: &Machine, dst: Pfn, src: Pfn) -> KResult<()>;
+    /// `putback_page()`: the page goes back to its owner and the isolation
+    /// reference is dropped.
+    fn putback(&self, m: &Machine, pfn: Pfn);
+}
+
+impl Machine {
+    /// `set_movable_ops()`: registers `ops` for `kind` (replacing any).
+    pub fn set_movable_ops(&self, kind: MovableKind, ops: Arc<dyn MovableOps>) {
+        let mut reg = self.hotplug().movable_ops.down_write();
+        reg.retain(|(k, _)| *k != kind);
+        reg.push((kind, ops));
+    }
+
+    fn movable_ops_for(&self, pfn: Pfn) -> Option<Arc<dyn MovableOps>> {
+        let p = self.page(pfn);
+        let kind = if self.page_has_movable_ops(pfn) {
+            if p.is_type(PageType::Offline) {
+                MovableKind::Offline
+            } else {
+                MovableKind::Zsmalloc
+            }
+        } else if p.test(PG_LRU) {
+            MovableKind::Lru
+        } else {
+            return None;
+        };
+        self.hotplug()
+            .movable_ops
+            .down_read()
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, ops)| ops.clone())
+    }
+
+    /// `do_migrate_range()`: migrates every movable page of `[start, end)`
+    /// it can; returns how many pages moved.
+    pub fn do_migrate_range(&self, start: Pfn, end: Pfn) -> u64 {
+        let mut isolated = Vec::new();
+        let mut pfn = start;
+        while pfn < end {
+            let Some(page) = self.mem().pfn_to_page(pfn) else {
+                pfn = pfn + 1;
+                continue;
+            };
+            if !page.try_get() {
+                pfn = pfn + 1;
+                continue;
+            }
+            // Re-check under our reference: it may have changed hands.
+            match self.movable_ops_for(pfn) {
+                Some(ops) => {
+                    if ops.isolate(self, pfn) {
+                        isolated.push((pfn, ops));
+                    } else {
+                        self.log(format!("failed to isolate pfn {:x}", pfn.0));
+                    }
+                }
+                None => {}
+            }
+            self.put_pages(pfn, 0);
+            pfn = pfn + 1;
+        }
+        let mut moved = 0;
+        for (src, ops) in isolated {
+            if self.migrate_one(src, &ops) {
+                moved += 1;
+            }
+        }
+        moved
+    }
+
+    /// Migrates one isolated page; puts it back on failure.
+    fn migrate_one(&self, src: Pfn, ops: &Arc<dyn MovableOps>) -> bool {
+        let src_nid = self.page(src).nid();
+        let target_nid = (0..self.nodes().len())
+            .find(|&n| n != src_nid && self.node(n).present_pages() > 0)
+            .unwrap_or(src_nid);
+        let dst = match self.alloc_pages(Gfp::MOVABLE, 0, target_nid) {
+            Ok(dst) => dst,
+            Err(_) => {
+                ops.putback(self, src);
+                return false;
+            }
+        };
+        match ops.migrate(self, dst, src) {
+            Ok(()) => {
+                // Drop the isolation reference: the source is free now.
+                self.put_pages(src, 0);
+                true
+            }
+            Err(_) => {
+                ops.putback(self, src);
+                self.put_pages(dst, 0);
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! Memory hotplug: memory blocks, adding and removing memory, onlining and
+//! offlining, the memory notifier chain, the online_page_callback and the
+//! migration of movable pages out of memory that goes offline.
+//!
+//! # Memory blocks
+//!
+//! Physical memory is managed in memory blocks of `block_size_bytes` (128 MiB
+//! to 2 GiB, a whole number of sections). A block is created offline by
+//! `add_memory()` (or online at boot), goes online through `device_online()`
+//! and offline through `device_offline()`, and disappears with
+//! `remove_memory()`. Its state machine (reference §2.14):
+//!
+//! ```text
+//!   (none) --add--> offline --online ok--> online --offline starts--> going-offline
+//!                     ^  |                   ^                           |   |
+//!                     |  +--online fails-----+ (stays offline)           |   |
+//!                     +-------------------offline ok---------------------+   |
+//!                                            +------offline fails------------+
+//! ```
+//!
+//! # Locks, in the kernel's order
+//!
+//! 1. `device_hotplug_lock` ([`Hotplug::device_hotplug_lock`]): serialises
+//!    add/remove with sysfs online/offline and owns block lifetime.
+//! 2. the block's `device_lock` ([`MemoryBlock`]): its state and `dev->offline`.
+//! 3. `mem_hotplug_lock` ([`Hotplug::mem_hotplug_lock`], a percpu rwsem) for
+//!    write: zones, node spans, sections, the online_page_callback. Readers
+//!    (`get_online_mems()`) keep memory from going away.
+//! 4. notifiers may take their own locks (a driver's hotplug mutex,
+//!    `page_offline_rwsem`).
+//! 5. `zone->lock`.
+//!
+//! Submodules: [`add`] (add/remove), [`online`], [`offline`], [`notifier`],
+//! [`callback`] (online_page_callback), [`migrate`] (movable-ops migration),
+//! [`owner`] (a test-only kernel user that allocates and marks pages).
+
+pub mod add;
+pub mod callback;
+pub mod migrate;
+pub mod notifier;
+pub mod offline;
+pub mod online;
+pub mod owner;
+
+use crate::page::{Pfn, ZoneType};
+use crate::sparse::PAGES_PER_SECTION;
+use crate::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicU8, Ordering};
+use crate::sync::{Arc, Mutex, MutexGuard, PercpuRwSem, RwSem};
+use std::collections::BTreeMap;
+use std::fmt;
+
+pub use callback::OnlinePageCallback;
+pub use migrate::{MovableKind, MovableOps};
+pub use notifier::{MemAction, MemoryNotifier, MemoryNotify, NodeAction, NotifierId};
+
+/// `enum mmop`: how a block should be onlined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum OnlineType {
+    /// MMOP_OFFLINE.
+    Offline = 0,
+    /// MMOP_ONLINE: zone by policy.
+    Online = 1,
+    /// MMOP_ONLINE_KERNEL.
+    OnlineKernel = 2,
+    /// MMOP_ONLINE_MOVABLE.
+    OnlineMovable = 3,
+}
+
+impl OnlineType {
+    /// `mhp_online_type_from_str()`: one of the four strings, with one
+    /// trailing newline tolerated (`sysfs_streq`).
+    pub fn from_str(s: &str) -> Option<OnlineType> {
+        match s.strip_suffix('\n').unwrap_or(s) {
+            "offline" => Some(OnlineType::Offline),
+            "online" => Some(OnlineType::Online),
+            "online_kernel" => Some(OnlineType::OnlineKernel),
+            "online_movable" => Some(OnlineType::OnlineMovable),
+            _ => None,
+        }
+    }
+
+    /// The sysfs string.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OnlineType::Offline => "offline",
+            OnlineType::Online => "online",
+            OnlineType::OnlineKernel => "online_kernel",
+            OnlineType::OnlineMovable => "online_movable",
+        }
+    }
+
+    const fn from_raw(v: u8) -> OnlineType {
+        match v {
+            1 => OnlineType::Online,
+            2 => OnlineType::OnlineKernel,
+            3 => OnlineType::OnlineMovable,
+            _ => OnlineType::Offline,
+        }
+    }
+}
+
+/// A memory block's state (the 7.2 enum values; only the strings are ABI).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum MemoryBlockState {
+    /// MEM_ONLINE.
+    Online = 0,
+    /// MEM_GOING_OFFLINE: an offline attempt is running.
+    GoingOffline = 1,
+    /// MEM_OFFLINE.
+    Offline = 2,
+}
+
+impl MemoryBlockState {
+    /// The `state` file's text.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MemoryBlockState::Online => "online",
+            MemoryBlockState::GoingOffline => "going-offline",
+            MemoryBlockState::Offline => "offline",
+        }
+    }
+
+    const fn from_raw(v: u8) -> MemoryBlockState {
+        match v {
+            0 => MemoryBlockState::Online,
+            1 => MemoryBlockState::GoingOffline,
+            _ => MemoryBlockState::Offline,
+        }
+    }
+}
+
+const NO_ZONE: u16 = u16::MAX;
+
+/// One `struct memory_block`.
+pub struct MemoryBlock {
+    /// Block id: the block covers `[id * block_size, (id + 1) * block_size)`.
+    pub id: u64,
+    /// Node of the block.
+    pub nid: usize,
+    /// First PFN.
+    pub start_pfn: Pfn,
+    /// Pages in the block.
+    pub nr_pages: u64,
+    /// `device_lock(&mem->dev)`: held across an online/offline of this block.
+    dev_lock: Mutex<()>,
+    /// `mem->state` (device_lock).
+    state: AtomicU8,
+    /// `mem->online_type` (device_hotplug_lock).
+    online_type: AtomicU8,
+    /// `dev->offline` (device_lock).
+    dev_offline: AtomicBool,
+    /// `mem->zone` as (nid << 8 | zone type), NO_ZONE if none.
+    zone: AtomicU16,
+    /// `memblk_nr_poison()`.
+    nr_hwpoison: AtomicU64,
+}
+
+impl MemoryBlock {
+    fn new(id: u64, nid: usize, nr_pages: u64, state: MemoryBlockState) -> MemoryBlock {
+        MemoryBlock {
+            id,
+            nid,
+            start_pfn: Pfn(id * nr_pages),
+            nr_pages,
+            dev_lock: Mutex::new(()),
+            state: AtomicU8::new(state as u8),
+            online_type: AtomicU8::new(OnlineType::Offline as u8),
+            dev_offline: AtomicBool::new(state == MemoryBlockState::Offline),
+            zone: AtomicU16::new(NO_ZONE),
+            nr_hwpoison: AtomicU64::new(0),
+        }
+    }
+
+    /// The current state (may change right after the read).
+    pub fn state(&self) -> MemoryBlockState {
+        MemoryBlockState::from_raw(self.state.load(Ordering::Relaxed))
+    }
+
+    fn set_state(&self, s: MemoryBlockState) {
+        self.state.store(s as u8, Ordering::Relaxed);
+    }
+
+    /// `!dev->offline`: what the `online` file shows.
+    pub fn dev_online(&self) -> bool {
+        !self.dev_offline.load(Ordering::Relaxed)
+    }
+
+    /// `mem->zone`.
+    pub fn zone(&self) -> Option<(usize, ZoneType)> {
+        let z = self.zone.load(Ordering::Relaxed);
+        (z != NO_ZONE).then(|| {
+            (
+                usize::from(z >> 8),
+                ZoneType::from_index(usize::from(z & 0xff)).unwrap_or(ZoneType::Normal),
+            )
+        })
+    }
+
+    fn set_zone(&self, z: Option<(usize, ZoneType)>) {
+        let raw = z.map_or(NO_ZONE, |(nid, zt)| ((nid as u16) << 8) | zt as u16);
+        self.zone.store(raw, Ordering::Relaxed);
+    }
+
+    fn online_type(&self) -> OnlineType {
+        OnlineType::from_raw(self.online_type.load(Ordering::Relaxed))
+    }
+
+    fn set_online_type(&self, t: OnlineType) {
+        self.online_type.store(t as u8, Ordering::Relaxed);
+    }
+
+    /// `memblk_nr_poison()`.
+    pub fn nr_hwpoison(&self) -> u64 {
+        self.nr_hwpoison.load(Ordering::Relaxed)
+    }
+
+    /// `memblk_nr_poison_inc()`.
+    pub fn inc_hwpoison(&self) {
+        self.nr_hwpoison.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One past the last PFN.
+    pub fn end_pfn(&self) -> Pfn {
+        self.start_pfn + self.nr_pages
+    }
+
+    /// `device_lock()`.
+    pub fn device_lock(&self) -> MutexGuard<'_, ()> {
+        self.dev_lock.lock()
+    }
+}
+
+impl fmt::Debug for MemoryBlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryBlock")
+            .field("id", &self.id)
+            .field("nid", &self.nid)
+            .field("state", &self.state())
+            .field("zone", &self.zone())
+            .finish()
+    }
+}
+
+/// A task that can receive signals (the writer of a sysfs file).
+#[derive(Default)]
+pub struct Task {
+    signal: AtomicBool,
+}
+
+impl Task {
+    /// A task with no pending signal.
+    pub fn new() -> Task {
+        Task::default()
+    }
+
+    /// `signal_pending(current)`.
+    pub fn signal_pending(&self) -> bool {
+        // Acquire pairs with the Release in send_signal().
+        self.signal.load(Ordering::Acquire)
+    }
+
+    /// Delivers a signal.
+    pub fn send_signal(&self) {
+        // Release pairs with the Acquire in signal_pending().
+        self.signal.store(true, Ordering::Release);
+    }
+
+    /// The signal was handled (the syscall returned).
+    pub fn clear_signal(&self) {
+        self.signal.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Hotplug state of a machine.
+pub struct Hotplug {
+    block_size: u64,
+    /// `device_hotplug_lock`.
+    pub device_hotplug_lock: Mutex<()>,
+    /// `mem_hotplug_lock`.
+    pub mem_hotplug_lock: PercpuRwSem,
+    /// Memory block devices by id (lifetime under device_hotplug_lock; the
+    /// rwsem lets sysfs readers look blocks up without it).
+    blocks: RwSem<BTreeMap<u64, Arc<MemoryBlock>>>,
+    /// `auto_online_blocks` (no lock, like the kernel's cached value).
+    default_online_type: AtomicU8,
+    /// The memory notifier chain.
+    pub(crate) notifiers: notifier::NotifierChain,
+    /// The node notifier events, in order (the model's node chain).
+    pub(crate) node_events: Mutex<Vec<(NodeAction, usize)>>,
+    /// `online_page_callback` under `online_page_callback_lock`.
+    pub(crate) online_page_callback: Mutex<Option<Arc<dyn OnlinePageCallback>>>,
+    /// movable_ops registrations.
+    pub(crate) movable_ops: RwSem<Vec<(MovableKind, Arc<dyn MovableOps>)>>,
+}
+
+impl Hotplug {
+    /// Hotplug state with no blocks.
+    pub fn new(block_size: u64, auto_online: OnlineType) -> Hotplug {
+        Hotplug {
+            block_size,
+            device_hotplug_lock: Mutex::new(()),
+            mem_hotplug_lock: PercpuRwSem::new(),
+            blocks: RwSem::new(BTreeMap::new()),
+            default_online_type: AtomicU8::new(auto_online as u8),
+            notifiers: notifier::NotifierChain::new(),
+            node_events: Mutex::new(Vec::new()),
+            online_page_callback: Mutex::new(None),
+            movable_ops: RwSem::new(Vec::new()),
+        }
+    }
+
+    /// `memory_block_size_bytes()`.
+    pub fn block_size(&self) -> u64 {
+        self.block_size
+    }
+
+    /// Pages per memory block.
+    pub fn pages_per_block(&self) -> u64 {
+        self.block_size >> crate::page::PAGE_SHIFT
+    }
+
+    /// Sections per memory block.
+    pub fn sections_per_block(&self) -> u64 {
+        self.pages_per_block() / PAGES_PER_SECTION
+    }
+
+    /// `memory_block_id()` of a PFN.
+    pub fn block_id(&self, pfn: Pfn) -> u64 {
+        pfn.0 / self.pages_per_block()
+    }
+
+    /// `find_memory_block_by_id()`.
+    pub fn find_block(&self, id: u64) -> Option<Arc<MemoryBlock>> {
+        self.blocks.down_read().get(&id).cloned()
+    }
+
+    /// Every block, by id.
+    pub fn blocks(&self) -> Vec<Arc<MemoryBlock>> {
+        self.blocks.down_read().values().cloned().collect()
+    }
+
+    /// `mhp_get_default_online_type()`.
+    pub fn default_online_type(&self) -> OnlineType {
+        OnlineType::from_raw(self.default_online_type.load(Ordering::Relaxed))
+    }
+
+    /// `mhp_set_default_online_type()`.
+    pub fn set_default_online_type(&self, t: OnlineType) {
+        self.default_online_type.store(t as u8, Ordering::Relaxed);
+    }
+
+    pub(crate) fn create_boot_block(
+        &self,
+        id: u64,
+        nid: usize,
+        zone: Option<(usize, ZoneType)>,
+        state: MemoryBlockState,
+    ) {
+        let b = MemoryBlock::new(id, nid, self.pages_per_block(), state);
+        b.set_zone(zone);
+        self.blocks.down_write().insert(id, Arc::new(b));
+    }
+
+    /// The node notifier events so far.
+    pub fn node_events(&self) -> Vec<(NodeAction, usize)> {
+        self.node_events.lock().clone()
+    }
+}

@@ -1,0 +1,202 @@
+//! Offlining (`memory_block_offline()` → `offline_pages()`), reference §2.7.
+//!
+//! The pipeline: isolate the range (refusing unmovable pages outside
+//! ZONE_MOVABLE), tell the notifiers MEM_GOING_OFFLINE (drivers drop the
+//! references of their PageOffline pages here), then loop — migrate whatever
+//! `scan_movable_pages()` finds, until nothing movable is left, and test that
+//! every page is free, HWPoison or a released PageOffline page. There is no
+//! timeout: the loop ends with success, with -EBUSY for a definitely unmovable
+//! page (a PageOffline page still referenced), or with -EINTR when the writer
+//! has a signal pending. Success takes the free pages off the isolated free
+//! lists, clears SECTION_IS_ONLINE and fixes the accounting.
+
+use super::{MemAction, MemoryBlock, MemoryNotify, NodeAction, Task};
+use crate::errno::{Errno, KResult};
+use crate::machine::Machine;
+use crate::page::{PageType, Pfn, PAGEBLOCK_NR_PAGES, PG_HWPOISON, PG_LRU};
+use crate::sparse::PAGES_PER_SECTION;
+use crate::variant::OfflineSkip;
+use crate::zone::isolation::IsolateMode;
+use crate::zone::{buddy, NodeState, Zone, ZoneType};
+
+impl Machine {
+    /// `memory_block_offline()`.
+    pub(crate) fn memory_block_offline(&self, mem: &MemoryBlock, task: &Task) -> KResult<()> {
+        let Some((nid, zt)) = mem.zone() else {
+            return Err(Errno::EINVAL);
+        };
+        let _hp = self.hotplug().mem_hotplug_lock.down_write();
+        self.offline_pages(mem.start_pfn, mem.nr_pages, self.zone(nid, zt), task)?;
+        mem.set_zone(None);
+        Ok(())
+    }
+
+    /// `offline_pages()`. Caller holds mem_hotplug_lock for write.
+    pub fn offline_pages(&self, start: Pfn, nr: u64, zone: &Zone, task: &Task) -> KResult<()> {
+        debug_assert!(self.hotplug().mem_hotplug_lock.is_write_locked());
+        let end = start + nr;
+        let fail = |reason: &str, e: Errno| {
+            self.log(format!(
+                "memory offlining [mem {:#010x}-{:#010x}] failed due to {reason}",
+                start.phys().0,
+                end.phys().0 - 1
+            ));
+            Err(e)
+        };
+        if nr == 0 || !start.is_aligned(PAGEBLOCK_NR_PAGES) || !end.is_aligned(PAGES_PER_SECTION) {
+            return Err(Errno::EINVAL);
+        }
+        if self.system_ram_pages(start, end) != nr {
+            return fail("memory holes", Errno::EINVAL);
+        }
+        let in_zone = |pfn: Pfn| {
+            self.mem()
+                .pfn_to_online_page(pfn)
+                .is_some_and(|p| p.zonenum() == zone.zone_type && p.nid() == zone.nid)
+        };
+        if !in_zone(start) || !in_zone(end - 1) {
+            return fail("multizone range", Errno::EINVAL);
+        }
+        if self
+            .start_isolate_page_range(start, end, IsolateMode::MemOffline)
+            .is_err()
+        {
+            return fail("failure to isolate range", Errno::EBUSY);
+        }
+        let node = self.node(zone.nid);
+        let last_memory = nr >= node.present_pages();
+        let arg = MemoryNotify {
+            start_pfn: start,
+            nr_pages: nr,
+        };
+        if last_memory {
+            self.node_notify(NodeAction::RemovingLastMemory, zone.nid);
+        }
+        let undo = |reason: &str, e: Errno| {
+            self.undo_isolate_page_range(start, end);
+            self.memory_notify(MemAction::CancelOffline, arg);
+            if last_memory {
+                self.node_notify(NodeAction::CancelRemovingLastMemory, zone.nid);
+            }
+            fail(reason, e)
+        };
+        let ret = self.memory_notify(MemAction::GoingOffline, arg);
+        if let Some(e) = super::notifier::notifier_to_errno(ret) {
+            return undo("notifier failure", e);
+        }
+        loop {
+            let mut pfn = start;
+            let ret = loop {
+                if task.signal_pending() {
+                    return undo("signal backoff", Errno::EINTR);
+                }
+                crate::sync::thread::yield_now();
+                match self.scan_movable_pages(pfn, end) {
+                    Ok(found) => {
+                        pfn = found;
+                        self.do_migrate_range(found, end);
+                    }
+                    Err(e) => break e,
+                }
+            };
+            if ret != Errno::ENOENT {
+                return undo("unmovable page", Errno::EBUSY);
+            }
+            if self
+                .test_pages_isolated(start, end, IsolateMode::MemOffline)
+                .is_ok()
+            {
+                break;
+            }
+        }
+        let managed = self.offline_isolated_pages(zone, start, end);
+        zone.lock.lock().nr_isolate_pageblock -= nr / PAGEBLOCK_NR_PAGES;
+        self.adjust_managed_page_count(zone, -(managed as i64));
+        self.adjust_present_page_count(zone, start, -(nr as i64));
+        if !node
+            .zones
+            .iter()
+            .any(|z| z.zone_type != ZoneType::Movable && z.present_pages() > 0)
+        {
+            node.set_state(NodeState::NormalMemory, false);
+        }
+        if node.present_pages() == 0 {
+            node.set_state(NodeState::Memory, false);
+        }
+        if !zone.populated() {
+            zone.set_pageset_ready(false);
+        }
+        if last_memory {
+            self.node_notify(NodeAction::RemovedLastMemory, zone.nid);
+        }
+        self.memory_notify(MemAction::Offline, arg);
+        self.remove_pfn_range_from_zone(zone, start, nr);
+        Ok(())
+    }
+
+    /// `scan_movable_pages()`: Ok(pfn) of the first movable page, ENOENT if
+    /// none is left, EBUSY for a definitely unmovable one. Reference §2.8.
+    pub fn scan_movable_pages(&self, start: Pfn, end: Pfn) -> Result<Pfn, Errno> {
+        let mut pfn = start;
+        while pfn < end {
+            let p = self.page(pfn);
+            if p.test(PG_LRU) || self.page_has_movable_ops(pfn) {
+                return Ok(pfn);
+            }
+            if p.is_type(PageType::Offline) {
+                let busy = match self.variants().offline_skip {
+                    OfflineSkip::Refcount => p.ref_count() != 0,
+                    OfflineSkip::Skippable => !self.page_offline_skippable(pfn),
+                };
+                if busy {
+                    return Err(Errno::EBUSY);
+                }
+            }
+            pfn = pfn + 1;
+        }
+        Err(Errno::ENOENT)
+    }
+
+    /// `__offline_isolated_pages()`: clears SECTION_IS_ONLINE, takes every free
+    /// block off the isolate list and returns the number of managed pages
+    /// that left (PageOffline pages were never managed). Reference §3.5.
+    /// Callers hold mem_hotplug_lock for write and have isolated the range.
+    pub fn offline_isolated_pages(&self, zone: &Zone, start: Pfn, end: Pfn) -> u64 {
+        self.mem().offline_mem_sections(start, end);
+        let mut locked = zone.lock.lock();
+        let mut already_offline = 0;
+        let mut pfn = start;
+        while pfn < end {
+            let p = self.page(pfn);
+            if !p.is_type(PageType::Buddy) && p.test(PG_HWPOISON) {
+                pfn = pfn + 1;
+                continue;
+            }
+            if p.is_type(PageType::Offline) {
+                let expected = match self.variants().offline_skip {
+                    OfflineSkip::Refcount => 0,
+                    OfflineSkip::Skippable => 1,
+                };
+                if p.ref_count() != expected {
+                    self.report_bug(format!(
+                        "BUG: __offline_isolated_pages: PageOffline pfn {pfn} has refcount {}",
+                        p.ref_count()
+                    ));
+                }
+                already_offline += 1;
+                pfn = pfn + 1;
+                continue;
+            }
+            if !p.is_type(PageType::Buddy) || p.ref_count() != 0 {
+                self.report_bug(format!(
+                    "BUG: __offline_isolated_pages: pfn {pfn} is not a free buddy page"
+                ));
+                pfn = pfn + 1;
+                continue;
+            }
+            let order = buddy::del_from_free_list(zone, &mut locked, self.mem(), pfn);
+            pfn = pfn + (1u64 << order);
+        }
+        (end - start) - already_offline
+    }
+}

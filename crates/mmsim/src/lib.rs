@@ -1,0 +1,24 @@
+//! mmsim: an executable model of Linux's physical-page lifecycle under memory
+//! hotplug.
+//!
+//! A [`Machine`] owns everything: the sparse memmap, nodes and zones with their
+//! buddy allocators, memory blocks, the hotplug locks, an RCU domain and the byte
+//! store behind physical addresses. Kernel paths are methods named after the
+//! kernel functions they model and return `Result<_, Errno>`.
+
+pub mod check;
+pub mod errno;
+pub mod hotplug;
+pub mod machine;
+pub mod page;
+pub mod physmem;
+pub mod script;
+pub mod sparse;
+pub mod sync;
+pub mod sysfs;
+pub mod variant;
+pub mod walkers;
+pub mod zone;
+
+pub use errno::{Errno, KResult};
+pub use machine::{Machine, MachineConfig};

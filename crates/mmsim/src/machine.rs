@@ -1,0 +1,568 @@
+//! The machine: everything one modelled computer owns, and its boot.
+//!
+//! There are no globals: a `Machine` value holds the sparse memmap, the nodes
+//! with their zones, the hotplug state (memory blocks, locks, notifiers), the
+//! System RAM resources, the RCU domain and the byte store. Its size is chosen at
+//! run time, so a race test boots a machine of one section and a benchmark one
+//! of a terabyte. Kernel paths are methods on `Machine` spread over the modules
+//! that own their concepts (`zone::alloc`, `hotplug::online`, ...).
+//!
+//! Boot (`Machine::boot`) follows x86-64 with 4 KiB pages: RAM is `[0, ram)`
+//! minus the legacy VGA/BIOS hole `[0xa0000, 0x100000)`; page 0 and the kernel
+//! image at 16 MiB are PG_reserved; zones are DMA below 16 MiB, DMA32 below
+//! 4 GiB, Normal above, and `movable=` moves the top of boot RAM into
+//! ZONE_MOVABLE (like `movablecore=`). Every boot section is early and online,
+//! every boot memory block online; free memory goes to the buddy allocator.
+
+use crate::errno::{Errno, KResult};
+use crate::hotplug::owner::KernelOwner;
+use crate::hotplug::{Hotplug, MemoryBlockState, OnlineType};
+use crate::page::{Page, Pfn, ZoneType, MAX_LINKED_PFN, MAX_NUMNODES, PAGE_SHIFT, PG_RESERVED};
+use crate::physmem::PhysMem;
+use crate::sparse::{SectionKind, SparseMem, PAGES_PER_SECTION, SECTION_SIZE};
+use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::{Mutex, Rcu};
+use crate::variant::Variants;
+use crate::zone::{Node, NodeState, Zone};
+use std::fmt;
+use std::ops::Range;
+
+/// 16 MiB: the end of ZONE_DMA.
+pub const DMA_END: u64 = 16 << 20;
+/// 4 GiB: the end of ZONE_DMA32.
+pub const DMA32_END: u64 = 4 << 30;
+/// The legacy hole below 1 MiB that is not System RAM.
+pub const LEGACY_HOLE: Range<u64> = 0xa_0000..0x10_0000;
+/// Where the kernel image sits (CONFIG_PHYSICAL_START) and how big the model
+/// says it is; its pages are PG_reserved.
+pub const KERNEL_IMAGE: Range<u64> = (16 << 20)..(48 << 20);
+
+/// The machine's shape, as `machine` in a scenario gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MachineConfig {
+    /// Boot RAM `[0, ram)`.
+    pub ram: u64,
+    /// Memory block size.
+    pub block_size: u64,
+    /// Nodes that boot RAM is split over.
+    pub nodes: usize,
+    /// Top of boot RAM that goes to ZONE_MOVABLE.
+    pub movable: u64,
+    /// Swap device size (later work).
+    pub swap: u64,
+    /// hugetlb pool pages (later work).
+    pub hugepages: u64,
+    /// `auto_online_blocks`.
+    pub auto_online: OnlineType,
+    /// Upper bound of hot-pluggable physical memory.
+    pub max_phys: u64,
+}
+
+impl Default for MachineConfig {
+    fn default() -> Self {
+        MachineConfig {
+            ram: 2 << 30,
+            block_size: 128 << 20,
+            nodes: 1,
+            movable: 0,
+            swap: 0,
+            hugepages: 0,
+            auto_online: OnlineType::Offline,
+            max_phys: 1 << 40,
+        }
+    }
+}
+
+/// Why a configuration cannot boot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl MachineConfig {
+    /// Checks the configuration the way the kernel would refuse to boot it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |s: String| Err(ConfigError(s));
+        if self.ram == 0 || self.ram % SECTION_SIZE != 0 {
+            return err(format!(
+                "ram={} must be a non-zero multiple of 128M (one section)",
+                self.ram
+            ));
+        }
+        if !self.block_size.is_power_of_two() || self.block_size < SECTION_SIZE {
+            return err(format!(
+                "block={} must be a power of two of at least 128M",
+                self.block_size
+            ));
+        }
+        if self.max_phys % SECTION_SIZE != 0 || self.max_phys < self.ram {
+            return err(format!(
+                "max_phys={} must be a multiple of 128M and at least ram",
+                self.max_phys
+            ));
+        }
+        if (self.max_phys >> PAGE_SHIFT) > MAX_LINKED_PFN {
+            return err(format!(
+                "max_phys={} is beyond the model's 8T limit",
+                self.max_phys
+            ));
+        }
+        if self.nodes == 0 || self.nodes > MAX_NUMNODES {
+            return err(format!("nodes={} must be 1..={MAX_NUMNODES}", self.nodes));
+        }
+        if (self.ram / self.nodes as u64) % SECTION_SIZE != 0 {
+            return err(format!(
+                "ram split over {} nodes must give each a multiple of 128M",
+                self.nodes
+            ));
+        }
+        if self.movable % SECTION_SIZE != 0 {
+            return err(format!(
+                "movable={} must be a multiple of 128M",
+                self.movable
+            ));
+        }
+        if self.movable >= self.ram {
+            return err(format!(
+                "movable={} leaves no kernel memory below it",
+                self.movable
+            ));
+        }
+        Ok(())
+    }
+
+    /// Boot RAM of node `nid`.
+    pub fn node_range(&self, nid: usize) -> Range<u64> {
+        let per = self.ram / self.nodes as u64;
+        nid as u64 * per..(nid as u64 + 1) * per
+    }
+
+    /// The zone a boot PFN belongs to.
+    pub fn boot_zone(&self, addr: u64) -> ZoneType {
+        if self.movable > 0 && addr >= self.ram - self.movable {
+            ZoneType::Movable
+        } else if addr < DMA_END {
+            ZoneType::Dma
+        } else if addr < DMA32_END {
+            ZoneType::Dma32
+        } else {
+            ZoneType::Normal
+        }
+    }
+}
+
+/// One System RAM resource (`/proc/iomem` entry).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resource {
+    /// `[start, end)` in bytes.
+    pub range: Range<u64>,
+    /// "System RAM" or "System RAM (driver)".
+    pub name: String,
+}
+
+/// A modelled computer.
+pub struct Machine {
+    config: MachineConfig,
+    variants: Variants,
+    rcu: Rcu,
+    mem: SparseMem,
+    nodes: Box<[Node]>,
+    hotplug: Hotplug,
+    physmem: PhysMem,
+    resources: Mutex<Vec<Resource>>,
+    max_pfn: AtomicU64,
+    owner: KernelOwner,
+    /// The kernel log (dmesg), newest last.
+    log: Mutex<Vec<String>>,
+    /// Kernel bugs the model detected (BUG/WARN/bad page), for the checker.
+    bugs: Mutex<Vec<String>>,
+    /// `page_offline_rwsem` (mm/util.c): PFN walkers that read page content
+    /// hold it for read, drivers setting PageOffline for write
+    /// (`walkers::page_offline`).
+    page_offline_rwsem: crate::sync::RwSem<()>,
+}
+
+impl Machine {
+    /// Boots a machine.
+    pub fn boot(config: MachineConfig, variants: Variants) -> Result<Machine, ConfigError> {
+        config.validate()?;
+        let physmem = PhysMem::new(config.max_phys).map_err(|e| {
+            ConfigError(format!(
+                "cannot reserve {} bytes of physical memory: {e}",
+                config.max_phys
+            ))
+        })?;
+        let m = Machine {
+            mem: SparseMem::new(config.max_phys / SECTION_SIZE),
+            nodes: (0..MAX_NUMNODES).map(Node::new).collect(),
+            hotplug: Hotplug::new(config.block_size, config.auto_online),
+            resources: Mutex::new(Vec::new()),
+            max_pfn: AtomicU64::new(0),
+            owner: KernelOwner::new(),
+            log: Mutex::new(Vec::new()),
+            bugs: Mutex::new(Vec::new()),
+            page_offline_rwsem: crate::sync::RwSem::new(()),
+            rcu: Rcu::new(),
+            physmem,
+            variants,
+            config,
+        };
+        m.boot_memory()?;
+        m.register_owner();
+        Ok(m)
+    }
+
+    fn boot_memory(&self) -> Result<(), ConfigError> {
+        let cfg = &self.config;
+        let ram_end = cfg.ram;
+        {
+            let mut res = self.resources.lock();
+            let low_end = LEGACY_HOLE.start.min(ram_end);
+            res.push(Resource {
+                range: 0..low_end,
+                name: "System RAM".into(),
+            });
+            if ram_end > LEGACY_HOLE.end {
+                res.push(Resource {
+                    range: LEGACY_HOLE.end..ram_end,
+                    name: "System RAM".into(),
+                });
+            }
+        }
+        // sparse_init(): every boot section is early, fully populated.
+        for nr in 0..ram_end / SECTION_SIZE {
+            let start = Pfn(nr * PAGES_PER_SECTION);
+            self.mem
+                .sparse_add_section(start, PAGES_PER_SECTION, SectionKind::Early)
+                .map_err(|e| ConfigError(format!("cannot map the boot memmap: {e}")))?;
+        }
+        // Zone spans, memmap_init and free_area_init.
+        for nid in 0..cfg.nodes {
+            let range = cfg.node_range(nid);
+            let node = &self.nodes[nid];
+            node.set_state(NodeState::Online, true);
+            for zt in ZoneType::ALL {
+                let (s, e) = self.boot_zone_range(range.clone(), zt);
+                if s < e {
+                    node.zone(zt)
+                        .set_span(Pfn(s >> PAGE_SHIFT), Pfn(e >> PAGE_SHIFT));
+                }
+            }
+            node.recompute_span();
+        }
+        let end_pfn = Pfn(ram_end >> PAGE_SHIFT);
+        for nid in 0..cfg.nodes {
+            let range = cfg.node_range(nid);
+            for zt in ZoneType::ALL {
+                let (s, e) = self.boot_zone_range(range.clone(), zt);
+                if s < e {
+                    self.memmap_init_boot_zone(nid, zt, Pfn(s >> PAGE_SHIFT), Pfn(e >> PAGE_SHIFT));
+                }
+            }
+        }
+        self.max_pfn.store(end_pfn.0, Ordering::Relaxed);
+        self.mem.online_mem_sections(Pfn(0), end_pfn);
+        for nid in 0..cfg.nodes {
+            let node = &self.nodes[nid];
+            node.set_state(NodeState::Memory, node.present_pages() > 0);
+            node.set_state(
+                NodeState::NormalMemory,
+                node.zones
+                    .iter()
+                    .any(|z| z.zone_type != ZoneType::Movable && z.present_pages() > 0),
+            );
+        }
+        // memory_dev_init(): a block for every present section, online.
+        let per_block = cfg.block_size / SECTION_SIZE;
+        let nr_sections = ram_end / SECTION_SIZE;
+        let mut nr = 0;
+        while nr < nr_sections {
+            let block_id = nr / per_block;
+            let nid = self
+                .mem
+                .pfn_to_page(Pfn(nr * PAGES_PER_SECTION))
+                .map_or(0, |p| p.nid());
+            let start = Pfn(block_id * per_block * PAGES_PER_SECTION);
+            let zone = self.single_zone_of(
+                start,
+                Pfn((block_id + 1) * per_block * PAGES_PER_SECTION).min(end_pfn),
+            );
+            self.hotplug
+                .create_boot_block(block_id, nid, zone, MemoryBlockState::Online);
+            nr = (block_id + 1) * per_block;
+        }
+        Ok(())
+    }
+
+    fn boot_zone_range(&self, node: Range<u64>, zt: ZoneType) -> (u64, u64) {
+        let cfg = &self.config;
+        let movable_start = cfg.ram - cfg.movable;
+        let (lo, hi) = match zt {
+            ZoneType::Dma => (0, DMA_END),
+            ZoneType::Dma32 => (DMA_END, DMA32_END),
+            ZoneType::Normal => (DMA32_END, u64::MAX),
+            ZoneType::Movable => (movable_start, u64::MAX),
+        };
+        let hi = if zt == ZoneType::Movable || cfg.movable == 0 {
+            hi
+        } else {
+            hi.min(movable_start)
+        };
+        let s = lo.max(node.start);
+        let e = hi.min(node.end);
+        if zt == ZoneType::Movable && cfg.movable == 0 {
+            return (0, 0);
+        }
+        (s, e.max(s))
+    }
+
+    /// memmap_init + free_area_init + memblock_free_all for one boot zone.
+    fn memmap_init_boot_zone(&self, nid: usize, zt: ZoneType, start: Pfn, end: Pfn) {
+        let zone = self.zone(nid, zt);
+        let hole = Pfn(LEGACY_HOLE.start >> PAGE_SHIFT)..Pfn(LEGACY_HOLE.end >> PAGE_SHIFT);
+        let image = Pfn(KERNEL_IMAGE.start >> PAGE_SHIFT)..Pfn(KERNEL_IMAGE.end >> PAGE_SHIFT);
+        let mut present = 0u64;
+        let mut pfn = start;
+        while pfn < end {
+            let page = self.page(pfn);
+            page.init_links(zt, nid);
+            if pfn.is_aligned(crate::page::PAGEBLOCK_NR_PAGES) {
+                self.mem
+                    .set_pageblock_migratetype_raw(pfn, crate::zone::Migratetype::Movable as u8);
+            }
+            let in_hole = hole.contains(&pfn);
+            if pfn.0 == 0 || in_hole || image.contains(&pfn) {
+                // Reserved by memblock (or a hole: init_unavailable_range).
+                page.set_ref_count(1);
+                page.set(PG_RESERVED);
+            }
+            if !in_hole {
+                present += 1;
+            }
+            pfn = pfn + 1;
+        }
+        zone.adjust_present(present as i64, true);
+        self.node(nid).adjust_present(present as i64);
+        // memblock_free_all(): hand every unreserved page to the buddy.
+        let mut freed = 0i64;
+        let mut locked = zone.lock.lock();
+        let mut pfn = start;
+        while pfn < end {
+            let page = self.page(pfn);
+            if page.test(PG_RESERVED) {
+                pfn = pfn + 1;
+                continue;
+            }
+            // Largest naturally aligned run of free pages starting here.
+            let mut order = crate::page::MAX_PAGE_ORDER;
+            while order > 0
+                && (!pfn.is_aligned(1 << order)
+                    || pfn + (1 << order) > end
+                    || (pfn.0..pfn.0 + (1 << order)).any(|p| self.page(Pfn(p)).test(PG_RESERVED)))
+            {
+                order -= 1;
+            }
+            crate::zone::buddy::free_one_page(zone, &mut locked, &self.mem, pfn, order, false);
+            freed += 1 << order;
+            pfn = pfn + (1 << order);
+        }
+        drop(locked);
+        zone.adjust_managed(freed);
+    }
+
+    /// The zone of `[start, end)` if all its online pages are in one zone
+    /// (`test_pages_in_a_zone()`).
+    pub(crate) fn single_zone_of(&self, start: Pfn, end: Pfn) -> Option<(usize, ZoneType)> {
+        let mut found = None;
+        let mut pfn = start;
+        while pfn < end {
+            if let Some(p) = self.mem.pfn_to_online_page(pfn) {
+                let z = (p.nid(), p.zonenum());
+                match found {
+                    None => found = Some(z),
+                    Some(f) if f != z => return None,
+                    _ => {}
+                }
+            }
+            // Zone and node boundaries are pageblock aligned in the model.
+            pfn = pfn + crate::page::PAGEBLOCK_NR_PAGES;
+        }
+        found
+    }
+
+    // ----- accessors -------------------------------------------------------
+
+    /// The configuration it booted with.
+    pub fn config(&self) -> &MachineConfig {
+        &self.config
+    }
+
+    /// The protocol variants.
+    pub fn variants(&self) -> &Variants {
+        &self.variants
+    }
+
+    /// The RCU domain.
+    pub fn rcu(&self) -> &Rcu {
+        &self.rcu
+    }
+
+    /// The sparse memory model.
+    pub fn mem(&self) -> &SparseMem {
+        &self.mem
+    }
+
+    /// Hotplug state.
+    pub fn hotplug(&self) -> &Hotplug {
+        &self.hotplug
+    }
+
+    /// The byte store.
+    pub fn physmem(&self) -> &PhysMem {
+        &self.physmem
+    }
+
+    /// Node `nid` (any id below MAX_NUMNODES; nodes without memory exist).
+    pub fn node(&self, nid: usize) -> &Node {
+        &self.nodes[nid]
+    }
+
+    /// All node slots.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// `NODE_DATA(nid)->node_zones[zt]`.
+    pub fn zone(&self, nid: usize, zt: ZoneType) -> &Zone {
+        self.nodes[nid].zone(zt)
+    }
+
+    /// `page_zone()`.
+    pub fn page_zone(&self, page: &Page) -> &Zone {
+        self.zone(page.nid(), page.zonenum())
+    }
+
+    /// The memmap slot of a PFN known to have one. Panics otherwise: callers
+    /// hold the protocol that guarantees it (a BUG in the kernel).
+    pub fn page(&self, pfn: Pfn) -> &Page {
+        self.mem
+            .pfn_to_page(pfn)
+            .unwrap_or_else(|| panic!("BUG: pfn {pfn} has no memmap"))
+    }
+
+    /// `max_pfn`: highest PFN of memory ever added (never lowered).
+    pub fn max_pfn(&self) -> Pfn {
+        Pfn(self.max_pfn.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn raise_max_pfn(&self, end: Pfn) {
+        self.max_pfn.fetch_max(end.0, Ordering::Relaxed);
+    }
+
+    /// A copy of the System RAM resources.
+    pub fn resources(&self) -> Vec<Resource> {
+        self.resources.lock().clone()
+    }
+
+    /// `register_memory_resource()`: -EEXIST if `[start, end)` overlaps an
+    /// existing System RAM resource.
+    pub(crate) fn request_resource(&self, range: Range<u64>, name: &str) -> KResult<()> {
+        let mut res = self.resources.lock();
+        if res
+            .iter()
+            .any(|r| r.range.start < range.end && range.start < r.range.end)
+        {
+            return Err(Errno::EEXIST);
+        }
+        res.push(Resource {
+            range,
+            name: name.to_string(),
+        });
+        res.sort_by_key(|r| r.range.start);
+        Ok(())
+    }
+
+    /// `release_mem_region_adjustable()`: removes `[start, end)` from the
+    /// resources, splitting one if needed.
+    pub(crate) fn release_resource(&self, range: Range<u64>) {
+        let mut res = self.resources.lock();
+        let mut out = Vec::with_capacity(res.len() + 1);
+        for r in res.drain(..) {
+            if r.range.end <= range.start || range.end <= r.range.start {
+                out.push(r);
+                continue;
+            }
+            if r.range.start < range.start {
+                out.push(Resource {
+                    range: r.range.start..range.start,
+                    name: r.name.clone(),
+                });
+            }
+            if range.end < r.range.end {
+                out.push(Resource {
+                    range: range.end..r.range.end,
+                    name: r.name.clone(),
+                });
+            }
+        }
+        *res = out;
+    }
+
+    /// `walk_system_ram_range()` page count over `[start, end)`.
+    pub fn system_ram_pages(&self, start: Pfn, end: Pfn) -> u64 {
+        let (s, e) = (start.phys().0, end.phys().0);
+        self.resources
+            .lock()
+            .iter()
+            .map(|r| {
+                let lo = r.range.start.max(s);
+                let hi = r.range.end.min(e);
+                hi.saturating_sub(lo) >> PAGE_SHIFT
+            })
+            .sum()
+    }
+
+    /// The test-only kernel user.
+    pub fn owner(&self) -> &KernelOwner {
+        &self.owner
+    }
+
+    /// `page_offline_rwsem`. Take it through `page_offline_freeze()` or
+    /// `page_offline_begin()`; direct access is for asserting its state.
+    pub fn page_offline_rwsem(&self) -> &crate::sync::RwSem<()> {
+        &self.page_offline_rwsem
+    }
+
+    /// `pr_info()` and friends: appends to the kernel log.
+    pub fn log(&self, msg: String) {
+        self.log.lock().push(msg);
+    }
+
+    /// The kernel log so far.
+    pub fn dmesg(&self) -> Vec<String> {
+        self.log.lock().clone()
+    }
+
+    /// Records a kernel bug (BUG_ON, WARN, bad page) the model detected; the
+    /// checker reports it as an invariant violation.
+    pub fn report_bug(&self, msg: String) {
+        self.log(msg.clone());
+        self.bugs.lock().push(msg);
+    }
+
+    /// Takes the bugs recorded since the last call.
+    pub fn take_bugs(&self) -> Vec<String> {
+        std::mem::take(&mut *self.bugs.lock())
+    }
+
+    /// `totalram_pages()`: managed pages over every zone.
+    pub fn totalram_pages(&self) -> i64 {
+        self.nodes.iter().map(|n| n.managed_pages()).sum()
+    }
+}

@@ -1,0 +1,16 @@
+//! Physical pages: frame numbers, the memmap slot (`struct page`), page flags
+//! and page types, and folio views of compound pages.
+//!
+//! The memmap itself (where the slots live and how long) belongs to
+//! [`crate::sparse`]; this module only says what one slot means.
+
+mod flags;
+mod folio;
+#[allow(clippy::module_inception)]
+mod page;
+mod pfn;
+
+pub use flags::*;
+pub use folio::Folio;
+pub use page::{Page, PageTypeClash, MAX_LINKED_PFN, PAGE_POISON_FLAGS};
+pub use pfn::*;

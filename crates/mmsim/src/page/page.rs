@@ -1,0 +1,479 @@
+//! The memmap slot: `struct page`.
+//!
+//! Picture the memmap as one array of 32-byte slots per 128 MiB section, one slot
+//! per 4 KiB frame, living in host memory outside the modelled physical memory
+//! (as a vmemmap would). Every field is an atomic, so any thread may look at any
+//! slot at any time; who may *change* a field is a matter of protocol, stated on
+//! each field below, exactly as in the kernel.
+//!
+//! A freshly mapped, all-zero slot is a valid page: no flags, refcount 0, no
+//! mapcount and no type (the mapcount is stored with a +1 bias so that zero means
+//! the kernel's -1 / `UINT_MAX`). That is what lets a terabyte of memmap cost
+//! nothing until it is touched.
+//!
+//! Refcount states (the `_refcount` field):
+//! * 0: free (in the buddy, or a PageOffline page whose owner dropped its
+//!   reference during MEM_GOING_OFFLINE). `get_page_unless_zero()` fails.
+//! * ≥ 1: in use. Every holder owns one reference.
+//! * Frozen: `page_ref_freeze(n)` swapped an expected count n for 0 so that no
+//!   speculative getter can succeed while the owner works on the page.
+
+use super::flags::*;
+use super::pfn::Pfn;
+use crate::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+
+/// No link in a free-list/LRU list field (even, so it never reads as a tail).
+const LIST_NIL: u32 = u32::MAX - 1;
+
+/// Frames the memmap can link in lists: PFNs below 2^31 (8 TiB).
+pub const MAX_LINKED_PFN: u64 = 1 << 31;
+
+/// One memmap slot (`struct page`). At most 32 bytes (asserted below).
+#[repr(C)]
+pub struct Page {
+    /// `page->flags`: PG_* bits below NR_PAGEFLAGS, zone and node above.
+    /// Flag bits are changed with atomic RMW operations (`SetPageX`) or by the
+    /// sole owner (`__SetPageX`); zone and node are written once per onlining.
+    flags: AtomicU64,
+    /// `_refcount`. See the module doc for its states.
+    refcount: AtomicI32,
+    /// `_mapcount` + 1, overlaid with `page_type` + 1: zero means "not mapped,
+    /// no type"; a typed page stores `(PGTY << 24) + 1`. Changed only by the
+    /// page's owner (typed pages) or under the page-table lock (mapcounts).
+    mapcount: AtomicU32,
+    /// `lru.next` of a listed page (free list or LRU: PFN of the next page,
+    /// shifted left by one), or for a tail page of a compound page
+    /// `(head pfn << 1) | 1`
+    /// (`compound_head`). Written under the lock of the list the page is on.
+    lru_next: AtomicU32,
+    /// `lru.prev` of a listed page.
+    lru_prev: AtomicU32,
+    /// `page->private`: buddy order and free-list index for PageBuddy pages
+    /// (written under zone->lock), owner data otherwise.
+    private: AtomicU64,
+}
+
+// Checker atomics are larger than the hardware's; the size rule is about the
+// real build.
+#[cfg(not(mmsim_shuttle))]
+const _: () = assert!(std::mem::size_of::<Page>() <= 32);
+
+impl Default for Page {
+    fn default() -> Page {
+        Page::new()
+    }
+}
+
+/// The flags word of a poisoned (freed or not yet initialised) memmap slot,
+/// like the kernel's `PAGE_POISON_PATTERN` (all ones).
+pub const PAGE_POISON_FLAGS: u64 = u64::MAX;
+
+/// `page_type` value of a page with no type (`UINT_MAX`).
+const NO_TYPE_RAW: u32 = 0;
+
+/// A type clash: `__SetPageX` on a page that already has another type.
+/// In the kernel this is `VM_BUG_ON_PAGE`; the model reports it as a value so
+/// the checker can name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageTypeClash {
+    /// The type the page had.
+    pub existing: Option<PageType>,
+    /// The type that was asked for or expected.
+    pub wanted: PageType,
+}
+
+impl Page {
+    /// A slot in its all-zero state (no flags, refcount 0, no type).
+    pub fn new() -> Page {
+        Page {
+            flags: AtomicU64::new(0),
+            refcount: AtomicI32::new(0),
+            mapcount: AtomicU32::new(0),
+            lru_next: AtomicU32::new(0),
+            lru_prev: AtomicU32::new(0),
+            private: AtomicU64::new(0),
+        }
+    }
+
+    // ----- flags ---------------------------------------------------------
+
+    /// The whole flags word.
+    pub fn flags_raw(&self) -> u64 {
+        self.flags.load(Ordering::Relaxed)
+    }
+
+    /// `PagePoisoned()`: the slot holds the poison pattern.
+    pub fn is_poisoned(&self) -> bool {
+        self.flags_raw() == PAGE_POISON_FLAGS
+    }
+
+    /// `PageX()`.
+    pub fn test(&self, f: PageFlag) -> bool {
+        self.flags_raw() & f.mask() != 0
+    }
+
+    /// `SetPageX()`: atomic set.
+    pub fn set(&self, f: PageFlag) {
+        self.flags.fetch_or(f.mask(), Ordering::Relaxed);
+    }
+
+    /// `ClearPageX()`: atomic clear.
+    pub fn clear(&self, f: PageFlag) {
+        self.flags.fetch_and(!f.mask(), Ordering::Relaxed);
+    }
+
+    /// `TestSetPageX()`: returns the old value.
+    pub fn test_and_set(&self, f: PageFlag) -> bool {
+        self.flags.fetch_or(f.mask(), Ordering::Relaxed) & f.mask() != 0
+    }
+
+    /// `TestClearPageX()`: returns the old value.
+    pub fn test_and_clear(&self, f: PageFlag) -> bool {
+        self.flags.fetch_and(!f.mask(), Ordering::Relaxed) & f.mask() != 0
+    }
+
+    /// `set_page_links()` + clearing every flag: the memmap_init step for one
+    /// page of `zone` on `nid`.
+    pub fn init_links(&self, zone: ZoneType, nid: usize) {
+        let links = ((zone as u64) << ZONES_SHIFT) | ((nid as u64) << NODES_SHIFT);
+        self.flags.store(links, Ordering::Relaxed);
+    }
+
+    /// `page_zonenum()`.
+    pub fn zonenum(&self) -> ZoneType {
+        let idx = (self.flags_raw() >> ZONES_SHIFT) & ((1 << ZONES_WIDTH) - 1);
+        ZoneType::from_index(idx as usize).unwrap_or(ZoneType::Normal)
+    }
+
+    /// `page_to_nid()`.
+    pub fn nid(&self) -> usize {
+        ((self.flags_raw() >> NODES_SHIFT) & ((1 << NODES_WIDTH) - 1)) as usize
+    }
+
+    // ----- refcount ------------------------------------------------------
+
+    /// `page_ref_count()`.
+    pub fn ref_count(&self) -> i32 {
+        self.refcount.load(Ordering::Relaxed)
+    }
+
+    /// `set_page_count()`: only by the sole owner (memmap init, allocation).
+    pub fn set_ref_count(&self, v: i32) {
+        self.refcount.store(v, Ordering::Relaxed);
+    }
+
+    /// `page_ref_inc()` / `get_page()`: the caller already holds a reference
+    /// (or owns the page), so Relaxed suffices as in the kernel's atomic_inc.
+    pub fn ref_inc(&self) {
+        self.refcount.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `page_ref_dec_and_test()` / `put_page_testzero()`: true if this dropped
+    /// the last reference. AcqRel: Release orders our accesses to the page
+    /// before the count hits zero; Acquire pairs with the Release of every other
+    /// holder's decrement, so whoever frees sees all their accesses.
+    pub fn ref_dec_and_test(&self) -> bool {
+        let old = self.refcount.fetch_sub(1, Ordering::AcqRel);
+        debug_assert!(old > 0, "page refcount underflow");
+        old == 1
+    }
+
+    /// `page_ref_dec()` for a caller that knows it is not the last holder.
+    pub fn ref_dec(&self) {
+        self.refcount.fetch_sub(1, Ordering::Release);
+    }
+
+    /// `get_page_unless_zero()` / `folio_try_get()`: takes a speculative
+    /// reference unless the page is free or frozen. Acquire on success pairs
+    /// with the Release in `page_ref_unfreeze()` and in the allocator's
+    /// `set_ref_count` publication, so the caller sees the page's state as its
+    /// owner left it; the caller must still re-check that the page is what it
+    /// expected (it may have been freed and reused in between).
+    pub fn try_get(&self) -> bool {
+        let mut cur = self.refcount.load(Ordering::Relaxed);
+        loop {
+            if cur <= 0 {
+                return false;
+            }
+            match self.refcount.compare_exchange_weak(
+                cur,
+                cur + 1,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// `page_ref_freeze(count)`: succeeds only if the refcount is exactly
+    /// `count`, leaving it 0 so speculative getters fail. Acquire pairs with the
+    /// Release of the holders' puts that brought the count down to `count`.
+    pub fn ref_freeze(&self, count: i32) -> bool {
+        self.refcount
+            .compare_exchange(count, 0, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// `page_ref_unfreeze(count)`. Release pairs with the Acquire in `try_get`.
+    pub fn ref_unfreeze(&self, count: i32) {
+        debug_assert_eq!(self.ref_count(), 0);
+        self.refcount.store(count, Ordering::Release);
+    }
+
+    // ----- mapcount and page type ----------------------------------------
+
+    fn type_raw(&self) -> u32 {
+        self.mapcount.load(Ordering::Relaxed).wrapping_sub(1)
+    }
+
+    /// The page's type, if it has one.
+    pub fn page_type(&self) -> Option<PageType> {
+        let raw = self.type_raw();
+        PageType::from_byte((raw >> 24) as u8)
+    }
+
+    /// `page_mapcount_is_type()`.
+    pub fn has_type(&self) -> bool {
+        self.page_type().is_some()
+    }
+
+    /// `PageX()` for a page type.
+    pub fn is_type(&self, t: PageType) -> bool {
+        self.page_type() == Some(t)
+    }
+
+    /// `__SetPageX()`: a no-op if the page already has type `t`; a clash if it
+    /// has another type or a mapcount.
+    pub fn try_set_type(&self, t: PageType) -> Result<(), PageTypeClash> {
+        let raw = self.mapcount.load(Ordering::Relaxed);
+        if raw != NO_TYPE_RAW {
+            if self.page_type() == Some(t) {
+                return Ok(());
+            }
+            return Err(PageTypeClash {
+                existing: self.page_type(),
+                wanted: t,
+            });
+        }
+        self.mapcount
+            .store(((t as u32) << 24).wrapping_add(1), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// `__ClearPageX()`: a no-op on an untyped page; a clash if the page has
+    /// another type.
+    pub fn try_clear_type(&self, t: PageType) -> Result<(), PageTypeClash> {
+        if self.mapcount.load(Ordering::Relaxed) == NO_TYPE_RAW {
+            return Ok(());
+        }
+        if self.page_type() != Some(t) {
+            return Err(PageTypeClash {
+                existing: self.page_type(),
+                wanted: t,
+            });
+        }
+        self.mapcount.store(NO_TYPE_RAW, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// `__SetPageX()` where a clash is a kernel bug (VM_BUG_ON_PAGE).
+    pub fn set_type(&self, t: PageType) {
+        if let Err(c) = self.try_set_type(t) {
+            panic!(
+                "BUG: __SetPage{:?} on a page of type {:?}",
+                c.wanted, c.existing
+            );
+        }
+    }
+
+    /// `__ClearPageX()` where a clash is a kernel bug.
+    pub fn clear_type(&self, t: PageType) {
+        if let Err(c) = self.try_clear_type(t) {
+            panic!(
+                "BUG: __ClearPage{:?} on a page of type {:?}",
+                c.wanted, c.existing
+            );
+        }
+    }
+
+    /// `page_mapcount()` of an untyped small page: `_mapcount + 1`; typed
+    /// pages report 0.
+    pub fn mapcount(&self) -> i32 {
+        if self.has_type() {
+            0
+        } else {
+            self.mapcount.load(Ordering::Relaxed) as i32
+        }
+    }
+
+    /// Sets `_mapcount + 1` (owner or page-table lock only).
+    pub fn set_mapcount(&self, v: i32) {
+        self.mapcount.store(v as u32, Ordering::Relaxed);
+    }
+
+    // ----- private, list links, compound -----------------------------------
+
+    /// `page_private()`.
+    pub fn private(&self) -> u64 {
+        self.private.load(Ordering::Relaxed)
+    }
+
+    /// `set_page_private()`.
+    pub fn set_private(&self, v: u64) {
+        self.private.store(v, Ordering::Relaxed);
+    }
+
+    fn encode_link(l: Option<Pfn>) -> u32 {
+        // Links are stored shifted left by one so that bit 0 stays clear: bit 0
+        // set is what marks a tail page's compound_head (the kernel relies on
+        // list pointers being aligned for the same reason).
+        l.map_or(LIST_NIL, |p| (p.0 as u32) << 1)
+    }
+
+    fn decode_link(raw: u32) -> Option<Pfn> {
+        (raw != LIST_NIL).then_some(Pfn(u64::from(raw >> 1)))
+    }
+
+    /// `lru.next` (list owner's lock held).
+    pub fn lru_next(&self) -> Option<Pfn> {
+        Self::decode_link(self.lru_next.load(Ordering::Relaxed))
+    }
+
+    /// `lru.prev` (list owner's lock held).
+    pub fn lru_prev(&self) -> Option<Pfn> {
+        Self::decode_link(self.lru_prev.load(Ordering::Relaxed))
+    }
+
+    /// Sets both list links (list owner's lock held).
+    pub fn set_lru(&self, next: Option<Pfn>, prev: Option<Pfn>) {
+        self.lru_next
+            .store(Self::encode_link(next), Ordering::Relaxed);
+        self.lru_prev
+            .store(Self::encode_link(prev), Ordering::Relaxed);
+    }
+
+    /// Sets `lru.next` (list owner's lock held).
+    pub fn set_lru_next(&self, next: Option<Pfn>) {
+        self.lru_next
+            .store(Self::encode_link(next), Ordering::Relaxed);
+    }
+
+    /// Sets `lru.prev` (list owner's lock held).
+    pub fn set_lru_prev(&self, prev: Option<Pfn>) {
+        self.lru_prev
+            .store(Self::encode_link(prev), Ordering::Relaxed);
+    }
+
+    /// `PageTail()`: bit 0 of `compound_head`.
+    pub fn is_tail(&self) -> bool {
+        self.lru_next.load(Ordering::Relaxed) & 1 == 1
+    }
+
+    /// `compound_head()` as a PFN, for a tail page.
+    pub fn compound_head(&self) -> Option<Pfn> {
+        let raw = self.lru_next.load(Ordering::Relaxed);
+        (raw & 1 == 1).then_some(Pfn(u64::from(raw >> 1)))
+    }
+
+    /// `set_compound_head()`.
+    pub fn set_compound_head(&self, head: Pfn) {
+        self.lru_next
+            .store(((head.0 as u32) << 1) | 1, Ordering::Relaxed);
+    }
+
+    /// `clear_compound_head()`.
+    pub fn clear_compound_head(&self) {
+        self.lru_next.store(0, Ordering::Relaxed);
+    }
+
+    // ----- whole-slot operations -------------------------------------------
+
+    /// `page_init_poison()`: fill the slot with the poison pattern.
+    pub fn poison(&self) {
+        self.flags.store(PAGE_POISON_FLAGS, Ordering::Relaxed);
+        self.refcount.store(-1, Ordering::Relaxed);
+        self.mapcount.store(u32::MAX, Ordering::Relaxed);
+        self.lru_next.store(LIST_NIL, Ordering::Relaxed);
+        self.lru_prev.store(LIST_NIL, Ordering::Relaxed);
+        self.private.store(u64::MAX, Ordering::Relaxed);
+    }
+
+    /// `__init_single_page()`: zone/node links, refcount 1, no mapcount, no
+    /// type, no private data.
+    pub fn init_single(&self, zone: ZoneType, nid: usize) {
+        self.init_links(zone, nid);
+        self.refcount.store(1, Ordering::Relaxed);
+        self.mapcount.store(NO_TYPE_RAW, Ordering::Relaxed);
+        self.lru_next.store(0, Ordering::Relaxed);
+        self.lru_prev.store(0, Ordering::Relaxed);
+        self.private.store(0, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fresh() -> Page {
+        let p = Page::new();
+        p.init_single(ZoneType::Normal, 3);
+        p
+    }
+
+    // include/linux/page-flags.h: a page has at most one type (reference §1.2,
+    // test case 36).
+    #[test]
+    fn page_type_exclusivity() {
+        let p = fresh();
+        assert_eq!(p.page_type(), None);
+        p.try_set_type(PageType::Offline).unwrap();
+        // __SetPageOffline on a PageOffline page is a no-op.
+        p.try_set_type(PageType::Offline).unwrap();
+        let clash = p.try_set_type(PageType::Buddy).unwrap_err();
+        assert_eq!(clash.existing, Some(PageType::Offline));
+        assert_eq!(p.mapcount(), 0, "typed pages report mapcount 0");
+        p.try_clear_type(PageType::Offline).unwrap();
+        // __ClearPageOffline on an untyped page is a no-op.
+        p.try_clear_type(PageType::Offline).unwrap();
+        assert_eq!(p.page_type(), None);
+    }
+
+    #[test]
+    fn zone_and_node_links() {
+        let p = fresh();
+        assert_eq!(p.zonenum(), ZoneType::Normal);
+        assert_eq!(p.nid(), 3);
+        p.set(PG_DIRTY);
+        assert!(p.test(PG_DIRTY));
+        assert_eq!(p.zonenum(), ZoneType::Normal);
+        assert!(p.test_and_clear(PG_DIRTY));
+        assert!(!p.test(PG_DIRTY));
+    }
+
+    // include/linux/page_ref.h: get_page_unless_zero / page_ref_freeze.
+    #[test]
+    fn refcount_speculative_get_and_freeze() {
+        let p = fresh();
+        assert_eq!(p.ref_count(), 1);
+        assert!(p.try_get());
+        assert_eq!(p.ref_count(), 2);
+        assert!(!p.ref_freeze(1), "freeze needs the exact count");
+        assert!(p.ref_freeze(2));
+        assert!(!p.try_get(), "a frozen page cannot be got");
+        p.ref_unfreeze(1);
+        assert!(p.ref_dec_and_test());
+        assert!(!p.try_get(), "a free page cannot be got");
+    }
+
+    #[test]
+    fn compound_head_encoding() {
+        let p = fresh();
+        assert!(!p.is_tail());
+        p.set_compound_head(Pfn(0x1234));
+        assert_eq!(p.compound_head(), Some(Pfn(0x1234)));
+        p.clear_compound_head();
+        assert!(!p.is_tail());
+    }
+}

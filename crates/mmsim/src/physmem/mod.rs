@@ -1,0 +1,199 @@
+//! The byte store behind physical addresses.
+//!
+//! One anonymous private mapping of `max_phys` bytes with MAP_NORESERVE: the
+//! host gives a page of real memory only when the model first writes to the
+//! corresponding physical page, so a terabyte of modelled RAM that is never
+//! written costs nothing.
+//!
+//! Several modelled CPUs may touch the same physical bytes at once (a kcore
+//! reader while a migration copies, DMA through a pin while a process writes),
+//! which in the kernel is a tolerated data race. In Rust it would be undefined
+//! behaviour on plain memory, so every access goes through 64-bit relaxed
+//! atomics on aligned words; a partial-word write is a compare-and-swap on its
+//! word. All accesses have the same size, so they never mix.
+
+use crate::errno::{Errno, KResult};
+use crate::page::{Pfn, PhysAddr, PAGE_SIZE};
+use crate::sync::atomic::Ordering;
+use crate::sync::data::AtomicU64;
+use std::ptr::NonNull;
+
+/// The physical memory contents.
+pub struct PhysMem {
+    base: NonNull<AtomicU64>,
+    len: u64,
+}
+
+// SAFETY: the mapping is only accessed through atomics.
+unsafe impl Send for PhysMem {}
+// SAFETY: as above.
+unsafe impl Sync for PhysMem {}
+
+const WORD: u64 = 8;
+
+impl PhysMem {
+    /// Reserves `len` bytes (a multiple of the page size).
+    pub fn new(len: u64) -> std::io::Result<PhysMem> {
+        // SAFETY: a fresh anonymous mapping aliases nothing; we own it until Drop.
+        let ptr = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                len as usize,
+                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+                rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::NORESERVE,
+            )
+        }?;
+        Ok(PhysMem {
+            base: NonNull::new(ptr.cast()).ok_or(std::io::ErrorKind::OutOfMemory)?,
+            len,
+        })
+    }
+
+    /// Size of the store.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the store is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn check(&self, addr: PhysAddr, len: u64) -> KResult<()> {
+        match addr.0.checked_add(len) {
+            Some(end) if end <= self.len => Ok(()),
+            _ => Err(Errno::EFAULT),
+        }
+    }
+
+    fn word(&self, idx: u64) -> &AtomicU64 {
+        // SAFETY: callers checked idx * 8 < len; the mapping lives as long as self
+        // and zero-filled memory is a valid AtomicU64.
+        unsafe { &*self.base.as_ptr().add(idx as usize) }
+    }
+
+    /// Reads `buf.len()` bytes at `addr`.
+    pub fn read(&self, addr: PhysAddr, buf: &mut [u8]) -> KResult<()> {
+        self.check(addr, buf.len() as u64)?;
+        for (i, b) in buf.iter_mut().enumerate() {
+            let a = addr.0 + i as u64;
+            let w = self.word(a / WORD).load(Ordering::Relaxed);
+            *b = w.to_le_bytes()[(a % WORD) as usize];
+        }
+        Ok(())
+    }
+
+    /// Writes `data` at `addr`.
+    pub fn write(&self, addr: PhysAddr, data: &[u8]) -> KResult<()> {
+        self.check(addr, data.len() as u64)?;
+        let mut i = 0usize;
+        while i < data.len() {
+            let a = addr.0 + i as u64;
+            let off = (a % WORD) as usize;
+            let n = (WORD as usize - off).min(data.len() - i);
+            let word = self.word(a / WORD);
+            if n == WORD as usize {
+                let v = u64::from_le_bytes(data[i..i + 8].try_into().expect("8 bytes"));
+                word.store(v, Ordering::Relaxed);
+            } else {
+                let _ = word.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                    let mut bytes = old.to_le_bytes();
+                    bytes[off..off + n].copy_from_slice(&data[i..i + n]);
+                    Some(u64::from_le_bytes(bytes))
+                });
+            }
+            i += n;
+        }
+        Ok(())
+    }
+
+    /// Fills `len` bytes at `addr` with `byte`.
+    pub fn fill(&self, addr: PhysAddr, len: u64, byte: u8) -> KResult<()> {
+        self.check(addr, len)?;
+        let chunk = [byte; 4096];
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(chunk.len() as u64);
+            self.write(addr + done, &chunk[..n as usize])?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// `copy_highpage()`: copies one page frame.
+    pub fn copy_page(&self, dst: Pfn, src: Pfn) -> KResult<()> {
+        self.check(dst.phys(), PAGE_SIZE)?;
+        self.check(src.phys(), PAGE_SIZE)?;
+        let (d, s) = (dst.phys().0 / WORD, src.phys().0 / WORD);
+        for i in 0..PAGE_SIZE / WORD {
+            let v = self.word(s + i).load(Ordering::Relaxed);
+            self.word(d + i).store(v, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// `clear_highpage()`.
+    pub fn clear_page(&self, pfn: Pfn) -> KResult<()> {
+        self.check(pfn.phys(), PAGE_SIZE)?;
+        let d = pfn.phys().0 / WORD;
+        for i in 0..PAGE_SIZE / WORD {
+            self.word(d + i).store(0, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Gives the host memory of `[addr, addr + len)` back (MADV_DONTNEED): the
+    /// range reads as zeros afterwards, as a hypervisor's discarded memory does.
+    pub fn discard(&self, addr: PhysAddr, len: u64) -> KResult<()> {
+        self.check(addr, len)?;
+        // SAFETY: the range lies inside our mapping; MADV_DONTNEED on private
+        // anonymous memory replaces it with zero pages, which concurrent atomic
+        // accesses observe as zeros — no reference is invalidated.
+        unsafe {
+            rustix::mm::madvise(
+                self.base.as_ptr().cast::<u8>().add(addr.0 as usize).cast(),
+                len as usize,
+                rustix::mm::Advice::LinuxDontNeed,
+            )
+        }
+        .map_err(|_| Errno::EINVAL)
+    }
+}
+
+impl Drop for PhysMem {
+    fn drop(&mut self) {
+        // SAFETY: we mapped exactly this range; no references outlive self.
+        unsafe {
+            let _ = rustix::mm::munmap(self.base.as_ptr().cast(), self.len as usize);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_round_trip_and_copy() {
+        let m = PhysMem::new(1 << 30).unwrap();
+        let a = PhysAddr(0x1003);
+        m.write(a, b"hello, world").unwrap();
+        let mut buf = [0u8; 12];
+        m.read(a, &mut buf).unwrap();
+        assert_eq!(&buf, b"hello, world");
+        m.copy_page(Pfn(7), Pfn(1)).unwrap();
+        m.read(PhysAddr(7 * 4096 + 3), &mut buf).unwrap();
+        assert_eq!(&buf, b"hello, world");
+        m.fill(PhysAddr(0x2000), 4096, 0xaa).unwrap();
+        let mut b = [0u8; 1];
+        m.read(PhysAddr(0x2fff), &mut b).unwrap();
+        assert_eq!(b[0], 0xaa);
+        m.discard(PhysAddr(0x2000), 4096).unwrap();
+        m.read(PhysAddr(0x2fff), &mut b).unwrap();
+        assert_eq!(b[0], 0);
+        assert_eq!(
+            m.read(PhysAddr((1 << 30) - 1), &mut buf),
+            Err(Errno::EFAULT)
+        );
+    }
+}

@@ -1,0 +1,50 @@
+# The built-in tour of mmsim: `mmsim run` with no file runs this in verbose mode.
+# A 2 GiB machine with 128 MiB memory blocks; everything below is Linux 7.2's
+# behaviour on x86-64, through the same sysfs strings and errno values.
+machine ram=2G block=128M
+
+# The sysfs tree lsmem reads.
+expect sysfs read devices/system/memory/block_size_bytes == 8000000
+expect sysfs read devices/system/memory/memory0/valid_zones == none
+expect sysfs read devices/system/memory/memory1/valid_zones == DMA32
+zoneinfo 0 DMA32
+
+# Hot-add 256 MiB at 4 GiB: two offline blocks whose memmaps are mapped but
+# not yet initialised (pfn_valid, but no online page).
+hotplug add 0x100000000 256M
+expect sysfs read devices/system/memory/memory32/state == offline
+expect sysfs read devices/system/memory/memory32/valid_zones == Normal Movable
+expect pfn_valid 0x100000 == 1
+expect pfn_to_online_page 0x100000 == 0
+
+# Online one block to ZONE_MOVABLE: every page is a free buddy page.
+sysfs write devices/system/memory/memory32/state online_movable
+expect sysfs read devices/system/memory/memory32/valid_zones == Movable
+expect kpageflags 0x100000 has buddy
+zoneinfo 0 Movable
+expect sysfs write devices/system/memory/memory32/state online fails EINVAL
+
+# A memory notifier vetoes onlining the other block: NOTIFY_BAD is -EPERM.
+notifier add veto going_online=bad
+expect sysfs write devices/system/memory/memory33/state online fails EPERM
+expect notifier log veto == MEM_GOING_ONLINE MEM_CANCEL_ONLINE
+notifier remove veto
+
+# A driver page that keeps its reference blocks offlining with -EBUSY ...
+let p = page alloc balloon pfn=0x100200
+page mark balloon offline
+expect kpageflags $p has offline
+expect sysfs write devices/system/memory/memory32/state offline fails EBUSY
+# ... a page with movable_ops is migrated out instead.
+page free balloon
+page alloc mover pfn=0x100200
+page mark mover movable_ops
+sysfs write devices/system/memory/memory32/state offline
+expect sysfs read devices/system/memory/memory32/state == offline
+expect kpageflags 0x100000 == ""
+
+# Remove the memory again; its memmap is freed and the blocks disappear.
+hotplug remove 0x100000000 256M
+expect pfn_valid 0x100000 == 0
+expect sysfs ls devices/system/memory/memory32 fails ENOENT
+check

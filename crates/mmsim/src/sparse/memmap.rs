@@ -1,0 +1,149 @@
+//! Memmap chunks: the host memory that holds one section's `struct page` slots.
+//!
+//! Each chunk is an anonymous private mapping with MAP_NORESERVE, so a chunk
+//! costs address space only until its slots are written. A chunk freed by
+//! hot-remove is poisoned and goes back to a pool from which the next hot-add
+//! takes it: the memory stays mapped for the machine's lifetime, so a walker that
+//! skipped the protocol and still holds a pointer into a freed memmap reads
+//! poison (or another section's pages) instead of faulting. That is the model's
+//! "use after free": real, observable and checkable, never undefined behaviour.
+
+use crate::page::Page;
+use crate::sync::Mutex;
+use std::ptr::NonNull;
+
+/// One section's memmap: `PAGES_PER_SECTION` slots in one host mapping.
+pub struct MemmapChunk {
+    ptr: NonNull<Page>,
+    nr: usize,
+}
+
+// SAFETY: the chunk is plain memory of atomics; every access goes through the
+// atomics in `Page`, which are Sync.
+unsafe impl Send for MemmapChunk {}
+// SAFETY: as above.
+unsafe impl Sync for MemmapChunk {}
+
+impl MemmapChunk {
+    /// Under a checker the atomics are the checker's, whose all-zero bytes
+    /// are not a valid value: build the slots one by one instead of mapping.
+    #[cfg(mmsim_shuttle)]
+    pub fn new(nr: usize) -> Option<MemmapChunk> {
+        let slots: Box<[Page]> = (0..nr).map(|_| Page::new()).collect();
+        let ptr = NonNull::new(Box::into_raw(slots).cast::<Page>())?;
+        Some(MemmapChunk { ptr, nr })
+    }
+
+    /// Maps `nr` zero-filled slots. A failed mapping is the model's -ENOMEM.
+    #[cfg(not(mmsim_shuttle))]
+    pub fn new(nr: usize) -> Option<MemmapChunk> {
+        let len = nr * std::mem::size_of::<Page>();
+        // SAFETY: an anonymous mapping at an address of the kernel's choosing
+        // aliases nothing; we own it until Drop unmaps it.
+        let ptr = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                len,
+                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+                rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::NORESERVE,
+            )
+        }
+        .ok()?;
+        Some(MemmapChunk {
+            ptr: NonNull::new(ptr.cast::<Page>())?,
+            nr,
+        })
+    }
+
+    /// The slots. Zero-filled memory is a valid `Page` (all fields atomics).
+    pub fn pages(&self) -> &[Page] {
+        // SAFETY: the mapping holds `nr` initialised (zero or written) slots
+        // and lives as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.nr) }
+    }
+
+    /// Raw pointer to the first slot, for publication in a `MemSection`.
+    pub fn as_ptr(&self) -> *mut Page {
+        self.ptr.as_ptr()
+    }
+
+    /// `page_init_poison()` over the whole chunk.
+    pub fn poison(&self) {
+        for p in self.pages() {
+            p.poison();
+        }
+    }
+}
+
+impl Drop for MemmapChunk {
+    #[cfg(mmsim_shuttle)]
+    fn drop(&mut self) {
+        // SAFETY: built from a Box<[Page]> of `nr` slots in `new`.
+        drop(unsafe {
+            Box::from_raw(std::ptr::slice_from_raw_parts_mut(
+                self.ptr.as_ptr(),
+                self.nr,
+            ))
+        });
+    }
+
+    #[cfg(not(mmsim_shuttle))]
+    fn drop(&mut self) {
+        let len = self.nr * std::mem::size_of::<Page>();
+        // SAFETY: we mapped exactly this range in `new` and nobody can hold a
+        // reference into it any more: chunks are dropped only with the pool,
+        // i.e. with the machine.
+        unsafe {
+            let _ = rustix::mm::munmap(self.ptr.as_ptr().cast(), len);
+        }
+    }
+}
+
+/// Every chunk ever mapped, and the indices of the free ones.
+pub struct MemmapPool {
+    chunks: Mutex<PoolInner>,
+    pages_per_chunk: usize,
+}
+
+struct PoolInner {
+    all: Vec<crate::sync::Arc<MemmapChunk>>,
+    free: Vec<usize>,
+}
+
+impl MemmapPool {
+    /// A pool of chunks of `pages_per_chunk` slots.
+    pub fn new(pages_per_chunk: usize) -> MemmapPool {
+        MemmapPool {
+            chunks: Mutex::new(PoolInner {
+                all: Vec::new(),
+                free: Vec::new(),
+            }),
+            pages_per_chunk,
+        }
+    }
+
+    /// Takes a free chunk or maps a new one. Returns its index and the chunk.
+    /// A reused chunk still holds whatever its last user left (poison).
+    pub fn alloc(&self) -> Option<(usize, crate::sync::Arc<MemmapChunk>)> {
+        let mut inner = self.chunks.lock();
+        if let Some(idx) = inner.free.pop() {
+            return Some((idx, inner.all[idx].clone()));
+        }
+        let chunk = crate::sync::Arc::new(MemmapChunk::new(self.pages_per_chunk)?);
+        inner.all.push(chunk.clone());
+        Some((inner.all.len() - 1, chunk))
+    }
+
+    /// Poisons chunk `idx` and makes it available again.
+    pub fn free(&self, idx: usize) {
+        let chunk = self.chunks.lock().all[idx].clone();
+        chunk.poison();
+        self.chunks.lock().free.push(idx);
+    }
+
+    /// Chunks mapped so far and chunks currently free.
+    pub fn stats(&self) -> (usize, usize) {
+        let inner = self.chunks.lock();
+        (inner.all.len(), inner.free.len())
+    }
+}

@@ -1,0 +1,464 @@
+//! The sparse memory model: `mem_section`s, subsection maps and the memmap.
+//!
+//! Physical memory is cut into 128 MiB sections. Each section has a
+//! `MemSection` slot in one flat table (sized by `max_phys`, like
+//! SPARSEMEM_EXTREME's root array but allocated up front), carrying
+//!
+//! * the section flags of `section_mem_map`: PRESENT, HAS_MEM_MAP, ONLINE, EARLY;
+//! * a pointer to the section's memmap, published with Release when the section
+//!   is activated and cleared when it is deactivated;
+//! * the subsection map (one bit per 2 MiB) that `pfn_valid()` consults for
+//!   hotplugged sections;
+//! * the pageblock bits (migratetype and the 7.2 isolate bit) of its 64
+//!   pageblocks.
+//!
+//! Writers (section activation, onlining) run under `mem_hotplug_lock` held for
+//! write, so they never race with one another. Readers (`pfn_valid`,
+//! `pfn_to_online_page`, PFN walkers, GUP-fast) are lockless: they load the
+//! flags and the memmap pointer and may see a state that is stale an instant
+//! later — that is the kernel's contract, and races built on it are what the
+//! race explorer looks for. Memmaps are never unmapped while the machine lives
+//! (see [`memmap`]), so a stale reader reads poison, not freed host memory.
+//!
+//! Unlike the kernel, `mem_section_usage` is embedded in the section slot rather
+//! than kfree_rcu()'d, so `pfn_valid()` needs no RCU-sched section here.
+
+pub mod memmap;
+
+use crate::errno::{Errno, KResult};
+use crate::page::{Page, Pfn, PAGEBLOCK_NR_PAGES};
+use crate::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use crate::sync::{Arc, Rcu};
+use memmap::MemmapPool;
+
+/// SECTION_SIZE_BITS on x86-64.
+pub const SECTION_SIZE_BITS: u32 = 27;
+/// Bytes per section (128 MiB).
+pub const SECTION_SIZE: u64 = 1 << SECTION_SIZE_BITS;
+/// Pages per section (32768).
+pub const PAGES_PER_SECTION: u64 = SECTION_SIZE >> crate::page::PAGE_SHIFT;
+/// SUBSECTION_SHIFT: subsections are 2 MiB.
+pub const SUBSECTION_SHIFT: u32 = 21;
+/// Pages per subsection (512).
+pub const PAGES_PER_SUBSECTION: u64 = 1 << (SUBSECTION_SHIFT - crate::page::PAGE_SHIFT);
+/// Subsections per section (64).
+pub const SUBSECTIONS_PER_SECTION: u64 = PAGES_PER_SECTION / PAGES_PER_SUBSECTION;
+/// Pageblocks per section (64).
+pub const PAGEBLOCKS_PER_SECTION: usize = (PAGES_PER_SECTION / PAGEBLOCK_NR_PAGES) as usize;
+
+/// SECTION_MARKED_PRESENT.
+pub const SECTION_MARKED_PRESENT: u64 = 1 << 0;
+/// SECTION_HAS_MEM_MAP.
+pub const SECTION_HAS_MEM_MAP: u64 = 1 << 1;
+/// SECTION_IS_ONLINE.
+pub const SECTION_IS_ONLINE: u64 = 1 << 2;
+/// SECTION_IS_EARLY.
+pub const SECTION_IS_EARLY: u64 = 1 << 3;
+
+/// Pageblock bit: the pageblock is isolated (7.2 keeps it apart from the
+/// migratetype, which is preserved underneath).
+const PB_ISOLATE: u8 = 0x8;
+const PB_MIGRATETYPE_MASK: u8 = 0x7;
+
+/// `pfn_to_section_nr()`.
+pub const fn pfn_to_section_nr(pfn: Pfn) -> u64 {
+    pfn.0 / PAGES_PER_SECTION
+}
+
+/// `section_nr_to_pfn()`.
+pub const fn section_nr_to_pfn(nr: u64) -> Pfn {
+    Pfn(nr * PAGES_PER_SECTION)
+}
+
+/// `subsection_map_index()`.
+pub const fn subsection_map_index(pfn: Pfn) -> u64 {
+    (pfn.0 % PAGES_PER_SECTION) / PAGES_PER_SUBSECTION
+}
+
+/// One `struct mem_section` (with its usage embedded).
+pub struct MemSection {
+    /// The flag bits of `section_mem_map`.
+    flags: AtomicU64,
+    /// The section's memmap: slot 0 is the section's first PFN. Release on
+    /// publish pairs with the Acquire in `memmap()`.
+    memmap: AtomicPtr<Page>,
+    /// Index of the memmap chunk in the pool (usize::MAX: none).
+    chunk: AtomicUsize,
+    /// `usage->subsection_map`.
+    subsection_map: AtomicU64,
+    /// `usage->pageblock_flags`: migratetype in the low bits, PB_ISOLATE.
+    pageblock_flags: [AtomicU8; PAGEBLOCKS_PER_SECTION],
+}
+
+impl MemSection {
+    fn new() -> MemSection {
+        MemSection {
+            flags: AtomicU64::new(0),
+            memmap: AtomicPtr::new(std::ptr::null_mut()),
+            chunk: AtomicUsize::new(usize::MAX),
+            subsection_map: AtomicU64::new(0),
+            pageblock_flags: std::array::from_fn(|_| AtomicU8::new(0)),
+        }
+    }
+
+    /// The flag bits.
+    pub fn flags(&self) -> u64 {
+        self.flags.load(Ordering::Acquire) // pairs with the Release in set/clear_flags
+    }
+
+    fn set_flags(&self, f: u64) {
+        // Release: the memmap initialisation before it is visible to a reader
+        // that sees the flag (pairs with the Acquire in `flags()`).
+        self.flags.fetch_or(f, Ordering::Release);
+    }
+
+    fn clear_flags(&self, f: u64) {
+        self.flags.fetch_and(!f, Ordering::Release); // pairs with `flags()`
+    }
+
+    /// `present_section()`.
+    pub fn present(&self) -> bool {
+        self.flags() & SECTION_MARKED_PRESENT != 0
+    }
+
+    /// `valid_section()`: the section has a memmap.
+    pub fn valid(&self) -> bool {
+        self.flags() & SECTION_HAS_MEM_MAP != 0
+    }
+
+    /// `online_section()`.
+    pub fn online(&self) -> bool {
+        self.flags() & SECTION_IS_ONLINE != 0
+    }
+
+    /// `early_section()`.
+    pub fn early(&self) -> bool {
+        self.flags() & SECTION_IS_EARLY != 0
+    }
+
+    /// The subsection map.
+    pub fn subsection_map(&self) -> u64 {
+        self.subsection_map.load(Ordering::Acquire) // pairs with fill_subsection_map
+    }
+
+    fn memmap(&self) -> *mut Page {
+        self.memmap.load(Ordering::Acquire) // pairs with the Release in activate
+    }
+}
+
+/// The sparse memory model of one machine.
+pub struct SparseMem {
+    sections: Box<[MemSection]>,
+    pool: Arc<MemmapPool>,
+}
+
+/// What a caller of `sparse_add_section` asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SectionKind {
+    /// Boot memory (`sparse_init_early_section`).
+    Early,
+    /// Hotplugged memory.
+    Hotplug,
+}
+
+impl SparseMem {
+    /// A table for `nr_sections` sections, all absent.
+    pub fn new(nr_sections: u64) -> SparseMem {
+        SparseMem {
+            sections: (0..nr_sections).map(|_| MemSection::new()).collect(),
+            pool: Arc::new(MemmapPool::new(PAGES_PER_SECTION as usize)),
+        }
+    }
+
+    /// NR_MEM_SECTIONS.
+    pub fn nr_sections(&self) -> u64 {
+        self.sections.len() as u64
+    }
+
+    /// `__nr_to_section()`.
+    pub fn section(&self, nr: u64) -> Option<&MemSection> {
+        self.sections.get(nr as usize)
+    }
+
+    /// `__pfn_to_section()`.
+    pub fn pfn_section(&self, pfn: Pfn) -> Option<&MemSection> {
+        self.section(pfn_to_section_nr(pfn))
+    }
+
+    /// Memmap chunks mapped and free (for the note on memory cost).
+    pub fn memmap_stats(&self) -> (usize, usize) {
+        self.pool.stats()
+    }
+
+    /// `pfn_valid()`: a memmap slot exists for `pfn` (it may be offline,
+    /// poisoned or a hole).
+    pub fn pfn_valid(&self, pfn: Pfn) -> bool {
+        let Some(ms) = self.pfn_section(pfn) else {
+            return false;
+        };
+        if !ms.valid() {
+            return false;
+        }
+        ms.early() || pfn_section_valid(ms, pfn)
+    }
+
+    /// `pfn_to_page()` for a PFN whose section has a memmap, else None. Like
+    /// the kernel's, it does not check that the slot is initialised.
+    pub fn pfn_to_page(&self, pfn: Pfn) -> Option<&Page> {
+        let ms = self.pfn_section(pfn)?;
+        let base = ms.memmap();
+        if base.is_null() {
+            return None;
+        }
+        let idx = (pfn.0 % PAGES_PER_SECTION) as usize;
+        // SAFETY: `base` points at a chunk of PAGES_PER_SECTION slots that the
+        // pool keeps mapped for the machine's lifetime (≥ &self); idx is in
+        // bounds. The slot may be stale or poisoned, which is the protocol's
+        // business, not memory safety's.
+        Some(unsafe { &*base.add(idx) })
+    }
+
+    /// `pfn_to_online_page()`: the page if its section is online and the PFN
+    /// is valid in its subsection map, else None. Unsynchronised.
+    pub fn pfn_to_online_page(&self, pfn: Pfn) -> Option<&Page> {
+        let ms = self.pfn_section(pfn)?;
+        if !ms.online() {
+            return None;
+        }
+        if !ms.early() && !pfn_section_valid(ms, pfn) {
+            return None;
+        }
+        self.pfn_to_page(pfn)
+    }
+
+    /// `sparse_add_section()` for `[start, start + nr)` within one section:
+    /// fills the subsection map (-EINVAL for an empty mask, -EEXIST on
+    /// overlap), maps and poisons a memmap if the section had none, marks the
+    /// section present and valid. Caller holds mem_hotplug_lock for write.
+    pub fn sparse_add_section(&self, start: Pfn, nr: u64, kind: SectionKind) -> KResult<()> {
+        let ms = self.pfn_section(start).ok_or(Errno::E2BIG)?;
+        let mask = subsection_mask(start, nr)?;
+        let old = ms.subsection_map.load(Ordering::Relaxed);
+        if old & mask != 0 {
+            return Err(Errno::EEXIST);
+        }
+        if ms.memmap().is_null() {
+            let (idx, chunk) = self.pool.alloc().ok_or(Errno::ENOMEM)?;
+            match kind {
+                // Boot memmaps are initialised by memmap_init right away.
+                SectionKind::Early => {}
+                SectionKind::Hotplug => chunk.poison(),
+            }
+            ms.chunk.store(idx, Ordering::Relaxed);
+            // Release: the poisoned/zeroed slots before the pointer (pairs
+            // with the Acquire in MemSection::memmap).
+            ms.memmap.store(chunk.as_ptr(), Ordering::Release);
+        }
+        for pb in &ms.pageblock_flags {
+            pb.store(0, Ordering::Relaxed);
+        }
+        // Release: pairs with the Acquire in subsection_map().
+        ms.subsection_map.fetch_or(mask, Ordering::Release);
+        let mut f = SECTION_MARKED_PRESENT | SECTION_HAS_MEM_MAP;
+        if kind == SectionKind::Early {
+            f |= SECTION_IS_EARLY;
+        }
+        ms.set_flags(f);
+        Ok(())
+    }
+
+    /// `section_deactivate()` for `[start, start + nr)` within one section.
+    /// When the subsection map becomes empty the section loses every flag and
+    /// its memmap; the chunk index is returned so that the caller frees it at
+    /// once or after a grace period (the `memmap_free` variant).
+    pub fn sparse_remove_section(&self, start: Pfn, nr: u64) -> KResult<Option<usize>> {
+        let ms = self.pfn_section(start).ok_or(Errno::EINVAL)?;
+        let mask = subsection_mask(start, nr)?;
+        let old = ms.subsection_map.load(Ordering::Relaxed);
+        if old & mask != mask {
+            // WARN "section already deactivated"
+            return Err(Errno::EINVAL);
+        }
+        // Release: pairs with the Acquire in subsection_map().
+        ms.subsection_map.fetch_and(!mask, Ordering::Release);
+        if old & !mask != 0 {
+            return Ok(None);
+        }
+        ms.clear_flags(
+            SECTION_MARKED_PRESENT | SECTION_HAS_MEM_MAP | SECTION_IS_ONLINE | SECTION_IS_EARLY,
+        );
+        // Release: the flag clear before the pointer clear (pairs with the
+        // Acquire in MemSection::memmap).
+        ms.memmap.store(std::ptr::null_mut(), Ordering::Release);
+        let idx = ms.chunk.swap(usize::MAX, Ordering::Relaxed);
+        Ok((idx != usize::MAX).then_some(idx))
+    }
+
+    /// Returns a memmap chunk to the pool: at once (mainline) or after an RCU
+    /// grace period (`memmap_free=rcu`).
+    pub fn free_memmap(&self, idx: usize, rcu: Option<&Rcu>) {
+        match rcu {
+            None => self.pool.free(idx),
+            Some(rcu) => {
+                let pool = self.pool.clone();
+                rcu.call_rcu(Box::new(move || pool.free(idx)));
+            }
+        }
+    }
+
+    /// `online_mem_sections()`: sets SECTION_IS_ONLINE on every section of
+    /// `[start, end)`.
+    pub fn online_mem_sections(&self, start: Pfn, end: Pfn) {
+        self.for_each_section(start, end, |ms| ms.set_flags(SECTION_IS_ONLINE));
+    }
+
+    /// `offline_mem_sections()`.
+    pub fn offline_mem_sections(&self, start: Pfn, end: Pfn) {
+        self.for_each_section(start, end, |ms| ms.clear_flags(SECTION_IS_ONLINE));
+    }
+
+    fn for_each_section(&self, start: Pfn, end: Pfn, f: impl Fn(&MemSection)) {
+        let first = pfn_to_section_nr(start);
+        let last = pfn_to_section_nr(Pfn(end.0.saturating_sub(1)));
+        for nr in first..=last {
+            if let Some(ms) = self.section(nr) {
+                f(ms);
+            }
+        }
+    }
+
+    // ----- pageblock bits --------------------------------------------------
+
+    fn pageblock(&self, pfn: Pfn) -> Option<&AtomicU8> {
+        let ms = self.pfn_section(pfn)?;
+        let idx = ((pfn.0 % PAGES_PER_SECTION) / PAGEBLOCK_NR_PAGES) as usize;
+        Some(&ms.pageblock_flags[idx])
+    }
+
+    /// `get_pageblock_migratetype()` without the isolate bit (raw value).
+    pub fn pageblock_migratetype_raw(&self, pfn: Pfn) -> u8 {
+        self.pageblock(pfn)
+            .map_or(0, |b| b.load(Ordering::Relaxed) & PB_MIGRATETYPE_MASK)
+    }
+
+    /// `set_pageblock_migratetype()` (zone->lock or sole owner).
+    pub fn set_pageblock_migratetype_raw(&self, pfn: Pfn, mt: u8) {
+        if let Some(b) = self.pageblock(pfn) {
+            let old = b.load(Ordering::Relaxed);
+            b.store(
+                (old & !PB_MIGRATETYPE_MASK) | (mt & PB_MIGRATETYPE_MASK),
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// `get_pageblock_isolate()`.
+    pub fn pageblock_isolated(&self, pfn: Pfn) -> bool {
+        self.pageblock(pfn)
+            .is_some_and(|b| b.load(Ordering::Relaxed) & PB_ISOLATE != 0)
+    }
+
+    /// Sets or clears the isolate bit (zone->lock held).
+    pub fn set_pageblock_isolate(&self, pfn: Pfn, isolated: bool) {
+        if let Some(b) = self.pageblock(pfn) {
+            if isolated {
+                b.fetch_or(PB_ISOLATE, Ordering::Relaxed);
+            } else {
+                b.fetch_and(!PB_ISOLATE, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// `pfn_section_valid()`: the PFN's subsection is populated.
+fn pfn_section_valid(ms: &MemSection, pfn: Pfn) -> bool {
+    ms.subsection_map() & (1 << subsection_map_index(pfn)) != 0
+}
+
+/// The subsection bits of `[start, start + nr)`, which must lie within one
+/// section and be subsection aligned (`check_pfn_span`).
+fn subsection_mask(start: Pfn, nr: u64) -> KResult<u64> {
+    if nr == 0 {
+        return Err(Errno::EINVAL);
+    }
+    if !start.is_aligned(PAGES_PER_SUBSECTION) || nr % PAGES_PER_SUBSECTION != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let first = subsection_map_index(start);
+    let count = nr / PAGES_PER_SUBSECTION;
+    if first + count > SUBSECTIONS_PER_SECTION {
+        return Err(Errno::EINVAL);
+    }
+    let bits = if count == 64 {
+        u64::MAX
+    } else {
+        (1u64 << count) - 1
+    };
+    Ok(bits << first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Reference §10 case 38: a 2 MiB add sets one subsection bit; pfn_valid only
+    // for those 512 PFNs; adding again → -EEXIST; 1 MiB → -EINVAL.
+    #[test]
+    fn sparse_add_section_subsection_granularity() {
+        let s = SparseMem::new(4);
+        let start = Pfn(PAGES_PER_SECTION + 3 * PAGES_PER_SUBSECTION);
+        s.sparse_add_section(start, PAGES_PER_SUBSECTION, SectionKind::Hotplug)
+            .unwrap();
+        let ms = s.pfn_section(start).unwrap();
+        assert_eq!(ms.subsection_map(), 1 << 3);
+        assert!(ms.present() && ms.valid() && !ms.online() && !ms.early());
+        assert!(s.pfn_valid(start));
+        assert!(s.pfn_valid(start + 511));
+        assert!(!s.pfn_valid(start + 512));
+        assert!(!s.pfn_valid(start - 1));
+        assert_eq!(
+            s.sparse_add_section(start, PAGES_PER_SUBSECTION, SectionKind::Hotplug),
+            Err(Errno::EEXIST)
+        );
+        assert_eq!(
+            s.sparse_add_section(start + 1024, 256, SectionKind::Hotplug),
+            Err(Errno::EINVAL)
+        );
+        // A hot-added memmap starts poisoned.
+        assert!(s.pfn_to_page(start).unwrap().is_poisoned());
+    }
+
+    // Reference §10 case 39: removing the last subsection clears every flag.
+    #[test]
+    fn section_deactivate_clears_flags_with_last_subsection() {
+        let s = SparseMem::new(2);
+        let a = Pfn(0);
+        let b = Pfn(PAGES_PER_SUBSECTION);
+        s.sparse_add_section(a, PAGES_PER_SUBSECTION, SectionKind::Hotplug)
+            .unwrap();
+        s.sparse_add_section(b, PAGES_PER_SUBSECTION, SectionKind::Hotplug)
+            .unwrap();
+        s.online_mem_sections(a, b + PAGES_PER_SUBSECTION);
+        assert_eq!(s.sparse_remove_section(a, PAGES_PER_SUBSECTION), Ok(None));
+        assert!(s.section(0).unwrap().present());
+        let idx = s.sparse_remove_section(b, PAGES_PER_SUBSECTION).unwrap();
+        assert!(idx.is_some());
+        assert_eq!(s.section(0).unwrap().flags(), 0);
+        assert!(!s.pfn_valid(b));
+        assert!(s.pfn_to_page(b).is_none());
+        s.free_memmap(idx.unwrap(), None);
+        assert_eq!(s.memmap_stats(), (1, 1));
+    }
+
+    // Reference §10 case 40: early sections are valid over the whole section.
+    #[test]
+    fn early_section_valid_everywhere() {
+        let s = SparseMem::new(1);
+        s.sparse_add_section(Pfn(0), PAGES_PER_SUBSECTION, SectionKind::Early)
+            .unwrap();
+        assert!(s.pfn_valid(Pfn(PAGES_PER_SECTION - 1)));
+        assert!(s.pfn_to_online_page(Pfn(0)).is_none(), "not online yet");
+        s.online_mem_sections(Pfn(0), Pfn(PAGES_PER_SECTION));
+        assert!(s.pfn_to_online_page(Pfn(PAGES_PER_SECTION - 1)).is_some());
+    }
+}

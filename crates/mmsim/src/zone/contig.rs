@@ -1,0 +1,89 @@
+//! `alloc_contig_range()` and `free_contig_range()`: allocating a given PFN
+//! range, as virtio-mem does to take a subblock back from the buddy.
+//!
+//! The range is isolated (so nobody else can allocate from it), emptied by
+//! migration (up to five rounds without progress), checked with
+//! `test_pages_isolated()`, and its free blocks are taken off the isolate list
+//! and split so that exactly `[start, end)` ends up allocated as order-0 pages
+//! with refcount 1; the parts of a block outside the range are freed again.
+//! Isolation is always undone. Mode OTHER means PageOffline pages that still
+//! hold a reference count as unmovable (rule 6 of `page_is_unmovable` applies
+//! to offlining only).
+
+use super::buddy;
+use super::isolation::IsolateMode;
+use crate::errno::{Errno, KResult};
+use crate::machine::Machine;
+use crate::page::Pfn;
+
+impl Machine {
+    /// `alloc_contig_range(start, end)`: every page of `[start, end)` is
+    /// allocated (refcount 1, no type) or nothing is; -EBUSY if the range
+    /// cannot be isolated or emptied.
+    pub fn alloc_contig_range(&self, start: Pfn, end: Pfn, mode: IsolateMode) -> KResult<()> {
+        if start >= end {
+            return Err(Errno::EINVAL);
+        }
+        if crate::page::pfn_range(start, end).any(|p| self.mem().pfn_to_online_page(p).is_none()) {
+            return Err(Errno::EINVAL);
+        }
+        self.start_isolate_page_range(start, end, mode)?;
+        let ret = self.alloc_contig_isolated(start, end, mode);
+        self.undo_isolate_page_range(start, end);
+        ret
+    }
+
+    fn alloc_contig_isolated(&self, start: Pfn, end: Pfn, mode: IsolateMode) -> KResult<()> {
+        // __alloc_contig_migrate_range(): five rounds without progress.
+        let mut tries = 0;
+        loop {
+            let movable = crate::page::pfn_range(start, end)
+                .find(|&p| self.page(p).test(crate::page::PG_LRU) || self.page_has_movable_ops(p));
+            let Some(first) = movable else { break };
+            if self.do_migrate_range(first, end) == 0 {
+                tries += 1;
+                if tries >= 5 {
+                    return Err(Errno::EBUSY);
+                }
+            }
+        }
+        self.test_pages_isolated(start, end, mode)?;
+        // isolate_freepages_range(): take every free block overlapping the
+        // range, keep the pages inside, give the rest back.
+        let zone = self.page_zone(self.page(start));
+        let mut locked = zone.lock.lock();
+        let mut pfn = start;
+        let mut taken = Vec::new();
+        while pfn < end {
+            let Some((head, order)) = buddy::find_buddy_containing(self.mem(), zone, pfn) else {
+                drop(locked);
+                for p in taken {
+                    self.free_pages_prepared(p, 0);
+                }
+                return Err(Errno::EBUSY);
+            };
+            buddy::del_from_free_list(zone, &mut locked, self.mem(), head);
+            let block_end = head + (1u64 << order);
+            for p in crate::page::pfn_range(head, block_end) {
+                if start <= p && p < end {
+                    taken.push(p);
+                } else {
+                    buddy::free_one_page(zone, &mut locked, self.mem(), p, 0, false);
+                }
+            }
+            pfn = block_end;
+        }
+        drop(locked);
+        for p in taken {
+            self.page(p).ref_unfreeze(1);
+        }
+        Ok(())
+    }
+
+    /// `free_contig_range()`: drops one reference of each page.
+    pub fn free_contig_range(&self, start: Pfn, nr: u64) {
+        for p in crate::page::pfn_range(start, start + nr) {
+            self.put_pages(p, 0);
+        }
+    }
+}

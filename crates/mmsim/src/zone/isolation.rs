@@ -1,0 +1,306 @@
+//! Page isolation (mm/page_isolation.c).
+//!
+//! Isolating a pageblock sets its isolate bit under `zone->lock` and moves its
+//! free blocks to the MIGRATE_ISOLATE list, so the allocator can no longer hand
+//! them out; pages freed into an isolated pageblock land there too. Offlining
+//! and `alloc_contig_range()` isolate their range first, then empty it
+//! (migration), then check with `test_pages_isolated()` that nothing but free
+//! (or, for offlining, skippable) pages is left.
+//!
+//! Isolation refuses a pageblock that is already isolated (someone else is
+//! working on it: -EBUSY) or that holds a page `page_is_unmovable()` calls
+//! unmovable. That check is best effort and racy, as in the kernel: a page may
+//! become unmovable right after, which the later steps then notice.
+
+use super::buddy;
+use super::{Migratetype, Zone};
+use crate::errno::{Errno, KResult};
+use crate::machine::Machine;
+use crate::page::{
+    PageType, Pfn, ZoneType, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, PG_HEAD, PG_HWPOISON, PG_LRU,
+    PG_MOVABLE_OPS, PG_OFFLINE_SKIPPABLE, PG_RESERVED,
+};
+use crate::variant::OfflineSkip;
+
+/// Why a range is being isolated (`enum pb_isolate_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IsolateMode {
+    /// PB_ISOLATE_MODE_MEM_OFFLINE.
+    MemOffline,
+    /// PB_ISOLATE_MODE_CMA_ALLOC.
+    CmaAlloc,
+    /// PB_ISOLATE_MODE_OTHER (alloc_contig_range for drivers).
+    Other,
+}
+
+impl Machine {
+    /// `page_has_movable_ops()` (7.2): PG_movable_ops on a PageOffline or
+    /// PageZsmalloc page.
+    pub fn page_has_movable_ops(&self, pfn: Pfn) -> bool {
+        let p = self.page(pfn);
+        p.test(PG_MOVABLE_OPS) && (p.is_type(PageType::Offline) || p.is_type(PageType::Zsmalloc))
+    }
+
+    /// `PageOffline() && PageOfflineSkippable()`, meaningful only under the
+    /// `offline_skip=skippable` variant (PG_offline_skippable aliases
+    /// PG_owner_2).
+    pub fn page_offline_skippable(&self, pfn: Pfn) -> bool {
+        let p = self.page(pfn);
+        self.variants().offline_skip == OfflineSkip::Skippable
+            && p.is_type(PageType::Offline)
+            && p.test(PG_OFFLINE_SKIPPABLE)
+    }
+
+    /// `page_is_unmovable()`: (unmovable, pages to step over). Reference §3.1.
+    pub fn page_is_unmovable(&self, zone: &Zone, pfn: Pfn, mode: IsolateMode) -> (bool, u64) {
+        let p = self.page(pfn);
+        if p.test(PG_RESERVED) {
+            return (true, 1);
+        }
+        if zone.zone_type == ZoneType::Movable {
+            return (false, 1);
+        }
+        if p.test(PG_HEAD) || p.is_tail() {
+            let head = p.compound_head().unwrap_or(pfn);
+            let hp = self.page(head);
+            let order = if self.mem().pfn_valid(head + 1) {
+                self.page(head + 1).private() as u32
+            } else {
+                0
+            };
+            let end = head + (1u64 << order);
+            if !hp.test(PG_LRU) {
+                return (true, 1);
+            }
+            return (false, end - pfn);
+        }
+        if p.ref_count() == 0 {
+            if p.is_type(PageType::Buddy) {
+                return (false, 1 << buddy::buddy_order(p));
+            }
+            return (false, 1);
+        }
+        if mode == IsolateMode::MemOffline {
+            if p.test(PG_HWPOISON) {
+                return (false, 1);
+            }
+            if p.is_type(PageType::Offline) {
+                // Mainline gives drivers the chance to drop their reference in
+                // MEM_GOING_OFFLINE; the skippable proposal only lets flagged
+                // pages through and reports the rest as unmovable right here.
+                let skippable = match self.variants().offline_skip {
+                    OfflineSkip::Refcount => true,
+                    OfflineSkip::Skippable => self.page_offline_skippable(pfn),
+                };
+                if skippable {
+                    return (false, 1);
+                }
+            }
+        }
+        if p.test(PG_LRU) || self.page_has_movable_ops(pfn) {
+            return (false, 1);
+        }
+        (true, 1)
+    }
+
+    /// `has_unmovable_pages()` over `[start, end)` (within one pageblock).
+    fn has_unmovable_pages(
+        &self,
+        zone: &Zone,
+        start: Pfn,
+        end: Pfn,
+        mode: IsolateMode,
+    ) -> Option<Pfn> {
+        let mut pfn = start;
+        while pfn < end {
+            if self.mem().pfn_to_online_page(pfn).is_none() {
+                pfn = pfn + 1;
+                continue;
+            }
+            let (unmovable, step) = self.page_is_unmovable(zone, pfn, mode);
+            if unmovable {
+                return Some(pfn);
+            }
+            pfn = pfn + step.max(1);
+        }
+        None
+    }
+
+    /// The zone of the first online page of a pageblock (`__first_valid_page`).
+    fn pageblock_zone(&self, pb: Pfn) -> Option<&Zone> {
+        (0..PAGEBLOCK_NR_PAGES)
+            .find_map(|i| self.mem().pfn_to_online_page(pb + i))
+            .map(|p| self.page_zone(p))
+    }
+
+    /// `set_migratetype_isolate()` for the pageblock at `pb`, checking
+    /// `[start, end)` ∩ pageblock for unmovable pages.
+    fn set_migratetype_isolate(
+        &self,
+        pb: Pfn,
+        mode: IsolateMode,
+        start: Pfn,
+        end: Pfn,
+    ) -> KResult<()> {
+        let Some(zone) = self.pageblock_zone(pb) else {
+            return Ok(());
+        };
+        let mut locked = zone.lock.lock();
+        if self.mem().pageblock_isolated(pb) {
+            return Err(Errno::EBUSY);
+        }
+        let check_start = pb.max(start);
+        let check_end = (pb + PAGEBLOCK_NR_PAGES).min(end);
+        if let Some(bad) = self.has_unmovable_pages(zone, check_start, check_end, mode) {
+            if mode == IsolateMode::MemOffline {
+                self.log(format!("page dumped because: unmovable page (pfn {bad})"));
+            }
+            return Err(Errno::EBUSY);
+        }
+        self.mem().set_pageblock_isolate(pb, true);
+        // A free block larger than a pageblock that covers this one is split
+        // so that only this pageblock's part moves to the isolate list.
+        if let Some((head, order)) = buddy::find_buddy_containing(self.mem(), zone, pb) {
+            if order > PAGEBLOCK_ORDER {
+                buddy::del_from_free_list(zone, &mut locked, self.mem(), head);
+                let mut part = head;
+                while part < head + (1u64 << order) {
+                    let mt = buddy::list_for(self.mem(), part);
+                    buddy::add_to_free_list(
+                        zone,
+                        &mut locked,
+                        self.mem(),
+                        part,
+                        PAGEBLOCK_ORDER,
+                        mt,
+                        true,
+                    );
+                    part = part + PAGEBLOCK_NR_PAGES;
+                }
+            }
+        }
+        self.move_pageblock_free_pages(zone, &mut locked, pb, Some(Migratetype::Isolate));
+        locked.nr_isolate_pageblock += 1;
+        Ok(())
+    }
+
+    /// Moves every free block that starts inside pageblock `pb` to the list
+    /// of `mt`, or with `None` frees it again so it merges with its buddies.
+    fn move_pageblock_free_pages(
+        &self,
+        zone: &Zone,
+        locked: &mut super::ZoneLocked,
+        pb: Pfn,
+        mt: Option<Migratetype>,
+    ) {
+        let mut pfn = pb;
+        while pfn < pb + PAGEBLOCK_NR_PAGES {
+            let Some(p) = self.mem().pfn_to_page(pfn) else {
+                pfn = pfn + 1;
+                continue;
+            };
+            if p.is_type(PageType::Buddy) {
+                let order = buddy::buddy_order(p);
+                match mt {
+                    Some(mt) => buddy::move_to_free_list(zone, locked, self.mem(), pfn, mt),
+                    None => {
+                        buddy::del_from_free_list(zone, locked, self.mem(), pfn);
+                        buddy::free_one_page(zone, locked, self.mem(), pfn, order, true);
+                    }
+                }
+                pfn = pfn + (1u64 << order);
+            } else {
+                pfn = pfn + 1;
+            }
+        }
+    }
+
+    /// `unset_migratetype_isolate()`.
+    fn unset_migratetype_isolate(&self, pb: Pfn) {
+        let Some(zone) = self.pageblock_zone(pb) else {
+            return;
+        };
+        let mut locked = zone.lock.lock();
+        if !self.mem().pageblock_isolated(pb) {
+            return;
+        }
+        self.mem().set_pageblock_isolate(pb, false);
+        self.move_pageblock_free_pages(zone, &mut locked, pb, None);
+        locked.nr_isolate_pageblock -= 1;
+    }
+
+    /// `start_isolate_page_range()`: isolates every pageblock of
+    /// `[start, end)` that has an online page; on any failure undoes what it
+    /// did and returns -EBUSY.
+    pub fn start_isolate_page_range(&self, start: Pfn, end: Pfn, mode: IsolateMode) -> KResult<()> {
+        let first = start.align_down(PAGEBLOCK_NR_PAGES);
+        let last = end.align_up(PAGEBLOCK_NR_PAGES);
+        let mut pb = first;
+        while pb < last {
+            if let Err(e) = self.set_migratetype_isolate(pb, mode, start, end) {
+                let mut undo = first;
+                while undo < pb {
+                    self.unset_migratetype_isolate(undo);
+                    undo = undo + PAGEBLOCK_NR_PAGES;
+                }
+                return Err(e);
+            }
+            pb = pb + PAGEBLOCK_NR_PAGES;
+        }
+        Ok(())
+    }
+
+    /// `undo_isolate_page_range()`.
+    pub fn undo_isolate_page_range(&self, start: Pfn, end: Pfn) {
+        let mut pb = start.align_down(PAGEBLOCK_NR_PAGES);
+        let last = end.align_up(PAGEBLOCK_NR_PAGES);
+        while pb < last {
+            self.unset_migratetype_isolate(pb);
+            pb = pb + PAGEBLOCK_NR_PAGES;
+        }
+    }
+
+    /// `test_pages_isolated()`: 0 if every page of `[start, end)` is an
+    /// isolated free page or (MEM_OFFLINE) a HWPoison page or a PageOffline
+    /// page its owner let go of; -EBUSY otherwise. Reference §3.3.
+    pub fn test_pages_isolated(&self, start: Pfn, end: Pfn, mode: IsolateMode) -> KResult<()> {
+        let mut pb = start.align_down(PAGEBLOCK_NR_PAGES);
+        let mut zone = None;
+        while pb < end {
+            if let Some(z) = self.pageblock_zone(pb) {
+                if !self.mem().pageblock_isolated(pb) {
+                    return Err(Errno::EBUSY);
+                }
+                zone.get_or_insert(z);
+            }
+            pb = pb + PAGEBLOCK_NR_PAGES;
+        }
+        let zone = zone.ok_or(Errno::EBUSY)?;
+        let _locked = zone.lock.lock();
+        let mut pfn = start;
+        if let Some((head, order)) = buddy::find_buddy_containing(self.mem(), zone, pfn) {
+            pfn = head + (1u64 << order);
+        }
+        while pfn < end {
+            let Some(p) = self.mem().pfn_to_page(pfn) else {
+                break;
+            };
+            if p.is_type(PageType::Buddy) {
+                pfn = pfn + (1u64 << buddy::buddy_order(p));
+            } else if mode == IsolateMode::MemOffline && p.test(PG_HWPOISON) {
+                pfn = pfn + 1;
+            } else if mode == IsolateMode::MemOffline
+                && p.is_type(PageType::Offline)
+                && (p.ref_count() == 0 || self.page_offline_skippable(pfn))
+            {
+                pfn = pfn + 1;
+            } else {
+                break;
+            }
+        }
+        if pfn < end {
+            return Err(Errno::EBUSY);
+        }
+        Ok(())
+    }
+}
