@@ -64,6 +64,7 @@ fn run(
     let mut opts = RunOptions {
         verbose,
         variants: Vec::new(),
+        narrate: false,
     };
     for v in &variants {
         match v.split_once('=') {
@@ -76,6 +77,7 @@ fn run(
     }
     let sources = if files.is_empty() {
         opts.verbose = !json;
+        opts.narrate = true;
         vec![("<tour>".to_string(), TOUR.to_string())]
     } else {
         let mut sources = Vec::new();

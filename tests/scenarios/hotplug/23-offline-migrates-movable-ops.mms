@@ -5,7 +5,8 @@ hotplug add 0x100000000 128M
 sysfs write devices/system/memory/memory32/state online_movable
 page alloc b pfn=0x100010 nr=4
 page mark b movable_ops
-expect kpageflags 0x100010 == offline
+# PG_movable_ops aliases PG_uptodate (7.2), so kpageflags shows uptodate.
+expect kpageflags 0x100010 == uptodate,offline
 sysfs write devices/system/memory/memory32/state offline
 expect sysfs read devices/system/memory/memory32/state == offline
 # The four pages now live in the boot ZONE_MOVABLE, still unmanaged.

@@ -11,8 +11,12 @@ expect sysfs write devices/system/memory/memory32/state offline fails ENOMEM
 expect sysfs read devices/system/memory/memory32/state == online
 expect notifier log early == MEM_GOING_OFFLINE MEM_CANCEL_OFFLINE
 expect notifier log late == MEM_CANCEL_OFFLINE
-expect sysfs write kernel/debug/notifier-error-inject/memory/actions/MEM_GOING_OFFLINE/error -4096 fails EINVAL
-expect sysfs write kernel/debug/notifier-error-inject/memory/actions/MEM_GOING_OFFLINE/error 1 fails EINVAL
+# debugfs_errno_set() clamps to [-MAX_ERRNO, 0]; only unparsable input fails.
+sysfs write kernel/debug/notifier-error-inject/memory/actions/MEM_GOING_OFFLINE/error -4096
+expect sysfs read kernel/debug/notifier-error-inject/memory/actions/MEM_GOING_OFFLINE/error == -4095
+sysfs write kernel/debug/notifier-error-inject/memory/actions/MEM_GOING_OFFLINE/error 1
+expect sysfs read kernel/debug/notifier-error-inject/memory/actions/MEM_GOING_OFFLINE/error == 0
+expect sysfs write kernel/debug/notifier-error-inject/memory/actions/MEM_GOING_OFFLINE/error abc fails EINVAL
 sysfs write kernel/debug/notifier-error-inject/memory/actions/MEM_GOING_OFFLINE/error 0
 sysfs write devices/system/memory/memory32/state offline
 check

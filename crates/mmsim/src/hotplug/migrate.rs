@@ -93,15 +93,12 @@ impl Machine {
                 continue;
             }
             // Re-check under our reference: it may have changed hands.
-            match self.movable_ops_for(pfn) {
-                Some(ops) => {
-                    if ops.isolate(self, pfn) {
-                        isolated.push((pfn, ops));
-                    } else {
-                        self.log(format!("failed to isolate pfn {:x}", pfn.0));
-                    }
+            if let Some(ops) = self.movable_ops_for(pfn) {
+                if ops.isolate(self, pfn) {
+                    isolated.push((pfn, ops));
+                } else {
+                    self.log(format!("failed to isolate pfn {:x}", pfn.0));
                 }
-                None => {}
             }
             self.put_pages(pfn, 0);
             pfn = pfn + 1;

@@ -70,7 +70,7 @@ pub enum OnlineType {
 impl OnlineType {
     /// `mhp_online_type_from_str()`: one of the four strings, with one
     /// trailing newline tolerated (`sysfs_streq`).
-    pub fn from_str(s: &str) -> Option<OnlineType> {
+    pub fn from_sysfs(s: &str) -> Option<OnlineType> {
         match s.strip_suffix('\n').unwrap_or(s) {
             "offline" => Some(OnlineType::Offline),
             "online" => Some(OnlineType::Online),

@@ -278,7 +278,7 @@ impl Machine {
 
     /// The `valid_zones` file of a block (without the newline).
     pub fn valid_zones(&self, mem: &MemoryBlock) -> String {
-        if mem.state() != MemoryBlockState::Offline {
+        if mem.state() == MemoryBlockState::Online {
             return match mem.zone() {
                 Some((_, zt)) => zt.name().to_string(),
                 None => "none".to_string(),

@@ -182,6 +182,17 @@ impl Machine {
         Ok(())
     }
 
+    /// The owner writes `byte` over every page of `name`.
+    pub fn owner_fill(&self, name: &str, byte: u8) -> KResult<()> {
+        let allocs = self.owner().allocs.lock();
+        let a = allocs.get(name).ok_or(Errno::ENOENT)?;
+        for &pfn in &a.pages {
+            let len = crate::page::PAGE_SIZE << a.order;
+            self.physmem().fill(pfn.phys(), len, byte)?;
+        }
+        Ok(())
+    }
+
     /// Frees an allocation: undoes the marks and drops the owner's references.
     pub fn owner_free(&self, name: &str) -> KResult<()> {
         let a = self

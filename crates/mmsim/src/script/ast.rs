@@ -460,6 +460,13 @@ pub enum Cmd {
         marks: Vec<PageMark>,
     },
     /// `page get PFN`: `get_page_unless_zero()` by a kernel user.
+    /// `page fill NAME BYTE`: the owner writes BYTE over its pages.
+    PageFill {
+        /// The allocation.
+        name: String,
+        /// The byte written.
+        byte: u8,
+    },
     PageGet {
         /// The frame.
         pfn: u64,
@@ -818,6 +825,7 @@ impl Cmd {
             Cmd::PageAlloc { .. } => "page alloc",
             Cmd::PageFree { .. } => "page free",
             Cmd::PageMark { .. } => "page mark",
+            Cmd::PageFill { .. } => "page fill",
             Cmd::PageGet { .. } => "page get",
             Cmd::PagePut { .. } => "page put",
             Cmd::PageShow { .. } => "page show",

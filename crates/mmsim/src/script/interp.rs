@@ -40,6 +40,8 @@ pub struct RunOptions {
     pub verbose: bool,
     /// Variants from the command line; they override the scenario's.
     pub variants: Vec<(String, String)>,
+    /// With `verbose`, also echo the scenario's comment lines (the tour).
+    pub narrate: bool,
 }
 
 /// What one file's run produced.
@@ -214,9 +216,15 @@ fn static_check(script: &Script, text: &str) -> Result<(), ParseError> {
     Ok(())
 }
 
-/// Runs one loaded script.
-pub fn run_script(script: &Script, opts: &RunOptions) -> Result<FileReport, ParseError> {
+/// Runs one loaded script; `text` is its source (for the transcript).
+pub fn run_script(
+    script: &Script,
+    text: &str,
+    opts: &RunOptions,
+) -> Result<FileReport, ParseError> {
     let mut it = Interp {
+        lines: text.lines().map(str::to_string).collect(),
+        narrated: 0,
         file: script.file.clone(),
         opts: opts.clone(),
         config: None,
@@ -245,6 +253,9 @@ pub fn run_script(script: &Script, opts: &RunOptions) -> Result<FileReport, Pars
 
 struct Interp {
     file: String,
+    lines: Vec<String>,
+    /// Lines up to which comments were echoed.
+    narrated: usize,
     opts: RunOptions,
     config: Option<MachineConfig>,
     variants: Variants,
@@ -266,6 +277,21 @@ impl Interp {
         self.report
             .failures
             .push(format!("{}:{line}: {msg}", self.file));
+    }
+
+    /// Echoes the comment lines before `line` (tour mode).
+    fn narrate(&mut self, line: u32) {
+        let upto = (line as usize - 1).min(self.lines.len());
+        if self.opts.narrate {
+            for l in &self.lines[self.narrated.min(upto)..upto] {
+                if let Some(c) = l.trim().strip_prefix('#') {
+                    self.report.transcript.push(format!("#{c}"));
+                } else if l.trim().is_empty() {
+                    self.report.transcript.push(String::new());
+                }
+            }
+        }
+        self.narrated = line as usize;
     }
 
     fn boot(&mut self, line: u32) -> Result<(), ParseError> {
@@ -325,16 +351,13 @@ impl Interp {
             Err(e) => e.name().to_string(),
         };
         if self.opts.verbose {
-            let shown_line = if shown.is_empty() {
-                String::new()
-            } else {
-                format!(" => {}", shown.replace('\n', " "))
-            };
-            self.report.transcript.push(format!(
-                "{}:{line}: {}{shown_line}",
-                self.file,
-                cmd.name()
-            ));
+            self.narrate(line);
+            let src = self.lines.get(line as usize - 1).map_or("", |l| l.trim());
+            let mut entry = format!("{}:{line}: {src}", self.file);
+            if !shown.is_empty() {
+                let _ = write!(entry, "\n    => {}", shown.replace('\n', " "));
+            }
+            self.report.transcript.push(entry);
         }
         match kind {
             StmtKind::Let { var, .. } => {
@@ -460,7 +483,8 @@ impl Interp {
             }
             Cmd::SysfsLs { path } => Ok(Output::Text(m.sysfs_ls(path)?.join("\n"))),
             Cmd::SysfsExport { dir } => {
-                m.sysfs_export(std::path::Path::new(dir))?;
+                m.sysfs_export(std::path::Path::new(dir))
+                    .map_err(|_| Errno::EIO)?;
                 ok()
             }
             Cmd::SparseAdd { addr, size, .. } => {
@@ -531,6 +555,10 @@ impl Interp {
                     };
                     m.owner_mark(name, mk)?;
                 }
+                ok()
+            }
+            Cmd::PageFill { name, byte } => {
+                m.owner_fill(name, *byte)?;
                 ok()
             }
             Cmd::PageGet { pfn } => {
@@ -689,15 +717,16 @@ impl Interp {
                 ];
                 pick(&all, field.as_deref())
             }
-            Cmd::KcoreRead { addr, len } => Ok(Output::Bytes(m.kcore_read(PhysAddr(*addr), *len)?)),
+            Cmd::KcoreRead { addr, len } => Ok(Output::Bytes(m.kcore_read(PhysAddr(*addr), *len))),
             Cmd::KcorePage { pfn, off, len } => {
-                Ok(Output::Bytes(m.kcore_page(Pfn(*pfn), *off, *len)?))
+                Ok(Output::Bytes(m.kcore_page(Pfn(*pfn), *off, *len)))
             }
             Cmd::Kpageflags { pfn } => Ok(Output::Text(crate::walkers::kpageflags_names(
                 m.kpageflags(Pfn(*pfn)),
             ))),
             Cmd::KpageflagsDump { file } => {
-                m.kpageflags_dump(std::path::Path::new(file))?;
+                m.kpageflags_dump(std::path::Path::new(file))
+                    .map_err(|_| Errno::EIO)?;
                 ok()
             }
             Cmd::Kpagecount { pfn } => Ok(Output::Text(m.kpagecount(Pfn(*pfn)).to_string())),
@@ -794,8 +823,8 @@ pub fn run_sources(
         .map(|(name, text)| load(name, text))
         .collect::<Result<Vec<_>, _>>()?;
     let mut report = RunReport::default();
-    for s in &scripts {
-        let r = run_script(s, opts)?;
+    for (s, (_, text)) in scripts.iter().zip(sources) {
+        let r = run_script(s, text, opts)?;
         report.passed += r.passed;
         report.failed += r.failed;
         report.files.push(r);

@@ -2,7 +2,6 @@
 //! interpreter.
 
 pub mod ast;
-// interp: enabled once sysfs and walkers land
-
+pub mod interp;
 pub mod lexer;
 pub mod parse;

@@ -732,7 +732,7 @@ fn section(a: &mut Args<'_>) -> Parsed<Cmd> {
 }
 
 fn page(a: &mut Args<'_>) -> Parsed<Cmd> {
-    let sub = a.word("`alloc`, `free`, `mark`, `get`, `put` or `show`")?;
+    let sub = a.word("`alloc`, `free`, `mark`, `fill`, `get`, `put` or `show`")?;
     Ok(match sub.text {
         "alloc" => page_alloc(a)?,
         "free" => Cmd::PageFree {
@@ -753,6 +753,10 @@ fn page(a: &mut Args<'_>) -> Parsed<Cmd> {
             }
             Cmd::PageMark { name, marks }
         }
+        "fill" => Cmd::PageFill {
+            name: a.name("NAME")?,
+            byte: a.word("BYTE")?.byte()?,
+        },
         "get" => Cmd::PageGet {
             pfn: a.number("PFN")?,
         },

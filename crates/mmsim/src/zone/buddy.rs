@@ -287,9 +287,7 @@ pub fn rmqueue(
 pub fn find_buddy_containing(mem: &SparseMem, zone: &Zone, pfn: Pfn) -> Option<(Pfn, u32)> {
     for order in 0..=MAX_PAGE_ORDER {
         let head = pfn.align_down(1 << order);
-        let Some(p) = mem.pfn_to_page(head) else {
-            return None;
-        };
+        let p = mem.pfn_to_page(head)?;
         if p.is_type(PageType::Buddy) && buddy_order(p) >= order && p.zonenum() == zone.zone_type {
             let o = buddy_order(p);
             if head + (1 << o) > pfn {

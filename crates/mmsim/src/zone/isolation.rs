@@ -287,11 +287,10 @@ impl Machine {
             };
             if p.is_type(PageType::Buddy) {
                 pfn = pfn + (1u64 << buddy::buddy_order(p));
-            } else if mode == IsolateMode::MemOffline && p.test(PG_HWPOISON) {
-                pfn = pfn + 1;
             } else if mode == IsolateMode::MemOffline
-                && p.is_type(PageType::Offline)
-                && (p.ref_count() == 0 || self.page_offline_skippable(pfn))
+                && (p.test(PG_HWPOISON)
+                    || p.is_type(PageType::Offline)
+                        && (p.ref_count() == 0 || self.page_offline_skippable(pfn)))
             {
                 pfn = pfn + 1;
             } else {

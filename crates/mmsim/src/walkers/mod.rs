@@ -1,0 +1,200 @@
+//! PFN walkers: readers of /proc that look at every page frame of the
+//! machine — /proc/kpageflags, /proc/kpagecount and /proc/kcore.
+//!
+//! # The protocol
+//!
+//! Picture a reader sweeping a lamp over the memmap from PFN 0 upwards while
+//! hotplug, the allocator and drivers keep changing what it lights up. A
+//! walker takes no hotplug lock: for each PFN it asks the sparse model for the
+//! page ([`Machine::pfn_walker_page`], `pfn_to_online_page()` in mainline),
+//! and what it learns can be stale the moment it learns it — a section may go
+//! offline, a free block may be allocated, a page may become PageOffline. The
+//! kernel accepts that for flags and counts (user space gets a snapshot that
+//! was true at some instant, per page). Every memmap field is an atomic and a
+//! memmap is never unmapped while the machine lives (`sparse`), so in the
+//! model staleness gives a wrong answer, never undefined behaviour.
+//!
+//! Reading page *content* is different: a PageOffline page may be
+//! inaccessible in the hypervisor, so touching it can be fatal. /proc/kcore
+//! therefore holds `page_offline_freeze()` (the read side of
+//! `page_offline_rwsem`, [`page_offline`]) while it checks a page and copies
+//! it, and drivers set PageOffline only inside `page_offline_begin()` /
+//! `page_offline_end()` (the write side). While any reader is frozen no page
+//! becomes PageOffline; clearing PageOffline is not covered and needs no
+//! cover. The `kcore_sync=none` variant drops the reader side to show the
+//! race it closes.
+//!
+//! # Which page a walker may look at
+//!
+//! The `pfn_walker` variant decides, in one function
+//! ([`Machine::pfn_walker_page`]): `online_page` is mainline's unsynchronised
+//! `pfn_to_online_page()`; `active` is the proposed `pfn_active()` read under
+//! RCU. Every walker here goes through that function.
+//!
+//! # Locks, in order
+//!
+//! 1. the kcore RAM list (`kclist_lock`; the model snapshots the System RAM
+//!    resources, taking their mutex briefly, before freezing);
+//! 2. `page_offline_rwsem`. Drivers may take its write side under
+//!    `mem_hotplug_lock` (from a memory notifier), so a frozen reader must
+//!    never wait for `mem_hotplug_lock`, and walkers never do.
+//!
+//! Submodules, one per reader: [`kpageflags`], [`kpagecount`], [`kcore`];
+//! [`page_offline`] holds the freeze/begin protocol they share with drivers.
+
+pub mod kcore;
+pub mod kpagecount;
+pub mod kpageflags;
+pub mod page_offline;
+
+use crate::errno::{Errno, KResult};
+use crate::machine::Machine;
+use crate::page::{pfn_range, Page, Pfn};
+use crate::sparse::PAGES_PER_SECTION;
+use crate::variant::PfnWalker;
+use std::ops::Range;
+
+pub use kcore::KcoreStep;
+pub use kpageflags::*;
+pub use page_offline::{PageOfflineBegun, PageOfflineFrozen};
+
+/// `KPMSIZE`: bytes per entry of /proc/kpageflags and /proc/kpagecount.
+pub const KPMSIZE: u64 = 8;
+
+/// A page frame and its memmap slot, as a PFN walker found it online. Only
+/// [`Machine::pfn_walker_page`] makes one, so the PFN and the slot always
+/// belong together.
+#[derive(Clone, Copy)]
+pub struct WalkedPage<'a> {
+    pfn: Pfn,
+    page: &'a Page,
+}
+
+impl<'a> WalkedPage<'a> {
+    /// The frame number.
+    pub fn pfn(&self) -> Pfn {
+        self.pfn
+    }
+
+    /// The memmap slot (`struct page`).
+    pub fn page(&self) -> &'a Page {
+        self.page
+    }
+}
+
+impl Machine {
+    /// The page a PFN walker may look at, or None if it must treat the PFN as
+    /// having no memmap (hole, absent or offline section). The one place
+    /// where the `pfn_walker` variant is decided.
+    ///
+    /// ```
+    /// use mmsim::page::Pfn;
+    /// use mmsim::{Machine, MachineConfig};
+    ///
+    /// let m = Machine::boot(MachineConfig::default(), Default::default()).unwrap();
+    /// assert!(m.pfn_walker_page(Pfn(0x1000)).is_some());
+    /// assert!(m.pfn_walker_page(m.max_pfn()).is_none());
+    /// ```
+    pub fn pfn_walker_page(&self, pfn: Pfn) -> Option<WalkedPage<'_>> {
+        let page = match self.variants().pfn_walker {
+            PfnWalker::OnlinePage => self.mem().pfn_to_online_page(pfn),
+            // The proposed pfn_active() subsection bitmap does not exist in
+            // `sparse` yet; until it does this variant walks like mainline.
+            PfnWalker::Active => self.mem().pfn_to_online_page(pfn),
+        }?;
+        Some(WalkedPage { pfn, page })
+    }
+
+    /// `get_max_dump_pfn()`: `round_up(max_pfn, PAGES_PER_SECTION)`. Early
+    /// sections are online over their whole memmap even where `max_pfn`
+    /// ends inside them, so the files reach the end of the last section.
+    pub fn max_dump_pfn(&self) -> Pfn {
+        self.max_pfn().align_up(PAGES_PER_SECTION)
+    }
+
+    /// The validation half of `kpage_read()`: the PFNs that a read of `count`
+    /// bytes at file offset `offset` covers. -EINVAL unless both are
+    /// multiples of 8; an empty range (EOF) at or beyond `max_dump_pfn`;
+    /// otherwise clipped to `max_dump_pfn`.
+    fn kpage_range(&self, offset: u64, count: u64) -> KResult<Range<Pfn>> {
+        if offset % KPMSIZE != 0 || count % KPMSIZE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let first = Pfn(offset / KPMSIZE);
+        let max = self.max_dump_pfn();
+        if first >= max {
+            return Ok(first..first);
+        }
+        Ok(first..first + (count / KPMSIZE).min(max - first))
+    }
+
+    /// `kpage_read()` (7.2): one native-endian u64 per PFN, `value` of the
+    /// walker's page, or 0 where the walker finds none (6.12 wrote
+    /// KPF_NOPAGE there for kpageflags).
+    fn kpage_read(
+        &self,
+        offset: u64,
+        count: u64,
+        value: impl Fn(WalkedPage<'_>) -> u64,
+    ) -> KResult<Vec<u8>> {
+        let pfns = self.kpage_range(offset, count)?;
+        let mut out = Vec::with_capacity(((pfns.end - pfns.start) * KPMSIZE) as usize);
+        for pfn in pfn_range(pfns.start, pfns.end) {
+            let v = self.pfn_walker_page(pfn).map_or(0, &value);
+            out.extend_from_slice(&v.to_ne_bytes());
+        }
+        Ok(out)
+    }
+
+    /// The entry a kpage read at `pfn * 8` returns; 0 also at or beyond
+    /// `max_dump_pfn`, where a read would hit EOF.
+    fn kpage_entry(&self, pfn: Pfn, value: impl Fn(WalkedPage<'_>) -> u64) -> u64 {
+        if pfn >= self.max_dump_pfn() {
+            return 0;
+        }
+        self.pfn_walker_page(pfn).map_or(0, value)
+    }
+
+    /// `page_folio()` for a walked page: the head of its compound page (the
+    /// page itself unless it is a tail). A tail whose head has no memmap slot
+    /// (a torn read of a page being split) is treated as its own folio.
+    fn walked_folio<'a>(&'a self, p: WalkedPage<'a>) -> WalkedPage<'a> {
+        p.page
+            .compound_head()
+            .and_then(|pfn| {
+                self.mem()
+                    .pfn_to_page(pfn)
+                    .map(|page| WalkedPage { pfn, page })
+            })
+            .unwrap_or(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::machine::MachineConfig;
+
+    fn machine() -> Machine {
+        let cfg = MachineConfig {
+            ram: 256 << 20,
+            ..Default::default()
+        };
+        Machine::boot(cfg, Default::default()).unwrap()
+    }
+
+    // fs/proc/page.c kpage_read(): alignment is checked before EOF, and the
+    // count is clipped to max_dump_pfn (reference §6.2).
+    #[test]
+    fn kpage_range_validates_then_clips() {
+        let m = machine();
+        let max = m.max_dump_pfn();
+        assert_eq!(max, Pfn(65536));
+        assert_eq!(m.kpage_range(4, 8), Err(Errno::EINVAL));
+        assert_eq!(m.kpage_range(8, 12), Err(Errno::EINVAL));
+        assert_eq!(m.kpage_range(max.0 * 8 + 4, 8), Err(Errno::EINVAL));
+        assert_eq!(m.kpage_range(max.0 * 8, 8), Ok(max..max));
+        assert_eq!(m.kpage_range((max.0 - 2) * 8, 80), Ok(max - 2..max));
+        assert_eq!(m.kpage_range(16, 0), Ok(Pfn(2)..Pfn(2)));
+    }
+}
