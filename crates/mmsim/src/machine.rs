@@ -325,46 +325,55 @@ impl Machine {
     /// memmap_init + free_area_init + memblock_free_all for one boot zone.
     fn memmap_init_boot_zone(&self, nid: usize, zt: ZoneType, start: Pfn, end: Pfn) {
         let zone = self.zone(nid, zt);
-        let hole = Pfn(LEGACY_HOLE.start >> PAGE_SHIFT)..Pfn(LEGACY_HOLE.end >> PAGE_SHIFT);
-        let image = Pfn(KERNEL_IMAGE.start >> PAGE_SHIFT)..Pfn(KERNEL_IMAGE.end >> PAGE_SHIFT);
-        let mut present = 0u64;
-        let mut pfn = start;
-        while pfn < end {
-            let page = self.page(pfn);
-            page.init_links(zt, nid);
-            if pfn.is_aligned(crate::page::PAGEBLOCK_NR_PAGES) {
-                self.mem
-                    .set_pageblock_migratetype_raw(pfn, crate::zone::Migratetype::Movable as u8);
+        let to_pfns = |r: &Range<u64>| Pfn(r.start >> PAGE_SHIFT)..Pfn(r.end >> PAGE_SHIFT);
+        let hole = to_pfns(&LEGACY_HOLE);
+        // Reserved by memblock: page 0, the kernel image, and the hole
+        // (init_unavailable_range marks holes reserved too).
+        let reserved = [Pfn(0)..Pfn(1), hole.clone(), to_pfns(&KERNEL_IMAGE)];
+        let overlap =
+            |r: &Range<Pfn>, s: Pfn, e: Pfn| r.end.min(e).0.saturating_sub(r.start.max(s).0);
+        let reserved_in = |s: Pfn, e: Pfn| reserved.iter().any(|r| overlap(r, s, e) > 0);
+
+        // memmap_init(): zone and node links. A never-written slot already
+        // reads as ZONE_NORMAL of node 0 (see Page::init_links), so the bulk
+        // of a large machine's memmap is not touched at all.
+        if !(zt == ZoneType::Normal && nid == 0) {
+            for pfn in crate::page::pfn_range(start, end) {
+                self.page(pfn).init_links(zt, nid);
             }
-            let in_hole = hole.contains(&pfn);
-            if pfn.0 == 0 || in_hole || image.contains(&pfn) {
-                // Reserved by memblock (or a hole: init_unavailable_range).
+        }
+        let mut pb = start;
+        while pb < end {
+            self.mem
+                .set_pageblock_migratetype_raw(pb, crate::zone::Migratetype::Movable as u8);
+            pb = pb + crate::page::PAGEBLOCK_NR_PAGES;
+        }
+        for r in &reserved {
+            for pfn in crate::page::pfn_range(r.start.max(start), r.end.min(end)) {
+                let page = self.page(pfn);
                 page.set_ref_count(1);
                 page.set(PG_RESERVED);
             }
-            if !in_hole {
-                present += 1;
-            }
-            pfn = pfn + 1;
         }
+        let present = (end - start) - overlap(&hole, start, end);
         zone.adjust_present(present as i64, true);
         self.node(nid).adjust_present(present as i64);
-        // memblock_free_all(): hand every unreserved page to the buddy.
+
+        // memblock_free_all(): hand every unreserved page to the buddy in
+        // the largest naturally aligned blocks.
         let mut freed = 0i64;
         let mut locked = zone.lock.lock();
         let mut pfn = start;
         while pfn < end {
-            let page = self.page(pfn);
-            if page.test(PG_RESERVED) {
+            if reserved_in(pfn, pfn + 1) {
                 pfn = pfn + 1;
                 continue;
             }
-            // Largest naturally aligned run of free pages starting here.
             let mut order = crate::page::MAX_PAGE_ORDER;
             while order > 0
                 && (!pfn.is_aligned(1 << order)
                     || pfn + (1 << order) > end
-                    || (pfn.0..pfn.0 + (1 << order)).any(|p| self.page(Pfn(p)).test(PG_RESERVED)))
+                    || reserved_in(pfn, pfn + (1 << order)))
             {
                 order -= 1;
             }

@@ -158,6 +158,31 @@ impl Machine {
         }
     }
 
+    /// `__remove_pages()` for a caller that is not hotplug itself (the
+    /// scenario's `sparse remove`): takes mem_hotplug_lock and refuses what
+    /// the kernel leaves to its callers — a range without a memmap (-EINVAL)
+    /// or with an online section (-EBUSY).
+    pub fn remove_pages_checked(&self, start: Pfn, nr: u64) -> KResult<()> {
+        let _hp = self.hotplug().mem_hotplug_lock.down_write();
+        let end = start
+            .0
+            .checked_add(nr)
+            .filter(|_| nr > 0)
+            .ok_or(Errno::EINVAL)?;
+        if crate::page::pfn_range(start, Pfn(end)).any(|p| !self.mem().pfn_valid(p)) {
+            return Err(Errno::EINVAL);
+        }
+        let mut pfn = start;
+        while pfn.0 < end {
+            if self.mem().pfn_section(pfn).is_some_and(|s| s.online()) {
+                return Err(Errno::EBUSY);
+            }
+            pfn = pfn + PAGES_PER_SUBSECTION;
+        }
+        self.remove_pages(start, nr);
+        Ok(())
+    }
+
     /// `create_memory_block_devices()`: offline blocks for the range;
     /// -EEXIST if one exists (those created so far are removed again).
     fn create_memory_block_devices(&self, start: Pfn, nr: u64, nid: usize) -> KResult<()> {
@@ -185,7 +210,11 @@ impl Machine {
     fn try_remove_memory(&self, start: PhysAddr, size: u64) -> KResult<()> {
         let hp = self.hotplug();
         let bs = hp.block_size();
-        if size == 0 || start.0 % bs != 0 || size % bs != 0 {
+        if size == 0
+            || start.0 % bs != 0
+            || size % bs != 0
+            || !self.mhp_range_allowed(start.0, size)
+        {
             // The kernel BUG()s here; the model refuses.
             return Err(Errno::EINVAL);
         }
@@ -255,7 +284,11 @@ impl Machine {
     ) -> KResult<()> {
         let hp = self.hotplug();
         let bs = hp.block_size();
-        if size == 0 || start.0 % bs != 0 || size % bs != 0 {
+        if size == 0
+            || start.0 % bs != 0
+            || size % bs != 0
+            || !self.mhp_range_allowed(start.0, size)
+        {
             return Err(Errno::EINVAL);
         }
         let _dev = hp.device_hotplug_lock.lock();

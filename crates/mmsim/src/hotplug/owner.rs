@@ -123,7 +123,17 @@ impl Machine {
         if self.owner().allocs.lock().contains_key(name) {
             return Err(Errno::EEXIST);
         }
-        self.alloc_contig_range(pfn, pfn + nr, IsolateMode::Other)?;
+        let end = pfn
+            .0
+            .checked_add(nr)
+            .filter(|_| nr > 0)
+            .ok_or(Errno::EINVAL)?;
+        {
+            // get_online_mems(): the range must not go offline under
+            // alloc_contig_range (see its doc).
+            let _mems = self.hotplug().mem_hotplug_lock.down_read();
+            self.alloc_contig_range(pfn, Pfn(end), IsolateMode::Other)?;
+        }
         self.owner_insert(name, crate::page::pfn_range(pfn, pfn + nr).collect(), 0)?;
         Ok(pfn)
     }
@@ -215,6 +225,10 @@ impl Machine {
                 }
             }
             if a.released.contains(&pfn) {
+                // Freed in the middle of an offline attempt, after the owner
+                // let go of its reference in MEM_GOING_OFFLINE: the page is
+                // free now, whether the offline completes or is cancelled.
+                self.free_pages_prepared(pfn, a.order);
                 continue;
             }
             self.put_pages(pfn, a.order);

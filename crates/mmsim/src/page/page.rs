@@ -134,15 +134,20 @@ impl Page {
 
     /// `set_page_links()` + clearing every flag: the memmap_init step for one
     /// page of `zone` on `nid`.
+    ///
+    /// The zone index is stored XOR ZONE_NORMAL, so that a slot nobody wrote
+    /// reads as ZONE_NORMAL of node 0 — the zone of nearly all the memory of a
+    /// large machine, whose boot therefore leaves most of the memmap untouched.
     pub fn init_links(&self, zone: ZoneType, nid: usize) {
-        let links = ((zone as u64) << ZONES_SHIFT) | ((nid as u64) << NODES_SHIFT);
+        let zone_bits = (zone as u64) ^ (ZoneType::Normal as u64);
+        let links = (zone_bits << ZONES_SHIFT) | ((nid as u64) << NODES_SHIFT);
         self.flags.store(links, Ordering::Relaxed);
     }
 
     /// `page_zonenum()`.
     pub fn zonenum(&self) -> ZoneType {
-        let idx = (self.flags_raw() >> ZONES_SHIFT) & ((1 << ZONES_WIDTH) - 1);
-        ZoneType::from_index(idx as usize).unwrap_or(ZoneType::Normal)
+        let bits = (self.flags_raw() >> ZONES_SHIFT) & ((1 << ZONES_WIDTH) - 1);
+        ZoneType::from_index((bits ^ ZoneType::Normal as u64) as usize).unwrap_or(ZoneType::Normal)
     }
 
     /// `page_to_nid()`.
@@ -438,6 +443,16 @@ mod tests {
         // __ClearPageOffline on an untyped page is a no-op.
         p.try_clear_type(PageType::Offline).unwrap();
         assert_eq!(p.page_type(), None);
+    }
+
+    #[test]
+    fn untouched_slot_reads_as_normal_node0() {
+        let p = Page::new();
+        assert_eq!((p.zonenum(), p.nid()), (ZoneType::Normal, 0));
+        for z in ZoneType::ALL {
+            p.init_links(z, 5);
+            assert_eq!((p.zonenum(), p.nid()), (z, 5));
+        }
     }
 
     #[test]

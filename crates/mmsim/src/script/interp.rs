@@ -493,15 +493,7 @@ impl Interp {
                 ok()
             }
             Cmd::SparseRemove { addr, size } => {
-                let _hp = m.hotplug().mem_hotplug_lock.down_write();
-                let start = PhysAddr(*addr).pfn();
-                let nr = size >> PAGE_SHIFT;
-                if nr == 0
-                    || crate::page::pfn_range(start, start + nr).any(|p| !m.mem().pfn_valid(p))
-                {
-                    return Err(Errno::EINVAL);
-                }
-                m.remove_pages(start, nr);
+                m.remove_pages_checked(PhysAddr(*addr).pfn(), size >> PAGE_SHIFT)?;
                 ok()
             }
             Cmd::Section { nr, field } => {
@@ -623,7 +615,7 @@ impl Interp {
                         let (start, size) = keep.unwrap_or((0, 0));
                         Arc::new(KeepRangeCallback {
                             keep_start: PhysAddr(start).pfn(),
-                            keep_end: PhysAddr(start + size).pfn(),
+                            keep_end: PhysAddr(start.saturating_add(size)).pfn(),
                         })
                     });
                 self.callbacks.insert(name.clone(), cb.clone());
@@ -717,8 +709,16 @@ impl Interp {
                 ];
                 pick(&all, field.as_deref())
             }
-            Cmd::KcoreRead { addr, len } => Ok(Output::Bytes(m.kcore_read(PhysAddr(*addr), *len))),
+            Cmd::KcoreRead { addr, len } => {
+                check_read(*addr, *len)?;
+                Ok(Output::Bytes(m.kcore_read(PhysAddr(*addr), *len)))
+            }
             Cmd::KcorePage { pfn, off, len } => {
+                let addr = pfn
+                    .checked_mul(crate::page::PAGE_SIZE)
+                    .and_then(|a| a.checked_add(*off))
+                    .ok_or(Errno::EINVAL)?;
+                check_read(addr, *len)?;
                 Ok(Output::Bytes(m.kcore_page(Pfn(*pfn), *off, *len)))
             }
             Cmd::Kpageflags { pfn } => Ok(Output::Text(crate::walkers::kpageflags_names(
@@ -738,6 +738,17 @@ impl Interp {
             }
         }
     }
+}
+
+/// The largest read a scenario may print (its hex doubles it).
+const MAX_SCENARIO_READ: u64 = 16 << 20;
+
+/// A read of `len` bytes at `addr` must not wrap and must stay printable.
+fn check_read(addr: u64, len: u64) -> Result<(), Errno> {
+    if addr.checked_add(len).is_none() || len > MAX_SCENARIO_READ {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
 }
 
 /// `KEY=VALUE ...`, or one value when a field is named (-EINVAL if unknown).

@@ -283,16 +283,20 @@ pub fn rmqueue(
 }
 
 /// Finds the free block containing `pfn`, if any (`find_large_buddy` +
-/// checks): returns its head and order.
+/// checks): returns its head and order. Exact under zone->lock; lockless
+/// callers (`is_free_buddy_page`) get a best-effort answer and must not
+/// trust an order read from a slot that changed under them, hence the
+/// bound on `o`.
 pub fn find_buddy_containing(mem: &SparseMem, zone: &Zone, pfn: Pfn) -> Option<(Pfn, u32)> {
     for order in 0..=MAX_PAGE_ORDER {
         let head = pfn.align_down(1 << order);
         let p = mem.pfn_to_page(head)?;
-        if p.is_type(PageType::Buddy) && buddy_order(p) >= order && p.zonenum() == zone.zone_type {
-            let o = buddy_order(p);
-            if head + (1 << o) > pfn {
-                return Some((head, o));
-            }
+        let o = buddy_order(p);
+        if p.is_type(PageType::Buddy)
+            && (order..=MAX_PAGE_ORDER).contains(&o)
+            && p.zonenum() == zone.zone_type
+        {
+            return Some((head, o));
         }
     }
     None

@@ -19,7 +19,15 @@ use crate::page::Pfn;
 impl Machine {
     /// `alloc_contig_range(start, end)`: every page of `[start, end)` is
     /// allocated (refcount 1, no type) or nothing is; -EBUSY if the range
-    /// cannot be isolated or emptied.
+    /// cannot be isolated or emptied, -EINVAL if part of it is not online.
+    ///
+    /// The caller keeps the range online for the duration — by
+    /// `get_online_mems()`, or by its own serialisation with hotplug as
+    /// virtio-mem's hotplug_mutex does. Isolation looks pageblocks up
+    /// through `pfn_to_online_page()`; a range going offline underneath
+    /// would leave an isolation counted in a zone that no longer spans it
+    /// (the concurrency test found exactly that before the owner took
+    /// get_online_mems()).
     pub fn alloc_contig_range(&self, start: Pfn, end: Pfn, mode: IsolateMode) -> KResult<()> {
         if start >= end {
             return Err(Errno::EINVAL);
