@@ -29,6 +29,20 @@ impl Machine {
         }
     }
 
+    /// `check_hotplug_memory_range()`: a non-empty range of whole memory
+    /// blocks inside the pluggable range, else -EINVAL.
+    fn check_hotplug_memory_range(&self, start: PhysAddr, size: u64) -> KResult<()> {
+        let bs = self.hotplug().block_size();
+        if size == 0
+            || start.0 % bs != 0
+            || size % bs != 0
+            || !self.mhp_range_allowed(start.0, size)
+        {
+            return Err(Errno::EINVAL);
+        }
+        Ok(())
+    }
+
     /// `add_memory(nid, start, size, MHP_NONE)`.
     pub fn add_memory(&self, nid: usize, start: PhysAddr, size: u64) -> KResult<()> {
         self.add_memory_named(nid, start, size, "System RAM")
@@ -65,13 +79,13 @@ impl Machine {
 
     /// `add_memory_resource()` (device_hotplug_lock held).
     fn add_memory_resource(&self, nid: usize, start: PhysAddr, size: u64) -> KResult<()> {
-        let bs = self.hotplug().block_size();
-        if size == 0 || start.0 % bs != 0 || size % bs != 0 {
+        if let Err(e) = self.check_hotplug_memory_range(start, size) {
             self.log(format!(
-                "Block size [{bs:#x}] unaligned hotplug range: start {:#x}, size {size:#x}",
+                "Block size [{:#x}] unaligned hotplug range: start {:#x}, size {size:#x}",
+                self.hotplug().block_size(),
                 start.0
             ));
-            return Err(Errno::EINVAL);
+            return Err(e);
         }
         if nid >= MAX_NUMNODES {
             return Err(Errno::EINVAL);
@@ -209,15 +223,8 @@ impl Machine {
     /// `try_remove_memory()` (device_hotplug_lock held).
     fn try_remove_memory(&self, start: PhysAddr, size: u64) -> KResult<()> {
         let hp = self.hotplug();
-        let bs = hp.block_size();
-        if size == 0
-            || start.0 % bs != 0
-            || size % bs != 0
-            || !self.mhp_range_allowed(start.0, size)
-        {
-            // The kernel BUG()s here; the model refuses.
-            return Err(Errno::EINVAL);
-        }
+        // The kernel BUG()s on a bad range here; the model refuses.
+        self.check_hotplug_memory_range(start, size)?;
         let start_pfn = start.pfn();
         let nr = size >> PAGE_SHIFT;
         let first = hp.block_id(start_pfn);
@@ -283,14 +290,7 @@ impl Machine {
         task: &Task,
     ) -> KResult<()> {
         let hp = self.hotplug();
-        let bs = hp.block_size();
-        if size == 0
-            || start.0 % bs != 0
-            || size % bs != 0
-            || !self.mhp_range_allowed(start.0, size)
-        {
-            return Err(Errno::EINVAL);
-        }
+        self.check_hotplug_memory_range(start, size)?;
         let _dev = hp.device_hotplug_lock.lock();
         let first = hp.block_id(start.pfn());
         let last = hp.block_id(Pfn((start.0 + size - 1) >> PAGE_SHIFT));

@@ -42,21 +42,6 @@ pub enum Mark {
     Slab,
 }
 
-impl Mark {
-    /// Parses the scenario word.
-    pub fn from_word(s: &str) -> Option<Mark> {
-        Some(match s {
-            "reserved" => Mark::Reserved,
-            "offline" => Mark::Offline,
-            "fake_offline" => Mark::FakeOffline,
-            "movable_ops" => Mark::MovableOps,
-            "table" => Mark::Table,
-            "slab" => Mark::Slab,
-            _ => return None,
-        })
-    }
-}
-
 #[derive(Debug)]
 struct Allocation {
     /// Head PFN of each block (order-0 pages for contig allocations).

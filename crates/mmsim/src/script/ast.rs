@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use super::lexer::Token;
 use crate::errno::Errno;
+pub use crate::hotplug::owner::Mark as PageMark;
+pub use crate::page::ZoneType;
 
 /// A parsed scenario file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -200,23 +202,6 @@ pub enum PageAlloc {
     },
 }
 
-/// A page type or flag set by `page mark`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PageMark {
-    /// `reserved`: PG_reserved.
-    Reserved,
-    /// `offline`: PageOffline.
-    Offline,
-    /// `fake_offline`: PageOffline as virtio-mem's `virtio_mem_set_fake_offline()`.
-    FakeOffline,
-    /// `movable_ops`: PG_movable_ops.
-    MovableOps,
-    /// `table`: PageTable.
-    Table,
-    /// `slab`: PageSlab.
-    Slab,
-}
-
 /// What a test memory notifier answers for one action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NotifierAction {
@@ -226,19 +211,6 @@ pub enum NotifierAction {
     Bad,
     /// `ERRNO`: `notifier_from_errno(-ERRNO)`.
     Errno(Errno),
-}
-
-/// A zone type, as named in `/proc/zoneinfo`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ZoneType {
-    /// `DMA`.
-    Dma,
-    /// `DMA32`.
-    Dma32,
-    /// `Normal`.
-    Normal,
-    /// `Movable`.
-    Movable,
 }
 
 /// What backs a mapping.

@@ -12,18 +12,17 @@
 //! fields.
 
 use super::ast::{
-    Cmd, ExpectCond, MachineSpec, NotifierAction, PageAlloc, PageMark, Script, StmtKind, Value,
-    ValueKind, ViolationKind,
+    Cmd, ExpectCond, MachineSpec, NotifierAction, PageAlloc, Script, StmtKind, Value, ValueKind,
+    ViolationKind,
 };
 use super::parse::{self, ParseError};
 use crate::check::Violation;
 use crate::errno::Errno;
 use crate::hotplug::callback::KeepRangeCallback;
 use crate::hotplug::notifier::{notifier_from_errno, RecordingNotifier, NOTIFY_BAD, NOTIFY_OK};
-use crate::hotplug::owner::Mark;
 use crate::hotplug::{NotifierId, OnlinePageCallback, OnlineType, Task};
 use crate::machine::{Machine, MachineConfig};
-use crate::page::{PageType, Pfn, PhysAddr, ZoneType, PAGEFLAGS_MASK, PAGE_SHIFT};
+use crate::page::{PageType, Pfn, PhysAddr, PAGEFLAGS_MASK, PAGE_SHIFT};
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{thread, Arc};
 use crate::variant::Variants;
@@ -537,15 +536,7 @@ impl Interp {
             }
             Cmd::PageMark { name, marks } => {
                 for mark in marks {
-                    let mk = match mark {
-                        PageMark::Reserved => Mark::Reserved,
-                        PageMark::Offline => Mark::Offline,
-                        PageMark::FakeOffline => Mark::FakeOffline,
-                        PageMark::MovableOps => Mark::MovableOps,
-                        PageMark::Table => Mark::Table,
-                        PageMark::Slab => Mark::Slab,
-                    };
-                    m.owner_mark(name, mk)?;
+                    m.owner_mark(name, *mark)?;
                 }
                 ok()
             }
@@ -628,12 +619,7 @@ impl Interp {
                 ok()
             }
             Cmd::Zoneinfo { node, zone, field } => {
-                let zt = match zone {
-                    super::ast::ZoneType::Dma => ZoneType::Dma,
-                    super::ast::ZoneType::Dma32 => ZoneType::Dma32,
-                    super::ast::ZoneType::Normal => ZoneType::Normal,
-                    super::ast::ZoneType::Movable => ZoneType::Movable,
-                };
+                let zt = *zone;
                 let nid = *node as usize;
                 if nid >= m.nodes().len() {
                     return Err(Errno::EINVAL);
