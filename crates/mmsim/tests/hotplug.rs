@@ -292,3 +292,32 @@ fn memmap_free_rcu_defers_poisoning_past_readers() {
     m.rcu().barrier();
     assert_eq!(m.mem().memmap_stats().1, before.1 + 1);
 }
+
+// mm/page_alloc.c prep_compound_page / free_pages_prepare: a __GFP_COMP
+// allocation is a folio (head PG_head, tails point at it, order in the first
+// tail); freeing undoes it and the block merges back.
+#[test]
+fn compound_allocation_is_a_folio_and_frees_clean() {
+    use mmsim::page::{Folio, PG_HEAD};
+    use mmsim::zone::alloc::Gfp;
+    let m = machine();
+    let head = m.alloc_pages(Gfp::KERNEL.comp(), 3, 0).unwrap();
+    let folio = Folio::new(m.page(head), head, Some(m.page(head + 1)));
+    assert_eq!((folio.order(), folio.nr_pages()), (3, 8));
+    assert!(folio.is_large() && folio.head().test(PG_HEAD));
+    assert_eq!(folio.ref_count(), 1);
+    for i in 1..8 {
+        assert_eq!(m.page(head + i).compound_head(), Some(head));
+    }
+    // page_is_unmovable: a compound page that is not on the LRU is unmovable
+    // outside ZONE_MOVABLE, and the scan steps over the whole folio.
+    let zone = m.page_zone(m.page(head));
+    assert_eq!(
+        m.page_is_unmovable(zone, head + 2, IsolateMode::Other),
+        (true, 1)
+    );
+    m.put_pages(head, 3);
+    assert!(!m.page(head).test(PG_HEAD));
+    assert!(m.page(head + 5).compound_head().is_none());
+    assert_clean(&m);
+}

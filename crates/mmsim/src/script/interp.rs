@@ -417,7 +417,9 @@ impl Interp {
                 ),
             },
             ExpectCond::Has(flags) => {
-                let names: Vec<&str> = shown.split(',').collect();
+                let names: Vec<&str> = shown
+                    .split(|c: char| c == ',' || c.is_whitespace())
+                    .collect();
                 let missing: Vec<&String> = flags
                     .iter()
                     .filter(|f| !names.contains(&f.as_str()))
