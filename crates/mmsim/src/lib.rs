@@ -8,8 +8,10 @@
 
 pub mod check;
 pub mod errno;
+pub mod gup;
 pub mod hotplug;
 pub mod machine;
+pub mod oracle;
 pub mod page;
 pub mod physmem;
 pub mod script;
@@ -17,6 +19,7 @@ pub mod sparse;
 pub mod sync;
 pub mod sysfs;
 pub mod variant;
+pub mod vm;
 pub mod walkers;
 pub mod zone;
 

@@ -178,6 +178,7 @@ pub struct Machine {
     resources: Mutex<Vec<Resource>>,
     max_pfn: AtomicU64,
     owner: KernelOwner,
+    vm: crate::vm::VmState,
     /// The kernel log (dmesg), newest last.
     log: Mutex<Vec<String>>,
     /// Kernel bugs the model detected (BUG/WARN/bad page), for the checker.
@@ -205,6 +206,9 @@ impl Machine {
             resources: Mutex::new(Vec::new()),
             max_pfn: AtomicU64::new(0),
             owner: KernelOwner::new(),
+            // The shared zero page: the first page of the (reserved) kernel
+            // image, whose bytes are zero and stay so.
+            vm: crate::vm::VmState::new(Pfn(KERNEL_IMAGE.start >> PAGE_SHIFT)),
             log: Mutex::new(Vec::new()),
             bugs: Mutex::new(Vec::new()),
             page_offline_rwsem: crate::sync::RwSem::new(()),
@@ -215,6 +219,7 @@ impl Machine {
         };
         m.boot_memory()?;
         m.register_owner();
+        m.register_anon_migration();
         Ok(m)
     }
 
@@ -535,6 +540,11 @@ impl Machine {
                 hi.saturating_sub(lo) >> PAGE_SHIFT
             })
             .sum()
+    }
+
+    /// Machine-wide VM state.
+    pub fn vm(&self) -> &crate::vm::VmState {
+        &self.vm
     }
 
     /// The test-only kernel user.

@@ -372,10 +372,15 @@ fn kpageflags_offline_and_kpagecount_zero() {
 #[test]
 fn kpageflags_reserved_boot_pages() {
     let m = boot(GIB);
-    for pfn in [Pfn(0), Pfn(0xa0), Pfn(0x1000)] {
+    for pfn in [Pfn(0), Pfn(0xa0), Pfn(0x1001)] {
         assert_eq!(m.kpageflags(pfn), 1 << KPF_RESERVED, "{pfn}");
         assert_eq!(kpageflags_names(m.kpageflags(pfn)), "reserved");
     }
+    // The shared zero page is the image's first page: KPF_ZERO_PAGE too.
+    assert_eq!(
+        kpageflags_names(m.kpageflags(m.zero_pfn())),
+        "zero_page,reserved"
+    );
 }
 
 // generic_online_page(): after onlining a hot-added block every page is a

@@ -20,5 +20,7 @@ expect kpageflags 0x100c00 == offline
 expect kpagecount 0x100c00 == 0
 # Boot pages reserved by memblock carry KPF_RESERVED (bit 32).
 expect kpageflags 0x0 == reserved
-expect kpageflags 0x1000 == reserved
+expect kpageflags 0x1001 == reserved
+# The shared zero page is a reserved page of the kernel image.
+expect kpageflags 0x1000 == zero_page,reserved
 check

@@ -17,6 +17,8 @@
 //! The checker reads the machine through its public accessors and locks like
 //! any other kernel code; it takes each zone's lock while walking its lists.
 
+mod anon;
+
 use crate::hotplug::MemoryBlockState;
 use crate::machine::Machine;
 use crate::page::{PageType, Pfn, PG_RESERVED};
@@ -73,6 +75,7 @@ impl Machine {
                 self.check_zone_pages(zone, &mut r);
             }
         }
+        self.check_anon(&mut r);
         r.0
     }
 

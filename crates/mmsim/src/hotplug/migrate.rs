@@ -105,20 +105,32 @@ impl Machine {
         }
         let mut moved = 0;
         for (src, ops) in isolated {
-            if self.migrate_one(src, &ops) {
+            if self.migrate_one(src, &ops, Gfp::MOVABLE) {
                 moved += 1;
             }
         }
         moved
     }
 
+    /// Isolates and migrates one page to memory `gfp` allows (the longterm
+    /// pin path moves pages out of ZONE_MOVABLE this way). True if it moved.
+    pub fn migrate_page_to(&self, src: Pfn, gfp: Gfp) -> bool {
+        let Some(ops) = self.movable_ops_for(src) else {
+            return false;
+        };
+        if !ops.isolate(self, src) {
+            return false;
+        }
+        self.migrate_one(src, &ops, gfp)
+    }
+
     /// Migrates one isolated page; puts it back on failure.
-    fn migrate_one(&self, src: Pfn, ops: &Arc<dyn MovableOps>) -> bool {
+    fn migrate_one(&self, src: Pfn, ops: &Arc<dyn MovableOps>, gfp: Gfp) -> bool {
         let src_nid = self.page(src).nid();
         let target_nid = (0..self.nodes().len())
             .find(|&n| n != src_nid && self.node(n).present_pages() > 0)
             .unwrap_or(src_nid);
-        let dst = match self.alloc_pages(Gfp::MOVABLE, 0, target_nid) {
+        let dst = match self.alloc_pages(gfp, 0, target_nid) {
             Ok(dst) => dst,
             Err(_) => {
                 ops.putback(self, src);

@@ -212,6 +212,19 @@ impl Page {
         }
     }
 
+    /// `page_ref_add()`: the caller holds a reference already.
+    pub fn ref_add(&self, n: i32) {
+        self.refcount.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// `page_ref_sub_and_test()`: true if this dropped the last reference.
+    /// AcqRel as in `ref_dec_and_test`.
+    pub fn ref_sub_and_test(&self, n: i32) -> bool {
+        let old = self.refcount.fetch_sub(n, Ordering::AcqRel);
+        debug_assert!(old >= n, "page refcount underflow");
+        old == n
+    }
+
     /// `page_ref_freeze(count)`: succeeds only if the refcount is exactly
     /// `count`, leaving it 0 so speculative getters fail. Acquire pairs with the
     /// Release of the holders' puts that brought the count down to `count`.
@@ -311,6 +324,13 @@ impl Page {
         } else {
             self.mapcount.load(Ordering::Relaxed) as i32
         }
+    }
+
+    /// Adds `delta` to the mapcount of an untyped page (page-table lock
+    /// held); returns the new number of mappings.
+    pub fn mapcount_add(&self, delta: i32) -> i32 {
+        let old = self.mapcount.fetch_add(delta as u32, Ordering::Relaxed) as i32;
+        old + delta
     }
 
     /// Sets `_mapcount + 1` (owner or page-table lock only).

@@ -120,6 +120,31 @@ impl PhysMem {
         Ok(())
     }
 
+    /// Reads the aligned 64-bit word at `addr` in one access (a page-table
+    /// entry: `READ_ONCE(*ptep)`).
+    pub fn read_u64(&self, addr: PhysAddr) -> KResult<u64> {
+        self.check(addr, WORD)?;
+        if addr.0 % WORD != 0 {
+            return Err(Errno::EINVAL);
+        }
+        // Acquire pairs with the Release in write_u64: a lockless walker
+        // that sees an entry sees the page it maps set up.
+        Ok(self.word(addr.0 / WORD).load(Ordering::Acquire))
+    }
+
+    /// Writes the aligned 64-bit word at `addr` in one access
+    /// (`WRITE_ONCE(*ptep, v)`; callers hold the page-table lock).
+    pub fn write_u64(&self, addr: PhysAddr, v: u64) -> KResult<()> {
+        self.check(addr, WORD)?;
+        if addr.0 % WORD != 0 {
+            return Err(Errno::EINVAL);
+        }
+        // Release pairs with the Acquire in read_u64 (set_pte_at after
+        // __folio_mark_uptodate's barrier).
+        self.word(addr.0 / WORD).store(v, Ordering::Release);
+        Ok(())
+    }
+
     /// `copy_highpage()`: copies one page frame.
     pub fn copy_page(&self, dst: Pfn, src: Pfn) -> KResult<()> {
         self.check(dst.phys(), PAGE_SIZE)?;

@@ -5,3 +5,4 @@ pub mod ast;
 pub mod interp;
 pub mod lexer;
 pub mod parse;
+mod process;

@@ -162,9 +162,8 @@ impl Machine {
     /// from the folio (the head page), as do the folio types OFFLINE,
     /// PGTABLE and SLAB; BUDDY is set on every page of a free block.
     ///
-    /// Not yet derived: MMAP, ANON and KSM (folio_mapped() and
-    /// folio->mapping come with the process model) and ZERO_PAGE (there is
-    /// no zero page before it).
+    /// MMAP from the mapcount, ANON from the anonymous mapping, ZERO_PAGE for
+    /// the shared zero page; KSM is not derived yet (no KSM pages exist).
     pub fn stable_page_flags(&self, p: WalkedPage<'_>) -> u64 {
         let page = p.page();
         let folio = self.walked_folio(p);
@@ -172,6 +171,15 @@ impl Machine {
         let k = head.flags_raw();
         let mut u = 0;
 
+        if head.mapcount() > 0 {
+            u |= 1 << KPF_MMAP;
+        }
+        if crate::vm::rmap::page_anon(head) {
+            u |= 1 << KPF_ANON;
+        }
+        if p.pfn() == self.zero_pfn() {
+            u |= 1 << KPF_ZERO_PAGE;
+        }
         if folio.pfn() == p.pfn() {
             u |= kpf_copy_bit(k, KPF_COMPOUND_HEAD, PG_HEAD);
         } else {

@@ -134,7 +134,7 @@ impl Machine {
         }
         for i in 0..(1u64 << order) {
             let p = self.page(pfn + i);
-            if p.test(PG_RESERVED) || p.has_type() || p.ref_count() != 0 {
+            if p.test(PG_RESERVED) || p.has_type() || p.ref_count() != 0 || p.mapcount() != 0 {
                 self.report_bug(format!(
                     "BUG: Bad page state: pfn {} freed with flags {:#x} type {:?} refcount {}",
                     pfn + i,
@@ -144,8 +144,10 @@ impl Machine {
                 ));
                 return false;
             }
-            // PAGE_FLAGS_CHECK_AT_PREP: a free page carries no flags.
+            // PAGE_FLAGS_CHECK_AT_PREP: a free page carries no flags and no
+            // mapping.
             p.init_links(p.zonenum(), p.nid());
+            p.set_private(0);
         }
         true
     }

@@ -1,0 +1,246 @@
+//! get_user_pages / pin_user_pages, slow path (mm/gup.c; reference
+//! kernel-gup-cow.md §4).
+//!
+//! A GUP walks the caller's page tables under `mmap_lock` (read), faulting in
+//! what is missing, and takes a reference on every page:
+//! * FOLL_GET: an ordinary reference (what vmsplice's pipe holds);
+//! * FOLL_PIN: `GUP_PIN_COUNTING_BIAS` (1024) references on a small folio, so
+//!   `folio_maybe_dma_pinned()` can tell; none on the zero page; and the mm
+//!   gets MMF_HAS_PINNED for good.
+//!
+//! A read-only FOLL_PIN must stay coherent with the page table: if the page
+//! behind a read-only PTE is not PG_anon_exclusive, GUP first triggers an
+//! unshare fault (`gup_must_unshare()`), which makes it exclusive — reusing
+//! it if it is no longer shared, copying it otherwise. A FOLL_WRITE GUP write
+//! faults instead. Pinned anonymous pages are therefore always exclusive.
+//! Under the historical `cow_reuse` variants there is no unsharing (it came
+//! with PG_anon_exclusive in 5.19).
+
+use crate::errno::{Errno, KResult};
+use crate::machine::Machine;
+use crate::page::{Pfn, PAGE_SIZE};
+use crate::sync::Arc;
+use crate::variant::CowReuse;
+use crate::vm::fault::FaultFlags;
+use crate::vm::rmap::{page_anon, page_anon_exclusive, GUP_PIN_COUNTING_BIAS};
+use crate::vm::{Mm, Vma, VM_WRITE};
+
+/// FOLL_* flags that the model distinguishes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GupFlags {
+    /// FOLL_WRITE.
+    pub write: bool,
+    /// FOLL_PIN (else FOLL_GET).
+    pub pin: bool,
+    /// FOLL_LONGTERM.
+    pub longterm: bool,
+}
+
+/// The pages one GUP call took, to be released with
+/// [`Machine::unpin_user_pages`].
+#[derive(Debug)]
+pub struct Pinned {
+    /// The address space.
+    pub mm: Arc<Mm>,
+    /// One PFN per page, in address order.
+    pub pages: Vec<Pfn>,
+    /// How they were taken.
+    pub flags: GupFlags,
+}
+
+impl Machine {
+    /// `gup_must_unshare()`: a read-only pin of a page mapped read-only needs
+    /// an unshare fault first unless the page is exclusive.
+    pub fn gup_must_unshare(&self, vma: &Vma, flags: GupFlags, pfn: Pfn) -> bool {
+        if self.variants().cow_reuse != CowReuse::Exclusive {
+            return false;
+        }
+        if !flags.pin || flags.write {
+            return false;
+        }
+        let p = self.page(pfn);
+        if pfn != self.zero_pfn() && page_anon(p) {
+            return !page_anon_exclusive(p);
+        }
+        // Page cache and the zero page: only a longterm pin must see later
+        // writes, which in a COW mapping go to a new anonymous page.
+        flags.longterm && vma.is_cow()
+    }
+
+    /// `__gup_longterm_locked()`: a longterm pin may not sit in ZONE_MOVABLE
+    /// (`folio_is_longterm_pinnable()`), so pages there are unpinned,
+    /// migrated to a kernel zone (`check_and_migrate_movable_pages()`) and
+    /// the whole range pinned again.
+    pub fn get_user_pages(
+        &self,
+        mm: &Arc<Mm>,
+        start: u64,
+        nr: u64,
+        flags: GupFlags,
+    ) -> KResult<Pinned> {
+        for _ in 0..8 {
+            let pinned = self.get_user_pages_locked(mm, start, nr, flags)?;
+            if !flags.longterm {
+                return Ok(pinned);
+            }
+            let movable: Vec<Pfn> = pinned
+                .pages
+                .iter()
+                .copied()
+                .filter(|&p| {
+                    p != self.zero_pfn() && self.page(p).zonenum() == crate::page::ZoneType::Movable
+                })
+                .collect();
+            if movable.is_empty() {
+                return Ok(pinned);
+            }
+            // migrate_longterm_unpinnable_folios(): every pin is dropped.
+            self.unpin_user_pages(pinned);
+            for pfn in movable {
+                let user = crate::zone::alloc::Gfp {
+                    highest_zone: crate::page::ZoneType::Normal,
+                    comp: false,
+                };
+                if !self.migrate_page_to(pfn, user) {
+                    return Err(Errno::ENOMEM);
+                }
+            }
+        }
+        Err(Errno::EAGAIN)
+    }
+
+    /// `__get_user_pages_locked()` for `nr` pages from `start`.
+    fn get_user_pages_locked(
+        &self,
+        mm: &Arc<Mm>,
+        start: u64,
+        nr: u64,
+        flags: GupFlags,
+    ) -> KResult<Pinned> {
+        if start % PAGE_SIZE != 0 || nr == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if flags.longterm && !flags.pin {
+            return Err(Errno::EINVAL);
+        }
+        if flags.pin {
+            mm.set_has_pinned();
+        }
+        let maps = mm.mmap_lock.down_read();
+        let mut pages = Vec::with_capacity(nr as usize);
+        for i in 0..nr {
+            let addr = start + i * PAGE_SIZE;
+            match self.get_one_page(mm, &maps, addr, flags) {
+                Ok(pfn) => pages.push(pfn),
+                Err(e) => {
+                    drop(maps);
+                    self.release_pages(&pages, flags);
+                    return Err(e);
+                }
+            }
+        }
+        drop(maps);
+        Ok(Pinned {
+            mm: mm.clone(),
+            pages,
+            flags,
+        })
+    }
+
+    /// `follow_page_pte()` + `faultin_page()` until the page is grabbed.
+    fn get_one_page(
+        &self,
+        mm: &Mm,
+        maps: &crate::vm::MmMaps,
+        addr: u64,
+        flags: GupFlags,
+    ) -> KResult<Pfn> {
+        let vma = maps.find(addr).ok_or(Errno::EFAULT)?;
+        if flags.write && vma.flags & VM_WRITE == 0 {
+            return Err(Errno::EFAULT);
+        }
+        for _ in 0..16 {
+            let Some((t, i)) = self.walk(mm, addr, false)? else {
+                self.handle_mm_fault_locked(
+                    mm,
+                    maps,
+                    addr,
+                    FaultFlags {
+                        write: flags.write,
+                        unshare: false,
+                    },
+                )?;
+                continue;
+            };
+            let ptl = mm.ptl(t);
+            let pte = self.read_entry(t, i);
+            if !pte.present() || (flags.write && !pte.write()) {
+                drop(ptl);
+                self.handle_mm_fault_locked(
+                    mm,
+                    maps,
+                    addr,
+                    FaultFlags {
+                        write: flags.write,
+                        unshare: false,
+                    },
+                )?;
+                continue;
+            }
+            let pfn = if pte.special() {
+                self.zero_pfn()
+            } else {
+                pte.pfn()
+            };
+            if !pte.write() && self.gup_must_unshare(vma, flags, pfn) {
+                drop(ptl);
+                self.handle_mm_fault_locked(
+                    mm,
+                    maps,
+                    addr,
+                    FaultFlags {
+                        write: false,
+                        unshare: true,
+                    },
+                )?;
+                continue;
+            }
+            // try_grab_folio() under the PTL: the page cannot go away.
+            self.grab(pfn, flags);
+            return Ok(pfn);
+        }
+        // The entry kept changing under us.
+        Err(Errno::EAGAIN)
+    }
+
+    fn grab(&self, pfn: Pfn, flags: GupFlags) {
+        if pfn == self.zero_pfn() {
+            // "Don't take a pin on the zero page - it's not going anywhere";
+            // a GET does not count on it either (it is reserved).
+            return;
+        }
+        let p = self.page(pfn);
+        if flags.pin {
+            p.ref_add(GUP_PIN_COUNTING_BIAS);
+        } else {
+            p.ref_inc();
+        }
+    }
+
+    fn release_pages(&self, pages: &[Pfn], flags: GupFlags) {
+        for &pfn in pages {
+            if pfn == self.zero_pfn() {
+                continue;
+            }
+            let n = if flags.pin { GUP_PIN_COUNTING_BIAS } else { 1 };
+            if self.page(pfn).ref_sub_and_test(n) {
+                self.free_pages_prepared(pfn, 0);
+            }
+        }
+    }
+
+    /// `unpin_user_pages()` / `put_page()` of every page of a GUP.
+    pub fn unpin_user_pages(&self, pinned: Pinned) {
+        self.release_pages(&pinned.pages, pinned.flags);
+    }
+}

@@ -1,0 +1,478 @@
+//! The process half of the interpreter: user processes, their named
+//! mappings, GUP pins, and the oracle every user-visible read is checked
+//! against.
+//!
+//! Processes run one command at a time, as SCENARIOS.md says; each command
+//! calls the model (faults, fork, GUP) and mirrors its user-level meaning into
+//! the oracle, which knows nothing of pages. A read whose bytes differ from
+//! the oracle's is an oracle violation, reported by the interpreter unless an
+//! `expect ... violates oracle` asked for it.
+
+use super::ast::{Advice, ByteRange, Cmd, GupKind, Place, Prot, WriteData};
+use crate::errno::Errno;
+use crate::gup::{GupFlags, Pinned};
+use crate::machine::Machine;
+use crate::oracle::{Oracle, OracleError, OracleViolation, PinFlags, PinKind};
+use crate::page::PAGE_SIZE;
+use crate::sync::Arc;
+use crate::vm::rmap::page_anon_exclusive;
+use crate::vm::{Mm, VM_READ, VM_WRITE};
+use std::collections::HashMap;
+
+/// A named mapping of a process.
+#[derive(Clone, Debug)]
+struct Mapping {
+    addr: u64,
+    size: u64,
+}
+
+struct Process {
+    mm: Arc<Mm>,
+    maps: HashMap<String, Mapping>,
+    /// MADV_DONTFORK ranges per mapping (offset, length).
+    dontfork: HashMap<String, Vec<(u64, u64)>>,
+}
+
+struct Pin {
+    pinned: Pinned,
+    /// Offset of the pinned range's first byte in its first page.
+    first_off: u64,
+    len: u64,
+    write: bool,
+}
+
+/// What a process command printed, or its errno.
+pub(crate) enum ProcOutput {
+    /// Text.
+    Text(String),
+    /// Bytes of a read.
+    Bytes(Vec<u8>),
+}
+
+/// Every process, mapping and pin of a scenario, and the oracle.
+#[derive(Default)]
+pub(crate) struct ProcessWorld {
+    procs: HashMap<String, Process>,
+    pins: HashMap<String, Pin>,
+    oracle: Oracle,
+    /// Oracle violations found by the last command.
+    pub violations: Vec<OracleViolation>,
+}
+
+/// Why a process command cannot run in this build (checked before running).
+pub(crate) fn unsupported(cmd: &Cmd) -> Option<&'static str> {
+    match cmd {
+        Cmd::File { .. } => Some("memfd/tmpfs files (the page cache)"),
+        Cmd::Mmap {
+            backing,
+            sharing,
+            thp,
+            hugetlb,
+            ..
+        } => {
+            if *thp {
+                Some("THP")
+            } else if *hugetlb {
+                Some("hugetlb")
+            } else if !matches!(backing, super::ast::Backing::Anon) {
+                Some("file mappings (the page cache)")
+            } else if matches!(sharing, super::ast::Sharing::Shared) {
+                Some("shared anonymous memory (shmem)")
+            } else {
+                None
+            }
+        }
+        Cmd::Madvise { advice, .. } => match advice {
+            Advice::PageOut => Some("swap"),
+            Advice::Mergeable | Advice::Unmergeable => Some("KSM"),
+            Advice::HugePage | Advice::NoHugePage | Advice::Collapse => Some("THP"),
+            Advice::DontNeed | Advice::DontFork | Advice::DoFork => None,
+        },
+        Cmd::KsmRun => Some("KSM"),
+        Cmd::Gup { fast: true, .. } => Some("GUP-fast"),
+        _ => None,
+    }
+}
+
+type R = Result<ProcOutput, Errno>;
+
+fn text(s: impl Into<String>) -> R {
+    Ok(ProcOutput::Text(s.into()))
+}
+
+impl ProcessWorld {
+    fn proc(&self, name: &str) -> Result<&Process, Errno> {
+        self.procs.get(name).ok_or(Errno::ESRCH)
+    }
+
+    fn mapping(&self, proc: &str, map: &str) -> Result<(Arc<Mm>, Mapping), Errno> {
+        let p = self.proc(proc)?;
+        let m = p.maps.get(map).ok_or(Errno::EFAULT)?;
+        Ok((p.mm.clone(), m.clone()))
+    }
+
+    /// `[off, off+len)` of a mapping, checked.
+    fn range(m: &Mapping, r: Option<ByteRange>) -> Result<(u64, u64), Errno> {
+        let (off, len) = r.map_or((0, m.size), |r| (r.off, r.len));
+        match off.checked_add(len) {
+            Some(end) if end <= m.size && len > 0 => Ok((off, len)),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    fn place(&self, proc: &str, place: &Place, len: u64) -> Result<(Arc<Mm>, Mapping, u64), Errno> {
+        let (mm, m) = self.mapping(proc, &place.mapping)?;
+        match place.off.checked_add(len) {
+            Some(end) if end <= m.size => Ok((mm, m, place.off)),
+            _ => Err(Errno::EFAULT),
+        }
+    }
+
+    /// Runs one process command.
+    pub fn command(&mut self, m: &Machine, cmd: &Cmd) -> R {
+        match cmd {
+            Cmd::Spawn { proc } => {
+                if self.procs.contains_key(proc) {
+                    return Err(Errno::EEXIST);
+                }
+                let mm = m.mm_alloc()?;
+                self.procs.insert(
+                    proc.clone(),
+                    Process {
+                        mm,
+                        maps: HashMap::new(),
+                        dontfork: HashMap::new(),
+                    },
+                );
+                let r = self.oracle.spawn(proc);
+                self.mirror(r);
+                text("")
+            }
+            Cmd::Mmap {
+                proc,
+                name,
+                size,
+                prot,
+                populate,
+                ..
+            } => {
+                let p = self.procs.get_mut(proc).ok_or(Errno::ESRCH)?;
+                if p.maps.contains_key(name) {
+                    return Err(Errno::EEXIST);
+                }
+                let size = size.next_multiple_of(PAGE_SIZE);
+                let flags = match prot {
+                    Prot::None => 0,
+                    Prot::ReadOnly => VM_READ,
+                    Prot::ReadWrite => VM_READ | VM_WRITE,
+                };
+                let addr = m.mmap_anon(&p.mm, size, flags, *populate)?;
+                p.maps.insert(name.clone(), Mapping { addr, size });
+                let r = self.oracle.mmap_anon(proc, name, size);
+                self.mirror(r);
+                text(format!("{addr:#x}"))
+            }
+            Cmd::Munmap { proc, name, range } => {
+                let (mm, map) = self.mapping(proc, name)?;
+                let (off, len) = Self::range(&map, *range)?;
+                m.munmap(&mm, map.addr + off, len)?;
+                let r = self.oracle.munmap(proc, name, off, len);
+                self.mirror(r);
+                if off == 0 && len == map.size {
+                    if let Some(p) = self.procs.get_mut(proc) {
+                        p.maps.remove(name);
+                    }
+                }
+                text("")
+            }
+            Cmd::Mprotect {
+                proc,
+                name,
+                prot,
+                range,
+            } => {
+                let (mm, map) = self.mapping(proc, name)?;
+                let (off, len) = Self::range(&map, *range)?;
+                let flags = match prot {
+                    Prot::None => 0,
+                    Prot::ReadOnly => VM_READ,
+                    Prot::ReadWrite => VM_READ | VM_WRITE,
+                };
+                m.mprotect(&mm, map.addr + off, len, flags)?;
+                text("")
+            }
+            Cmd::Madvise {
+                proc,
+                name,
+                advice,
+                range,
+            } => {
+                let (mm, map) = self.mapping(proc, name)?;
+                let (off, len) = Self::range(&map, *range)?;
+                match advice {
+                    Advice::DontNeed => {
+                        m.madvise_dontneed(&mm, map.addr + off, len)?;
+                        let r = self.oracle.madvise_dontneed(proc, name, off, len);
+                        self.mirror(r);
+                    }
+                    Advice::DontFork | Advice::DoFork => {
+                        let dontfork = matches!(advice, Advice::DontFork);
+                        m.madvise_dontfork(&mm, map.addr + off, len, dontfork)?;
+                        let p = self.procs.get_mut(proc).ok_or(Errno::ESRCH)?;
+                        let ranges = p.dontfork.entry(name.clone()).or_default();
+                        if dontfork {
+                            ranges.push((off, len));
+                        } else {
+                            ranges.retain(|&(o, l)| o + l <= off || off + len <= o);
+                        }
+                    }
+                    _ => return Err(Errno::ENOSYS),
+                }
+                text("")
+            }
+            Cmd::Touch { proc, name, range } => {
+                let (mm, map) = self.mapping(proc, name)?;
+                let (off, len) = Self::range(&map, *range)?;
+                let got = m.user_read(&mm, map.addr + off, len)?;
+                self.check(self.oracle.check_read(proc, name, off, &got));
+                text("")
+            }
+            Cmd::Write { proc, place, data } => {
+                let bytes = match data {
+                    WriteData::Fill { len, byte } => vec![*byte; *len as usize],
+                    WriteData::Text(t) => t.clone(),
+                };
+                let (mm, map, off) = self.place(proc, place, bytes.len() as u64)?;
+                m.user_write(&mm, map.addr + off, &bytes)?;
+                let r = self.oracle.write(proc, &place.mapping, off, &bytes);
+                self.mirror(r);
+                text("")
+            }
+            Cmd::Read { proc, place, len } => {
+                let (mm, map, off) = self.place(proc, place, *len)?;
+                let got = m.user_read(&mm, map.addr + off, *len)?;
+                self.check(self.oracle.check_read(proc, &place.mapping, off, &got));
+                Ok(ProcOutput::Bytes(got))
+            }
+            Cmd::Fork { proc, child } => {
+                if self.procs.contains_key(child) {
+                    return Err(Errno::EEXIST);
+                }
+                let parent = self.proc(proc)?;
+                let mm = m.dup_mm(&parent.mm)?;
+                let dontfork: Vec<(String, u64, u64)> = parent
+                    .dontfork
+                    .iter()
+                    .flat_map(|(name, rs)| rs.iter().map(move |&(o, l)| (name.clone(), o, l)))
+                    .collect();
+                let maps = parent
+                    .maps
+                    .iter()
+                    .filter(|(name, map)| {
+                        !dontfork
+                            .iter()
+                            .any(|(n, o, l)| n == *name && *o == 0 && *l == map.size)
+                    })
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                self.procs.insert(
+                    child.clone(),
+                    Process {
+                        mm,
+                        maps,
+                        dontfork: HashMap::new(),
+                    },
+                );
+                let r = self.oracle.fork(proc, child, &dontfork);
+                self.mirror(r);
+                text("")
+            }
+            Cmd::Exit { proc } => {
+                let p = self.procs.remove(proc).ok_or(Errno::ESRCH)?;
+                m.exit_mmap(&p.mm);
+                let r = self.oracle.exit(proc);
+                self.mirror(r);
+                text("")
+            }
+            Cmd::Gup {
+                proc,
+                pin,
+                place,
+                len,
+                write,
+                kind,
+                longterm,
+                ..
+            } => {
+                if self.pins.contains_key(pin) {
+                    return Err(Errno::EEXIST);
+                }
+                let (mm, map, off) = self.place(proc, place, *len)?;
+                let start = (map.addr + off) & !(PAGE_SIZE - 1);
+                let end = (map.addr + off + len).next_multiple_of(PAGE_SIZE);
+                let flags = GupFlags {
+                    write: *write,
+                    pin: matches!(kind, GupKind::Pin),
+                    longterm: *longterm,
+                };
+                let pinned = m.get_user_pages(&mm, start, (end - start) / PAGE_SIZE, flags)?;
+                let n = pinned.pages.len();
+                let kind = if flags.pin {
+                    PinKind::Pin
+                } else {
+                    PinKind::Get
+                };
+                let r = self.oracle.pin(
+                    pin,
+                    proc,
+                    &place.mapping,
+                    off,
+                    *len,
+                    PinFlags {
+                        kind,
+                        write: *write,
+                        longterm: *longterm,
+                    },
+                );
+                self.mirror(r);
+                self.pins.insert(
+                    pin.clone(),
+                    Pin {
+                        pinned,
+                        first_off: (map.addr + off) % PAGE_SIZE,
+                        len: *len,
+                        write: *write,
+                    },
+                );
+                text(n.to_string())
+            }
+            Cmd::PinRead { pin, off, len } => {
+                let p = self.pins.get(pin).ok_or(Errno::ENOENT)?;
+                let got = Self::pin_bytes(m, p, *off, *len, None)?;
+                self.check(self.oracle.check_pin_read(pin, *off, &got));
+                Ok(ProcOutput::Bytes(got))
+            }
+            Cmd::PinWrite {
+                pin,
+                off,
+                len,
+                byte,
+            } => {
+                let p = self.pins.get(pin).ok_or(Errno::ENOENT)?;
+                if !p.write {
+                    return Err(Errno::EPERM);
+                }
+                let data = vec![*byte; *len as usize];
+                Self::pin_bytes(m, p, *off, *len, Some(&data))?;
+                let r = self.oracle.pin_write(pin, *off, &data);
+                self.check(r);
+                text("")
+            }
+            Cmd::Release { pin } => {
+                let p = self.pins.remove(pin).ok_or(Errno::ENOENT)?;
+                m.unpin_user_pages(p.pinned);
+                let r = self.oracle.release(pin);
+                self.mirror(r);
+                text("")
+            }
+            Cmd::Pagemap { proc, place } => {
+                let (mm, map, off) = self.place(proc, place, 1)?;
+                let pte = m.pte_at(&mm, map.addr + off);
+                let present = pte.present();
+                let swapped = !present && pte.swap_entry().is_some();
+                let (pfn, exclusive) = if present {
+                    let pfn = pte.pfn();
+                    // PM_MMAP_EXCLUSIVE: a normal page mapped exactly once.
+                    let excl = !pte.special() && m.page(pfn).mapcount() == 1;
+                    (pfn.0, excl)
+                } else {
+                    (0, false)
+                };
+                text(format!(
+                    "present={} swapped={} exclusive={} pfn={pfn:#x}",
+                    u8::from(present),
+                    u8::from(swapped),
+                    u8::from(exclusive)
+                ))
+            }
+            Cmd::Pte { proc, place } => {
+                let (mm, map, off) = self.place(proc, place, 1)?;
+                let pte = m.pte_at(&mm, map.addr + off);
+                let pae = pte.present() && !pte.special() && page_anon_exclusive(m.page(pte.pfn()));
+                text(format!(
+                    "present={} writable={} anon_exclusive={} pfn={:#x}",
+                    u8::from(pte.present()),
+                    u8::from(pte.write()),
+                    u8::from(pae),
+                    if pte.present() { pte.pfn().0 } else { 0 }
+                ))
+            }
+            Cmd::Pfn { proc, place } => {
+                let (mm, map, off) = self.place(proc, place, 1)?;
+                let pte = m.pte_at(&mm, map.addr + off);
+                if !pte.present() {
+                    return Err(Errno::EFAULT);
+                }
+                text(format!("{:#x}", pte.pfn().0))
+            }
+            _ => Err(Errno::ENOSYS),
+        }
+    }
+
+    /// Records an oracle violation from a check.
+    fn check(&mut self, r: Result<(), OracleError>) {
+        self.mirror(r);
+    }
+
+    /// Mirrors a command into the oracle. A violation is recorded; any other
+    /// oracle error means the model accepted something the oracle's simple
+    /// world refuses, which is worth reporting the same way.
+    fn mirror(&mut self, r: Result<(), OracleError>) {
+        match r {
+            Ok(()) => {}
+            Err(OracleError::Violation(v)) => self.violations.push(v),
+            Err(e) => self.violations.push(OracleViolation {
+                rule: "oracle-bookkeeping",
+                who: "oracle".into(),
+                addr: String::new(),
+                expected: "a request the oracle accepts".into(),
+                got: e.to_string(),
+            }),
+        }
+    }
+
+    /// Reads (or with `data`, DMA-writes) bytes of a pin's pages, `off`
+    /// from the pinned range's start.
+    fn pin_bytes(
+        m: &Machine,
+        p: &Pin,
+        off: u64,
+        len: u64,
+        data: Option<&[u8]>,
+    ) -> Result<Vec<u8>, Errno> {
+        match off.checked_add(len) {
+            Some(end) if end <= p.len => {}
+            _ => return Err(Errno::EINVAL),
+        }
+        let mut out = Vec::new();
+        let mut done = 0;
+        while done < len {
+            let at = p.first_off + off + done;
+            let page = p.pinned.pages[(at / PAGE_SIZE) as usize];
+            let n = (PAGE_SIZE - at % PAGE_SIZE).min(len - done);
+            let pa = crate::page::PhysAddr(page.phys().0 + at % PAGE_SIZE);
+            match data {
+                Some(d) => m
+                    .physmem()
+                    .write(pa, &d[done as usize..(done + n) as usize])?,
+                None => {
+                    let mut buf = vec![0u8; n as usize];
+                    m.physmem().read(pa, &mut buf)?;
+                    out.extend_from_slice(&buf);
+                }
+            }
+            done += n;
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,95 @@
+//! A process touching its own memory: the CPU's loads and stores.
+//!
+//! An access looks the PTE up, faults if it is missing or read-only for a
+//! store, and then moves the bytes while holding the page-table lock. Holding
+//! the lock stands in for the TLB: the kernel changes a PTE under that lock and
+//! flushes the TLB before it copies or frees the old page, so no store can land
+//! in a page after migration or COW has started to move away from it.
+
+use super::fault::FaultFlags;
+use super::Mm;
+use crate::errno::{Errno, KResult};
+use crate::machine::Machine;
+use crate::page::{PhysAddr, PAGE_SIZE};
+use crate::sync::Arc;
+
+impl Machine {
+    /// Loads (`write == None`) or stores `data` at `addr` in `mm`; returns
+    /// the bytes read.
+    fn user_access(
+        &self,
+        mm: &Arc<Mm>,
+        addr: u64,
+        len: u64,
+        data: Option<&[u8]>,
+    ) -> KResult<Vec<u8>> {
+        let end = addr.checked_add(len).ok_or(Errno::EFAULT)?;
+        let maps = mm.mmap_lock.down_read();
+        let mut out = Vec::with_capacity(if data.is_none() { len as usize } else { 0 });
+        let mut a = addr;
+        while a < end {
+            let in_page = (PAGE_SIZE - a % PAGE_SIZE).min(end - a);
+            let write = data.is_some();
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                if tries > 64 {
+                    return Err(Errno::EAGAIN);
+                }
+                let Some((t, i)) = self.walk(mm, a, false)? else {
+                    self.handle_mm_fault_locked(
+                        mm,
+                        &maps,
+                        a,
+                        FaultFlags {
+                            write,
+                            unshare: false,
+                        },
+                    )?;
+                    continue;
+                };
+                let ptl = mm.ptl(t);
+                let pte = self.read_entry(t, i);
+                if !pte.present() || (write && !pte.write()) {
+                    drop(ptl);
+                    self.handle_mm_fault_locked(
+                        mm,
+                        &maps,
+                        a,
+                        FaultFlags {
+                            write,
+                            unshare: false,
+                        },
+                    )?;
+                    continue;
+                }
+                let pa = PhysAddr(pte.pfn().phys().0 + a % PAGE_SIZE);
+                match data {
+                    Some(d) => {
+                        let off = (a - addr) as usize;
+                        self.physmem().write(pa, &d[off..off + in_page as usize])?;
+                    }
+                    None => {
+                        let mut buf = vec![0u8; in_page as usize];
+                        self.physmem().read(pa, &mut buf)?;
+                        out.extend_from_slice(&buf);
+                    }
+                }
+                break;
+            }
+            a += in_page;
+        }
+        Ok(out)
+    }
+
+    /// A process reads `len` bytes at `addr`.
+    pub fn user_read(&self, mm: &Arc<Mm>, addr: u64, len: u64) -> KResult<Vec<u8>> {
+        self.user_access(mm, addr, len, None)
+    }
+
+    /// A process writes `data` at `addr`.
+    pub fn user_write(&self, mm: &Arc<Mm>, addr: u64, data: &[u8]) -> KResult<()> {
+        self.user_access(mm, addr, data.len() as u64, Some(data))
+            .map(|_| ())
+    }
+}

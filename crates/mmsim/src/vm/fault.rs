@@ -1,0 +1,248 @@
+//! Page faults on anonymous memory (mm/memory.c; reference kernel-gup-cow.md
+//! §3.1–3.3).
+//!
+//! * A read fault on an empty PTE maps the shared zero page read-only.
+//! * A write fault on an empty PTE allocates a zeroed page, exclusive
+//!   (PG_anon_exclusive) and writable.
+//! * A write fault — or an unshare fault from GUP taking a read-only pin — on
+//!   a read-only PTE goes to `do_wp_page()`, which reuses the page if it may
+//!   and copies it otherwise. *When* it may reuse is the `cow_reuse` variant:
+//!   PG_anon_exclusive or a sole reference (5.19 on), refcount == 1 (5.8 to
+//!   5.18), or mapcount == 1 (up to 5.7).
+//!
+//! Every path rechecks the PTE under the page-table lock before changing it
+//! (`pte_same`), and a fault that loses a race simply returns: the access is
+//! retried, as the hardware would re-fault.
+
+use super::pte::{Pte, SwapEntry, PTE_DIRTY, PTE_RW, PTE_SPECIAL, PTE_YOUNG};
+use super::rmap::{page_anon, page_anon_exclusive};
+use super::{Mm, MmMaps, Vma, VM_WRITE};
+use crate::errno::{Errno, KResult};
+use crate::machine::Machine;
+use crate::page::{Pfn, PG_ANON_EXCLUSIVE};
+use crate::sync::{thread, Arc};
+use crate::variant::CowReuse;
+use crate::zone::alloc::Gfp;
+
+/// FAULT_FLAG_WRITE / FAULT_FLAG_UNSHARE.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultFlags {
+    /// A write access.
+    pub write: bool,
+    /// GUP wants the page exclusive without writing (R/O pin).
+    pub unshare: bool,
+}
+
+impl Machine {
+    /// `handle_mm_fault()` taking `mmap_lock` for read.
+    pub fn handle_mm_fault(&self, mm: &Arc<Mm>, addr: u64, flags: FaultFlags) -> KResult<()> {
+        let maps = mm.mmap_lock.down_read();
+        self.handle_mm_fault_locked(mm, &maps, addr, flags)
+    }
+
+    /// `handle_mm_fault()` with `mmap_lock` held by the caller. -EFAULT is
+    /// the model's SIGSEGV (no VMA, or a write to a VMA without VM_WRITE).
+    pub fn handle_mm_fault_locked(
+        &self,
+        mm: &Mm,
+        maps: &MmMaps,
+        addr: u64,
+        flags: FaultFlags,
+    ) -> KResult<()> {
+        let vma = maps.find(addr).ok_or(Errno::EFAULT)?;
+        if flags.write && vma.flags & VM_WRITE == 0 {
+            return Err(Errno::EFAULT);
+        }
+        // sanitize_fault_flags(): unsharing only applies to COW mappings.
+        let flags = FaultFlags {
+            unshare: flags.unshare && vma.is_cow(),
+            ..flags
+        };
+        let (table, idx) = self.walk(mm, addr, true)?.ok_or(Errno::ENOMEM)?;
+        loop {
+            let pte = self.read_entry(table, idx);
+            if pte.is_none() {
+                return self.do_anonymous_page(mm, vma, table, idx, addr, flags.write);
+            }
+            if !pte.present() {
+                match pte.swap_entry() {
+                    // migration_entry_wait(): the migration finishes quickly.
+                    Some(SwapEntry::Migration { .. }) => {
+                        thread::yield_now();
+                        continue;
+                    }
+                    _ => return Err(Errno::EFAULT),
+                }
+            }
+            if (flags.write || flags.unshare) && !pte.write() {
+                return self.do_wp_page(
+                    mm,
+                    vma,
+                    table,
+                    idx,
+                    addr,
+                    pte,
+                    flags.unshare && !flags.write,
+                );
+            }
+            if flags.write {
+                let _ptl = mm.ptl(table);
+                if self.read_entry(table, idx) == pte {
+                    self.write_entry(table, idx, pte.with(PTE_DIRTY | PTE_YOUNG));
+                }
+            }
+            return Ok(());
+        }
+    }
+
+    /// `do_anonymous_page()`.
+    fn do_anonymous_page(
+        &self,
+        mm: &Mm,
+        vma: &Vma,
+        table: Pfn,
+        idx: u64,
+        addr: u64,
+        write: bool,
+    ) -> KResult<()> {
+        if !write {
+            let _ptl = mm.ptl(table);
+            if self.read_entry(table, idx).is_none() {
+                self.write_entry(
+                    table,
+                    idx,
+                    Pte::new(self.zero_pfn(), PTE_SPECIAL | PTE_YOUNG),
+                );
+            }
+            return Ok(());
+        }
+        let pfn = self.alloc_pages(Gfp::MOVABLE, 0, 0)?;
+        self.physmem().clear_page(pfn)?;
+        let _ptl = mm.ptl(table);
+        if !self.read_entry(table, idx).is_none() {
+            drop(_ptl);
+            self.put_pages(pfn, 0);
+            return Ok(());
+        }
+        let anon_vma = vma
+            .anon_vma
+            .expect("anonymous VMAs get an anon_vma at mmap");
+        self.folio_add_new_anon_rmap(pfn, anon_vma, addr, true);
+        let bits = PTE_YOUNG
+            | if vma.flags & VM_WRITE != 0 {
+                PTE_RW | PTE_DIRTY
+            } else {
+                0
+            };
+        self.write_entry(table, idx, Pte::new(pfn, bits));
+        Ok(())
+    }
+
+    /// Whether a write fault may reuse the anonymous page instead of copying
+    /// it, under the machine's `cow_reuse` variant.
+    fn wp_can_reuse(&self, pfn: Pfn) -> bool {
+        let p = self.page(pfn);
+        match self.variants().cow_reuse {
+            // do_wp_page: "If we encounter a page that is marked exclusive,
+            // we must reuse the page without further checks"; otherwise
+            // wp_can_reuse_anon_folio() wants the sole reference.
+            CowReuse::Exclusive => page_anon_exclusive(p) || p.ref_count() == 1,
+            CowReuse::Refcount => p.ref_count() == 1,
+            CowReuse::Mapcount => p.mapcount() == 1,
+        }
+    }
+
+    /// `do_wp_page()`: reuse or copy. `unshare` keeps the PTE read-only.
+    #[allow(clippy::too_many_arguments)]
+    fn do_wp_page(
+        &self,
+        mm: &Mm,
+        vma: &Vma,
+        table: Pfn,
+        idx: u64,
+        addr: u64,
+        orig: Pte,
+        unshare: bool,
+    ) -> KResult<()> {
+        let old = {
+            let _ptl = mm.ptl(table);
+            if self.read_entry(table, idx) != orig {
+                return Ok(());
+            }
+            if orig.special() {
+                None
+            } else {
+                let pfn = orig.pfn();
+                if page_anon(self.page(pfn)) && self.wp_can_reuse(pfn) {
+                    self.page(pfn).set(PG_ANON_EXCLUSIVE);
+                    if !unshare {
+                        // wp_page_reuse()
+                        self.write_entry(table, idx, orig.with(PTE_RW | PTE_DIRTY | PTE_YOUNG));
+                    }
+                    return Ok(());
+                }
+                // folio_get(): keep the old page while we copy it.
+                self.page(pfn).ref_inc();
+                Some(pfn)
+            }
+        };
+        self.wp_page_copy(mm, vma, table, idx, addr, orig, old, unshare)
+    }
+
+    /// `wp_page_copy()`: a new exclusive page with the old contents (or
+    /// zeros for the zero page) replaces the old one in the PTE; the old page
+    /// loses the mapping after the PTE switched.
+    #[allow(clippy::too_many_arguments)]
+    fn wp_page_copy(
+        &self,
+        mm: &Mm,
+        vma: &Vma,
+        table: Pfn,
+        idx: u64,
+        addr: u64,
+        orig: Pte,
+        old: Option<Pfn>,
+        unshare: bool,
+    ) -> KResult<()> {
+        let new = match self.alloc_pages(Gfp::MOVABLE, 0, 0) {
+            Ok(p) => p,
+            Err(e) => {
+                if let Some(o) = old {
+                    self.put_pages(o, 0);
+                }
+                return Err(e);
+            }
+        };
+        match old {
+            Some(o) => self.physmem().copy_page(new, o)?,
+            None => self.physmem().clear_page(new)?,
+        }
+        let ptl = mm.ptl(table);
+        if self.read_entry(table, idx) != orig {
+            drop(ptl);
+            self.put_pages(new, 0);
+            if let Some(o) = old {
+                self.put_pages(o, 0);
+            }
+            return Ok(());
+        }
+        let anon_vma = vma
+            .anon_vma
+            .expect("anonymous VMAs get an anon_vma at mmap");
+        self.folio_add_new_anon_rmap(new, anon_vma, addr, true);
+        let writable = !unshare && vma.flags & VM_WRITE != 0;
+        let bits = PTE_YOUNG | if writable { PTE_RW | PTE_DIRTY } else { 0 };
+        self.write_entry(table, idx, Pte::new(new, bits));
+        if let Some(o) = old {
+            // After the PTE switch, so nobody "reuses" the old page while
+            // our stale mapping could still read it.
+            self.folio_remove_rmap_pte(o);
+            self.put_pages(o, 0);
+        }
+        drop(ptl);
+        if let Some(o) = old {
+            self.put_pages(o, 0);
+        }
+        Ok(())
+    }
+}

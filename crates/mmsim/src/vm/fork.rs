@@ -1,0 +1,145 @@
+//! fork(): `dup_mm()` and `copy_page_range()` (reference kernel-gup-cow.md
+//! §3.4).
+//!
+//! For a COW mapping the parent's `write_protect_seq` is held for write during
+//! the walk. Each anonymous page is either shared — PG_anon_exclusive cleared,
+//! a reference and a mapping added, and both PTEs write-protected — or, when
+//! the parent ever pinned (MMF_HAS_PINNED) and the page may be pinned and is
+//! exclusive, copied eagerly for the child (`copy_present_page()`), so the
+//! parent keeps its pinned page writable and the pin stays coherent. The early
+//! copy exists since 5.9; the `cow_reuse=mapcount` variant (≤ 5.7) shares
+//! pinned pages too.
+
+use super::pte::{Pte, SwapEntry, PTE_DIRTY, PTE_RW, PTE_YOUNG};
+use super::rmap::page_anon;
+use super::{Mm, Vma, VM_DONTCOPY, VM_WRITE};
+use crate::errno::KResult;
+use crate::machine::Machine;
+use crate::page::{Pfn, PAGE_SIZE};
+use crate::sync::Arc;
+use crate::variant::CowReuse;
+use crate::zone::alloc::Gfp;
+
+impl Machine {
+    /// `dup_mm()`: a child address space with copies of every VMA not marked
+    /// VM_DONTCOPY and of their page tables.
+    pub fn dup_mm(&self, parent: &Arc<Mm>) -> KResult<Arc<Mm>> {
+        let child = self.mm_alloc()?;
+        let maps = parent.mmap_lock.down_write();
+        let mut child_maps = child.mmap_lock.down_write();
+        for vma in maps.vmas.values().filter(|v| v.flags & VM_DONTCOPY == 0) {
+            if let Some(av) = vma.anon_vma {
+                self.anon_vma_link(av, &child);
+            }
+            child_maps.vmas.insert(vma.start, vma.clone());
+            if let Err(e) = self.copy_page_range(&child, parent, vma) {
+                drop(child_maps);
+                drop(maps);
+                self.exit_mmap(&child);
+                return Err(e);
+            }
+        }
+        Ok(child.clone())
+    }
+
+    /// `copy_page_range()` for one VMA.
+    fn copy_page_range(&self, dst: &Mm, src: &Mm, vma: &Vma) -> KResult<()> {
+        let cow = vma.is_cow();
+        let _fork = src.fork_lock.lock();
+        if cow {
+            src.write_protect_seq.write_begin();
+        }
+        let mut ret = Ok(());
+        let mut addr = vma.start;
+        while addr < vma.end {
+            if let Err(e) = self.copy_one_pte(dst, src, vma, addr, cow) {
+                ret = Err(e);
+                break;
+            }
+            addr += PAGE_SIZE;
+        }
+        if cow {
+            src.write_protect_seq.write_end();
+        }
+        ret
+    }
+
+    fn copy_one_pte(&self, dst: &Mm, src: &Mm, vma: &Vma, addr: u64, cow: bool) -> KResult<()> {
+        let Some((st, si)) = self.walk(src, addr, false)? else {
+            return Ok(());
+        };
+        if self.read_entry(st, si).is_none() {
+            return Ok(());
+        }
+        let (dt, di) = self.walk(dst, addr, true)?.expect("allocating walk");
+        let early_copy_for_pins = self.variants().cow_reuse != CowReuse::Mapcount;
+        loop {
+            let src_ptl = src.ptl(st);
+            let pte = self.read_entry(st, si);
+            if !pte.present() {
+                match pte.swap_entry() {
+                    // A page under migration: wait until it has moved on.
+                    Some(SwapEntry::Migration { .. }) => {
+                        drop(src_ptl);
+                        crate::sync::thread::yield_now();
+                        continue;
+                    }
+                    _ => {
+                        self.write_entry(dt, di, pte);
+                        return Ok(());
+                    }
+                }
+            }
+            let child_pte = if cow { pte.wrprotect() } else { pte };
+            if pte.special() {
+                self.write_entry(dt, di, child_pte.without(PTE_YOUNG));
+                return Ok(());
+            }
+            let pfn = pte.pfn();
+            if !page_anon(self.page(pfn)) {
+                self.page(pfn).ref_inc();
+                self.page(pfn).mapcount_add(1);
+                self.write_entry(dt, di, child_pte.without(PTE_YOUNG));
+                return Ok(());
+            }
+            self.page(pfn).ref_inc();
+            let pinned_check = early_copy_for_pins && src.has_pinned();
+            if self.folio_try_dup_anon_rmap_pte(pfn, pinned_check).is_ok() {
+                if cow && pte.write() {
+                    self.write_entry(st, si, pte.wrprotect());
+                }
+                self.write_entry(dt, di, child_pte.without(PTE_YOUNG));
+                return Ok(());
+            }
+            // "Page may be pinned, we have to copy."
+            self.put_pages(pfn, 0);
+            drop(src_ptl);
+            return self.copy_present_page(dst, vma, dt, di, addr, pfn);
+        }
+    }
+
+    /// `copy_present_page()`: the child gets its own exclusive, writable
+    /// copy; the parent's page and PTE are untouched.
+    fn copy_present_page(
+        &self,
+        _dst: &Mm,
+        vma: &Vma,
+        dt: Pfn,
+        di: u64,
+        addr: u64,
+        src_pfn: Pfn,
+    ) -> KResult<()> {
+        let new = self.alloc_pages(Gfp::MOVABLE, 0, 0)?;
+        self.physmem().copy_page(new, src_pfn)?;
+        let anon_vma = vma.anon_vma.expect("anonymous VMA");
+        self.folio_add_new_anon_rmap(new, anon_vma, addr, true);
+        let bits = PTE_YOUNG
+            | if vma.flags & VM_WRITE != 0 {
+                PTE_RW | PTE_DIRTY
+            } else {
+                0
+            };
+        self.write_entry(dt, di, Pte::new(new, bits));
+        Ok(())
+    }
+}

@@ -1,0 +1,155 @@
+//! Migrating anonymous LRU pages (`migrate_pages()` for anon folios;
+//! reference kernel-gup-cow.md §6.2), plugged into the offline pipeline
+//! through [`MovableOps`] for [`MovableKind::Lru`].
+//!
+//! 1. isolate: `folio_isolate_lru()` — PG_lru is test-and-cleared and the
+//!    migration core holds a reference.
+//! 2. `try_to_migrate()`: every PTE mapping the page (found through its
+//!    anon_vma) is replaced, under its PTL, by a migration entry that carries
+//!    the exclusivity: writable, readable-exclusive or readable. An exclusive
+//!    page that may be pinned cannot be migrated (`folio_try_share_anon_rmap`
+//!    fails), and neither can a page with references beyond its mappings and
+//!    the migration core's (`folio_migrate_mapping()`'s expected count).
+//! 3. The bytes are copied, the new page becomes anonymous at the same index,
+//!    and `remove_migration_ptes()` maps it wherever the entries were, with
+//!    PG_anon_exclusive restored from them.
+//!
+//! A process touching the page meanwhile faults on the migration entry and
+//! waits; on failure the entries are turned back into the old page.
+
+use super::pte::{MigrationKind, Pte, SwapEntry, PTE_DIRTY, PTE_RW, PTE_YOUNG};
+use super::rmap::{anon_location, folio_maybe_dma_pinned};
+use crate::errno::{Errno, KResult};
+use crate::hotplug::{MovableKind, MovableOps};
+use crate::machine::Machine;
+use crate::page::{Pfn, PG_ANON_EXCLUSIVE, PG_LRU};
+use crate::sync::Arc;
+
+/// The movable ops of anonymous LRU folios.
+pub struct AnonLruOps;
+
+impl MovableOps for AnonLruOps {
+    fn isolate(&self, m: &Machine, pfn: Pfn) -> bool {
+        let p = m.page(pfn);
+        if anon_location(p).is_none() || !p.test_and_clear(PG_LRU) {
+            return false;
+        }
+        p.ref_inc();
+        true
+    }
+
+    fn migrate(&self, m: &Machine, dst: Pfn, src: Pfn) -> KResult<()> {
+        m.migrate_anon_page(dst, src)
+    }
+
+    fn putback(&self, m: &Machine, pfn: Pfn) {
+        m.page(pfn).set(PG_LRU);
+        m.put_pages(pfn, 0);
+    }
+}
+
+impl Machine {
+    /// Registers the anonymous-page migration ops (at boot).
+    pub(crate) fn register_anon_migration(&self) {
+        self.set_movable_ops(MovableKind::Lru, Arc::new(AnonLruOps));
+    }
+
+    /// The (mm, table, index) of every PTE that maps `pfn` or holds a
+    /// migration entry for it.
+    fn rmap_walk(&self, pfn: Pfn) -> Vec<(Arc<super::Mm>, Pfn, u64)> {
+        let Some((anon_vma, addr)) = anon_location(self.page(pfn)) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for mm in self.anon_vma_mms(anon_vma) {
+            if let Ok(Some((t, i))) = self.walk(&mm, addr, false) {
+                out.push((mm, t, i));
+            }
+        }
+        out
+    }
+
+    /// `try_to_migrate()` + copy + `remove_migration_ptes()`; on failure the
+    /// old page is mapped back.
+    fn migrate_anon_page(&self, dst: Pfn, src: Pfn) -> KResult<()> {
+        let targets = self.rmap_walk(src);
+        let mut unmapped: Vec<(usize, MigrationKind, Pte)> = Vec::new();
+        let mut failed = false;
+        for (n, (mm, t, i)) in targets.iter().enumerate() {
+            let _ptl = mm.ptl(*t);
+            let pte = self.read_entry(*t, *i);
+            if !pte.present() || pte.special() || pte.pfn() != src {
+                continue;
+            }
+            let p = self.page(src);
+            let exclusive = p.test(PG_ANON_EXCLUSIVE);
+            // folio_try_share_anon_rmap_pte(): a pinned exclusive page stays.
+            if exclusive && folio_maybe_dma_pinned(p) {
+                failed = true;
+                break;
+            }
+            let kind = if pte.write() {
+                MigrationKind::Write
+            } else if exclusive {
+                MigrationKind::ReadExclusive
+            } else {
+                MigrationKind::Read
+            };
+            self.write_entry(
+                *t,
+                *i,
+                Pte::swap(SwapEntry::Migration { pfn: src, kind }, false),
+            );
+            self.folio_remove_rmap_pte(src);
+            unmapped.push((n, kind, pte));
+        }
+        let p = self.page(src);
+        // folio_migrate_mapping(): the mappings' references plus ours only.
+        let expected = unmapped.len() as i32 + 1;
+        if failed || p.ref_count() != expected {
+            self.restore_migration_ptes(&targets, &unmapped, src, src);
+            return Err(Errno::EAGAIN);
+        }
+        p.clear(PG_ANON_EXCLUSIVE);
+        self.physmem().copy_page(dst, src)?;
+        let (anon_vma, addr) = anon_location(p).expect("anonymous");
+        self.folio_add_new_anon_rmap(dst, anon_vma, addr, false);
+        // folio_add_new_anon_rmap counted one mapping; the PTEs count below.
+        self.page(dst).set_mapcount(0);
+        self.restore_migration_ptes(&targets, &unmapped, src, dst);
+        // The allocation reference of dst is the migration core's.
+        self.put_pages(dst, 0);
+        Ok(())
+    }
+
+    /// `remove_migration_ptes()`: maps `to` where the entries for `from`
+    /// are, moving one reference per mapping from `from` to `to`.
+    fn restore_migration_ptes(
+        &self,
+        targets: &[(Arc<super::Mm>, Pfn, u64)],
+        unmapped: &[(usize, MigrationKind, Pte)],
+        from: Pfn,
+        to: Pfn,
+    ) {
+        for &(n, kind, orig) in unmapped {
+            let (mm, t, i) = &targets[n];
+            let _ptl = mm.ptl(*t);
+            let to_page = self.page(to);
+            if to != from {
+                to_page.ref_inc();
+            }
+            to_page.mapcount_add(1);
+            if kind != MigrationKind::Read {
+                to_page.set(PG_ANON_EXCLUSIVE);
+            }
+            let mut bits = PTE_YOUNG | (orig.0 & PTE_DIRTY);
+            if kind == MigrationKind::Write {
+                bits |= PTE_RW | PTE_DIRTY;
+            }
+            self.write_entry(*t, *i, Pte::new(to, bits));
+            if to != from {
+                self.put_pages(from, 0);
+            }
+        }
+    }
+}

@@ -1,0 +1,421 @@
+//! User address spaces: `mm_struct`, VMAs, four-level page tables, faults,
+//! fork, unmapping and the anonymous reverse map.
+//!
+//! # Page tables live in the memmap
+//!
+//! Every page-table page (PGD, PUD, PMD, PTE table) is a real page taken from
+//! the buddy allocator with GFP_KERNEL (unmovable), typed PageTable (kpageflags
+//! `pgtable`), and its 512 entries are real bytes in physical memory, read and
+//! written as single 64-bit words. A machine that runs processes therefore has
+//! unmovable pages in its kernel zones, exactly as Linux does.
+//!
+//! # Locks, in order
+//!
+//! 1. `mmap_lock` ([`Mm::mmap_lock`], an rwsem): the VMA tree. Faults and GUP
+//!    take it for read; mmap/munmap/mprotect/fork/exit for write.
+//! 2. the page-table lock of the PTE table being changed ([`Mm::ptl`]): split
+//!    PTLs, modelled as a stripe of spinlocks chosen by the table's PFN.
+//! 3. `zone->lock` (inside the page allocator).
+//!
+//! Fork also holds the parent's `write_protect_seq` (a seqcount) for write
+//! while it write-protects COW mappings, so GUP-fast can detect it.
+//!
+//! # Anonymous pages
+//!
+//! An anonymous page records in `private` that it is anonymous, its anon_vma
+//! and its virtual page index (the kernel's `folio->mapping | PAGE_MAPPING_ANON`
+//! and `folio->index`); `_mapcount` counts the PTEs that map it; PG_lru says it
+//! is a user page that migration may move; PG_anon_exclusive says which
+//! process owns it exclusively (reference kernel-gup-cow.md §1).
+
+pub mod access;
+pub mod fault;
+pub mod fork;
+pub mod migrate;
+pub mod pte;
+pub mod rmap;
+pub mod unmap;
+
+use crate::errno::{Errno, KResult};
+use crate::machine::Machine;
+use crate::page::{PageType, Pfn, PhysAddr, PAGE_SIZE};
+use crate::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use crate::sync::{Arc, Mutex, RwSem, SeqCount, SpinLock, SpinLockGuard};
+use crate::zone::alloc::Gfp;
+use pte::Pte;
+use std::collections::BTreeMap;
+
+/// VM_READ.
+pub const VM_READ: u32 = 1 << 0;
+/// VM_WRITE.
+pub const VM_WRITE: u32 = 1 << 1;
+/// VM_SHARED.
+pub const VM_SHARED: u32 = 1 << 3;
+/// VM_MAYREAD.
+pub const VM_MAYREAD: u32 = 1 << 4;
+/// VM_MAYWRITE.
+pub const VM_MAYWRITE: u32 = 1 << 5;
+/// VM_DONTCOPY (MADV_DONTFORK).
+pub const VM_DONTCOPY: u32 = 1 << 17;
+
+/// Stripes of the split page-table lock.
+const PTL_STRIPES: usize = 64;
+/// Entries per table.
+pub const PTRS_PER_TABLE: u64 = 512;
+/// Lowest address the model hands out to mmap.
+pub const MMAP_BASE: u64 = 0x7f00_0000_0000;
+/// One past the highest user address (47 bits).
+pub const TASK_SIZE: u64 = 1 << 47;
+
+/// One `vm_area_struct`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vma {
+    /// First address.
+    pub start: u64,
+    /// One past the last address.
+    pub end: u64,
+    /// VM_* flags.
+    pub flags: u32,
+    /// The anon_vma its anonymous pages point at (set at first fault).
+    pub anon_vma: Option<u32>,
+}
+
+impl Vma {
+    /// `is_cow_mapping()`: private and may be written.
+    pub fn is_cow(&self) -> bool {
+        self.flags & (VM_SHARED | VM_MAYWRITE) == VM_MAYWRITE
+    }
+
+    /// Whether `addr` lies in it.
+    pub fn contains(&self, addr: u64) -> bool {
+        self.start <= addr && addr < self.end
+    }
+}
+
+/// The VMA tree (under `mmap_lock`).
+#[derive(Default, Debug)]
+pub struct MmMaps {
+    /// VMAs by start address.
+    pub vmas: BTreeMap<u64, Vma>,
+}
+
+impl MmMaps {
+    /// `find_vma()` for an address inside a VMA.
+    pub fn find(&self, addr: u64) -> Option<&Vma> {
+        self.vmas
+            .range(..=addr)
+            .next_back()
+            .map(|(_, v)| v)
+            .filter(|v| v.contains(addr))
+    }
+
+    /// Splits VMAs so that `addr` is a boundary (`split_vma()`).
+    pub fn split_at(&mut self, addr: u64) {
+        let Some(v) = self.find(addr).cloned() else {
+            return;
+        };
+        if v.start == addr {
+            return;
+        }
+        let mut lower = v.clone();
+        lower.end = addr;
+        let mut upper = v;
+        upper.start = addr;
+        self.vmas.insert(lower.start, lower);
+        self.vmas.insert(upper.start, upper);
+    }
+}
+
+/// One `mm_struct`.
+pub struct Mm {
+    /// An id for reports.
+    pub id: u32,
+    /// The top-level table.
+    pgd: Pfn,
+    /// `mmap_lock` and the VMAs it protects.
+    pub mmap_lock: RwSem<MmMaps>,
+    ptl: [SpinLock<()>; PTL_STRIPES],
+    /// MMF_HAS_PINNED: set by the first FOLL_PIN, never cleared.
+    has_pinned: AtomicBool,
+    /// `mm->write_protect_seq`.
+    pub write_protect_seq: SeqCount,
+    /// Serialises fork's writers of `write_protect_seq` (the kernel relies on
+    /// mmap_lock held for write).
+    pub(crate) fork_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Mm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mm")
+            .field("id", &self.id)
+            .field("pgd", &self.pgd)
+            .finish()
+    }
+}
+
+impl Mm {
+    /// The top-level table's PFN.
+    pub fn pgd(&self) -> Pfn {
+        self.pgd
+    }
+
+    /// The page-table lock of the PTE table at `table` (`pte_lockptr`).
+    pub fn ptl(&self, table: Pfn) -> SpinLockGuard<'_, ()> {
+        self.ptl[(table.0 as usize) % PTL_STRIPES].lock()
+    }
+
+    /// `test_bit(MMF_HAS_PINNED)`.
+    pub fn has_pinned(&self) -> bool {
+        self.has_pinned.load(Ordering::Relaxed)
+    }
+
+    /// `mm_set_has_pinned_flag()`.
+    pub fn set_has_pinned(&self) {
+        if !self.has_pinned() {
+            self.has_pinned.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Machine-wide VM state: the zero page, anon_vmas and mm ids.
+pub struct VmState {
+    next_mm: AtomicU32,
+    anon_vmas: Mutex<Vec<AnonVma>>,
+    zero_pfn: Pfn,
+}
+
+/// An `anon_vma`: the address spaces in which its pages may be mapped (the
+/// model's reverse map: fork adds the child to its parent's anon_vma).
+#[derive(Default)]
+struct AnonVma {
+    mms: Vec<crate::sync::Weak<Mm>>,
+}
+
+impl VmState {
+    /// VM state whose zero page is `zero_pfn`.
+    pub fn new(zero_pfn: Pfn) -> VmState {
+        VmState {
+            next_mm: AtomicU32::new(1),
+            anon_vmas: Mutex::new(Vec::new()),
+            zero_pfn,
+        }
+    }
+}
+
+impl Machine {
+    /// `my_zero_pfn()`: the shared zero page (a reserved page of the kernel
+    /// image, never freed, never counted).
+    pub fn zero_pfn(&self) -> Pfn {
+        self.vm().zero_pfn
+    }
+
+    /// `mm_alloc()`: an empty address space with its PGD.
+    pub fn mm_alloc(&self) -> KResult<Arc<Mm>> {
+        let pgd = self.alloc_table()?;
+        Ok(Arc::new(Mm {
+            id: self.vm().next_mm.fetch_add(1, Ordering::Relaxed),
+            pgd,
+            mmap_lock: RwSem::new(MmMaps::default()),
+            ptl: std::array::from_fn(|_| SpinLock::new(())),
+            has_pinned: AtomicBool::new(false),
+            write_protect_seq: SeqCount::new(),
+            fork_lock: Mutex::new(()),
+        }))
+    }
+
+    /// `anon_vma_prepare()`: a new anon_vma for `mm`.
+    pub(crate) fn anon_vma_alloc(&self, mm: &Arc<Mm>) -> u32 {
+        let mut v = self.vm().anon_vmas.lock();
+        v.push(AnonVma {
+            mms: vec![Arc::downgrade(mm)],
+        });
+        (v.len() - 1) as u32
+    }
+
+    /// `anon_vma_fork()`: the child maps pages of the same anon_vma.
+    pub(crate) fn anon_vma_link(&self, id: u32, mm: &Arc<Mm>) {
+        let mut v = self.vm().anon_vmas.lock();
+        if let Some(av) = v.get_mut(id as usize) {
+            av.mms.retain(|w| w.strong_count() > 0);
+            av.mms.push(Arc::downgrade(mm));
+        }
+    }
+
+    /// The live address spaces that may map pages of anon_vma `id`.
+    pub(crate) fn anon_vma_mms(&self, id: u32) -> Vec<Arc<Mm>> {
+        self.vm()
+            .anon_vmas
+            .lock()
+            .get(id as usize)
+            .map(|av| av.mms.iter().filter_map(|w| w.upgrade()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every live address space that has anonymous memory (the model's
+    /// `mmlist`), each once.
+    pub fn live_mms(&self) -> Vec<Arc<Mm>> {
+        let mut out: Vec<Arc<Mm>> = Vec::new();
+        for av in self.vm().anon_vmas.lock().iter() {
+            for mm in av.mms.iter().filter_map(|w| w.upgrade()) {
+                if !out.iter().any(|o| o.id == mm.id) {
+                    out.push(mm);
+                }
+            }
+        }
+        out
+    }
+
+    /// A zeroed page-table page (`__pte_alloc` and friends).
+    fn alloc_table(&self) -> KResult<Pfn> {
+        let pfn = self.alloc_pages(Gfp::KERNEL, 0, 0)?;
+        self.physmem().clear_page(pfn)?;
+        self.page(pfn).set_type(PageType::Table);
+        Ok(pfn)
+    }
+
+    /// Frees a page-table page.
+    fn free_table(&self, pfn: Pfn) {
+        self.page(pfn).clear_type(PageType::Table);
+        self.put_pages(pfn, 0);
+    }
+
+    fn entry_addr(table: Pfn, idx: u64) -> PhysAddr {
+        table.phys() + idx * 8
+    }
+
+    /// Reads entry `idx` of `table`.
+    pub fn read_entry(&self, table: Pfn, idx: u64) -> Pte {
+        Pte(self
+            .physmem()
+            .read_u64(Self::entry_addr(table, idx))
+            .unwrap_or(0))
+    }
+
+    /// Writes entry `idx` of `table` (its PTL held for PTE tables).
+    pub fn write_entry(&self, table: Pfn, idx: u64, pte: Pte) {
+        let _ = self
+            .physmem()
+            .write_u64(Self::entry_addr(table, idx), pte.0);
+    }
+
+    /// Walks to the PTE table covering `addr`, allocating missing levels if
+    /// `alloc` (`pte_alloc_map`). Returns the table and the index in it.
+    /// Upper levels are populated under a PTL stripe so that two faulting
+    /// threads do not both install a table.
+    pub fn walk(&self, mm: &Mm, addr: u64, alloc: bool) -> KResult<Option<(Pfn, u64)>> {
+        let mut table = mm.pgd;
+        for shift in [39u32, 30, 21] {
+            let idx = (addr >> shift) & (PTRS_PER_TABLE - 1);
+            let e = self.read_entry(table, idx);
+            table = if e.present() {
+                e.pfn()
+            } else {
+                if !alloc {
+                    return Ok(None);
+                }
+                let new = self.alloc_table()?;
+                let _g = mm.ptl(table);
+                let again = self.read_entry(table, idx);
+                if again.present() {
+                    drop(_g);
+                    self.free_table(new);
+                    again.pfn()
+                } else {
+                    self.write_entry(table, idx, Pte::new(new, pte::PTE_RW));
+                    new
+                }
+            };
+        }
+        Ok(Some((table, (addr >> 12) & (PTRS_PER_TABLE - 1))))
+    }
+
+    /// The PTE mapping `addr`, if the tables exist.
+    pub fn pte_at(&self, mm: &Mm, addr: u64) -> Pte {
+        match self.walk(mm, addr, false) {
+            Ok(Some((t, i))) => self.read_entry(t, i),
+            _ => Pte::NONE,
+        }
+    }
+
+    /// `free_pgtables()`: frees every table below the PGD, and the PGD when
+    /// `pgd_too` (the mm is going away). Entries must already be cleared.
+    pub fn free_pgtables(&self, mm: &Mm, pgd_too: bool) {
+        fn free_level(m: &Machine, table: Pfn, level: u32) {
+            for idx in 0..PTRS_PER_TABLE {
+                let e = m.read_entry(table, idx);
+                if e.present() {
+                    if level > 1 {
+                        free_level(m, e.pfn(), level - 1);
+                    }
+                    m.free_table(e.pfn());
+                    m.write_entry(table, idx, Pte::NONE);
+                }
+            }
+        }
+        free_level(self, mm.pgd, 3);
+        if pgd_too {
+            self.free_table(mm.pgd);
+        }
+    }
+
+    /// `get_unmapped_area()`: the lowest free range of `size` bytes at or
+    /// above MMAP_BASE, aligned to `align`.
+    pub fn get_unmapped_area(&self, maps: &MmMaps, size: u64, align: u64) -> KResult<u64> {
+        let mut addr = MMAP_BASE;
+        for v in maps.vmas.values() {
+            if v.end <= addr {
+                continue;
+            }
+            if addr + size <= v.start {
+                break;
+            }
+            addr = v.end.next_multiple_of(align);
+        }
+        addr = addr.next_multiple_of(align);
+        if addr + size > TASK_SIZE {
+            return Err(Errno::ENOMEM);
+        }
+        Ok(addr)
+    }
+
+    /// `mmap(MAP_PRIVATE|MAP_ANONYMOUS)`: a new anonymous VMA; returns its
+    /// address. `populate` faults every page in for writing (MAP_POPULATE).
+    pub fn mmap_anon(&self, mm: &Arc<Mm>, size: u64, flags: u32, populate: bool) -> KResult<u64> {
+        if size == 0 || size % PAGE_SIZE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let addr = {
+            let mut maps = mm.mmap_lock.down_write();
+            let addr = self.get_unmapped_area(&maps, size, PAGE_SIZE)?;
+            // anon_vma_prepare() at mmap rather than at the first fault: the
+            // model's faults hold mmap_lock for read only.
+            let anon_vma = Some(self.anon_vma_alloc(mm));
+            maps.vmas.insert(
+                addr,
+                Vma {
+                    start: addr,
+                    end: addr + size,
+                    flags: flags | VM_MAYREAD | VM_MAYWRITE,
+                    anon_vma,
+                },
+            );
+            addr
+        };
+        if populate {
+            let write = flags & VM_WRITE != 0;
+            let mut a = addr;
+            while a < addr + size {
+                self.handle_mm_fault(
+                    mm,
+                    a,
+                    fault::FaultFlags {
+                        write,
+                        unshare: false,
+                    },
+                )?;
+                a += PAGE_SIZE;
+            }
+        }
+        Ok(addr)
+    }
+}

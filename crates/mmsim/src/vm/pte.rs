@@ -1,0 +1,219 @@
+//! Page-table entries, x86-64 style.
+//!
+//! A present entry carries the PFN in bits 12..52 and the hardware bits
+//! (present, RW, user, accessed, dirty, PSE) plus the software bits Linux uses
+//! (_PAGE_SPECIAL for the zero page, _PAGE_SOFT_DIRTY). A non-present, non-zero
+//! entry is a swap entry: a type and an offset, with _PAGE_SWP_EXCLUSIVE (the
+//! PWT bit, as on x86) saying that the page was exclusive when it was
+//! unmapped. Migration entries are swap entries of three reserved types
+//! (readable, readable-exclusive, writable), as in `include/linux/swapops.h`.
+
+use crate::page::Pfn;
+
+/// _PAGE_PRESENT.
+pub const PTE_PRESENT: u64 = 1 << 0;
+/// _PAGE_RW.
+pub const PTE_RW: u64 = 1 << 1;
+/// _PAGE_USER.
+pub const PTE_USER: u64 = 1 << 2;
+/// _PAGE_PWT, reused as _PAGE_SWP_EXCLUSIVE in swap entries.
+pub const PTE_SWP_EXCLUSIVE: u64 = 1 << 3;
+/// _PAGE_ACCESSED.
+pub const PTE_YOUNG: u64 = 1 << 5;
+/// _PAGE_DIRTY.
+pub const PTE_DIRTY: u64 = 1 << 6;
+/// _PAGE_SPECIAL (software): no struct page to refcount (the zero page).
+pub const PTE_SPECIAL: u64 = 1 << 9;
+/// _PAGE_SOFT_DIRTY (software).
+pub const PTE_SOFT_DIRTY: u64 = 1 << 11;
+const PFN_MASK: u64 = ((1 << 52) - 1) & !0xfff;
+
+/// Swap types reserved for migration entries (SWP_MIGRATION_*).
+const SWP_MIGRATION_READ: u64 = 29;
+const SWP_MIGRATION_READ_EXCLUSIVE: u64 = 30;
+const SWP_MIGRATION_WRITE: u64 = 31;
+const SWP_TYPE_SHIFT: u64 = 58;
+const SWP_OFFSET_SHIFT: u64 = 12;
+const SWP_OFFSET_MASK: u64 = (1 << (SWP_TYPE_SHIFT - SWP_OFFSET_SHIFT)) - 1;
+
+/// One page-table entry (any level).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Pte(pub u64);
+
+/// What a non-present, non-none entry means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SwapEntry {
+    /// A page on the swap device: type and slot.
+    Swap {
+        /// The swap device.
+        ty: u8,
+        /// The slot.
+        offset: u64,
+    },
+    /// A page under migration (`make_*_migration_entry`), by PFN.
+    Migration {
+        /// The page being migrated.
+        pfn: Pfn,
+        /// The kind of entry.
+        kind: MigrationKind,
+    },
+}
+
+/// The three migration entry types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MigrationKind {
+    /// Possibly shared, map read-only afterwards.
+    Read,
+    /// Exclusive but read-only.
+    ReadExclusive,
+    /// Exclusive and writable.
+    Write,
+}
+
+impl Pte {
+    /// `pte_none()`.
+    pub const NONE: Pte = Pte(0);
+
+    /// `pfn_pte()` with the given protection bits (present and user added).
+    pub fn new(pfn: Pfn, bits: u64) -> Pte {
+        Pte(((pfn.0 << 12) & PFN_MASK) | bits | PTE_PRESENT | PTE_USER)
+    }
+
+    /// `pte_none()`.
+    pub fn is_none(self) -> bool {
+        self.0 == 0
+    }
+
+    /// `pte_present()`.
+    pub fn present(self) -> bool {
+        self.0 & PTE_PRESENT != 0
+    }
+
+    /// `pte_pfn()`.
+    pub fn pfn(self) -> Pfn {
+        Pfn((self.0 & PFN_MASK) >> 12)
+    }
+
+    /// `pte_write()`.
+    pub fn write(self) -> bool {
+        self.present() && self.0 & PTE_RW != 0
+    }
+
+    /// `pte_dirty()`.
+    pub fn dirty(self) -> bool {
+        self.0 & PTE_DIRTY != 0
+    }
+
+    /// `pte_young()`.
+    pub fn young(self) -> bool {
+        self.0 & PTE_YOUNG != 0
+    }
+
+    /// `pte_special()`.
+    pub fn special(self) -> bool {
+        self.present() && self.0 & PTE_SPECIAL != 0
+    }
+
+    /// `pte_soft_dirty()`.
+    pub fn soft_dirty(self) -> bool {
+        self.0 & PTE_SOFT_DIRTY != 0
+    }
+
+    /// Sets bits.
+    pub fn with(self, bits: u64) -> Pte {
+        Pte(self.0 | bits)
+    }
+
+    /// Clears bits.
+    pub fn without(self, bits: u64) -> Pte {
+        Pte(self.0 & !bits)
+    }
+
+    /// `pte_wrprotect()`.
+    pub fn wrprotect(self) -> Pte {
+        self.without(PTE_RW)
+    }
+
+    /// `pte_mkwrite(pte_mkdirty())`.
+    pub fn mkwrite_dirty(self) -> Pte {
+        self.with(PTE_RW | PTE_DIRTY)
+    }
+
+    /// `swp_entry_to_pte()` (with the exclusive bit if asked).
+    pub fn swap(entry: SwapEntry, exclusive: bool) -> Pte {
+        let (ty, offset) = match entry {
+            SwapEntry::Swap { ty, offset } => (u64::from(ty), offset),
+            SwapEntry::Migration { pfn, kind } => (
+                match kind {
+                    MigrationKind::Read => SWP_MIGRATION_READ,
+                    MigrationKind::ReadExclusive => SWP_MIGRATION_READ_EXCLUSIVE,
+                    MigrationKind::Write => SWP_MIGRATION_WRITE,
+                },
+                pfn.0,
+            ),
+        };
+        let ex = if exclusive { PTE_SWP_EXCLUSIVE } else { 0 };
+        Pte((ty << SWP_TYPE_SHIFT) | ((offset & SWP_OFFSET_MASK) << SWP_OFFSET_SHIFT) | ex)
+    }
+
+    /// `pte_to_swp_entry()` for a non-present, non-none entry.
+    pub fn swap_entry(self) -> Option<SwapEntry> {
+        if self.present() || self.is_none() {
+            return None;
+        }
+        let ty = self.0 >> SWP_TYPE_SHIFT;
+        let offset = (self.0 >> SWP_OFFSET_SHIFT) & SWP_OFFSET_MASK;
+        let kind = match ty {
+            SWP_MIGRATION_READ => Some(MigrationKind::Read),
+            SWP_MIGRATION_READ_EXCLUSIVE => Some(MigrationKind::ReadExclusive),
+            SWP_MIGRATION_WRITE => Some(MigrationKind::Write),
+            _ => None,
+        };
+        Some(match kind {
+            Some(kind) => SwapEntry::Migration {
+                pfn: Pfn(offset),
+                kind,
+            },
+            None => SwapEntry::Swap {
+                ty: ty as u8,
+                offset,
+            },
+        })
+    }
+
+    /// `pte_swp_exclusive()`.
+    pub fn swp_exclusive(self) -> bool {
+        !self.present() && self.0 & PTE_SWP_EXCLUSIVE != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn present_and_swap_encodings_round_trip() {
+        let p = Pte::new(Pfn(0x12345), PTE_RW | PTE_DIRTY);
+        assert!(p.present() && p.write() && p.dirty() && !p.special());
+        assert_eq!(p.pfn(), Pfn(0x12345));
+        assert!(!p.wrprotect().write());
+        let s = Pte::swap(SwapEntry::Swap { ty: 0, offset: 77 }, true);
+        assert!(!s.present() && s.swp_exclusive());
+        assert_eq!(s.swap_entry(), Some(SwapEntry::Swap { ty: 0, offset: 77 }));
+        let m = Pte::swap(
+            SwapEntry::Migration {
+                pfn: Pfn(0x4000),
+                kind: MigrationKind::ReadExclusive,
+            },
+            false,
+        );
+        assert_eq!(
+            m.swap_entry(),
+            Some(SwapEntry::Migration {
+                pfn: Pfn(0x4000),
+                kind: MigrationKind::ReadExclusive
+            })
+        );
+        assert_eq!(Pte::NONE.swap_entry(), None);
+    }
+}

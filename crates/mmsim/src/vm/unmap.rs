@@ -1,0 +1,159 @@
+//! Taking mappings down and changing them: `zap_pte_range()`, munmap,
+//! exit, mprotect (with `can_change_pte_writable()`) and the madvise advice
+//! that only touch VMAs and PTEs.
+
+use super::pte::{Pte, SwapEntry, PTE_RW};
+use super::rmap::page_anon_exclusive;
+use super::{Mm, MmMaps, VM_DONTCOPY, VM_READ, VM_WRITE};
+use crate::errno::{Errno, KResult};
+use crate::machine::Machine;
+use crate::page::PAGE_SIZE;
+use crate::sync::thread;
+
+impl Machine {
+    /// `zap_pte_range()` over `[start, end)`: every mapping goes, each
+    /// dropping its mapcount and then its reference.
+    pub fn zap_range(&self, mm: &Mm, start: u64, end: u64) {
+        let mut addr = start;
+        while addr < end {
+            let Ok(Some((t, i))) = self.walk(mm, addr, false) else {
+                addr += PAGE_SIZE;
+                continue;
+            };
+            loop {
+                let ptl = mm.ptl(t);
+                let pte = self.read_entry(t, i);
+                if !pte.present() {
+                    if let Some(SwapEntry::Migration { .. }) = pte.swap_entry() {
+                        // The migration restores the PTE shortly; zap that.
+                        drop(ptl);
+                        thread::yield_now();
+                        continue;
+                    }
+                    self.write_entry(t, i, Pte::NONE);
+                    break;
+                }
+                self.write_entry(t, i, Pte::NONE);
+                if !pte.special() {
+                    let pfn = pte.pfn();
+                    self.folio_remove_rmap_pte(pfn);
+                    self.put_pages(pfn, 0);
+                }
+                break;
+            }
+            addr += PAGE_SIZE;
+        }
+    }
+
+    /// `munmap()`: splits VMAs at the edges, removes those inside and zaps
+    /// their PTEs.
+    pub fn munmap(&self, mm: &Mm, start: u64, len: u64) -> KResult<()> {
+        if start % PAGE_SIZE != 0 || len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let end = start
+            .checked_add(len.next_multiple_of(PAGE_SIZE))
+            .ok_or(Errno::EINVAL)?;
+        let mut maps = mm.mmap_lock.down_write();
+        maps.split_at(start);
+        maps.split_at(end);
+        let inside: Vec<u64> = maps.vmas.range(start..end).map(|(s, _)| *s).collect();
+        for s in inside {
+            maps.vmas.remove(&s);
+        }
+        self.zap_range(mm, start, end);
+        Ok(())
+    }
+
+    /// `exit_mmap()`: every VMA goes, then the page tables.
+    pub fn exit_mmap(&self, mm: &Mm) {
+        let mut maps = mm.mmap_lock.down_write();
+        let ranges: Vec<(u64, u64)> = maps.vmas.values().map(|v| (v.start, v.end)).collect();
+        for (s, e) in ranges {
+            self.zap_range(mm, s, e);
+        }
+        maps.vmas.clear();
+        self.free_pgtables(mm, true);
+    }
+
+    /// `mprotect()` to `prot` (VM_READ/VM_WRITE bits). Write-protects PTEs
+    /// when write permission goes; when it comes, upgrades a PTE to writable
+    /// without a fault only if `can_change_pte_writable()` — an anonymous
+    /// page must be PG_anon_exclusive (so never under the historical
+    /// `cow_reuse` variants, which predate the optimisation).
+    pub fn mprotect(&self, mm: &Mm, start: u64, len: u64, prot: u32) -> KResult<()> {
+        if start % PAGE_SIZE != 0 || len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let end = start
+            .checked_add(len.next_multiple_of(PAGE_SIZE))
+            .ok_or(Errno::EINVAL)?;
+        let mut maps = mm.mmap_lock.down_write();
+        Self::check_covered(&maps, start, end)?;
+        maps.split_at(start);
+        maps.split_at(end);
+        for (_, v) in maps.vmas.range_mut(start..end) {
+            v.flags = (v.flags & !(VM_READ | VM_WRITE)) | (prot & (VM_READ | VM_WRITE));
+        }
+        let writable = prot & VM_WRITE != 0;
+        // The write-fault-avoiding upgrade came with PG_anon_exclusive.
+        let upgrade = self.variants().cow_reuse == crate::variant::CowReuse::Exclusive;
+        let mut addr = start;
+        while addr < end {
+            if let Ok(Some((t, i))) = self.walk(mm, addr, false) {
+                let _ptl = mm.ptl(t);
+                let pte = self.read_entry(t, i);
+                if pte.present() {
+                    let new = if !writable {
+                        pte.wrprotect()
+                    } else if upgrade && !pte.special() && page_anon_exclusive(self.page(pte.pfn()))
+                    {
+                        pte.with(PTE_RW)
+                    } else {
+                        pte
+                    };
+                    self.write_entry(t, i, new);
+                }
+            }
+            addr += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    /// `madvise(MADV_DONTNEED)`: zaps the range; the VMAs stay.
+    pub fn madvise_dontneed(&self, mm: &Mm, start: u64, len: u64) -> KResult<()> {
+        let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
+        let maps = mm.mmap_lock.down_read();
+        Self::check_covered(&maps, start, end)?;
+        self.zap_range(mm, start, end);
+        Ok(())
+    }
+
+    /// `madvise(MADV_DONTFORK / MADV_DOFORK)`.
+    pub fn madvise_dontfork(&self, mm: &Mm, start: u64, len: u64, dontfork: bool) -> KResult<()> {
+        let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
+        let mut maps = mm.mmap_lock.down_write();
+        Self::check_covered(&maps, start, end)?;
+        maps.split_at(start);
+        maps.split_at(end);
+        for (_, v) in maps.vmas.range_mut(start..end) {
+            if dontfork {
+                v.flags |= VM_DONTCOPY;
+            } else {
+                v.flags &= !VM_DONTCOPY;
+            }
+        }
+        Ok(())
+    }
+
+    /// -ENOMEM unless `[start, end)` is fully covered by VMAs (as mprotect
+    /// and madvise report unmapped holes).
+    fn check_covered(maps: &MmMaps, start: u64, end: u64) -> KResult<()> {
+        let mut addr = start;
+        while addr < end {
+            let v = maps.find(addr).ok_or(Errno::ENOMEM)?;
+            addr = v.end;
+        }
+        Ok(())
+    }
+}

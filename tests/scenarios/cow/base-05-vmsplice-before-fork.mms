@@ -1,0 +1,15 @@
+# cow.c anon case 5 on a base page: "vmsplice() before fork(), unmap in
+# parent after fork()". The child's write must not show through the parent's
+# pipe.
+machine ram=1G
+spawn P
+P mmap mem 4K
+P write mem 4K 0x01
+P gup v mem 4K get
+P fork C
+P munmap mem
+C write mem 4K 0xff
+expect v read 0 4K == 0x01
+expect C read mem 4K == 0xff
+release v
+check

@@ -1,0 +1,13 @@
+# cow.c anon case 6 on a base page: "vmsplice() + unmap in parent after
+# fork()".
+machine ram=1G
+spawn P
+P mmap mem 4K
+P write mem 4K 0x01
+P fork C
+P gup v mem 4K get
+P munmap mem
+C write mem 4K 0xff
+expect v read 0 4K == 0x01
+release v
+check
