@@ -452,6 +452,8 @@ pub enum Cmd {
     PageShow {
         /// The frame.
         pfn: u64,
+        /// One field alone (`flags`, `type`, `refcount`, `mapcount`, `zone`, `node`).
+        field: Option<String>,
     },
     /// `hwpoison PFN`: `memory_failure()`.
     Hwpoison {

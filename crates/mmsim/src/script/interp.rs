@@ -618,17 +618,23 @@ impl Interp {
                 m.page_put(Pfn(*pfn))?;
                 ok()
             }
-            Cmd::PageShow { pfn } => {
+            Cmd::PageShow { pfn, field } => {
                 let p = m.mem().pfn_to_page(Pfn(*pfn)).ok_or(Errno::EFAULT)?;
-                Ok(Output::Text(format!(
-                    "flags={:#x} type={} refcount={} mapcount={} zone={} node={}",
-                    p.flags_raw() & PAGEFLAGS_MASK,
-                    p.page_type().map_or("none", PageType::name),
-                    p.ref_count(),
-                    p.mapcount(),
-                    p.zonenum().name(),
-                    p.nid()
-                )))
+                let all = vec![
+                    (
+                        "flags".into(),
+                        format!("{:#x}", p.flags_raw() & PAGEFLAGS_MASK),
+                    ),
+                    (
+                        "type".into(),
+                        p.page_type().map_or("none", PageType::name).to_string(),
+                    ),
+                    ("refcount".into(), p.ref_count().to_string()),
+                    ("mapcount".into(), p.mapcount().to_string()),
+                    ("zone".into(), p.zonenum().name().to_string()),
+                    ("node".into(), p.nid().to_string()),
+                ];
+                pick(&all, field.as_deref())
             }
             Cmd::Hwpoison { pfn } => {
                 m.memory_failure(Pfn(*pfn))?;

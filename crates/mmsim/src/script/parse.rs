@@ -765,6 +765,7 @@ fn page(a: &mut Args<'_>) -> Parsed<Cmd> {
         },
         "show" => Cmd::PageShow {
             pfn: a.number("PFN")?,
+            field: a.field()?,
         },
         _ => return Err(sub.unknown("page")),
     })
@@ -2017,7 +2018,13 @@ mod tests {
         );
         assert_eq!(cmd("page get 0x1234"), Cmd::PageGet { pfn: 0x1234 });
         assert_eq!(cmd("page put 0x1234"), Cmd::PagePut { pfn: 0x1234 });
-        assert_eq!(cmd("page show 0x1234"), Cmd::PageShow { pfn: 0x1234 });
+        assert_eq!(
+            cmd("page show 0x1234"),
+            Cmd::PageShow {
+                pfn: 0x1234,
+                field: None
+            }
+        );
         assert_eq!(cmd("hwpoison 0x1234"), Cmd::Hwpoison { pfn: 0x1234 });
         for (line, needle) in [
             ("page alloc pg order=2 pfn=0x8000", "pfn="),

@@ -24,6 +24,8 @@ use std::collections::HashMap;
 struct Mapping {
     addr: u64,
     size: u64,
+    /// Pages (by index) already unmapped by a partial munmap.
+    unmapped: std::collections::BTreeSet<u64>,
 }
 
 struct Process {
@@ -167,7 +169,14 @@ impl ProcessWorld {
                     Prot::ReadWrite => VM_READ | VM_WRITE,
                 };
                 let addr = m.mmap_anon(&p.mm, size, flags, *populate)?;
-                p.maps.insert(name.clone(), Mapping { addr, size });
+                p.maps.insert(
+                    name.clone(),
+                    Mapping {
+                        addr,
+                        size,
+                        unmapped: Default::default(),
+                    },
+                );
                 let r = self.oracle.mmap_anon(proc, name, size);
                 self.mirror(r);
                 text(format!("{addr:#x}"))
@@ -176,12 +185,20 @@ impl ProcessWorld {
                 let (mm, map) = self.mapping(proc, name)?;
                 let (off, len) = Self::range(&map, *range)?;
                 m.munmap(&mm, map.addr + off, len)?;
-                let r = self.oracle.munmap(proc, name, off, len);
-                self.mirror(r);
-                if off == 0 && len == map.size {
-                    if let Some(p) = self.procs.get_mut(proc) {
-                        p.maps.remove(name);
-                    }
+                // munmap() of memory that is already gone succeeds and does
+                // nothing; the oracle hears only of pages that go now.
+                let pages = off / PAGE_SIZE..(off + len).div_ceil(PAGE_SIZE);
+                let fresh: Vec<u64> = pages.filter(|i| !map.unmapped.contains(i)).collect();
+                for &i in &fresh {
+                    let r = self.oracle.munmap(proc, name, i * PAGE_SIZE, PAGE_SIZE);
+                    self.mirror(r);
+                }
+                let p = self.procs.get_mut(proc).ok_or(Errno::ESRCH)?;
+                let entry = p.maps.get_mut(name).ok_or(Errno::EFAULT)?;
+                entry.unmapped.extend(fresh);
+                if entry.unmapped.len() as u64 == entry.size / PAGE_SIZE {
+                    p.maps.remove(name);
+                    p.dontfork.remove(name);
                 }
                 text("")
             }
@@ -359,7 +376,8 @@ impl ProcessWorld {
                 byte,
             } => {
                 let p = self.pins.get(pin).ok_or(Errno::ENOENT)?;
-                if !p.write {
+                // DMA writes go through a write FOLL_PIN only.
+                if !p.write || !p.pinned.flags.pin {
                     return Err(Errno::EPERM);
                 }
                 let data = vec![*byte; *len as usize];
