@@ -95,3 +95,23 @@ fn gup_pin_unpin_4m(bencher: divan::Bencher) {
         m.unpin_user_pages(p);
     });
 }
+
+/// pin_user_pages_fast() of 1024 populated pages (all taken by GUP-fast) and
+/// unpin_user_pages().
+#[divan::bench(sample_count = 100)]
+fn gup_fast_pin_unpin_4m(bencher: divan::Bencher) {
+    let m = machine();
+    let mm = m.mm_alloc().unwrap();
+    let a = m
+        .mmap_anon(&mm, PAGES * PAGE_SIZE, VM_READ | VM_WRITE, true)
+        .unwrap();
+    let flags = GupFlags {
+        write: true,
+        pin: true,
+        longterm: false,
+    };
+    bencher.bench_local(|| {
+        let p = m.get_user_pages_fast(&mm, a, PAGES, flags).unwrap();
+        m.unpin_user_pages(p);
+    });
+}

@@ -22,12 +22,13 @@ fn op() -> impl Strategy<Value = String> {
         3 => (p(), off()).prop_map(|(i, o)| format!("{} read m+{o} 4K", PROCS[i])),
         2 => (p(), p()).prop_map(|(i, j)| format!("{} fork {}", PROCS[i], PROCS[j])),
         1 => p().prop_map(|i| format!("{} exit", PROCS[i])),
-        2 => (p(), 0usize..3, off(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
-            |(i, k, o, write, get, longterm)| {
+        2 => (p(), 0usize..3, off(), any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
+            |(i, k, o, write, get, longterm, fast)| {
                 let kind = if get { "get" } else { "pin" };
                 let lt = if longterm && !get { " longterm" } else { "" };
                 let w = if write { " write" } else { "" };
-                format!("{} gup g{k} m+{o} 4K{w} {kind}{lt}", PROCS[i])
+                let f = if fast { " fast" } else { "" };
+                format!("{} gup g{k} m+{o} 4K{w} {kind}{lt}{f}", PROCS[i])
             }
         ),
         3 => (0usize..3).prop_map(|k| format!("g{k} read 0 4K")),

@@ -16,6 +16,8 @@
 //! Under the historical `cow_reuse` variants there is no unsharing (it came
 //! with PG_anon_exclusive in 5.19).
 
+pub mod fast;
+
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
 use crate::page::{Pfn, PAGE_SIZE};

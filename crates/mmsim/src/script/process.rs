@@ -91,7 +91,6 @@ pub(crate) fn unsupported(cmd: &Cmd) -> Option<&'static str> {
             Advice::DontNeed | Advice::DontFork | Advice::DoFork => None,
         },
         Cmd::KsmRun => Some("KSM"),
-        Cmd::Gup { fast: true, .. } => Some("GUP-fast"),
         _ => None,
     }
 }
@@ -319,7 +318,7 @@ impl ProcessWorld {
                 write,
                 kind,
                 longterm,
-                ..
+                fast,
             } => {
                 if self.pins.contains_key(pin) {
                     return Err(Errno::EEXIST);
@@ -332,7 +331,12 @@ impl ProcessWorld {
                     pin: matches!(kind, GupKind::Pin),
                     longterm: *longterm,
                 };
-                let pinned = m.get_user_pages(&mm, start, (end - start) / PAGE_SIZE, flags)?;
+                let nr = (end - start) / PAGE_SIZE;
+                let pinned = if *fast {
+                    m.get_user_pages_fast(&mm, start, nr, flags)?
+                } else {
+                    m.get_user_pages(&mm, start, nr, flags)?
+                };
                 let n = pinned.pages.len();
                 let kind = if flags.pin {
                     PinKind::Pin

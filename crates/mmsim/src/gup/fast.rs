@@ -1,0 +1,146 @@
+//! GUP-fast: pinning without `mmap_lock` (mm/gup.c `gup_fast_fallback()`;
+//! reference kernel-gup-cow.md §4.6 and §2.4).
+//!
+//! The walk reads the page tables locklessly, inside an RCU read-side section
+//! (the kernel disables interrupts, which holds off the TLB-flush IPI that
+//! page-table freeing waits for). For each PTE, in the kernel's order:
+//!
+//! * (B1) read the PTE; stop at anything not present or special (the zero
+//!   page), or read-only when writing;
+//! * (B3) take a speculative reference (`try_grab_folio_fast()`:
+//!   get_page_unless_zero, plus the pin bias for FOLL_PIN); a longterm pin of
+//!   a ZONE_MOVABLE page backs off;
+//! * (B4) re-read the PTE and back off if it changed — the `gup_fast_recheck`
+//!   variant can switch this off to show why it exists;
+//! * (B5) for a read-only pin of a read-only PTE, back off unless the page is
+//!   PG_anon_exclusive (`gup_must_unshare()` without a VMA).
+//!
+//! A FOLL_PIN walk also samples the mm's `write_protect_seq` before and checks
+//! it after (variant `gup_fork_seq`): if fork ran meanwhile, every pin is
+//! dropped and the slow path takes over. Whatever GUP-fast could not take, the
+//! slow path finishes.
+
+use super::{GupFlags, Pinned};
+use crate::errno::{Errno, KResult};
+use crate::machine::Machine;
+use crate::page::{Pfn, ZoneType, PAGE_SIZE};
+use crate::sync::Arc;
+use crate::variant::{GupFastRecheck, GupForkSeq};
+use crate::vm::rmap::{page_anon, page_anon_exclusive, GUP_PIN_COUNTING_BIAS};
+use crate::vm::Mm;
+
+impl Machine {
+    /// `gup_fast()`: pins what it can from `start` without locks; returns
+    /// the pages taken, in order, possibly fewer than `nr`.
+    pub fn gup_fast(&self, mm: &Mm, start: u64, nr: u64, flags: GupFlags) -> Vec<Pfn> {
+        if flags.pin {
+            // Before the walk: fork must see it (paired through
+            // write_protect_seq below).
+            mm.set_has_pinned();
+        }
+        let use_seq = flags.pin && self.variants().gup_fork_seq == GupForkSeq::On;
+        let seq = mm.write_protect_seq.raw_read();
+        if use_seq && seq & 1 == 1 {
+            // fork() is write-protecting this mm right now.
+            return Vec::new();
+        }
+        let mut pages = Vec::new();
+        {
+            let _rcu = self.rcu().read_lock();
+            for i in 0..nr {
+                match self.gup_fast_pte(mm, start + i * PAGE_SIZE, flags) {
+                    Some(pfn) => pages.push(pfn),
+                    None => break,
+                }
+            }
+        }
+        if use_seq && mm.write_protect_seq.read_retry(seq) {
+            // Fork may have shared a page we pinned: give everything back.
+            self.release_fast(&pages, flags);
+            return Vec::new();
+        }
+        pages
+    }
+
+    fn gup_fast_pte(&self, mm: &Mm, addr: u64, flags: GupFlags) -> Option<Pfn> {
+        let (table, idx) = self.walk(mm, addr, false).ok().flatten()?;
+        let pte = self.read_entry(table, idx);
+        if !pte.present() || pte.special() || (flags.write && !pte.write()) {
+            return None;
+        }
+        let pfn = pte.pfn();
+        let page = self.mem().pfn_to_page(pfn)?;
+        // try_grab_folio_fast(): a speculative reference, then the pin bias.
+        if !page.try_get() {
+            return None;
+        }
+        if flags.pin {
+            page.ref_add(GUP_PIN_COUNTING_BIAS - 1);
+        }
+        let back_off = |m: &Machine| {
+            m.release_fast(&[pfn], flags);
+            None
+        };
+        if flags.longterm && page.zonenum() == ZoneType::Movable {
+            return back_off(self);
+        }
+        if self.variants().gup_fast_recheck == GupFastRecheck::On
+            && self.read_entry(table, idx) != pte
+        {
+            return back_off(self);
+        }
+        if !pte.write() && flags.pin && !flags.write {
+            // gup_must_unshare() with no VMA: only an exclusive anonymous
+            // page may be pinned read-only here.
+            let must_unshare = match self.variants().cow_reuse {
+                crate::variant::CowReuse::Exclusive => {
+                    !(page_anon(page) && page_anon_exclusive(page))
+                }
+                _ => false,
+            };
+            if must_unshare {
+                return back_off(self);
+            }
+        }
+        Some(pfn)
+    }
+
+    fn release_fast(&self, pages: &[Pfn], flags: GupFlags) {
+        for &pfn in pages {
+            let n = if flags.pin { GUP_PIN_COUNTING_BIAS } else { 1 };
+            if self.page(pfn).ref_sub_and_test(n) {
+                self.free_pages_prepared(pfn, 0);
+            }
+        }
+    }
+
+    /// `pin_user_pages_fast()` / `get_user_pages_fast()`: GUP-fast for as
+    /// much as it can, the slow path for the rest.
+    pub fn get_user_pages_fast(
+        &self,
+        mm: &Arc<Mm>,
+        start: u64,
+        nr: u64,
+        flags: GupFlags,
+    ) -> KResult<Pinned> {
+        if start % PAGE_SIZE != 0 || nr == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mut pages = self.gup_fast(mm, start, nr, flags);
+        let done = pages.len() as u64;
+        if done < nr {
+            match self.get_user_pages(mm, start + done * PAGE_SIZE, nr - done, flags) {
+                Ok(rest) => pages.extend(rest.pages),
+                Err(e) => {
+                    self.release_fast(&pages, flags);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Pinned {
+            mm: mm.clone(),
+            pages,
+            flags,
+        })
+    }
+}
