@@ -179,6 +179,7 @@ pub struct Machine {
     max_pfn: AtomicU64,
     owner: KernelOwner,
     vm: crate::vm::VmState,
+    swap: Option<crate::vm::swap::SwapDevice>,
     /// The kernel log (dmesg), newest last.
     log: Mutex<Vec<String>>,
     /// Kernel bugs the model detected (BUG/WARN/bad page), for the checker.
@@ -209,6 +210,7 @@ impl Machine {
             // The shared zero page: the first page of the (reserved) kernel
             // image, whose bytes are zero and stay so.
             vm: crate::vm::VmState::new(Pfn(KERNEL_IMAGE.start >> PAGE_SHIFT)),
+            swap: (config.swap > 0).then(|| crate::vm::swap::SwapDevice::new(config.swap)),
             log: Mutex::new(Vec::new()),
             bugs: Mutex::new(Vec::new()),
             page_offline_rwsem: crate::sync::RwSem::new(()),
@@ -540,6 +542,11 @@ impl Machine {
                 hi.saturating_sub(lo) >> PAGE_SHIFT
             })
             .sum()
+    }
+
+    /// The swap device, if the machine has one (`swap=`).
+    pub fn swap_device(&self) -> Option<&crate::vm::swap::SwapDevice> {
+        self.swap.as_ref()
     }
 
     /// Machine-wide VM state.

@@ -1,6 +1,6 @@
 //! Property test (issue 3): random sequences of process operations — fork,
-//! write, read, GUP pin/get with reads through the pin, unpin, munmap,
-//! mprotect, MADV_DONTNEED, exit — interleaved with offlining and onlining
+//! write, read, GUP pin/get (slow and fast) with reads through the pin,
+//! unpin, munmap, mprotect, MADV_DONTNEED, MADV_PAGEOUT (swap), exit — interleaved with offlining and onlining
 //! the ZONE_MOVABLE block under them, keep every invariant (`check`) and
 //! every read agrees with the oracle. Runs through the scenario interpreter,
 //! which compares each process and pin read with the oracle by itself.
@@ -37,6 +37,7 @@ fn op() -> impl Strategy<Value = String> {
         1 => (p(), any::<bool>()).prop_map(|(i, ro)| format!("{} mprotect m {}", PROCS[i], if ro { "ro" } else { "rw" })),
         1 => (p(), off()).prop_map(|(i, o)| format!("{} madvise m dontneed {o} 4K", PROCS[i])),
         1 => (p(), off()).prop_map(|(i, o)| format!("{} munmap m {o} 4K", PROCS[i])),
+        2 => (p(), off()).prop_map(|(i, o)| format!("{} madvise m pageout {o} 4K", PROCS[i])),
         1 => Just("sysfs write devices/system/memory/memory15/state offline signal_after=20ms".to_string()),
         1 => Just("sysfs write devices/system/memory/memory15/state online_movable".to_string()),
         1 => Just("check".to_string()),
@@ -50,7 +51,7 @@ proptest! {
     fn process_sequences_keep_invariants_and_oracle(ops in proptest::collection::vec(op(), 1..60)) {
         // The prelude introduces every process and pin name (the parser
         // wants names introduced before use) and leaves only P0 alive.
-        let prelude = "machine ram=1G movable=128M\nspawn P0\nP0 mmap m 8K\nP0 write m 8K 0x01\n\
+        let prelude = "machine ram=1G movable=128M swap=64M\nspawn P0\nP0 mmap m 8K\nP0 write m 8K 0x01\n\
             P0 fork P1\nP0 fork P2\nP1 exit\nP2 exit\n\
             P0 gup g0 m 4K get\nP0 gup g1 m 4K get\nP0 gup g2 m 4K get\nrelease g0\nrelease g1\nrelease g2\n";
         let text = format!("{prelude}{}\ncheck\n", ops.join("\n"));

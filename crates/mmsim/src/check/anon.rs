@@ -5,6 +5,8 @@
 //! * A pinned anonymous page (refcount ≥ the pin bias) that is mapped keeps
 //!   PG_anon_exclusive (pins are only taken on exclusive pages; under the
 //!   historical `cow_reuse` variants there is no such rule).
+//! * A page in the swap cache that a swap PTE refers to is never
+//!   PG_anon_exclusive (exclusivity lives in the swap PTE then).
 //! * Every anonymous page's mapcount equals the number of PTEs that map it,
 //!   and its refcount is at least that (one reference per mapping, plus
 //!   whatever GUP and others hold).
@@ -18,6 +20,9 @@ use std::collections::BTreeMap;
 
 impl Machine {
     pub(super) fn check_anon(&self, r: &mut Report) {
+        for v in self.swap_cache_exclusive_violations() {
+            r.fail("swap-exclusive", v);
+        }
         let mut mappings: BTreeMap<u64, i32> = BTreeMap::new();
         for mm in self.live_mms() {
             let maps = mm.mmap_lock.down_read();

@@ -296,6 +296,14 @@ struct Interp {
     report: FileReport,
 }
 
+/// The printed value as a failure message shows it: byte runs compressed.
+fn short_form(result: &CmdResult, shown: &str) -> String {
+    match result {
+        Ok(o @ Output::Bytes(_)) => o.summary(),
+        _ => fold(shown),
+    }
+}
+
 /// Folds runs of blanks (including newlines) to one blank.
 fn fold(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -489,14 +497,14 @@ impl Interp {
             }
             ExpectCond::Eq(v) => (
                 result.is_ok() && value_matches(v, result),
-                format!("expected {}, got {}", v.raw, fold(shown)),
+                format!("expected {}, got {}", v.raw, short_form(result, shown)),
             ),
             ExpectCond::Ne(v) => (
                 result.is_ok() && !value_matches(v, result),
                 format!(
                     "expected something other than {}, got {}",
                     v.raw,
-                    fold(shown)
+                    short_form(result, shown)
                 ),
             ),
         };

@@ -85,10 +85,9 @@ pub(crate) fn unsupported(cmd: &Cmd) -> Option<&'static str> {
             }
         }
         Cmd::Madvise { advice, .. } => match advice {
-            Advice::PageOut => Some("swap"),
             Advice::Mergeable | Advice::Unmergeable => Some("KSM"),
             Advice::HugePage | Advice::NoHugePage | Advice::Collapse => Some("THP"),
-            Advice::DontNeed | Advice::DontFork | Advice::DoFork => None,
+            Advice::DontNeed | Advice::DontFork | Advice::DoFork | Advice::PageOut => None,
         },
         Cmd::KsmRun => Some("KSM"),
         _ => None,
@@ -231,6 +230,7 @@ impl ProcessWorld {
                         let r = self.oracle.madvise_dontneed(proc, name, off, len);
                         self.mirror(r);
                     }
+                    Advice::PageOut => m.madvise_pageout(&mm, map.addr + off, len)?,
                     Advice::DontFork | Advice::DoFork => {
                         let dontfork = matches!(advice, Advice::DontFork);
                         m.madvise_dontfork(&mm, map.addr + off, len, dontfork)?;
@@ -407,6 +407,11 @@ impl ProcessWorld {
                     // PM_MMAP_EXCLUSIVE: a normal page mapped exactly once.
                     let excl = !pte.special() && m.page(pfn).mapcount() == 1;
                     (pfn.0, excl)
+                } else if let Some(crate::vm::pte::SwapEntry::Swap { ty, offset }) =
+                    pte.swap_entry()
+                {
+                    // PM_SWAP: the frame field holds type | offset << 5.
+                    (u64::from(ty) | (offset << 5), false)
                 } else {
                     (0, false)
                 };

@@ -71,7 +71,11 @@ impl Machine {
                         thread::yield_now();
                         continue;
                     }
-                    _ => return Err(Errno::EFAULT),
+                    Some(SwapEntry::Swap { offset, .. }) => {
+                        self.do_swap_page(mm, vma, table, idx, addr, pte, offset, flags.write)?;
+                        continue;
+                    }
+                    None => return Err(Errno::EFAULT),
                 }
             }
             if (flags.write || flags.unshare) && !pte.write() {

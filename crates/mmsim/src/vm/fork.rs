@@ -84,10 +84,17 @@ impl Machine {
                         crate::sync::thread::yield_now();
                         continue;
                     }
-                    _ => {
-                        self.write_entry(dt, di, pte);
+                    Some(SwapEntry::Swap { offset, .. }) => {
+                        // copy_nonpresent_pte(): "Mark the swap entry as
+                        // shared" in the parent, and give the child a
+                        // reference.
+                        self.swap_dup(offset);
+                        let shared = Pte(pte.0 & !super::pte::PTE_SWP_EXCLUSIVE);
+                        self.write_entry(st, si, shared);
+                        self.write_entry(dt, di, shared);
                         return Ok(());
                     }
+                    None => return Ok(()),
                 }
             }
             let child_pte = if cow { pte.wrprotect() } else { pte };

@@ -104,8 +104,10 @@ impl Machine {
             unmapped.push((n, kind, pte));
         }
         let p = self.page(src);
-        // folio_migrate_mapping(): the mappings' references plus ours only.
-        let expected = unmapped.len() as i32 + 1;
+        // folio_migrate_mapping(): the mappings' references plus ours (and
+        // the swap cache's) only.
+        let in_swapcache = self.swap_cache_slot(src).is_some();
+        let expected = unmapped.len() as i32 + 1 + i32::from(in_swapcache);
         if failed || p.ref_count() != expected {
             self.restore_migration_ptes(&targets, &unmapped, src, src);
             return Err(Errno::EAGAIN);
@@ -116,6 +118,11 @@ impl Machine {
         self.folio_add_new_anon_rmap(dst, anon_vma, addr, false);
         // folio_add_new_anon_rmap counted one mapping; the PTEs count below.
         self.page(dst).set_mapcount(0);
+        if in_swapcache && self.swap_cache_replace(src, dst) {
+            // The cache's reference moves with it.
+            self.page(dst).ref_inc();
+            self.page(src).ref_dec();
+        }
         self.restore_migration_ptes(&targets, &unmapped, src, dst);
         // The allocation reference of dst is the migration core's.
         self.put_pages(dst, 0);

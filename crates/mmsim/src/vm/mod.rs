@@ -34,6 +34,7 @@ pub mod fork;
 pub mod migrate;
 pub mod pte;
 pub mod rmap;
+pub mod swap;
 pub mod unmap;
 
 use crate::errno::{Errno, KResult};

@@ -31,6 +31,8 @@ impl Machine {
                         continue;
                     }
                     self.write_entry(t, i, Pte::NONE);
+                    drop(ptl);
+                    self.swap_entry_free(pte);
                     break;
                 }
                 self.write_entry(t, i, Pte::NONE);

@@ -1,0 +1,308 @@
+//! Swap: one swap device, the swap cache, MADV_PAGEOUT and swap-in
+//! (mm/swapfile.c, mm/swap_state.c, mm/vmscan.c, `do_swap_page()`; reference
+//! kernel-gup-cow.md §3.5 and §6.1).
+//!
+//! The device is a set of 4 KiB slots (slot 0 is the header, never used) with
+//! a use count per slot (`swap_map`: how many swap PTEs refer to it) and its
+//! contents. The swap cache maps a slot to the page that holds its data while
+//! both exist; a page in it has PG_swapcache and one reference held by the
+//! cache.
+//!
+//! Exclusivity while swapped out lives only in the swap PTE (the
+//! _PAGE_SWP_EXCLUSIVE bit): reclaim sets it when it unmaps a
+//! PG_anon_exclusive page, fork clears it in the parent, and swap-in maps the
+//! page exclusive and writable only if the bit says so or nobody else can hold
+//! the page (a fresh copy, or a sole reference). A page in the swap cache is
+//! never PG_anon_exclusive while a swap PTE refers to it.
+
+use super::pte::{Pte, SwapEntry, PTE_DIRTY, PTE_RW, PTE_YOUNG};
+use super::rmap::{anon_location, folio_maybe_dma_pinned, page_anon};
+use super::{Mm, Vma, VM_WRITE};
+use crate::errno::{Errno, KResult};
+use crate::machine::Machine;
+use crate::page::{Pfn, PAGE_SIZE, PG_ANON_EXCLUSIVE, PG_LRU, PG_SWAPCACHE};
+use crate::sync::Mutex;
+use crate::zone::alloc::Gfp;
+use std::collections::BTreeMap;
+
+/// The swap device's state (`swap_info_struct`, reduced).
+pub struct SwapDevice {
+    nr_slots: u64,
+    state: Mutex<SwapState>,
+}
+
+#[derive(Default)]
+struct SwapState {
+    /// Swap PTEs referring to each slot (absent: 0).
+    count: BTreeMap<u64, u32>,
+    /// The swap cache: slot → page, and back.
+    cache: BTreeMap<u64, Pfn>,
+    cache_rev: BTreeMap<u64, u64>,
+    /// Slot contents written by pageout.
+    data: BTreeMap<u64, Box<[u8]>>,
+}
+
+impl SwapDevice {
+    /// A device of `bytes` (a multiple of the page size).
+    pub fn new(bytes: u64) -> SwapDevice {
+        SwapDevice {
+            nr_slots: bytes / PAGE_SIZE,
+            state: Mutex::new(SwapState::default()),
+        }
+    }
+
+    /// Slots in use (referenced by a PTE or holding a cached page).
+    pub fn used_slots(&self) -> u64 {
+        let s = self.state.lock();
+        let mut used: std::collections::BTreeSet<u64> = s.count.keys().copied().collect();
+        used.extend(s.cache.keys());
+        used.len() as u64
+    }
+
+    fn alloc_slot(&self, s: &SwapState) -> Option<u64> {
+        (1..self.nr_slots).find(|slot| !s.count.contains_key(slot) && !s.cache.contains_key(slot))
+    }
+}
+
+const SWAP_TYPE: u8 = 0;
+
+impl Machine {
+    fn swap(&self) -> KResult<&SwapDevice> {
+        self.swap_device().ok_or(Errno::ENOMEM)
+    }
+
+    /// The slot of a page in the swap cache.
+    pub fn swap_cache_slot(&self, pfn: Pfn) -> Option<u64> {
+        self.swap_device()?
+            .state
+            .lock()
+            .cache_rev
+            .get(&pfn.0)
+            .copied()
+    }
+
+    /// Swap PTEs referring to `slot`.
+    pub fn swap_count(&self, slot: u64) -> u32 {
+        self.swap_device()
+            .map_or(0, |d| d.state.lock().count.get(&slot).copied().unwrap_or(0))
+    }
+
+    /// `__delete_from_swap_cache()`: the cache lets go of the page.
+    fn swap_cache_del(&self, s: &mut SwapState, slot: u64) -> Option<Pfn> {
+        let pfn = s.cache.remove(&slot)?;
+        s.cache_rev.remove(&pfn.0);
+        self.page(pfn).clear(PG_SWAPCACHE);
+        Some(pfn)
+    }
+
+    /// `swap_free()` of one reference; a slot nobody refers to any more is
+    /// freed, and its cached page leaves the cache (`folio_free_swap`).
+    fn swap_put(&self, slot: u64) {
+        let Ok(dev) = self.swap() else { return };
+        let freed_page = {
+            let mut s = dev.state.lock();
+            let n = s.count.get(&slot).copied().unwrap_or(0);
+            if n > 1 {
+                s.count.insert(slot, n - 1);
+                None
+            } else {
+                s.count.remove(&slot);
+                s.data.remove(&slot);
+                self.swap_cache_del(&mut s, slot)
+            }
+        };
+        if let Some(pfn) = freed_page {
+            self.put_pages(pfn, 0);
+        }
+    }
+
+    /// `swap_duplicate()` (fork).
+    pub(crate) fn swap_dup(&self, slot: u64) {
+        if let Ok(dev) = self.swap() {
+            *dev.state.lock().count.entry(slot).or_insert(0) += 1;
+        }
+    }
+
+    /// Drops a swap PTE's reference (zap).
+    pub(crate) fn swap_entry_free(&self, pte: Pte) {
+        if let Some(SwapEntry::Swap { offset, .. }) = pte.swap_entry() {
+            self.swap_put(offset);
+        }
+    }
+
+    /// `madvise(MADV_PAGEOUT)`: reclaims every anonymous page of the range
+    /// that this process alone maps. Pages that cannot go (pinned, or with
+    /// references beyond the mapping) stay.
+    pub fn madvise_pageout(&self, mm: &Mm, start: u64, len: u64) -> KResult<()> {
+        let dev = self.swap()?;
+        let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
+        let _maps = mm.mmap_lock.down_read();
+        let mut addr = start;
+        while addr < end {
+            self.pageout_one(dev, mm, addr);
+            addr += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    fn pageout_one(&self, dev: &SwapDevice, mm: &Mm, addr: u64) {
+        let Ok(Some((t, i))) = self.walk(mm, addr, false) else {
+            return;
+        };
+        let ptl = mm.ptl(t);
+        let pte = self.read_entry(t, i);
+        if !pte.present() || pte.special() {
+            return;
+        }
+        let pfn = pte.pfn();
+        let p = self.page(pfn);
+        // madvise_cold_or_pageout: skip folios that may be mapped shared.
+        if !page_anon(p) || p.mapcount() != 1 {
+            return;
+        }
+        let exclusive = p.test(PG_ANON_EXCLUSIVE);
+        // try_to_unmap_one + folio_try_share_anon_rmap_pte: a pinned
+        // exclusive page stays mapped.
+        if exclusive && folio_maybe_dma_pinned(p) {
+            return;
+        }
+        // Only the mapping's reference: anything else (GUP) keeps it.
+        if p.ref_count() != 1 {
+            return;
+        }
+        let mut s = dev.state.lock();
+        let Some(slot) = dev.alloc_slot(&s) else {
+            return;
+        };
+        // add_to_swap + pageout: the bytes go to the device now.
+        let mut buf = vec![0u8; PAGE_SIZE as usize].into_boxed_slice();
+        if self.physmem().read(pfn.phys(), &mut buf).is_err() {
+            return;
+        }
+        s.data.insert(slot, buf);
+        s.count.insert(slot, 1);
+        drop(s);
+        p.clear(PG_ANON_EXCLUSIVE);
+        let entry = SwapEntry::Swap {
+            ty: SWAP_TYPE,
+            offset: slot,
+        };
+        self.write_entry(t, i, Pte::swap(entry, exclusive));
+        self.folio_remove_rmap_pte(pfn);
+        drop(ptl);
+        // The page leaves the LRU and is freed.
+        p.clear(PG_LRU);
+        self.put_pages(pfn, 0);
+    }
+
+    /// `do_swap_page()`: brings the page at swap `slot` back for the PTE
+    /// `orig` at `table[idx]`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn do_swap_page(
+        &self,
+        mm: &Mm,
+        vma: &Vma,
+        table: Pfn,
+        idx: u64,
+        addr: u64,
+        orig: Pte,
+        slot: u64,
+        write: bool,
+    ) -> KResult<()> {
+        let dev = self.swap()?;
+        // Look the page up in the swap cache or read it in.
+        let (pfn, fresh) = {
+            let mut s = dev.state.lock();
+            if let Some(&pfn) = s.cache.get(&slot) {
+                self.page(pfn).ref_inc();
+                (pfn, false)
+            } else {
+                drop(s);
+                let pfn = self.alloc_pages(Gfp::MOVABLE, 0, 0)?;
+                s = dev.state.lock();
+                let data = s.data.get(&slot).cloned();
+                match data {
+                    Some(d) => self.physmem().write(pfn.phys(), &d)?,
+                    None => self.physmem().clear_page(pfn)?,
+                }
+                // SWP_SYNCHRONOUS_IO: a slot with one user skips the cache.
+                let shared = s.count.get(&slot).copied().unwrap_or(0) > 1;
+                if shared {
+                    s.cache.insert(slot, pfn);
+                    s.cache_rev.insert(pfn.0, slot);
+                    self.page(pfn).set(PG_SWAPCACHE);
+                    // The cache's reference plus ours.
+                    self.page(pfn).ref_inc();
+                }
+                (pfn, !shared)
+            }
+        };
+        let ptl = mm.ptl(table);
+        if self.read_entry(table, idx) != orig {
+            drop(ptl);
+            self.put_pages(pfn, 0);
+            return Ok(());
+        }
+        let p = self.page(pfn);
+        // The exclusivity decision, under the PTL (§3.5 step 5).
+        let exclusive = orig.swp_exclusive() || fresh;
+        let (anon_vma, _) = anon_location(p).unwrap_or((vma.anon_vma.unwrap_or(0), addr));
+        if !page_anon(p) {
+            self.folio_add_new_anon_rmap(pfn, anon_vma, addr, false);
+        } else {
+            p.mapcount_add(1);
+            p.set(PG_LRU);
+        }
+        let mut bits = PTE_YOUNG;
+        let may_own = exclusive || p.ref_count() == 1;
+        if may_own {
+            p.set(PG_ANON_EXCLUSIVE);
+            if write && vma.flags & VM_WRITE != 0 {
+                bits |= PTE_RW | PTE_DIRTY;
+            }
+        }
+        self.write_entry(table, idx, Pte::new(pfn, bits));
+        drop(ptl);
+        // swap_free() of this PTE's reference; the page's reference now
+        // belongs to the mapping.
+        // A write fault that found the page possibly shared goes on to
+        // do_wp_page() when the caller retries the now-present PTE.
+        self.swap_put(slot);
+        Ok(())
+    }
+
+    /// Checks that no swap-cache page that a swap PTE still refers to is
+    /// PG_anon_exclusive (the BUG_ON in `do_swap_page`).
+    pub(crate) fn swap_cache_exclusive_violations(&self) -> Vec<String> {
+        let Some(dev) = self.swap_device() else {
+            return Vec::new();
+        };
+        let s = dev.state.lock();
+        s.cache
+            .iter()
+            .filter(|(slot, pfn)| {
+                s.count.get(slot).copied().unwrap_or(0) > 0
+                    && self.page(**pfn).test(PG_ANON_EXCLUSIVE)
+            })
+            .map(|(slot, pfn)| {
+                format!("swap slot {slot} cached in pfn {pfn} which is PG_anon_exclusive")
+            })
+            .collect()
+    }
+
+    /// Moves a swap-cache page's cache entry to its migration target.
+    pub(crate) fn swap_cache_replace(&self, src: Pfn, dst: Pfn) -> bool {
+        let Some(dev) = self.swap_device() else {
+            return false;
+        };
+        let mut s = dev.state.lock();
+        let Some(slot) = s.cache_rev.remove(&src.0) else {
+            return false;
+        };
+        s.cache.insert(slot, dst);
+        s.cache_rev.insert(dst.0, slot);
+        self.page(src).clear(PG_SWAPCACHE);
+        self.page(dst).set(PG_SWAPCACHE);
+        true
+    }
+}
