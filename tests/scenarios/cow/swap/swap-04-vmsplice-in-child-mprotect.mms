@@ -1,0 +1,17 @@
+# cow.c anon case 4 on a swapped-out base page: "vmsplice() + unmap in child with
+# mprotect() optimization".
+machine ram=1G swap=64M
+spawn P
+P mmap mem 4K
+P write mem 4K 0x01
+P madvise mem pageout
+expect P pagemap mem == present=0 swapped=1 exclusive=0 pfn=0x20
+P fork C
+C gup v mem 4K get
+C munmap mem
+P mprotect mem ro
+P mprotect mem rw
+P write mem 4K 0xff
+expect v read 0 4K == 0x01
+release v
+check

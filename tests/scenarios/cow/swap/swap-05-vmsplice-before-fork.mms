@@ -1,0 +1,17 @@
+# cow.c anon case 5 on a swapped-out base page: "vmsplice() before fork(), unmap in
+# parent after fork()". The child's write must not show through the parent's
+# pipe.
+machine ram=1G swap=64M
+spawn P
+P mmap mem 4K
+P write mem 4K 0x01
+P madvise mem pageout
+expect P pagemap mem == present=0 swapped=1 exclusive=0 pfn=0x20
+P gup v mem 4K get
+P fork C
+P munmap mem
+C write mem 4K 0xff
+expect v read 0 4K == 0x01
+expect C read mem 4K == 0xff
+release v
+check

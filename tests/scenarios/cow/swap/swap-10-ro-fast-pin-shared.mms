@@ -1,0 +1,19 @@
+# cow.c anon case 10 on a swapped-out base page: "R/O GUP-fast pin on R/O-mapped shared
+# page". GUP-fast sees a read-only PTE of a page that is not exclusive and
+# backs off (gup_must_unshare); the slow path unshares, and the pin then sees
+# the parent's write.
+machine ram=1G swap=64M
+spawn P
+P mmap mem 4K
+P write mem 4K 0x01
+P madvise mem pageout
+expect P pagemap mem == present=0 swapped=1 exclusive=0 pfn=0x20
+P fork C
+let shared = P pfn mem
+P gup p mem 4K pin longterm fast
+expect P pfn mem != $shared
+P write mem 4K 0xff
+expect p read 0 4K == 0xff
+expect C read mem 4K == 0x01
+release p
+check
