@@ -16,19 +16,22 @@ const PROCS: [&str; 3] = ["P0", "P1", "P2"];
 fn op() -> impl Strategy<Value = String> {
     let p = || 0usize..PROCS.len();
     let off = || (0u64..2).prop_map(|i| i * 4096);
+    // m: private anonymous; s: a shared mapping of the memfd f.
+    let map = || prop_oneof![3 => Just("m"), 1 => Just("s")];
     prop_oneof![
-        4 => (p(), off(), 1u64..4096, any::<u8>())
-            .prop_map(|(i, o, l, b)| format!("{} write m+{o} {l} {b:#04x}", PROCS[i])),
-        3 => (p(), off()).prop_map(|(i, o)| format!("{} read m+{o} 4K", PROCS[i])),
+        4 => (p(), map(), off(), 1u64..4096, any::<u8>())
+            .prop_map(|(i, m, o, l, b)| format!("{} write {m}+{o} {l} {b:#04x}", PROCS[i])),
+        3 => (p(), map(), off()).prop_map(|(i, m, o)| format!("{} read {m}+{o} 4K", PROCS[i])),
         2 => (p(), p()).prop_map(|(i, j)| format!("{} fork {}", PROCS[i], PROCS[j])),
         1 => p().prop_map(|i| format!("{} exit", PROCS[i])),
         2 => (p(), 0usize..3, off(), any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
             |(i, k, o, write, get, longterm, fast)| {
+                let m = if k == 2 { "s" } else { "m" };
                 let kind = if get { "get" } else { "pin" };
                 let lt = if longterm && !get { " longterm" } else { "" };
                 let w = if write { " write" } else { "" };
                 let f = if fast { " fast" } else { "" };
-                format!("{} gup g{k} m+{o} 4K{w} {kind}{lt}{f}", PROCS[i])
+                format!("{} gup g{k} {m}+{o} 4K{w} {kind}{lt}{f}", PROCS[i])
             }
         ),
         3 => (0usize..3).prop_map(|k| format!("g{k} read 0 4K")),
@@ -51,7 +54,7 @@ proptest! {
     fn process_sequences_keep_invariants_and_oracle(ops in proptest::collection::vec(op(), 1..60)) {
         // The prelude introduces every process and pin name (the parser
         // wants names introduced before use) and leaves only P0 alive.
-        let prelude = "machine ram=1G movable=128M swap=64M\nspawn P0\nP0 mmap m 8K\nP0 write m 8K 0x01\n\
+        let prelude = "machine ram=1G movable=128M swap=64M\nspawn P0\nP0 mmap m 8K\nP0 write m 8K 0x01\nfile f 8K\nP0 mmap s 8K file=f shared\n\
             P0 fork P1\nP0 fork P2\nP1 exit\nP2 exit\n\
             P0 gup g0 m 4K get\nP0 gup g1 m 4K get\nP0 gup g2 m 4K get\nrelease g0\nrelease g1\nrelease g2\n";
         let text = format!("{prelude}{}\ncheck\n", ops.join("\n"));

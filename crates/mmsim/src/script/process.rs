@@ -55,6 +55,7 @@ pub(crate) enum ProcOutput {
 #[derive(Default)]
 pub(crate) struct ProcessWorld {
     procs: HashMap<String, Process>,
+    files: HashMap<String, u32>,
     pins: HashMap<String, Pin>,
     oracle: Oracle,
     /// Oracle violations found by the last command.
@@ -64,7 +65,6 @@ pub(crate) struct ProcessWorld {
 /// Why a process command cannot run in this build (checked before running).
 pub(crate) fn unsupported(cmd: &Cmd) -> Option<&'static str> {
     match cmd {
-        Cmd::File { .. } => Some("memfd/tmpfs files (the page cache)"),
         Cmd::Mmap {
             backing,
             sharing,
@@ -76,9 +76,9 @@ pub(crate) fn unsupported(cmd: &Cmd) -> Option<&'static str> {
                 Some("THP")
             } else if *hugetlb {
                 Some("hugetlb")
-            } else if !matches!(backing, super::ast::Backing::Anon) {
-                Some("file mappings (the page cache)")
-            } else if matches!(sharing, super::ast::Sharing::Shared) {
+            } else if matches!(backing, super::ast::Backing::Anon)
+                && matches!(sharing, super::ast::Sharing::Shared)
+            {
                 Some("shared anonymous memory (shmem)")
             } else {
                 None
@@ -148,12 +148,24 @@ impl ProcessWorld {
                 self.mirror(r);
                 text("")
             }
+            Cmd::File { name, size } => {
+                if self.files.contains_key(name) {
+                    return Err(Errno::EEXIST);
+                }
+                let id = m.file_create(*size)?;
+                self.files.insert(name.clone(), id);
+                let r = self.oracle.file(name, *size);
+                self.mirror(r);
+                text("")
+            }
             Cmd::Mmap {
                 proc,
                 name,
                 size,
                 prot,
                 populate,
+                backing,
+                sharing,
                 ..
             } => {
                 let p = self.procs.get_mut(proc).ok_or(Errno::ESRCH)?;
@@ -166,7 +178,30 @@ impl ProcessWorld {
                     Prot::ReadOnly => VM_READ,
                     Prot::ReadWrite => VM_READ | VM_WRITE,
                 };
-                let addr = m.mmap_anon(&p.mm, size, flags, *populate)?;
+                let shared = matches!(sharing, super::ast::Sharing::Shared);
+                let addr = match backing {
+                    super::ast::Backing::Anon => m.mmap_anon(&p.mm, size, flags, *populate)?,
+                    super::ast::Backing::File(f) => {
+                        let id = *self.files.get(f).ok_or(Errno::EBADF)?;
+                        let a = m.mmap_file(&p.mm, id, size, flags, shared)?;
+                        if *populate {
+                            let write = flags & VM_WRITE != 0 && shared;
+                            let mut at = a;
+                            while at < a + size {
+                                m.handle_mm_fault(
+                                    &p.mm,
+                                    at,
+                                    crate::vm::fault::FaultFlags {
+                                        write,
+                                        unshare: false,
+                                    },
+                                )?;
+                                at += PAGE_SIZE;
+                            }
+                        }
+                        a
+                    }
+                };
                 p.maps.insert(
                     name.clone(),
                     Mapping {
@@ -175,7 +210,12 @@ impl ProcessWorld {
                         unmapped: Default::default(),
                     },
                 );
-                let r = self.oracle.mmap_anon(proc, name, size);
+                let r = match backing {
+                    super::ast::Backing::Anon => self.oracle.mmap_anon(proc, name, size),
+                    super::ast::Backing::File(f) => {
+                        self.oracle.mmap_file(proc, name, f, size, shared)
+                    }
+                };
                 self.mirror(r);
                 text(format!("{addr:#x}"))
             }

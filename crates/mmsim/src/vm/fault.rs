@@ -62,6 +62,9 @@ impl Machine {
         loop {
             let pte = self.read_entry(table, idx);
             if pte.is_none() {
+                if vma.file.is_some() {
+                    return self.do_file_fault(mm, vma, table, idx, addr, flags.write);
+                }
                 return self.do_anonymous_page(mm, vma, table, idx, addr, flags.write);
             }
             if !pte.present() {
@@ -171,6 +174,13 @@ impl Machine {
         let old = {
             let _ptl = mm.ptl(table);
             if self.read_entry(table, idx) != orig {
+                return Ok(());
+            }
+            if vma.flags & super::VM_SHARED != 0 {
+                // wp_page_shared(): a shared mapping never copies.
+                if !unshare {
+                    self.write_entry(table, idx, orig.with(PTE_RW | PTE_DIRTY | PTE_YOUNG));
+                }
                 return Ok(());
             }
             if orig.special() {

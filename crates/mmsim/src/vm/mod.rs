@@ -30,6 +30,7 @@
 
 pub mod access;
 pub mod fault;
+pub mod file;
 pub mod fork;
 pub mod migrate;
 pub mod pte;
@@ -77,8 +78,12 @@ pub struct Vma {
     pub end: u64,
     /// VM_* flags.
     pub flags: u32,
-    /// The anon_vma its anonymous pages point at (set at first fault).
+    /// The anon_vma its anonymous pages point at (private mappings).
     pub anon_vma: Option<u32>,
+    /// The file it maps (memfd/tmpfs), if any.
+    pub file: Option<u32>,
+    /// `vm_pgoff`: the file page mapped at `start`.
+    pub pgoff: u64,
 }
 
 impl Vma {
@@ -121,6 +126,7 @@ impl MmMaps {
         let mut lower = v.clone();
         lower.end = addr;
         let mut upper = v;
+        upper.pgoff += (addr - upper.start) / PAGE_SIZE;
         upper.start = addr;
         self.vmas.insert(lower.start, lower);
         self.vmas.insert(upper.start, upper);
@@ -181,6 +187,8 @@ impl Mm {
 /// Machine-wide VM state: the zero page, anon_vmas and mm ids.
 pub struct VmState {
     next_mm: AtomicU32,
+    /// Memory-backed files (memfd/tmpfs) and their page caches.
+    pub(crate) files: Mutex<Vec<file::FileState>>,
     anon_vmas: Mutex<Vec<AnonVma>>,
     zero_pfn: Pfn,
 }
@@ -197,6 +205,7 @@ impl VmState {
     pub fn new(zero_pfn: Pfn) -> VmState {
         VmState {
             next_mm: AtomicU32::new(1),
+            files: Mutex::new(Vec::new()),
             anon_vmas: Mutex::new(Vec::new()),
             zero_pfn,
         }
@@ -398,6 +407,8 @@ impl Machine {
                     end: addr + size,
                     flags: flags | VM_MAYREAD | VM_MAYWRITE,
                     anon_vma,
+                    file: None,
+                    pgoff: 0,
                 },
             );
             addr

@@ -1,0 +1,164 @@
+//! Memory-backed files (memfd/tmpfs) and their page cache, and mappings of
+//! them (mm/shmem.c and the file-fault paths of mm/memory.c).
+//!
+//! A file is a size and a page cache: file page index → page. A page is
+//! allocated zero-filled the first time any mapping faults on it and stays in
+//! the cache, which holds one reference, for the life of the machine (the
+//! model never truncates or unlinks). A page-cache page records its file and
+//! index in `private` (not PAGE_MAPPING_ANON) and counts its mappings like an
+//! anonymous page.
+//!
+//! A shared mapping maps the cache page itself, writable on a write fault. A
+//! private mapping maps it read-only and copies it to a new exclusive
+//! anonymous page on the first write (`do_cow_fault`, or `do_wp_page`'s copy).
+//!
+//! Page-cache pages come from the kernel zones and are not on the LRU here:
+//! they cannot be migrated yet (there is no file rmap walk), so they must not
+//! sit in ZONE_MOVABLE, and isolation treats them as unmovable (offlining
+//! their block fails with -EBUSY rather than retrying forever).
+
+use super::{Mm, Vma, VM_MAYREAD, VM_MAYWRITE, VM_SHARED, VM_WRITE};
+use crate::errno::{Errno, KResult};
+use crate::machine::Machine;
+use crate::page::{Pfn, PAGE_SIZE, PG_UPTODATE};
+use crate::sync::Arc;
+use crate::zone::alloc::Gfp;
+use std::collections::BTreeMap;
+
+const FILE_BIT: u64 = 1 << 62;
+const FILE_SHIFT: u32 = 36;
+const INDEX_MASK: u64 = (1 << FILE_SHIFT) - 1;
+
+/// One memory-backed file.
+#[derive(Default)]
+pub struct FileState {
+    size: u64,
+    pages: BTreeMap<u64, Pfn>,
+}
+
+/// The file and page index of a page-cache page.
+pub fn page_file(page: &crate::page::Page) -> Option<(u32, u64)> {
+    let p = page.private();
+    (!super::rmap::page_anon(page) && !page.has_type() && p & FILE_BIT != 0)
+        .then_some((((p & !FILE_BIT) >> FILE_SHIFT) as u32, p & INDEX_MASK))
+}
+
+impl Machine {
+    /// `memfd_create()` + `fallocate()`-like sizing: a new file of `size`
+    /// bytes, zero-filled; returns its id.
+    pub fn file_create(&self, size: u64) -> KResult<u32> {
+        if size == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mut files = self.vm().files.lock();
+        files.push(FileState {
+            size: size.next_multiple_of(PAGE_SIZE),
+            pages: BTreeMap::new(),
+        });
+        Ok((files.len() - 1) as u32)
+    }
+
+    /// `shmem_get_folio()`: the cache page of `file` at `index`, allocated
+    /// zero-filled on first use. -EFAULT past the end (SIGBUS).
+    pub(crate) fn file_get_page(&self, file: u32, index: u64) -> KResult<Pfn> {
+        let mut files = self.vm().files.lock();
+        let f = files.get_mut(file as usize).ok_or(Errno::EBADF)?;
+        if index * PAGE_SIZE >= f.size {
+            return Err(Errno::EFAULT);
+        }
+        if let Some(&pfn) = f.pages.get(&index) {
+            return Ok(pfn);
+        }
+        let pfn = self.alloc_pages(Gfp::KERNEL, 0, 0)?;
+        self.physmem().clear_page(pfn)?;
+        let p = self.page(pfn);
+        p.set_private(FILE_BIT | (u64::from(file) << FILE_SHIFT) | (index & INDEX_MASK));
+        p.set(PG_UPTODATE);
+        f.pages.insert(index, pfn);
+        Ok(pfn)
+    }
+
+    /// `mmap()` of a file, shared or private; returns the address.
+    pub fn mmap_file(
+        &self,
+        mm: &Arc<Mm>,
+        file: u32,
+        size: u64,
+        flags: u32,
+        shared: bool,
+    ) -> KResult<u64> {
+        if size == 0 || self.vm().files.lock().get(file as usize).is_none() {
+            return Err(if size == 0 {
+                Errno::EINVAL
+            } else {
+                Errno::EBADF
+            });
+        }
+        let size = size.next_multiple_of(PAGE_SIZE);
+        let mut maps = mm.mmap_lock.down_write();
+        let addr = self.get_unmapped_area(&maps, size, PAGE_SIZE)?;
+        let anon_vma = (!shared).then(|| self.anon_vma_alloc(mm));
+        let mut f = flags | VM_MAYREAD | VM_MAYWRITE;
+        if shared {
+            f |= VM_SHARED;
+        }
+        maps.vmas.insert(
+            addr,
+            Vma {
+                start: addr,
+                end: addr + size,
+                flags: f,
+                anon_vma,
+                file: Some(file),
+                pgoff: 0,
+            },
+        );
+        Ok(addr)
+    }
+
+    /// `do_read_fault()` / `do_shared_fault()` / `do_cow_fault()` on an
+    /// empty PTE of a file mapping.
+    pub(crate) fn do_file_fault(
+        &self,
+        mm: &Mm,
+        vma: &Vma,
+        table: Pfn,
+        idx: u64,
+        addr: u64,
+        write: bool,
+    ) -> KResult<()> {
+        let file = vma.file.expect("file VMA");
+        let index = vma.pgoff + (addr - vma.start) / PAGE_SIZE;
+        let page = self.file_get_page(file, index)?;
+        let shared = vma.flags & VM_SHARED != 0;
+        if write && !shared {
+            // do_cow_fault(): a private copy, never the cache page.
+            let new = self.alloc_pages(Gfp::MOVABLE, 0, 0)?;
+            self.physmem().copy_page(new, page)?;
+            let _ptl = mm.ptl(table);
+            if !self.read_entry(table, idx).is_none() {
+                drop(_ptl);
+                self.put_pages(new, 0);
+                return Ok(());
+            }
+            let anon_vma = vma.anon_vma.expect("private mappings have an anon_vma");
+            self.folio_add_new_anon_rmap(new, anon_vma, addr, true);
+            let bits = super::pte::PTE_YOUNG | super::pte::PTE_RW | super::pte::PTE_DIRTY;
+            self.write_entry(table, idx, super::pte::Pte::new(new, bits));
+            return Ok(());
+        }
+        let _ptl = mm.ptl(table);
+        if !self.read_entry(table, idx).is_none() {
+            return Ok(());
+        }
+        let p = self.page(page);
+        p.ref_inc();
+        p.mapcount_add(1);
+        let mut bits = super::pte::PTE_YOUNG;
+        if shared && write && vma.flags & VM_WRITE != 0 {
+            bits |= super::pte::PTE_RW | super::pte::PTE_DIRTY;
+        }
+        self.write_entry(table, idx, super::pte::Pte::new(page, bits));
+        Ok(())
+    }
+}
