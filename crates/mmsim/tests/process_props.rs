@@ -1,6 +1,6 @@
 //! Property test (issue 3): random sequences of process operations — fork,
 //! write, read, GUP pin/get (slow and fast) with reads through the pin,
-//! unpin, munmap, mprotect, MADV_DONTNEED, MADV_PAGEOUT (swap), exit — interleaved with offlining and onlining
+//! unpin, munmap, mprotect, MADV_DONTNEED, MADV_PAGEOUT (swap), KSM, exit — interleaved with offlining and onlining
 //! the ZONE_MOVABLE block under them, keep every invariant (`check`) and
 //! every read agrees with the oracle. Runs through the scenario interpreter,
 //! which compares each process and pin read with the oracle by itself.
@@ -41,6 +41,8 @@ fn op() -> impl Strategy<Value = String> {
         1 => (p(), off()).prop_map(|(i, o)| format!("{} madvise m dontneed {o} 4K", PROCS[i])),
         1 => (p(), off()).prop_map(|(i, o)| format!("{} munmap m {o} 4K", PROCS[i])),
         2 => (p(), off()).prop_map(|(i, o)| format!("{} madvise m pageout {o} 4K", PROCS[i])),
+        1 => (p(), any::<bool>()).prop_map(|(i, on)| format!("{} madvise m {}", PROCS[i], if on { "mergeable" } else { "unmergeable" })),
+        2 => Just("ksm run".to_string()),
         1 => Just("sysfs write devices/system/memory/memory15/state offline signal_after=20ms".to_string()),
         1 => Just("sysfs write devices/system/memory/memory15/state online_movable".to_string()),
         1 => Just("check".to_string()),

@@ -7,6 +7,7 @@
 //!   historical `cow_reuse` variants there is no such rule).
 //! * A page in the swap cache that a swap PTE refers to is never
 //!   PG_anon_exclusive (exclusivity lives in the swap PTE then).
+//! * A KSM page is never PG_anon_exclusive.
 //! * Every anonymous page's mapcount equals the number of PTEs that map it,
 //!   and its refcount is at least that (one reference per mapping, plus
 //!   whatever GUP and others hold).
@@ -40,6 +41,12 @@ impl Machine {
                         continue;
                     }
                     *mappings.entry(pfn.0).or_default() += 1;
+                    if crate::vm::rmap::page_ksm(p) && p.test(crate::page::PG_ANON_EXCLUSIVE) {
+                        r.fail(
+                            "ksm-not-exclusive",
+                            format!("KSM page {pfn} is PG_anon_exclusive"),
+                        );
+                    }
                     if pte.write() && !page_anon_exclusive(p) {
                         r.fail(
                             "anon-writable-exclusive",

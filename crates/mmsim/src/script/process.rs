@@ -85,11 +85,14 @@ pub(crate) fn unsupported(cmd: &Cmd) -> Option<&'static str> {
             }
         }
         Cmd::Madvise { advice, .. } => match advice {
-            Advice::Mergeable | Advice::Unmergeable => Some("KSM"),
             Advice::HugePage | Advice::NoHugePage | Advice::Collapse => Some("THP"),
-            Advice::DontNeed | Advice::DontFork | Advice::DoFork | Advice::PageOut => None,
+            Advice::DontNeed
+            | Advice::DontFork
+            | Advice::DoFork
+            | Advice::PageOut
+            | Advice::Mergeable
+            | Advice::Unmergeable => None,
         },
-        Cmd::KsmRun => Some("KSM"),
         _ => None,
     }
 }
@@ -271,6 +274,10 @@ impl ProcessWorld {
                         self.mirror(r);
                     }
                     Advice::PageOut => m.madvise_pageout(&mm, map.addr + off, len)?,
+                    Advice::Mergeable | Advice::Unmergeable => {
+                        let merge = matches!(advice, Advice::Mergeable);
+                        m.madvise_mergeable(&mm, map.addr + off, len, merge)?
+                    }
                     Advice::DontFork | Advice::DoFork => {
                         let dontfork = matches!(advice, Advice::DontFork);
                         m.madvise_dontfork(&mm, map.addr + off, len, dontfork)?;
@@ -342,6 +349,13 @@ impl ProcessWorld {
                 let r = self.oracle.fork(proc, child, &dontfork);
                 self.mirror(r);
                 text("")
+            }
+            Cmd::KsmRun => {
+                let st = m.ksm_run();
+                text(format!(
+                    "pages_shared={} pages_sharing={}",
+                    st.pages_shared, st.pages_sharing
+                ))
             }
             Cmd::Exit { proc } => {
                 let p = self.procs.remove(proc).ok_or(Errno::ESRCH)?;

@@ -150,9 +150,11 @@ impl Machine {
     fn wp_can_reuse(&self, pfn: Pfn) -> bool {
         let p = self.page(pfn);
         match self.variants().cow_reuse {
-            // do_wp_page: "If we encounter a page that is marked exclusive,
-            // we must reuse the page without further checks"; otherwise
-            // wp_can_reuse_anon_folio() wants the sole reference.
+            // A KSM page is always copied. do_wp_page: "If we encounter a
+            // page that is marked exclusive, we must reuse the page without
+            // further checks"; otherwise wp_can_reuse_anon_folio() wants the
+            // sole reference.
+            _ if super::rmap::page_ksm(p) => false,
             CowReuse::Exclusive => page_anon_exclusive(p) || p.ref_count() == 1,
             CowReuse::Refcount => p.ref_count() == 1,
             CowReuse::Mapcount => p.mapcount() == 1,

@@ -32,6 +32,7 @@ pub mod access;
 pub mod fault;
 pub mod file;
 pub mod fork;
+pub mod ksm;
 pub mod migrate;
 pub mod pte;
 pub mod rmap;
@@ -59,6 +60,8 @@ pub const VM_MAYREAD: u32 = 1 << 4;
 pub const VM_MAYWRITE: u32 = 1 << 5;
 /// VM_DONTCOPY (MADV_DONTFORK).
 pub const VM_DONTCOPY: u32 = 1 << 17;
+/// VM_MERGEABLE (MADV_MERGEABLE).
+pub const VM_MERGEABLE: u32 = 1 << 31;
 
 /// Stripes of the split page-table lock.
 const PTL_STRIPES: usize = 64;

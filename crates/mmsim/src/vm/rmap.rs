@@ -13,6 +13,9 @@ use crate::machine::Machine;
 use crate::page::{Page, Pfn, PG_ANON_EXCLUSIVE, PG_LRU, PG_SWAPBACKED};
 
 const ANON_BIT: u64 = 1 << 63;
+/// With ANON_BIT: a KSM page (`PAGE_MAPPING_KSM`), shared by content with no
+/// single anon_vma or address.
+const KSM_BIT: u64 = 1 << 62;
 const ANON_VMA_SHIFT: u32 = 36;
 const INDEX_MASK: u64 = (1 << ANON_VMA_SHIFT) - 1;
 
@@ -25,10 +28,21 @@ pub fn page_anon(page: &Page) -> bool {
     !page.has_type() && page.private() & ANON_BIT != 0
 }
 
-/// The anon_vma and virtual address of an anonymous page.
+/// `folio_test_ksm()`.
+pub fn page_ksm(page: &Page) -> bool {
+    page_anon(page) && page.private() & KSM_BIT != 0
+}
+
+/// Turns an anonymous page into a KSM page (`folio_set_stable_node`).
+pub fn set_page_ksm(page: &Page) {
+    page.set_private(ANON_BIT | KSM_BIT);
+}
+
+/// The anon_vma and virtual address of an anonymous page (None for a KSM
+/// page, which has neither).
 pub fn anon_location(page: &Page) -> Option<(u32, u64)> {
     let p = page.private();
-    page_anon(page).then_some((
+    (page_anon(page) && !page_ksm(page)).then_some((
         ((p & !ANON_BIT) >> ANON_VMA_SHIFT) as u32,
         (p & INDEX_MASK) << 12,
     ))

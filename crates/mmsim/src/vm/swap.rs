@@ -157,7 +157,7 @@ impl Machine {
         let pfn = pte.pfn();
         let p = self.page(pfn);
         // madvise_cold_or_pageout: skip folios that may be mapped shared.
-        if !page_anon(p) || p.mapcount() != 1 {
+        if !page_anon(p) || super::rmap::page_ksm(p) || p.mapcount() != 1 {
             return;
         }
         let exclusive = p.test(PG_ANON_EXCLUSIVE);

@@ -162,8 +162,8 @@ impl Machine {
     /// from the folio (the head page), as do the folio types OFFLINE,
     /// PGTABLE and SLAB; BUDDY is set on every page of a free block.
     ///
-    /// MMAP from the mapcount, ANON from the anonymous mapping, ZERO_PAGE for
-    /// the shared zero page; KSM is not derived yet (no KSM pages exist).
+    /// MMAP from the mapcount, ANON and KSM from the anonymous mapping,
+    /// ZERO_PAGE for the shared zero page.
     pub fn stable_page_flags(&self, p: WalkedPage<'_>) -> u64 {
         let page = p.page();
         let folio = self.walked_folio(p);
@@ -176,6 +176,9 @@ impl Machine {
         }
         if crate::vm::rmap::page_anon(head) {
             u |= 1 << KPF_ANON;
+            if crate::vm::rmap::page_ksm(head) {
+                u |= 1 << KPF_KSM;
+            }
         }
         if p.pfn() == self.zero_pfn() {
             u |= 1 << KPF_ZERO_PAGE;
