@@ -25,6 +25,9 @@ use crate::page::{Pfn, PAGE_SIZE, PG_ANON_EXCLUSIVE};
 use crate::sync::Arc;
 use std::collections::BTreeMap;
 
+/// A page KSM may merge: who maps it where.
+type Candidate = (Arc<Mm>, u64, Pfn);
+
 /// What a scan did, as /sys/kernel/mm/ksm reports it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KsmStats {
@@ -85,7 +88,7 @@ impl Machine {
     /// One full KSM scan over every mergeable range.
     pub fn ksm_run(&self) -> KsmStats {
         // Candidates by content: (mm, address, page).
-        let mut groups: BTreeMap<Vec<u8>, Vec<(Arc<Mm>, u64, Pfn)>> = BTreeMap::new();
+        let mut groups: BTreeMap<Vec<u8>, Vec<Candidate>> = BTreeMap::new();
         for mm in self.live_mms() {
             let maps = mm.mmap_lock.down_read();
             for v in maps.vmas.values().filter(|v| v.flags & VM_MERGEABLE != 0) {
