@@ -80,7 +80,10 @@ impl Machine {
         nr: u64,
         flags: GupFlags,
     ) -> KResult<Pinned> {
-        for _ in 0..8 {
+        // The kernel repeats while migration says -EAGAIN; a page that is
+        // being migrated by somebody else (offlining) cannot be isolated
+        // right now, which is such a case. The model bounds the retries.
+        for _ in 0..1000 {
             let pinned = self.get_user_pages_locked(mm, start, nr, flags)?;
             if !flags.longterm {
                 return Ok(pinned);
@@ -104,7 +107,8 @@ impl Machine {
                     comp: false,
                 };
                 if !self.migrate_page_to(pfn, user) {
-                    return Err(Errno::ENOMEM);
+                    // Being migrated by somebody else right now: retry.
+                    crate::sync::thread::yield_now();
                 }
             }
         }

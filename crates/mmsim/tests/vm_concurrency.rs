@@ -1,0 +1,188 @@
+//! Real threads at once on the process model: processes writing, reading,
+//! forking and pinning their memory (each process one thread, as a process
+//! runs one command at a time), while another thread offlines and onlines the
+//! ZONE_MOVABLE block under them — migration entries, faults waiting on them,
+//! COW and GUP all racing. Afterwards every invariant must hold, and every
+//! process must read back exactly what it last wrote. Bounded by iteration
+//! counts.
+
+use mmsim::gup::GupFlags;
+use mmsim::hotplug::Task;
+use mmsim::page::PAGE_SIZE;
+use mmsim::sync::atomic::{AtomicBool, Ordering};
+use mmsim::sync::{thread, Arc};
+use mmsim::vm::{VM_READ, VM_WRITE};
+use mmsim::{Errno, Machine, MachineConfig};
+
+const PAGES: u64 = 64;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Offline of memory15 with a signal after `ms` milliseconds (a short-term
+/// pin makes it retry), repeated every millisecond until it returns.
+fn offline_with_signal(m: &Machine, ms: u64) -> Result<(), Errno> {
+    let task = Arc::new(Task::new());
+    let done = Arc::new(AtomicBool::new(false));
+    let timer = {
+        let (task, done) = (task.clone(), done.clone());
+        thread::spawn(move || {
+            let mut waited = 0;
+            // Acquire pairs with the Release store after the write.
+            while !done.load(Ordering::Acquire) {
+                if waited >= ms {
+                    task.send_signal();
+                }
+                thread::sleep(std::time::Duration::from_millis(1));
+                waited += 1;
+            }
+        })
+    };
+    let r = m.sysfs_write("devices/system/memory/memory15/state", "offline", &task);
+    done.store(true, Ordering::Release); // pairs with the timer's Acquire
+    timer.join().unwrap();
+    r
+}
+
+#[test]
+fn processes_race_with_offlining_their_memory() {
+    let m = Arc::new(
+        Machine::boot(
+            MachineConfig {
+                ram: 2 << 30,
+                movable: 128 << 20,
+                swap: 16 << 20,
+                ..Default::default()
+            },
+            Default::default(),
+        )
+        .unwrap(),
+    );
+    let free = |m: &Machine| -> i64 { m.nodes()[0].zones.iter().map(|z| z.nr_free()).sum() };
+    let free_at_start = free(&m);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for seed in 1..=3u64 {
+        let m = m.clone();
+        workers.push(thread::spawn(move || {
+            let mut rng = Rng(seed * 0x2545_f491_4f6c_dd1d);
+            let mm = m.mm_alloc().unwrap();
+            let a = m
+                .mmap_anon(&mm, PAGES * PAGE_SIZE, VM_READ | VM_WRITE, false)
+                .unwrap();
+            let mut expect = vec![0u8; PAGES as usize];
+            let mut children = Vec::new();
+            for _ in 0..30000 {
+                let page = rng.next() % PAGES;
+                let addr = a + page * PAGE_SIZE;
+                match rng.next() % 8 {
+                    0..=2 => {
+                        let b = (rng.next() % 255 + 1) as u8;
+                        m.user_write(&mm, addr, &[b; 16]).unwrap();
+                        expect[page as usize] = b;
+                    }
+                    3 | 4 => {
+                        let got = m.user_read(&mm, addr, 16).unwrap();
+                        assert_eq!(got, [expect[page as usize]; 16], "page {page}");
+                    }
+                    5 => {
+                        let child = m.dup_mm(&mm).unwrap();
+                        children.push((child, expect.clone()));
+                        if children.len() > 2 {
+                            let (c, e) = children.remove(0);
+                            // The child still sees the parent's bytes at fork.
+                            let p = (rng.next() % PAGES) as usize;
+                            let got = m.user_read(&c, a + p as u64 * PAGE_SIZE, 16).unwrap();
+                            assert_eq!(got, [e[p]; 16]);
+                            m.exit_mmap(&c);
+                        }
+                    }
+                    6 => {
+                        let flags = GupFlags {
+                            write: rng.next() % 2 == 0,
+                            pin: true,
+                            longterm: rng.next() % 2 == 0,
+                        };
+                        let pinned = match m.get_user_pages(&mm, addr, 1, flags) {
+                            Ok(p) => p,
+                            Err(e) => panic!(
+                                "pin of page {page} ({flags:?}) failed: {e}; pte {:?}",
+                                m.pte_at(&mm, addr)
+                            ),
+                        };
+                        let mut buf = [0u8; 16];
+                        m.physmem().read(pinned.pages[0].phys(), &mut buf).unwrap();
+                        assert_eq!(buf, [expect[page as usize]; 16], "pinned page {page}");
+                        m.unpin_user_pages(pinned);
+                    }
+                    _ => {
+                        let _ = m.madvise_pageout(&mm, addr, PAGE_SIZE);
+                    }
+                }
+            }
+            for (c, _) in children {
+                m.exit_mmap(&c);
+            }
+            for (p, &e) in expect.iter().enumerate() {
+                let got = m.user_read(&mm, a + p as u64 * PAGE_SIZE, 16).unwrap();
+                assert_eq!(got, [e; 16], "final page {p}");
+            }
+            m.exit_mmap(&mm);
+        }));
+    }
+    let hotplug = {
+        let (m, stop) = (m.clone(), stop.clone());
+        thread::spawn(move || {
+            let mut offlined = 0;
+            // Acquire pairs with the Release store of `stop` below.
+            while !stop.load(Ordering::Acquire) {
+                if offline_with_signal(&m, 5).is_ok() {
+                    offlined += 1;
+                }
+                let _ = m.sysfs_write(
+                    "devices/system/memory/memory15/state",
+                    "online_movable",
+                    &Task::new(),
+                );
+            }
+            offlined
+        })
+    };
+    for w in workers {
+        w.join().unwrap();
+    }
+    stop.store(true, Ordering::Release); // pairs with the hotplug thread's Acquire
+    let offlined = hotplug.join().unwrap();
+    let v = m.check_all();
+    assert!(v.is_empty(), "{v:#?}");
+    // Everybody exited: the block must go offline now.
+    let _ = m.sysfs_write(
+        "devices/system/memory/memory15/state",
+        "online_movable",
+        &Task::new(),
+    );
+    m.sysfs_write(
+        "devices/system/memory/memory15/state",
+        "offline",
+        &Task::new(),
+    )
+    .unwrap();
+    assert!(m.check_all().is_empty());
+    // Nothing leaked: with every process gone, every page is free again
+    // (the block that went offline took its free pages with it).
+    let _ = m.sysfs_write(
+        "devices/system/memory/memory15/state",
+        "online_movable",
+        &Task::new(),
+    );
+    assert_eq!(free(&m), free_at_start, "pages leaked");
+    eprintln!("block went offline {offlined} times under the processes");
+}
