@@ -67,7 +67,7 @@ fn line() -> impl Strategy<Value = String> {
         n().prop_map(|x| format!("kpageflags {x}")),
         n().prop_map(|x| format!("kpagecount {x}")),
         (32u64..36, 0usize..5).prop_map(|(b, k)| format!(
-            "sysfs write devices/system/memory/memory{b}/state {}",
+            "sysfs write devices/system/memory/memory{b}/state {} signal_after=5ms",
             [
                 "online",
                 "online_kernel",
@@ -89,6 +89,45 @@ fn line() -> impl Strategy<Value = String> {
         Just("notifier add n going_online=EBUSY going_offline=bad".to_string()),
         Just("notifier remove n".to_string()),
         Just("check".to_string()),
+        // Processes, with hostile sizes and places.
+        (size(), any::<bool>())
+            .prop_map(|(s, p)| format!("A mmap x {s}{}", if p { " populate" } else { "" })),
+        (size(), 0usize..3).prop_map(|(s, k)| format!(
+            "A mmap {} {s} file=f {}",
+            ["y", "z", "x"][k],
+            if k == 0 { "shared" } else { "private" }
+        )),
+        (n(), size()).prop_map(|(o, l)| format!("A write buf+{o} {l} 0x33")),
+        (n(), size()).prop_map(|(o, l)| format!("A read buf+{o} {l}")),
+        (n(), size()).prop_map(|(o, l)| format!("A munmap buf {o} {l}")),
+        (n(), size()).prop_map(|(o, l)| format!("A mprotect buf ro {o} {l}")),
+        (n(), size(), 0usize..6).prop_map(|(o, l, k)| format!(
+            "A madvise buf {} {o} {l}",
+            [
+                "dontneed",
+                "pageout",
+                "mergeable",
+                "unmergeable",
+                "dontfork",
+                "dofork"
+            ][k]
+        )),
+        Just("A touch buf".to_string()),
+        Just("A fork B".to_string()),
+        Just("B exit".to_string()),
+        Just("ksm run".to_string()),
+        (n(), size(), any::<bool>(), any::<bool>()).prop_map(|(o, l, f, g)| format!(
+            "A gup p buf+{o} {l}{}{}",
+            if f { " fast" } else { "" },
+            if g { " get" } else { " write longterm" }
+        )),
+        (n(), size()).prop_map(|(o, l)| format!("p read {o} {l}")),
+        (n(), size()).prop_map(|(o, l)| format!("p write {o} {l} 0x44")),
+        Just("release p".to_string()),
+        (n(), size()).prop_map(|(s, _)| format!("file g {s}")),
+        Just("A pagemap buf".to_string()),
+        Just("A pte buf+4K".to_string()),
+        Just("A pfn buf".to_string()),
         "[ -~]{0,40}",
     ]
 }
@@ -99,7 +138,8 @@ proptest! {
     #[test]
     fn random_scenarios_never_panic(lines in proptest::collection::vec(line(), 1..25)) {
         let text = format!(
-            "machine ram=256M max_phys=16G\nhotplug add 0x100000000 512M\n{}\n",
+            "machine ram=256M max_phys=16G swap=8M\nhotplug add 0x100000000 512M\n\
+             spawn A\nA mmap buf 64K\nfile f 16K\nA fork B\nB exit\nA gup p buf 4K get\nrelease p\n{}\n",
             lines.join("\n")
         );
         // Bad input is a value; so is every failed expectation.

@@ -551,7 +551,12 @@ impl Interp {
                 signal_after,
             } => {
                 let value = String::from_utf8_lossy(value).into_owned();
-                sysfs_write_with_signal(m, path, &value, *signal_after)?;
+                sysfs_write_with_signal(
+                    m,
+                    path,
+                    &value,
+                    Some(signal_after.unwrap_or(DEFAULT_SIGNAL_AFTER)),
+                )?;
                 ok()
             }
             Cmd::SysfsLs { path } => Ok(Output::Text(m.sysfs_ls(path)?.join("\n"))),
@@ -805,6 +810,12 @@ impl Interp {
         }
     }
 }
+
+/// A sysfs write without `signal_after` is interrupted after this long, as a
+/// person at a shell would press Ctrl-C: an offline that can never finish
+/// (an unmovable page in ZONE_MOVABLE) then fails with EINTR instead of
+/// hanging the scenario.
+const DEFAULT_SIGNAL_AFTER: Duration = Duration::from_secs(10);
 
 /// The largest read a scenario may print (its hex doubles it).
 const MAX_SCENARIO_READ: u64 = 16 << 20;

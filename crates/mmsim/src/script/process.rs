@@ -99,6 +99,19 @@ pub(crate) fn unsupported(cmd: &Cmd) -> Option<&'static str> {
 
 type R = Result<ProcOutput, Errno>;
 
+/// The largest read a command may print (its hex doubles it).
+const MAX_READ: u64 = 16 << 20;
+/// The most bytes one write or touch command may move (a larger one would
+/// take longer than a scenario should).
+const MAX_BULK: u64 = 4 << 30;
+
+fn check_bulk(len: u64) -> Result<(), Errno> {
+    if len > MAX_BULK {
+        return Err(Errno::E2BIG);
+    }
+    Ok(())
+}
+
 fn text(s: impl Into<String>) -> R {
     Ok(ProcOutput::Text(s.into()))
 }
@@ -175,7 +188,13 @@ impl ProcessWorld {
                 if p.maps.contains_key(name) {
                     return Err(Errno::EEXIST);
                 }
-                let size = size.next_multiple_of(PAGE_SIZE);
+                let size = size
+                    .checked_next_multiple_of(PAGE_SIZE)
+                    .filter(|s| *s < crate::vm::TASK_SIZE)
+                    .ok_or(Errno::ENOMEM)?;
+                if *populate {
+                    check_bulk(size)?;
+                }
                 let flags = match prot {
                     Prot::None => 0,
                     Prot::ReadOnly => VM_READ,
@@ -296,22 +315,45 @@ impl ProcessWorld {
             Cmd::Touch { proc, name, range } => {
                 let (mm, map) = self.mapping(proc, name)?;
                 let (off, len) = Self::range(&map, *range)?;
-                let got = m.user_read(&mm, map.addr + off, len)?;
-                self.check(self.oracle.check_read(proc, name, off, &got));
+                check_bulk(len)?;
+                // A page at a time: a touch of a large mapping allocates
+                // nothing large.
+                let mut at = off;
+                while at < off + len {
+                    let n = (PAGE_SIZE - at % PAGE_SIZE).min(off + len - at);
+                    let got = m.user_read(&mm, map.addr + at, n)?;
+                    self.check(self.oracle.check_read(proc, name, at, &got));
+                    at += n;
+                }
                 text("")
             }
             Cmd::Write { proc, place, data } => {
-                let bytes = match data {
-                    WriteData::Fill { len, byte } => vec![*byte; *len as usize],
-                    WriteData::Text(t) => t.clone(),
+                let len = match data {
+                    WriteData::Fill { len, .. } => *len,
+                    WriteData::Text(t) => t.len() as u64,
                 };
-                let (mm, map, off) = self.place(proc, place, bytes.len() as u64)?;
-                m.user_write(&mm, map.addr + off, &bytes)?;
-                let r = self.oracle.write(proc, &place.mapping, off, &bytes);
-                self.mirror(r);
+                let (mm, map, off) = self.place(proc, place, len)?;
+                check_bulk(len)?;
+                // In chunks, so a large fill allocates nothing large.
+                const CHUNK: u64 = 1 << 20;
+                let mut done = 0;
+                while done < len {
+                    let n = (len - done).min(CHUNK);
+                    let bytes = match data {
+                        WriteData::Fill { byte, .. } => vec![*byte; n as usize],
+                        WriteData::Text(t) => t[done as usize..(done + n) as usize].to_vec(),
+                    };
+                    m.user_write(&mm, map.addr + off + done, &bytes)?;
+                    let r = self.oracle.write(proc, &place.mapping, off + done, &bytes);
+                    self.mirror(r);
+                    done += n;
+                }
                 text("")
             }
             Cmd::Read { proc, place, len } => {
+                if *len > MAX_READ {
+                    return Err(Errno::EINVAL);
+                }
                 let (mm, map, off) = self.place(proc, place, *len)?;
                 let got = m.user_read(&mm, map.addr + off, *len)?;
                 self.check(self.oracle.check_read(proc, &place.mapping, off, &got));
@@ -378,6 +420,7 @@ impl ProcessWorld {
                     return Err(Errno::EEXIST);
                 }
                 let (mm, map, off) = self.place(proc, place, *len)?;
+                check_bulk(*len)?;
                 let start = (map.addr + off) & !(PAGE_SIZE - 1);
                 let end = (map.addr + off + len).next_multiple_of(PAGE_SIZE);
                 let flags = GupFlags {
@@ -437,6 +480,10 @@ impl ProcessWorld {
                 // DMA writes go through a write FOLL_PIN only.
                 if !p.write || !p.pinned.flags.pin {
                     return Err(Errno::EPERM);
+                }
+                match off.checked_add(*len) {
+                    Some(end) if end <= p.len => {}
+                    _ => return Err(Errno::EINVAL),
                 }
                 let data = vec![*byte; *len as usize];
                 Self::pin_bytes(m, p, *off, *len, Some(&data))?;

@@ -47,12 +47,13 @@ impl Machine {
     /// `memfd_create()` + `fallocate()`-like sizing: a new file of `size`
     /// bytes, zero-filled; returns its id.
     pub fn file_create(&self, size: u64) -> KResult<u32> {
-        if size == 0 {
-            return Err(Errno::EINVAL);
-        }
+        let size = size
+            .checked_next_multiple_of(PAGE_SIZE)
+            .filter(|s| *s > 0 && *s < super::TASK_SIZE)
+            .ok_or(Errno::EINVAL)?;
         let mut files = self.vm().files.lock();
         files.push(FileState {
-            size: size.next_multiple_of(PAGE_SIZE),
+            size,
             pages: BTreeMap::new(),
         });
         Ok((files.len() - 1) as u32)
@@ -94,7 +95,10 @@ impl Machine {
                 Errno::EBADF
             });
         }
-        let size = size.next_multiple_of(PAGE_SIZE);
+        let size = size
+            .checked_next_multiple_of(PAGE_SIZE)
+            .filter(|s| *s < super::TASK_SIZE)
+            .ok_or(Errno::ENOMEM)?;
         let mut maps = mm.mmap_lock.down_write();
         let addr = self.get_unmapped_area(&maps, size, PAGE_SIZE)?;
         let anon_vma = (!shared).then(|| self.anon_vma_alloc(mm));

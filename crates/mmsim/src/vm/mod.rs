@@ -379,13 +379,13 @@ impl Machine {
             if v.end <= addr {
                 continue;
             }
-            if addr + size <= v.start {
+            if addr.saturating_add(size) <= v.start {
                 break;
             }
             addr = v.end.next_multiple_of(align);
         }
         addr = addr.next_multiple_of(align);
-        if addr + size > TASK_SIZE {
+        if addr.checked_add(size).is_none_or(|end| end > TASK_SIZE) {
             return Err(Errno::ENOMEM);
         }
         Ok(addr)

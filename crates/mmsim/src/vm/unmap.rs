@@ -54,7 +54,10 @@ impl Machine {
             return Err(Errno::EINVAL);
         }
         let end = start
-            .checked_add(len.next_multiple_of(PAGE_SIZE))
+            .checked_add(
+                len.checked_next_multiple_of(PAGE_SIZE)
+                    .ok_or(Errno::EINVAL)?,
+            )
             .ok_or(Errno::EINVAL)?;
         let mut maps = mm.mmap_lock.down_write();
         maps.split_at(start);
@@ -88,7 +91,10 @@ impl Machine {
             return Err(Errno::EINVAL);
         }
         let end = start
-            .checked_add(len.next_multiple_of(PAGE_SIZE))
+            .checked_add(
+                len.checked_next_multiple_of(PAGE_SIZE)
+                    .ok_or(Errno::EINVAL)?,
+            )
             .ok_or(Errno::EINVAL)?;
         let mut maps = mm.mmap_lock.down_write();
         Self::check_covered(&maps, start, end)?;
