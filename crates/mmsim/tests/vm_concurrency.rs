@@ -6,13 +6,16 @@
 //! process must read back exactly what it last wrote. Bounded by iteration
 //! counts.
 
+mod common;
+
+use common::write_with_signal;
 use mmsim::gup::GupFlags;
 use mmsim::hotplug::Task;
 use mmsim::page::PAGE_SIZE;
 use mmsim::sync::atomic::{AtomicBool, Ordering};
 use mmsim::sync::{thread, Arc};
 use mmsim::vm::{VM_READ, VM_WRITE};
-use mmsim::{Errno, Machine, MachineConfig};
+use mmsim::{Machine, MachineConfig};
 
 const PAGES: u64 = 64;
 
@@ -25,31 +28,6 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0
     }
-}
-
-/// Offline of memory15 with a signal after `ms` milliseconds (a short-term
-/// pin makes it retry), repeated every millisecond until it returns.
-fn offline_with_signal(m: &Machine, ms: u64) -> Result<(), Errno> {
-    let task = Arc::new(Task::new());
-    let done = Arc::new(AtomicBool::new(false));
-    let timer = {
-        let (task, done) = (task.clone(), done.clone());
-        thread::spawn(move || {
-            let mut waited = 0;
-            // Acquire pairs with the Release store after the write.
-            while !done.load(Ordering::Acquire) {
-                if waited >= ms {
-                    task.send_signal();
-                }
-                thread::sleep(std::time::Duration::from_millis(1));
-                waited += 1;
-            }
-        })
-    };
-    let r = m.sysfs_write("devices/system/memory/memory15/state", "offline", &task);
-    done.store(true, Ordering::Release); // pairs with the timer's Acquire
-    timer.join().unwrap();
-    r
 }
 
 #[test]
@@ -144,7 +122,9 @@ fn processes_race_with_offlining_their_memory() {
             let mut offlined = 0;
             // Acquire pairs with the Release store of `stop` below.
             while !stop.load(Ordering::Acquire) {
-                if offline_with_signal(&m, 5).is_ok() {
+                if write_with_signal(&m, "devices/system/memory/memory15/state", "offline", 5)
+                    .is_ok()
+                {
                     offlined += 1;
                 }
                 let _ = m.sysfs_write(

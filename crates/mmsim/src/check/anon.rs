@@ -14,7 +14,7 @@
 
 use super::Report;
 use crate::machine::Machine;
-use crate::page::{Pfn, PAGE_SIZE};
+use crate::page::Pfn;
 use crate::variant::CowReuse;
 use crate::vm::rmap::{folio_maybe_dma_pinned, page_anon, page_anon_exclusive};
 use std::collections::BTreeMap;
@@ -25,50 +25,42 @@ impl Machine {
             r.fail("swap-exclusive", v);
         }
         let mut mappings: BTreeMap<u64, i32> = BTreeMap::new();
-        for mm in self.live_mms() {
-            let maps = mm.mmap_lock.down_read();
-            for v in maps.vmas.values() {
-                let mut addr = v.start;
-                while addr < v.end {
-                    let pte = self.pte_at(&mm, addr);
-                    addr += PAGE_SIZE;
-                    if !pte.present() || pte.special() {
-                        continue;
-                    }
-                    let pfn = pte.pfn();
-                    let p = self.page(pfn);
-                    if !page_anon(p) {
-                        continue;
-                    }
-                    *mappings.entry(pfn.0).or_default() += 1;
-                    if crate::vm::rmap::page_ksm(p) && p.test(crate::page::PG_ANON_EXCLUSIVE) {
-                        r.fail(
-                            "ksm-not-exclusive",
-                            format!("KSM page {pfn} is PG_anon_exclusive"),
-                        );
-                    }
-                    if pte.write() && !page_anon_exclusive(p) {
-                        r.fail(
-                            "anon-writable-exclusive",
-                            format!(
-                                "mm {} maps pfn {pfn} writable at {:#x} without PG_anon_exclusive",
-                                mm.id,
-                                addr - PAGE_SIZE
-                            ),
-                        );
-                    }
-                    if self.variants().cow_reuse == CowReuse::Exclusive
-                        && folio_maybe_dma_pinned(p)
-                        && !page_anon_exclusive(p)
-                    {
-                        r.fail(
-                            "anon-pinned-exclusive",
-                            format!("pinned pfn {pfn} (refcount {}) mapped by mm {} lost PG_anon_exclusive", p.ref_count(), mm.id),
-                        );
-                    }
-                }
+        self.for_each_mapped_pte(|mm, addr, pte| {
+            let pfn = pte.pfn();
+            let p = self.page(pfn);
+            if !page_anon(p) {
+                return;
             }
-        }
+            *mappings.entry(pfn.0).or_default() += 1;
+            if crate::vm::rmap::page_ksm(p) && p.test(crate::page::PG_ANON_EXCLUSIVE) {
+                r.fail(
+                    "ksm-not-exclusive",
+                    format!("KSM page {pfn} is PG_anon_exclusive"),
+                );
+            }
+            if pte.write() && !page_anon_exclusive(p) {
+                r.fail(
+                    "anon-writable-exclusive",
+                    format!(
+                        "mm {} maps pfn {pfn} writable at {addr:#x} without PG_anon_exclusive",
+                        mm.id
+                    ),
+                );
+            }
+            if self.variants().cow_reuse == CowReuse::Exclusive
+                && folio_maybe_dma_pinned(p)
+                && !page_anon_exclusive(p)
+            {
+                r.fail(
+                    "anon-pinned-exclusive",
+                    format!(
+                        "pinned pfn {pfn} (refcount {}) mapped by mm {} lost PG_anon_exclusive",
+                        p.ref_count(),
+                        mm.id
+                    ),
+                );
+            }
+        });
         for (pfn, n) in mappings {
             let p = self.page(Pfn(pfn));
             if p.mapcount() != n || p.ref_count() < n {

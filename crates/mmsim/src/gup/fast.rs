@@ -56,7 +56,7 @@ impl Machine {
         }
         if use_seq && mm.write_protect_seq.read_retry(seq) {
             // Fork may have shared a page we pinned: give everything back.
-            self.release_fast(&pages, flags);
+            self.release_pages(&pages, flags);
             return Vec::new();
         }
         pages
@@ -78,7 +78,7 @@ impl Machine {
             page.ref_add(GUP_PIN_COUNTING_BIAS - 1);
         }
         let back_off = |m: &Machine| {
-            m.release_fast(&[pfn], flags);
+            m.release_pages(&[pfn], flags);
             None
         };
         if flags.longterm && page.zonenum() == ZoneType::Movable {
@@ -105,15 +105,6 @@ impl Machine {
         Some(pfn)
     }
 
-    fn release_fast(&self, pages: &[Pfn], flags: GupFlags) {
-        for &pfn in pages {
-            let n = if flags.pin { GUP_PIN_COUNTING_BIAS } else { 1 };
-            if self.page(pfn).ref_sub_and_test(n) {
-                self.free_pages_prepared(pfn, 0);
-            }
-        }
-    }
-
     /// `pin_user_pages_fast()` / `get_user_pages_fast()`: GUP-fast for as
     /// much as it can, the slow path for the rest.
     pub fn get_user_pages_fast(
@@ -132,7 +123,7 @@ impl Machine {
             match self.get_user_pages(mm, start + done * PAGE_SIZE, nr - done, flags) {
                 Ok(rest) => pages.extend(rest.pages),
                 Err(e) => {
-                    self.release_fast(&pages, flags);
+                    self.release_pages(&pages, flags);
                     return Err(e);
                 }
             }

@@ -233,7 +233,8 @@ impl Machine {
         }
     }
 
-    fn release_pages(&self, pages: &[Pfn], flags: GupFlags) {
+    /// Drops what a GUP took on each page (`gup_put_folio()`).
+    pub(crate) fn release_pages(&self, pages: &[Pfn], flags: GupFlags) {
         for &pfn in pages {
             if pfn == self.zero_pfn() {
                 continue;

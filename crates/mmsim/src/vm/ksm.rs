@@ -197,19 +197,11 @@ impl Machine {
     /// Counts KSM pages and their extra mappings.
     pub fn ksm_stats(&self) -> KsmStats {
         let mut seen: BTreeMap<u64, i32> = BTreeMap::new();
-        for mm in self.live_mms() {
-            let maps = mm.mmap_lock.down_read();
-            for v in maps.vmas.values() {
-                let mut addr = v.start;
-                while addr < v.end {
-                    let pte = self.pte_at(&mm, addr);
-                    if pte.present() && !pte.special() && page_ksm(self.page(pte.pfn())) {
-                        *seen.entry(pte.pfn().0).or_default() += 1;
-                    }
-                    addr += PAGE_SIZE;
-                }
+        self.for_each_mapped_pte(|_, _, pte| {
+            if page_ksm(self.page(pte.pfn())) {
+                *seen.entry(pte.pfn().0).or_default() += 1;
             }
-        }
+        });
         KsmStats {
             pages_shared: seen.len() as u64,
             pages_sharing: seen.values().map(|&n| (n - 1).max(0) as u64).sum(),

@@ -278,6 +278,25 @@ impl Machine {
         out
     }
 
+    /// Calls `f(mm, address, pte)` for every present, non-special PTE of
+    /// every live address space (checker and KSM scans; each mm's
+    /// `mmap_lock` is held for read while its PTEs are visited).
+    pub fn for_each_mapped_pte(&self, mut f: impl FnMut(&Arc<Mm>, u64, Pte)) {
+        for mm in self.live_mms() {
+            let maps = mm.mmap_lock.down_read();
+            for v in maps.vmas.values() {
+                let mut addr = v.start;
+                while addr < v.end {
+                    let pte = self.pte_at(&mm, addr);
+                    if pte.present() && !pte.special() {
+                        f(&mm, addr, pte);
+                    }
+                    addr += PAGE_SIZE;
+                }
+            }
+        }
+    }
+
     /// A zeroed page-table page (`__pte_alloc` and friends).
     fn alloc_table(&self) -> KResult<Pfn> {
         let pfn = self.alloc_pages(Gfp::KERNEL, 0, 0)?;

@@ -50,15 +50,7 @@ impl Machine {
     /// `munmap()`: splits VMAs at the edges, removes those inside and zaps
     /// their PTEs.
     pub fn munmap(&self, mm: &Mm, start: u64, len: u64) -> KResult<()> {
-        if start % PAGE_SIZE != 0 || len == 0 {
-            return Err(Errno::EINVAL);
-        }
-        let end = start
-            .checked_add(
-                len.checked_next_multiple_of(PAGE_SIZE)
-                    .ok_or(Errno::EINVAL)?,
-            )
-            .ok_or(Errno::EINVAL)?;
+        let end = Self::page_range_end(start, len)?;
         let mut maps = mm.mmap_lock.down_write();
         maps.split_at(start);
         maps.split_at(end);
@@ -87,15 +79,7 @@ impl Machine {
     /// page must be PG_anon_exclusive (so never under the historical
     /// `cow_reuse` variants, which predate the optimisation).
     pub fn mprotect(&self, mm: &Mm, start: u64, len: u64, prot: u32) -> KResult<()> {
-        if start % PAGE_SIZE != 0 || len == 0 {
-            return Err(Errno::EINVAL);
-        }
-        let end = start
-            .checked_add(
-                len.checked_next_multiple_of(PAGE_SIZE)
-                    .ok_or(Errno::EINVAL)?,
-            )
-            .ok_or(Errno::EINVAL)?;
+        let end = Self::page_range_end(start, len)?;
         let mut maps = mm.mmap_lock.down_write();
         Self::check_covered(&maps, start, end)?;
         maps.split_at(start);
@@ -152,6 +136,18 @@ impl Machine {
             }
         }
         Ok(())
+    }
+
+    /// The end of `[start, start + len)` rounded up to whole pages, as
+    /// munmap/mprotect validate it: -EINVAL for an unaligned start, an empty
+    /// or overflowing range.
+    fn page_range_end(start: u64, len: u64) -> KResult<u64> {
+        if start % PAGE_SIZE != 0 || len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        len.checked_next_multiple_of(PAGE_SIZE)
+            .and_then(|l| start.checked_add(l))
+            .ok_or(Errno::EINVAL)
     }
 
     /// -ENOMEM unless `[start, end)` is fully covered by VMAs (as mprotect
