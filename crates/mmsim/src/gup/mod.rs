@@ -165,7 +165,9 @@ impl Machine {
         if flags.write && vma.flags & VM_WRITE == 0 {
             return Err(Errno::EFAULT);
         }
-        for _ in 0..16 {
+        // Each retry follows a fault that made progress, or a wait for a
+        // migration to finish; the bound only guards against a model bug.
+        for _ in 0..100_000 {
             let Some((t, i)) = self.walk(mm, addr, false)? else {
                 self.handle_mm_fault_locked(
                     mm,

@@ -33,7 +33,7 @@ impl Machine {
             let mut tries = 0;
             loop {
                 tries += 1;
-                if tries > 64 {
+                if tries > 100_000 {
                     return Err(Errno::EAGAIN);
                 }
                 let Some((t, i)) = self.walk(mm, a, false)? else {
