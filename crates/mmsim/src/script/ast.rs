@@ -650,6 +650,11 @@ pub enum Cmd {
         child: String,
     },
     /// `P exit`.
+    /// `P clear_refs`: `echo 4 > /proc/P/clear_refs` (clear soft-dirty).
+    ClearRefs {
+        /// The process.
+        proc: String,
+    },
     Exit {
         /// The process.
         proc: String,
@@ -827,6 +832,7 @@ impl Cmd {
             Cmd::Write { .. } => "write",
             Cmd::Read { .. } => "read",
             Cmd::Fork { .. } => "fork",
+            Cmd::ClearRefs { .. } => "clear_refs",
             Cmd::Exit { .. } => "exit",
             Cmd::Gup { .. } => "gup",
             Cmd::PinRead { .. } => "pin read",

@@ -148,6 +148,7 @@ fn is_process_command(cmd: &Cmd) -> bool {
             | Cmd::Read { .. }
             | Cmd::Fork { .. }
             | Cmd::Exit { .. }
+            | Cmd::ClearRefs { .. }
             | Cmd::Gup { .. }
             | Cmd::PinRead { .. }
             | Cmd::PinWrite { .. }

@@ -1089,6 +1089,7 @@ fn process_command(proc: String, a: &mut Args<'_>) -> Parsed<Cmd> {
             child: a.name("Q")?,
         },
         "exit" => Cmd::Exit { proc },
+        "clear_refs" => Cmd::ClearRefs { proc },
         "gup" => gup(proc, a)?,
         "pagemap" => Cmd::Pagemap {
             proc,

@@ -392,6 +392,10 @@ impl ProcessWorld {
                 self.mirror(r);
                 text("")
             }
+            Cmd::ClearRefs { proc } => {
+                m.clear_refs_soft_dirty(&self.proc(proc)?.mm);
+                text("")
+            }
             Cmd::KsmRun => {
                 let st = m.ksm_run();
                 text(format!(

@@ -102,7 +102,7 @@ impl Machine {
         let mut maps = mm.mmap_lock.down_write();
         let addr = self.get_unmapped_area(&maps, size, PAGE_SIZE)?;
         let anon_vma = (!shared).then(|| self.anon_vma_alloc(mm));
-        let mut f = flags | VM_MAYREAD | VM_MAYWRITE;
+        let mut f = flags | VM_MAYREAD | VM_MAYWRITE | super::VM_SOFTDIRTY;
         if shared {
             f |= VM_SHARED;
         }

@@ -60,6 +60,9 @@ pub const VM_MAYREAD: u32 = 1 << 4;
 pub const VM_MAYWRITE: u32 = 1 << 5;
 /// VM_DONTCOPY (MADV_DONTFORK).
 pub const VM_DONTCOPY: u32 = 1 << 17;
+/// VM_SOFTDIRTY: every page counts as soft-dirty (set on new VMAs, cleared
+/// by `clear_refs`, after which soft-dirty is tracked per PTE).
+pub const VM_SOFTDIRTY: u32 = 1 << 27;
 /// VM_MERGEABLE (MADV_MERGEABLE).
 pub const VM_MERGEABLE: u32 = 1 << 31;
 
@@ -427,7 +430,7 @@ impl Machine {
                 Vma {
                     start: addr,
                     end: addr + size,
-                    flags: flags | VM_MAYREAD | VM_MAYWRITE,
+                    flags: flags | VM_MAYREAD | VM_MAYWRITE | VM_SOFTDIRTY,
                     anon_vma,
                     file: None,
                     pgoff: 0,

@@ -20,8 +20,12 @@ pub const PTE_USER: u64 = 1 << 2;
 pub const PTE_SWP_EXCLUSIVE: u64 = 1 << 3;
 /// _PAGE_ACCESSED.
 pub const PTE_YOUNG: u64 = 1 << 5;
-/// _PAGE_DIRTY.
-pub const PTE_DIRTY: u64 = 1 << 6;
+/// _PAGE_DIRTY, the hardware bit.
+const PTE_HW_DIRTY: u64 = 1 << 6;
+/// What `pte_mkdirty()` sets: the hardware dirty bit and the soft-dirty bit
+/// (x86's `_PAGE_DIRTY_BITS`), so a written page is soft-dirty until
+/// `clear_refs` clears it.
+pub const PTE_DIRTY: u64 = PTE_HW_DIRTY | PTE_SOFT_DIRTY;
 /// _PAGE_SPECIAL (software): no struct page to refcount (the zero page).
 pub const PTE_SPECIAL: u64 = 1 << 9;
 /// _PAGE_SOFT_DIRTY (software).
@@ -101,7 +105,7 @@ impl Pte {
 
     /// `pte_dirty()`.
     pub fn dirty(self) -> bool {
-        self.0 & PTE_DIRTY != 0
+        self.0 & PTE_HW_DIRTY != 0
     }
 
     /// `pte_young()`.

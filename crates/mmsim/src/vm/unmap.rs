@@ -4,7 +4,7 @@
 
 use super::pte::{Pte, SwapEntry, PTE_RW};
 use super::rmap::page_anon_exclusive;
-use super::{Mm, MmMaps, VM_DONTCOPY, VM_READ, VM_WRITE};
+use super::{Mm, MmMaps, VM_DONTCOPY, VM_READ, VM_SOFTDIRTY, VM_WRITE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
 use crate::page::PAGE_SIZE;
@@ -98,7 +98,10 @@ impl Machine {
                 if pte.present() {
                     let new = if !writable {
                         pte.wrprotect()
-                    } else if upgrade && !pte.special() && page_anon_exclusive(self.page(pte.pfn()))
+                    } else if upgrade
+                        && !pte.special()
+                        && page_anon_exclusive(self.page(pte.pfn()))
+                        && (soft_dirty_everywhere(&maps, addr) || pte.soft_dirty())
                     {
                         pte.with(PTE_RW)
                     } else {
@@ -110,6 +113,35 @@ impl Machine {
             addr += PAGE_SIZE;
         }
         Ok(())
+    }
+
+    /// `clear_refs` with CLEAR_REFS_SOFT_DIRTY (`echo 4 >
+    /// /proc/PID/clear_refs`): every VMA starts tracking soft-dirty per PTE
+    /// and every PTE is write-protected and made clean, so the next write
+    /// faults — and mprotect may no longer upgrade such a PTE to writable.
+    pub fn clear_refs_soft_dirty(&self, mm: &Mm) {
+        let mut maps = mm.mmap_lock.down_write();
+        let ranges: Vec<(u64, u64)> = maps
+            .vmas
+            .values_mut()
+            .map(|v| {
+                v.flags &= !VM_SOFTDIRTY;
+                (v.start, v.end)
+            })
+            .collect();
+        for (s, e) in ranges {
+            let mut addr = s;
+            while addr < e {
+                if let Ok(Some((t, i))) = self.walk(mm, addr, false) {
+                    let _ptl = mm.ptl(t);
+                    let pte = self.read_entry(t, i);
+                    if pte.present() {
+                        self.write_entry(t, i, pte.wrprotect().without(super::pte::PTE_SOFT_DIRTY));
+                    }
+                }
+                addr += PAGE_SIZE;
+            }
+        }
     }
 
     /// `madvise(MADV_DONTNEED)`: zaps the range; the VMAs stay.
@@ -160,4 +192,10 @@ impl Machine {
         }
         Ok(())
     }
+}
+
+/// `vma_soft_dirty_enabled()` is false: the VMA counts everything as
+/// soft-dirty (VM_SOFTDIRTY), so soft-dirty does not hold an upgrade back.
+fn soft_dirty_everywhere(maps: &MmMaps, addr: u64) -> bool {
+    maps.find(addr).is_some_and(|v| v.flags & VM_SOFTDIRTY != 0)
 }
