@@ -47,4 +47,37 @@ expect kpageflags 0x100000 == ""
 hotplug remove 0x100000000 256M
 expect pfn_valid 0x100000 == 0
 expect sysfs ls devices/system/memory/memory32 fails ENOENT
+
+# Processes. Their pages come from ZONE_MOVABLE when there is one.
+hotplug add 0x100000000 128M
+sysfs write devices/system/memory/memory32/state online_movable
+spawn A
+A mmap buf 1M
+A write buf 1M 0x61
+let p = A pfn buf
+expect page show $p zone == Movable
+expect kpageflags $p has anon,lru,mmap
+
+# fork shares every page read-only and clears PG_anon_exclusive; the first
+# write copies, so the child keeps its bytes (do_wp_page).
+A fork B
+expect A pte buf == present=1 writable=0 anon_exclusive=0 pfn=$p
+A write buf 4K 0x62
+expect A pfn buf != $p
+expect B read buf 4K == 0x61
+
+# A longterm pin never stays in ZONE_MOVABLE: GUP migrates the page first.
+A gup dma buf+8K 4K pin longterm
+let q = A pfn buf+8K
+expect page show $q zone == DMA32
+
+# Offlining the block migrates every remaining user page with its bytes
+# (migration entries), and every read agrees with the oracle.
+sysfs write devices/system/memory/memory32/state offline
+expect B read buf+16K 4K == 0x61
+expect A read buf 4 == 0x62
+expect dma read 0 4 == 0x61
+A write buf+8K 4 0x63
+expect dma read 0 4 == 0x63
+release dma
 check
