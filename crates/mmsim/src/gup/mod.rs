@@ -168,31 +168,23 @@ impl Machine {
         // Each retry follows a fault that made progress, or a wait for a
         // migration to finish; the bound only guards against a model bug.
         for _ in 0..100_000 {
+            // faultin_page() for a missing or (for FOLL_WRITE) read-only entry.
+            let fault_in = || {
+                let ff = FaultFlags {
+                    write: flags.write,
+                    unshare: false,
+                };
+                self.handle_mm_fault_locked(mm, maps, addr, ff)
+            };
             let Some((t, i)) = self.walk(mm, addr, false)? else {
-                self.handle_mm_fault_locked(
-                    mm,
-                    maps,
-                    addr,
-                    FaultFlags {
-                        write: flags.write,
-                        unshare: false,
-                    },
-                )?;
+                fault_in()?;
                 continue;
             };
             let ptl = mm.ptl(t);
             let pte = self.read_entry(t, i);
             if !pte.present() || (flags.write && !pte.write()) {
                 drop(ptl);
-                self.handle_mm_fault_locked(
-                    mm,
-                    maps,
-                    addr,
-                    FaultFlags {
-                        write: flags.write,
-                        unshare: false,
-                    },
-                )?;
+                fault_in()?;
                 continue;
             }
             let pfn = if pte.special() {
