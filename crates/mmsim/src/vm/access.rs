@@ -36,31 +36,22 @@ impl Machine {
                 if tries > 100_000 {
                     return Err(Errno::EAGAIN);
                 }
+                let fault_in = || {
+                    let ff = FaultFlags {
+                        write,
+                        unshare: false,
+                    };
+                    self.handle_mm_fault_locked(mm, &maps, a, ff)
+                };
                 let Some((t, i)) = self.walk(mm, a, false)? else {
-                    self.handle_mm_fault_locked(
-                        mm,
-                        &maps,
-                        a,
-                        FaultFlags {
-                            write,
-                            unshare: false,
-                        },
-                    )?;
+                    fault_in()?;
                     continue;
                 };
                 let ptl = mm.ptl(t);
                 let pte = self.read_entry(t, i);
                 if !pte.present() || (write && !pte.write()) {
                     drop(ptl);
-                    self.handle_mm_fault_locked(
-                        mm,
-                        &maps,
-                        a,
-                        FaultFlags {
-                            write,
-                            unshare: false,
-                        },
-                    )?;
+                    fault_in()?;
                     continue;
                 }
                 let pa = PhysAddr(pte.pfn().phys().0 + a % PAGE_SIZE);

@@ -102,6 +102,42 @@ impl Machine {
         }
     }
 
+    /// A new page for an anonymous mapping (`folio_prealloc()`): a copy of
+    /// `src`, or zeros. Nothing is leaked on failure.
+    pub(crate) fn alloc_anon_page(&self, src: Option<Pfn>) -> KResult<Pfn> {
+        let new = self.alloc_pages(Gfp::MOVABLE, 0, 0)?;
+        let filled = match src {
+            Some(s) => self.physmem().copy_page(new, s),
+            None => self.physmem().clear_page(new),
+        };
+        if let Err(e) = filled {
+            self.put_pages(new, 0);
+            return Err(e);
+        }
+        Ok(new)
+    }
+
+    /// Maps a fresh page exclusively at `table[idx]` (`folio_add_new_anon_rmap`
+    /// with RMAP_EXCLUSIVE + `set_pte_at`), writable and dirty if `writable`.
+    /// The caller holds the PTL and has checked the entry.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn map_new_anon_page(
+        &self,
+        vma: &Vma,
+        table: Pfn,
+        idx: u64,
+        addr: u64,
+        pfn: Pfn,
+        writable: bool,
+    ) {
+        let anon_vma = vma
+            .anon_vma
+            .expect("private mappings get an anon_vma at mmap");
+        self.folio_add_new_anon_rmap(pfn, anon_vma, addr, true);
+        let bits = PTE_YOUNG | if writable { PTE_RW | PTE_DIRTY } else { 0 };
+        self.write_entry(table, idx, Pte::new(pfn, bits));
+    }
+
     /// `do_anonymous_page()`.
     fn do_anonymous_page(
         &self,
@@ -123,25 +159,14 @@ impl Machine {
             }
             return Ok(());
         }
-        let pfn = self.alloc_pages(Gfp::MOVABLE, 0, 0)?;
-        self.physmem().clear_page(pfn)?;
+        let pfn = self.alloc_anon_page(None)?;
         let _ptl = mm.ptl(table);
         if !self.read_entry(table, idx).is_none() {
             drop(_ptl);
             self.put_pages(pfn, 0);
             return Ok(());
         }
-        let anon_vma = vma
-            .anon_vma
-            .expect("anonymous VMAs get an anon_vma at mmap");
-        self.folio_add_new_anon_rmap(pfn, anon_vma, addr, true);
-        let bits = PTE_YOUNG
-            | if vma.flags & VM_WRITE != 0 {
-                PTE_RW | PTE_DIRTY
-            } else {
-                0
-            };
-        self.write_entry(table, idx, Pte::new(pfn, bits));
+        self.map_new_anon_page(vma, table, idx, addr, pfn, vma.flags & VM_WRITE != 0);
         Ok(())
     }
 
@@ -220,7 +245,7 @@ impl Machine {
         old: Option<Pfn>,
         unshare: bool,
     ) -> KResult<()> {
-        let new = match self.alloc_pages(Gfp::MOVABLE, 0, 0) {
+        let new = match self.alloc_anon_page(old) {
             Ok(p) => p,
             Err(e) => {
                 if let Some(o) = old {
@@ -229,10 +254,6 @@ impl Machine {
                 return Err(e);
             }
         };
-        match old {
-            Some(o) => self.physmem().copy_page(new, o)?,
-            None => self.physmem().clear_page(new)?,
-        }
         let ptl = mm.ptl(table);
         if self.read_entry(table, idx) != orig {
             drop(ptl);
@@ -242,13 +263,8 @@ impl Machine {
             }
             return Ok(());
         }
-        let anon_vma = vma
-            .anon_vma
-            .expect("anonymous VMAs get an anon_vma at mmap");
-        self.folio_add_new_anon_rmap(new, anon_vma, addr, true);
         let writable = !unshare && vma.flags & VM_WRITE != 0;
-        let bits = PTE_YOUNG | if writable { PTE_RW | PTE_DIRTY } else { 0 };
-        self.write_entry(table, idx, Pte::new(new, bits));
+        self.map_new_anon_page(vma, table, idx, addr, new, writable);
         if let Some(o) = old {
             // After the PTE switch, so nobody "reuses" the old page while
             // our stale mapping could still read it.

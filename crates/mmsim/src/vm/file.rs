@@ -137,18 +137,14 @@ impl Machine {
         let shared = vma.flags & VM_SHARED != 0;
         if write && !shared {
             // do_cow_fault(): a private copy, never the cache page.
-            let new = self.alloc_pages(Gfp::MOVABLE, 0, 0)?;
-            self.physmem().copy_page(new, page)?;
+            let new = self.alloc_anon_page(Some(page))?;
             let _ptl = mm.ptl(table);
             if !self.read_entry(table, idx).is_none() {
                 drop(_ptl);
                 self.put_pages(new, 0);
                 return Ok(());
             }
-            let anon_vma = vma.anon_vma.expect("private mappings have an anon_vma");
-            self.folio_add_new_anon_rmap(new, anon_vma, addr, true);
-            let bits = super::pte::PTE_YOUNG | super::pte::PTE_RW | super::pte::PTE_DIRTY;
-            self.write_entry(table, idx, super::pte::Pte::new(new, bits));
+            self.map_new_anon_page(vma, table, idx, addr, new, true);
             return Ok(());
         }
         let _ptl = mm.ptl(table);

@@ -10,7 +10,7 @@
 //! copy exists since 5.9; the `cow_reuse=mapcount` variant (≤ 5.7) shares
 //! pinned pages too.
 
-use super::pte::{Pte, SwapEntry, PTE_DIRTY, PTE_RW, PTE_YOUNG};
+use super::pte::{Pte, SwapEntry, PTE_YOUNG};
 use super::rmap::page_anon;
 use super::{Mm, Vma, VM_DONTCOPY, VM_WRITE};
 use crate::errno::KResult;
@@ -18,7 +18,6 @@ use crate::machine::Machine;
 use crate::page::{Pfn, PAGE_SIZE};
 use crate::sync::Arc;
 use crate::variant::CowReuse;
-use crate::zone::alloc::Gfp;
 
 impl Machine {
     /// `dup_mm()`: a child address space with copies of every VMA not marked
@@ -121,7 +120,7 @@ impl Machine {
             // "Page may be pinned, we have to copy."
             self.put_pages(pfn, 0);
             drop(src_ptl);
-            return self.copy_present_page(dst, vma, dt, di, addr, pfn);
+            return self.copy_present_page(vma, dt, di, addr, pfn);
         }
     }
 
@@ -129,24 +128,14 @@ impl Machine {
     /// copy; the parent's page and PTE are untouched.
     fn copy_present_page(
         &self,
-        _dst: &Mm,
         vma: &Vma,
         dt: Pfn,
         di: u64,
         addr: u64,
         src_pfn: Pfn,
     ) -> KResult<()> {
-        let new = self.alloc_pages(Gfp::MOVABLE, 0, 0)?;
-        self.physmem().copy_page(new, src_pfn)?;
-        let anon_vma = vma.anon_vma.expect("anonymous VMA");
-        self.folio_add_new_anon_rmap(new, anon_vma, addr, true);
-        let bits = PTE_YOUNG
-            | if vma.flags & VM_WRITE != 0 {
-                PTE_RW | PTE_DIRTY
-            } else {
-                0
-            };
-        self.write_entry(dt, di, Pte::new(new, bits));
+        let new = self.alloc_anon_page(Some(src_pfn))?;
+        self.map_new_anon_page(vma, dt, di, addr, new, vma.flags & VM_WRITE != 0);
         Ok(())
     }
 }
