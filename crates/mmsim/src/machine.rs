@@ -37,6 +37,17 @@ pub const LEGACY_HOLE: Range<u64> = 0xa_0000..0x10_0000;
 /// says it is; its pages are PG_reserved.
 pub const KERNEL_IMAGE: Range<u64> = (16 << 20)..(48 << 20);
 
+/// The PFN ranges memblock reserves at boot: page 0, the legacy hole
+/// (init_unavailable_range marks holes reserved too) and the kernel image.
+pub fn boot_reserved_ranges() -> [Range<Pfn>; 3] {
+    let to_pfns = |r: &Range<u64>| Pfn(r.start >> PAGE_SHIFT)..Pfn(r.end >> PAGE_SHIFT);
+    [
+        Pfn(0)..Pfn(1),
+        to_pfns(&LEGACY_HOLE),
+        to_pfns(&KERNEL_IMAGE),
+    ]
+}
+
 /// The machine's shape, as `machine` in a scenario gives it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MachineConfig {
@@ -332,11 +343,8 @@ impl Machine {
     /// memmap_init + free_area_init + memblock_free_all for one boot zone.
     fn memmap_init_boot_zone(&self, nid: usize, zt: ZoneType, start: Pfn, end: Pfn) {
         let zone = self.zone(nid, zt);
-        let to_pfns = |r: &Range<u64>| Pfn(r.start >> PAGE_SHIFT)..Pfn(r.end >> PAGE_SHIFT);
-        let hole = to_pfns(&LEGACY_HOLE);
-        // Reserved by memblock: page 0, the kernel image, and the hole
-        // (init_unavailable_range marks holes reserved too).
-        let reserved = [Pfn(0)..Pfn(1), hole.clone(), to_pfns(&KERNEL_IMAGE)];
+        let reserved = boot_reserved_ranges();
+        let hole = reserved[1].clone();
         let overlap =
             |r: &Range<Pfn>, s: Pfn, e: Pfn| r.end.min(e).0.saturating_sub(r.start.max(s).0);
         let reserved_in = |s: Pfn, e: Pfn| reserved.iter().any(|r| overlap(r, s, e) > 0);

@@ -324,10 +324,9 @@ impl Machine {
 
     /// Pages reserved by memblock at boot (page 0, the hole, the kernel image).
     fn is_boot_reserved(&self, pfn: Pfn) -> bool {
-        let addr = pfn.phys().0;
-        addr == 0
-            || crate::machine::LEGACY_HOLE.contains(&addr)
-            || crate::machine::KERNEL_IMAGE.contains(&addr)
+        crate::machine::boot_reserved_ranges()
+            .iter()
+            .any(|r| r.contains(&pfn))
     }
 }
 
