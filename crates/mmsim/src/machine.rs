@@ -233,6 +233,14 @@ impl Machine {
         m.boot_memory()?;
         m.register_owner();
         m.register_anon_migration();
+        if m.config.hugepages > 0 {
+            m.hugetlb_boot(m.config.hugepages).map_err(|_| {
+                ConfigError(format!(
+                    "hugepages={}: not enough memory for the hugetlb pool",
+                    m.config.hugepages
+                ))
+            })?;
+        }
         Ok(m)
     }
 

@@ -14,9 +14,9 @@
 
 use super::Report;
 use crate::machine::Machine;
-use crate::page::Pfn;
+use crate::page::{Pfn, PG_ANON_EXCLUSIVE};
 use crate::variant::CowReuse;
-use crate::vm::rmap::{folio_maybe_dma_pinned, page_anon, page_anon_exclusive};
+use crate::vm::huge::Mapping;
 use std::collections::BTreeMap;
 
 impl Machine {
@@ -24,21 +24,31 @@ impl Machine {
         for v in self.swap_cache_exclusive_violations() {
             r.fail("swap-exclusive", v);
         }
-        let mut mappings: BTreeMap<u64, i32> = BTreeMap::new();
-        self.for_each_mapped_pte(|mm, addr, pte| {
-            let pfn = pte.pfn();
-            let p = self.page(pfn);
-            if !page_anon(p) {
+        // Per page: PTEs mapping it; per folio head: PMDs mapping it.
+        let mut ptes: BTreeMap<u64, i32> = BTreeMap::new();
+        let mut pmds: BTreeMap<u64, i32> = BTreeMap::new();
+        self.for_each_mapping(|mm, addr, m| {
+            let (pfn, entry, whole) = match m {
+                Mapping::Pte(_, _, pte) => (pte.pfn(), pte, false),
+                Mapping::Pmd(_, _, pmd) => (pmd.pfn(), pmd, true),
+                Mapping::None => return,
+            };
+            if entry.special() || !self.folio_test_anon(pfn) {
                 return;
             }
-            *mappings.entry(pfn.0).or_default() += 1;
-            if crate::vm::rmap::page_ksm(p) && p.test(crate::page::PG_ANON_EXCLUSIVE) {
+            if whole {
+                *pmds.entry(pfn.0).or_default() += 1;
+            } else {
+                *ptes.entry(pfn.0).or_default() += 1;
+            }
+            let exclusive = self.page_anon_exclusive(pfn);
+            if self.folio_test_ksm(pfn) && self.page(pfn).test(PG_ANON_EXCLUSIVE) {
                 r.fail(
                     "ksm-not-exclusive",
                     format!("KSM page {pfn} is PG_anon_exclusive"),
                 );
             }
-            if pte.write() && !page_anon_exclusive(p) {
+            if entry.write() && !exclusive {
                 r.fail(
                     "anon-writable-exclusive",
                     format!(
@@ -47,31 +57,53 @@ impl Machine {
                     ),
                 );
             }
+            // A pin is only taken on an exclusive page. A large folio's
+            // pincount is folio-wide, so only whole mappings and small
+            // folios can be judged page by page.
+            let judged = whole || !self.folio_test_large(pfn);
             if self.variants().cow_reuse == CowReuse::Exclusive
-                && folio_maybe_dma_pinned(p)
-                && !page_anon_exclusive(p)
+                && judged
+                && self.folio_maybe_dma_pinned(pfn)
+                && !exclusive
             {
                 r.fail(
                     "anon-pinned-exclusive",
                     format!(
                         "pinned pfn {pfn} (refcount {}) mapped by mm {} lost PG_anon_exclusive",
-                        p.ref_count(),
+                        self.folio_ref_count(pfn),
                         mm.id
                     ),
                 );
             }
         });
-        for (pfn, n) in mappings {
+        let mut folios: BTreeMap<u64, i32> = BTreeMap::new();
+        for (&pfn, &n) in &ptes {
             let p = self.page(Pfn(pfn));
-            if p.mapcount() != n || p.ref_count() < n {
+            if !self.folio_test_hugetlb(Pfn(pfn)) && p.mapcount() != n {
                 r.fail(
                     "anon-refcount",
-                    format!(
-                        "pfn {:#x}: {n} PTEs map it, mapcount {}, refcount {}",
-                        pfn,
-                        p.mapcount(),
-                        p.ref_count()
-                    ),
+                    format!("pfn {pfn:#x}: {n} PTEs map it, mapcount {}", p.mapcount()),
+                );
+            }
+            *folios.entry(self.folio_head(Pfn(pfn)).0).or_default() += n;
+        }
+        for (&head, &n) in &pmds {
+            let e = self.folio_entire_mapcount(Pfn(head));
+            if e != n {
+                r.fail(
+                    "anon-refcount",
+                    format!("folio {head:#x}: {n} PMDs map it, entire mapcount {e}"),
+                );
+            }
+            *folios.entry(head).or_default() += n;
+        }
+        for (head, n) in folios {
+            let head = Pfn(head);
+            let (mapcount, refs) = (self.folio_mapcount(head), self.folio_ref_count(head));
+            if mapcount != n || refs < n {
+                r.fail(
+                    "anon-refcount",
+                    format!("folio {head}: {n} mappings, mapcount {mapcount}, refcount {refs}"),
                 );
             }
         }

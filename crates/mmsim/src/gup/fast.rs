@@ -26,7 +26,7 @@ use crate::machine::Machine;
 use crate::page::{Pfn, ZoneType, PAGE_SIZE};
 use crate::sync::Arc;
 use crate::variant::{GupFastRecheck, GupForkSeq};
-use crate::vm::rmap::{page_anon, page_anon_exclusive, GUP_PIN_COUNTING_BIAS};
+use crate::vm::huge::{haddr, Mapping};
 use crate::vm::Mm;
 
 impl Machine {
@@ -63,19 +63,30 @@ impl Machine {
     }
 
     fn gup_fast_pte(&self, mm: &Mm, addr: u64, flags: GupFlags) -> Option<Pfn> {
-        let (table, idx) = self.walk(mm, addr, false).ok().flatten()?;
-        let pte = self.read_entry(table, idx);
-        if !pte.present() || pte.special() || (flags.write && !pte.write()) {
+        // (B1) read the entry: a PTE, or a huge PMD (gup_fast_pmd_leaf()).
+        let (table, idx, entry, pfn) = match self.lookup(mm, addr) {
+            Mapping::Pte(t, i, pte) => (t, i, pte, pte.pfn()),
+            Mapping::Pmd(t, i, pmd) => (t, i, pmd, pmd.pfn() + (addr - haddr(addr)) / PAGE_SIZE),
+            Mapping::None => return None,
+        };
+        if !entry.present() || entry.special() || (flags.write && !entry.write()) {
             return None;
         }
-        let pfn = pte.pfn();
         let page = self.mem().pfn_to_page(pfn)?;
-        // try_grab_folio_fast(): a speculative reference, then the pin bias.
-        if !page.try_get() {
+        // (B3) try_grab_folio_fast(): a speculative reference on the folio,
+        // which then cannot be freed or split under us.
+        let head = self.folio_head(pfn);
+        if !self.page(head).try_get() {
+            return None;
+        }
+        if self.folio_head(pfn) != head {
+            self.folio_put(head);
             return None;
         }
         if flags.pin {
-            page.ref_add(GUP_PIN_COUNTING_BIAS - 1);
+            // The rest of the pin: the bias or the pincount.
+            self.folio_pin(pfn);
+            self.folio_put(head);
         }
         let back_off = |m: &Machine| {
             m.release_pages(&[pfn], flags);
@@ -84,17 +95,20 @@ impl Machine {
         if flags.longterm && page.zonenum() == ZoneType::Movable {
             return back_off(self);
         }
+        // (B4) the entry must not have changed.
         if self.variants().gup_fast_recheck == GupFastRecheck::On
-            && self.read_entry(table, idx) != pte
+            && self.read_entry(table, idx) != entry
         {
             return back_off(self);
         }
-        if !pte.write() && flags.pin && !flags.write {
-            // gup_must_unshare() with no VMA: only an exclusive anonymous
-            // page may be pinned read-only here.
+        // (B5) gup_must_unshare() without a VMA: a read-only pin of a
+        // read-only entry needs an exclusive anonymous page (on the head for
+        // a PMD mapping).
+        if !entry.write() && flags.pin && !flags.write {
+            let at = if entry.huge() { head } else { pfn };
             let must_unshare = match self.variants().cow_reuse {
                 crate::variant::CowReuse::Exclusive => {
-                    !(page_anon(page) && page_anon_exclusive(page))
+                    !(self.folio_test_anon(at) && self.page_anon_exclusive(at))
                 }
                 _ => false,
             };

@@ -24,7 +24,7 @@ use crate::page::{Pfn, PAGE_SIZE};
 use crate::sync::Arc;
 use crate::variant::CowReuse;
 use crate::vm::fault::FaultFlags;
-use crate::vm::rmap::{page_anon, page_anon_exclusive, GUP_PIN_COUNTING_BIAS};
+use crate::vm::huge::{self, Mapping};
 use crate::vm::{Mm, Vma, VM_WRITE};
 
 /// FOLL_* flags that the model distinguishes.
@@ -60,9 +60,8 @@ impl Machine {
         if !flags.pin || flags.write {
             return false;
         }
-        let p = self.page(pfn);
-        if pfn != self.zero_pfn() && page_anon(p) {
-            return !page_anon_exclusive(p);
+        if pfn != self.zero_pfn() && self.folio_test_anon(pfn) {
+            return !self.page_anon_exclusive(pfn);
         }
         // Page cache and the zero page: only a longterm pin must see later
         // writes, which in a COW mapping go to a new anonymous page.
@@ -176,6 +175,32 @@ impl Machine {
                 };
                 self.handle_mm_fault_locked(mm, maps, addr, ff)
             };
+            if let Mapping::Pmd(pt, pi, pmd) = self.lookup(mm, addr) {
+                // follow_huge_pmd(): the subpage of a THP, a hugetlb page
+                // or the huge zero page, taken without splitting.
+                let ptl = mm.ptl(pt);
+                if self.read_entry(pt, pi) != pmd {
+                    continue;
+                }
+                if flags.write && !pmd.write() {
+                    drop(ptl);
+                    fault_in()?;
+                    continue;
+                }
+                // PG_anon_exclusive of a PMD mapping is on its head.
+                if !pmd.write() && self.gup_must_unshare(vma, flags, pmd.pfn()) {
+                    drop(ptl);
+                    let unshare = FaultFlags {
+                        write: false,
+                        unshare: true,
+                    };
+                    self.handle_mm_fault_locked(mm, maps, addr, unshare)?;
+                    continue;
+                }
+                let pfn = pmd.pfn() + (addr - huge::haddr(addr)) / PAGE_SIZE;
+                self.grab(pfn, flags);
+                return Ok(pfn);
+            }
             let Some((t, i)) = self.walk(mm, addr, false)? else {
                 fault_in()?;
                 continue;
@@ -213,31 +238,36 @@ impl Machine {
         Err(Errno::EAGAIN)
     }
 
+    /// `try_grab_folio()`: a reference (FOLL_GET) or a pin (FOLL_PIN).
     fn grab(&self, pfn: Pfn, flags: GupFlags) {
-        if pfn == self.zero_pfn() {
-            // "Don't take a pin on the zero page - it's not going anywhere";
-            // a GET does not count on it either (it is reserved).
+        if self.is_zero_pfn_any(pfn) {
             return;
         }
-        let p = self.page(pfn);
         if flags.pin {
-            p.ref_add(GUP_PIN_COUNTING_BIAS);
+            self.folio_pin(pfn);
         } else {
-            p.ref_inc();
+            self.folio_get(pfn);
         }
     }
 
     /// Drops what a GUP took on each page (`gup_put_folio()`).
     pub(crate) fn release_pages(&self, pages: &[Pfn], flags: GupFlags) {
         for &pfn in pages {
-            if pfn == self.zero_pfn() {
+            if self.is_zero_pfn_any(pfn) {
                 continue;
             }
-            let n = if flags.pin { GUP_PIN_COUNTING_BIAS } else { 1 };
-            if self.page(pfn).ref_sub_and_test(n) {
-                self.free_pages_prepared(pfn, 0);
+            if flags.pin {
+                self.folio_unpin(pfn);
+            } else {
+                self.folio_put(pfn);
             }
         }
+    }
+
+    /// The zero page or a page of the huge zero folio: GUP takes no
+    /// reference on them.
+    pub(crate) fn is_zero_pfn_any(&self, pfn: Pfn) -> bool {
+        pfn == self.zero_pfn() || self.is_huge_zero_pfn(pfn)
     }
 
     /// `unpin_user_pages()` / `put_page()` of every page of a GUP.

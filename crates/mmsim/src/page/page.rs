@@ -413,6 +413,25 @@ impl Page {
         self.lru_next.store(0, Ordering::Relaxed);
     }
 
+    /// A folio metadata word kept in a tail page: `_entire_mapcount`,
+    /// `_large_mapcount` and `_pincount` of a large folio live in its first
+    /// tail pages, as in the kernel. It is the `lru.prev` word, which a tail
+    /// page never uses as a link; it reads 0 on a fresh tail.
+    pub fn tail_word(&self) -> i32 {
+        self.lru_prev.load(Ordering::Relaxed) as i32
+    }
+
+    /// Adds `delta` to a tail word (under the lock its user states); returns
+    /// the new value.
+    pub fn tail_word_add(&self, delta: i32) -> i32 {
+        self.lru_prev.fetch_add(delta as u32, Ordering::Relaxed) as i32 + delta
+    }
+
+    /// Sets a tail word (folio owner only: allocation, split, free).
+    pub fn set_tail_word(&self, v: i32) {
+        self.lru_prev.store(v as u32, Ordering::Relaxed);
+    }
+
     // ----- whole-slot operations -------------------------------------------
 
     /// `page_init_poison()`: fill the slot with the poison pattern.

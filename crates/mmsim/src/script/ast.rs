@@ -726,6 +726,14 @@ pub enum Cmd {
         /// The page.
         place: Place,
     },
+    /// `P smaps NAME`: the mapping's /proc/PID/smaps counters (an extension
+    /// of SCENARIOS.md).
+    Smaps {
+        /// The process.
+        proc: String,
+        /// The mapping.
+        name: String,
+    },
 
     /// `virtio-mem add DEV addr=ADDR size=SIZE block=SIZE [node=N] [requested=SIZE]
     /// [inaccessible] [nodriver]`.
@@ -842,6 +850,7 @@ impl Cmd {
             Cmd::Pagemap { .. } => "pagemap",
             Cmd::Pte { .. } => "pte",
             Cmd::Pfn { .. } => "pfn",
+            Cmd::Smaps { .. } => "smaps",
             Cmd::VirtioMemAdd { .. } => "virtio-mem add",
             Cmd::VirtioMemResize { .. } => "virtio-mem resize",
             Cmd::VirtioMemShow { .. } => "virtio-mem show",

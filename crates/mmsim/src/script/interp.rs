@@ -157,6 +157,7 @@ fn is_process_command(cmd: &Cmd) -> bool {
             | Cmd::Pagemap { .. }
             | Cmd::Pte { .. }
             | Cmd::Pfn { .. }
+            | Cmd::Smaps { .. }
     )
 }
 
@@ -947,14 +948,14 @@ mod tests {
         let e = run_sources(
             &[(
                 "t.mms".into(),
-                "machine ram=512M\nspawn A\nA mmap buf 4K thp\n".into(),
+                "machine ram=512M\nspawn A\nA mmap buf 4K shared\n".into(),
             )],
             &RunOptions::default(),
         )
         .unwrap_err();
         assert_eq!((e.line, e.column), (3, 1));
         assert!(e.message.contains("not supported yet"), "{}", e.message);
-        assert!(e.message.contains("THP"), "{}", e.message);
+        assert!(e.message.contains("shmem"), "{}", e.message);
     }
 
     #[test]

@@ -1103,6 +1103,10 @@ fn process_command(proc: String, a: &mut Args<'_>) -> Parsed<Cmd> {
             proc,
             place: a.place()?,
         },
+        "smaps" => Cmd::Smaps {
+            proc,
+            name: a.name("NAME")?,
+        },
         _ => return Err(verb.unknown("process")),
     })
 }

@@ -15,7 +15,6 @@ use crate::machine::Machine;
 use crate::oracle::{Oracle, OracleError, OracleViolation, PinFlags, PinKind};
 use crate::page::PAGE_SIZE;
 use crate::sync::Arc;
-use crate::vm::rmap::page_anon_exclusive;
 use crate::vm::{Mm, VM_READ, VM_WRITE};
 use std::collections::HashMap;
 
@@ -72,10 +71,10 @@ pub(crate) fn unsupported(cmd: &Cmd) -> Option<&'static str> {
             hugetlb,
             ..
         } => {
-            if *thp {
-                Some("THP")
-            } else if *hugetlb {
-                Some("hugetlb")
+            if *hugetlb && !matches!(backing, super::ast::Backing::Anon) {
+                Some("hugetlbfs files")
+            } else if *thp && *hugetlb {
+                Some("THP and hugetlb in one mapping")
             } else if matches!(backing, super::ast::Backing::Anon)
                 && matches!(sharing, super::ast::Sharing::Shared)
             {
@@ -84,15 +83,6 @@ pub(crate) fn unsupported(cmd: &Cmd) -> Option<&'static str> {
                 None
             }
         }
-        Cmd::Madvise { advice, .. } => match advice {
-            Advice::HugePage | Advice::NoHugePage | Advice::Collapse => Some("THP"),
-            Advice::DontNeed
-            | Advice::DontFork
-            | Advice::DoFork
-            | Advice::PageOut
-            | Advice::Mergeable
-            | Advice::Unmergeable => None,
-        },
         _ => None,
     }
 }
@@ -182,7 +172,8 @@ impl ProcessWorld {
                 populate,
                 backing,
                 sharing,
-                ..
+                thp,
+                hugetlb,
             } => {
                 let p = self.procs.get_mut(proc).ok_or(Errno::ESRCH)?;
                 if p.maps.contains_key(name) {
@@ -202,7 +193,12 @@ impl ProcessWorld {
                 };
                 let shared = matches!(sharing, super::ast::Sharing::Shared);
                 let addr = match backing {
-                    super::ast::Backing::Anon => m.mmap_anon(&p.mm, size, flags, *populate)?,
+                    super::ast::Backing::Anon => {
+                        let flags = flags
+                            | if *thp { crate::vm::VM_HUGEPAGE } else { 0 }
+                            | if *hugetlb { crate::vm::VM_HUGETLB } else { 0 };
+                        m.mmap_anon(&p.mm, size, flags, *populate)?
+                    }
                     super::ast::Backing::File(f) => {
                         let id = *self.files.get(f).ok_or(Errno::EBADF)?;
                         let a = m.mmap_file(&p.mm, id, size, flags, shared)?;
@@ -293,6 +289,11 @@ impl ProcessWorld {
                         self.mirror(r);
                     }
                     Advice::PageOut => m.madvise_pageout(&mm, map.addr + off, len)?,
+                    Advice::HugePage | Advice::NoHugePage => {
+                        let huge = matches!(advice, Advice::HugePage);
+                        m.madvise_hugepage(&mm, map.addr + off, len, huge)?
+                    }
+                    Advice::Collapse => m.madvise_collapse(&mm, map.addr + off, len)?,
                     Advice::Mergeable | Advice::Unmergeable => {
                         let merge = matches!(advice, Advice::Mergeable);
                         m.madvise_mergeable(&mm, map.addr + off, len, merge)?
@@ -308,7 +309,6 @@ impl ProcessWorld {
                             ranges.retain(|&(o, l)| o + l <= off || off + len <= o);
                         }
                     }
-                    _ => return Err(Errno::ENOSYS),
                 }
                 text("")
             }
@@ -509,8 +509,9 @@ impl ProcessWorld {
                 let swapped = !present && pte.swap_entry().is_some();
                 let (pfn, exclusive) = if present {
                     let pfn = pte.pfn();
-                    // PM_MMAP_EXCLUSIVE: a normal page mapped exactly once.
-                    let excl = !pte.special() && m.page(pfn).mapcount() == 1;
+                    // PM_MMAP_EXCLUSIVE: a normal page mapped exactly once
+                    // (by this PTE, or by the PMD mapping its folio).
+                    let excl = !pte.special() && m.page_mapcount(pfn) == 1;
                     (pfn.0, excl)
                 } else if let Some(crate::vm::pte::SwapEntry::Swap { ty, offset }) =
                     pte.swap_entry()
@@ -530,13 +531,29 @@ impl ProcessWorld {
             Cmd::Pte { proc, place } => {
                 let (mm, map, off) = self.place(proc, place, 1)?;
                 let pte = m.pte_at(&mm, map.addr + off);
-                let pae = pte.present() && !pte.special() && page_anon_exclusive(m.page(pte.pfn()));
+                // A PMD mapping keeps PG_anon_exclusive on its head.
+                let at = match m.lookup(&mm, map.addr + off) {
+                    crate::vm::huge::Mapping::Pmd(_, _, pmd) => pmd.pfn(),
+                    _ => pte.pfn(),
+                };
+                let pae = pte.present() && !pte.special() && m.page_anon_exclusive(at);
                 text(format!(
                     "present={} writable={} anon_exclusive={} pfn={:#x}",
                     u8::from(pte.present()),
                     u8::from(pte.write()),
                     u8::from(pae),
                     if pte.present() { pte.pfn().0 } else { 0 }
+                ))
+            }
+            Cmd::Smaps { proc, name } => {
+                let (mm, map) = self.mapping(proc, name)?;
+                let s = m.smaps(&mm, map.addr, map.addr + map.size);
+                text(format!(
+                    "rss_kb={} anon_huge_kb={} swap_kb={} hugetlb_kb={}",
+                    s.rss >> 10,
+                    s.anon_huge >> 10,
+                    s.swap >> 10,
+                    s.hugetlb >> 10
                 ))
             }
             Cmd::Pfn { proc, place } => {

@@ -7,6 +7,7 @@
 //! in a page after migration or COW has started to move away from it.
 
 use super::fault::FaultFlags;
+use super::huge::{haddr, Mapping};
 use super::Mm;
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
@@ -43,9 +44,15 @@ impl Machine {
                     };
                     self.handle_mm_fault_locked(mm, &maps, a, ff)
                 };
-                let Some((t, i)) = self.walk(mm, a, false)? else {
-                    fault_in()?;
-                    continue;
+                // The entry that maps `a`: a PTE or a huge PMD (the TLB
+                // caches either; neither is split by an access).
+                let (t, i, pfn) = match self.lookup(mm, a) {
+                    Mapping::Pte(t, i, pte) => (t, i, pte.pfn()),
+                    Mapping::Pmd(t, i, pmd) => (t, i, pmd.pfn() + (a - haddr(a)) / PAGE_SIZE),
+                    Mapping::None => {
+                        fault_in()?;
+                        continue;
+                    }
                 };
                 let ptl = mm.ptl(t);
                 let pte = self.read_entry(t, i);
@@ -54,7 +61,16 @@ impl Machine {
                     fault_in()?;
                     continue;
                 }
-                let pa = PhysAddr(pte.pfn().phys().0 + a % PAGE_SIZE);
+                if pte.pfn() != pfn && !pte.huge() {
+                    // Changed since the lookup: look again.
+                    continue;
+                }
+                let pfn = if pte.huge() {
+                    pte.pfn() + (a - haddr(a)) / PAGE_SIZE
+                } else {
+                    pte.pfn()
+                };
+                let pa = PhysAddr(pfn.phys().0 + a % PAGE_SIZE);
                 match data {
                     Some(d) => {
                         let off = (a - addr) as usize;

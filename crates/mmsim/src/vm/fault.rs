@@ -15,8 +15,7 @@
 //! retried, as the hardware would re-fault.
 
 use super::pte::{Pte, SwapEntry, PTE_DIRTY, PTE_RW, PTE_SPECIAL, PTE_YOUNG};
-use super::rmap::{page_anon, page_anon_exclusive};
-use super::{Mm, MmMaps, Vma, VM_WRITE};
+use super::{huge, Mm, MmMaps, Vma, VM_WRITE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
 use crate::page::{Pfn, PG_ANON_EXCLUSIVE};
@@ -58,6 +57,17 @@ impl Machine {
             unshare: flags.unshare && vma.is_cow(),
             ..flags
         };
+        if vma.flags & super::VM_HUGETLB != 0 {
+            return self.hugetlb_fault(mm, vma, addr, flags.write, flags.unshare);
+        }
+        if vma.file.is_none() {
+            self.huge_pmd_fault(mm, vma, addr, flags)?;
+            // Still huge: handled (or a racing change, which the access
+            // retries).
+            if let huge::Mapping::Pmd(..) = self.lookup(mm, addr) {
+                return Ok(());
+            }
+        }
         let (table, idx) = self.walk(mm, addr, true)?.ok_or(Errno::ENOMEM)?;
         loop {
             let pte = self.read_entry(table, idx);
@@ -100,6 +110,37 @@ impl Machine {
             }
             return Ok(());
         }
+    }
+
+    /// The PMD level of `handle_mm_fault()`: a THP or the huge zero page for
+    /// an empty PMD of a THP-enabled VMA (`create_huge_pmd`), and
+    /// `wp_huge_pmd` for a write or unshare on a read-only huge PMD. Leaves
+    /// the PMD huge if it handled the fault, or split/empty for the PTE level.
+    fn huge_pmd_fault(&self, mm: &Mm, vma: &Vma, addr: u64, flags: FaultFlags) -> KResult<()> {
+        let Some((pt, pi)) = self.walk_pmd(mm, addr, true)? else {
+            return Ok(());
+        };
+        let pmd = self.read_entry(pt, pi);
+        if pmd.is_none() {
+            if huge::thp_vma_suitable(vma, addr) {
+                // On fallback the PMD stays empty and the PTE level runs.
+                let _ = self.do_huge_pmd_anonymous_page(mm, vma, pt, pi, addr, flags.write);
+            }
+            return Ok(());
+        }
+        if !pmd.huge() {
+            return Ok(());
+        }
+        if (flags.write || flags.unshare) && !pmd.write() {
+            let unshare = flags.unshare && !flags.write;
+            self.do_huge_pmd_wp_page(mm, vma, pt, pi, addr, pmd, unshare)?;
+        } else if flags.write {
+            let _ptl = mm.ptl(pt);
+            if self.read_entry(pt, pi) == pmd {
+                self.write_entry(pt, pi, pmd.with(PTE_DIRTY | PTE_YOUNG));
+            }
+        }
+        Ok(())
     }
 
     /// A new page for an anonymous mapping (`folio_prealloc()`): a copy of
@@ -173,16 +214,25 @@ impl Machine {
     /// Whether a write fault may reuse the anonymous page instead of copying
     /// it, under the machine's `cow_reuse` variant.
     fn wp_can_reuse(&self, pfn: Pfn) -> bool {
-        let p = self.page(pfn);
         match self.variants().cow_reuse {
             // A KSM page is always copied. do_wp_page: "If we encounter a
             // page that is marked exclusive, we must reuse the page without
             // further checks"; otherwise wp_can_reuse_anon_folio() wants the
-            // sole reference.
-            _ if super::rmap::page_ksm(p) => false,
-            CowReuse::Exclusive => page_anon_exclusive(p) || p.ref_count() == 1,
-            CowReuse::Refcount => p.ref_count() == 1,
-            CowReuse::Mapcount => p.mapcount() == 1,
+            // sole reference — and, as in 6.12, never reuses a page of a
+            // large folio that is not exclusive (it copies and lets the
+            // large folio go sooner).
+            _ if self.folio_test_ksm(pfn) => false,
+            CowReuse::Exclusive => {
+                self.page_anon_exclusive(pfn)
+                    || (!self.folio_test_large(pfn) && self.folio_ref_count(pfn) == 1)
+            }
+            CowReuse::Refcount => self.folio_ref_count(pfn) == 1,
+            // reuse_swap_page(): mappings plus swap PTEs still referring to
+            // the page's slot.
+            CowReuse::Mapcount => {
+                let swapped = self.swap_cache_slot(pfn).map_or(0, |s| self.swap_count(s));
+                self.folio_mapcount(pfn) + swapped as i32 == 1
+            }
         }
     }
 
@@ -214,7 +264,7 @@ impl Machine {
                 None
             } else {
                 let pfn = orig.pfn();
-                if page_anon(self.page(pfn)) && self.wp_can_reuse(pfn) {
+                if self.folio_test_anon(pfn) && self.wp_can_reuse(pfn) {
                     self.page(pfn).set(PG_ANON_EXCLUSIVE);
                     if !unshare {
                         // wp_page_reuse()
@@ -223,7 +273,7 @@ impl Machine {
                     return Ok(());
                 }
                 // folio_get(): keep the old page while we copy it.
-                self.page(pfn).ref_inc();
+                self.folio_get(pfn);
                 Some(pfn)
             }
         };
@@ -249,7 +299,7 @@ impl Machine {
             Ok(p) => p,
             Err(e) => {
                 if let Some(o) = old {
-                    self.put_pages(o, 0);
+                    self.folio_put(o);
                 }
                 return Err(e);
             }
@@ -259,7 +309,7 @@ impl Machine {
             drop(ptl);
             self.put_pages(new, 0);
             if let Some(o) = old {
-                self.put_pages(o, 0);
+                self.folio_put(o);
             }
             return Ok(());
         }
@@ -269,11 +319,11 @@ impl Machine {
             // After the PTE switch, so nobody "reuses" the old page while
             // our stale mapping could still read it.
             self.folio_remove_rmap_pte(o);
-            self.put_pages(o, 0);
+            self.folio_put(o);
         }
         drop(ptl);
         if let Some(o) = old {
-            self.put_pages(o, 0);
+            self.folio_put(o);
         }
         Ok(())
     }

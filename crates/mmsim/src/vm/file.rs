@@ -39,7 +39,7 @@ pub struct FileState {
 /// The file and page index of a page-cache page.
 pub fn page_file(page: &crate::page::Page) -> Option<(u32, u64)> {
     let p = page.private();
-    (!super::rmap::page_anon(page) && !page.has_type() && p & FILE_BIT != 0)
+    (p & (1 << 63) == 0 && !page.has_type() && p & FILE_BIT != 0)
         .then_some((((p & !FILE_BIT) >> FILE_SHIFT) as u32, p & INDEX_MASK))
 }
 

@@ -9,10 +9,15 @@
 //! parent keeps its pinned page writable and the pin stays coherent. The early
 //! copy exists since 5.9; the `cow_reuse=mapcount` variant (≤ 5.7) shares
 //! pinned pages too.
+//!
+//! A huge PMD is shared whole (`copy_huge_pmd`); if its THP may be pinned
+//! and is exclusive, the PMD is split first and each subpage follows the
+//! PTE rules above, so pinned subpages are copied one by one. A hugetlb
+//! page that may be pinned is copied whole for the child.
 
+use super::huge::{Mapping, HPAGE_PMD_SIZE};
 use super::pte::{Pte, SwapEntry, PTE_YOUNG};
-use super::rmap::page_anon;
-use super::{Mm, Vma, VM_DONTCOPY, VM_WRITE};
+use super::{Mm, Vma, VM_DONTCOPY, VM_HUGETLB, VM_WRITE};
 use crate::errno::KResult;
 use crate::machine::Machine;
 use crate::page::{Pfn, PAGE_SIZE};
@@ -48,10 +53,32 @@ impl Machine {
         if cow {
             src.write_protect_seq.write_begin();
         }
+        let pinned_check = self.variants().cow_reuse != CowReuse::Mapcount && src.has_pinned();
         let mut ret = Ok(());
         let mut addr = vma.start;
         while addr < vma.end {
-            if let Err(e) = self.copy_one_pte(dst, src, vma, addr, cow) {
+            // copy_pmd_range(): a huge PMD is copied whole, unless the folio
+            // may be pinned (then it was split and its PTEs follow).
+            if let Mapping::Pmd(spt, spi, _) = self.lookup(src, addr) {
+                let whole = if vma.flags & VM_HUGETLB != 0 {
+                    self.copy_hugetlb_pmd(dst, src, vma, spt, spi, addr, pinned_check)
+                        .map(|()| true)
+                } else {
+                    self.copy_huge_pmd(dst, src, spt, spi, addr, cow, pinned_check)
+                };
+                match whole {
+                    Ok(true) => {
+                        addr += HPAGE_PMD_SIZE;
+                        continue;
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        ret = Err(e);
+                        break;
+                    }
+                }
+            }
+            if let Err(e) = self.copy_one_pte(dst, src, vma, addr, cow, pinned_check) {
                 ret = Err(e);
                 break;
             }
@@ -63,7 +90,15 @@ impl Machine {
         ret
     }
 
-    fn copy_one_pte(&self, dst: &Mm, src: &Mm, vma: &Vma, addr: u64, cow: bool) -> KResult<()> {
+    fn copy_one_pte(
+        &self,
+        dst: &Mm,
+        src: &Mm,
+        vma: &Vma,
+        addr: u64,
+        cow: bool,
+        pinned_check: bool,
+    ) -> KResult<()> {
         let Some((st, si)) = self.walk(src, addr, false)? else {
             return Ok(());
         };
@@ -71,7 +106,6 @@ impl Machine {
             return Ok(());
         }
         let (dt, di) = self.walk(dst, addr, true)?.expect("allocating walk");
-        let early_copy_for_pins = self.variants().cow_reuse != CowReuse::Mapcount;
         loop {
             let src_ptl = src.ptl(st);
             let pte = self.read_entry(st, si);
@@ -102,14 +136,13 @@ impl Machine {
                 return Ok(());
             }
             let pfn = pte.pfn();
-            if !page_anon(self.page(pfn)) {
-                self.page(pfn).ref_inc();
+            if !self.folio_test_anon(pfn) {
+                self.folio_get(pfn);
                 self.page(pfn).mapcount_add(1);
                 self.write_entry(dt, di, child_pte.without(PTE_YOUNG));
                 return Ok(());
             }
-            self.page(pfn).ref_inc();
-            let pinned_check = early_copy_for_pins && src.has_pinned();
+            self.folio_get(pfn);
             if self.folio_try_dup_anon_rmap_pte(pfn, pinned_check).is_ok() {
                 if cow && pte.write() {
                     self.write_entry(st, si, pte.wrprotect());
@@ -118,7 +151,7 @@ impl Machine {
                 return Ok(());
             }
             // "Page may be pinned, we have to copy."
-            self.put_pages(pfn, 0);
+            self.folio_put(pfn);
             drop(src_ptl);
             return self.copy_present_page(vma, dt, di, addr, pfn);
         }

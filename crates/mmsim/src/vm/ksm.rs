@@ -17,7 +17,7 @@
 //! offlining a block holding one retries until a signal.
 
 use super::pte::{Pte, PTE_YOUNG};
-use super::rmap::{folio_maybe_dma_pinned, page_anon, page_ksm, set_page_ksm};
+use super::rmap::set_page_ksm;
 use super::{Mm, VM_MERGEABLE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
@@ -68,7 +68,7 @@ impl Machine {
             let mut addr = start;
             while addr < end {
                 let pte = self.pte_at(mm, addr);
-                if pte.present() && !pte.special() && page_ksm(self.page(pte.pfn())) {
+                if pte.present() && !pte.special() && self.folio_test_ksm(pte.pfn()) {
                     self.handle_mm_fault_locked(
                         mm,
                         &maps,
@@ -95,7 +95,7 @@ impl Machine {
                 let mut addr = v.start;
                 while addr < v.end {
                     let pte = self.pte_at(&mm, addr);
-                    if pte.present() && !pte.special() && page_anon(self.page(pte.pfn())) {
+                    if pte.present() && !pte.special() && self.folio_test_anon(pte.pfn()) {
                         let mut buf = vec![0u8; PAGE_SIZE as usize];
                         if self.physmem().read(pte.pfn().phys(), &mut buf).is_ok() {
                             groups
@@ -118,7 +118,7 @@ impl Machine {
             // An existing KSM page is the stable one; else the first page
             // that can be write-protected becomes one — once a second page
             // has merged into it (try_to_merge_two_pages).
-            let existing = distinct.iter().copied().find(|&p| page_ksm(self.page(p)));
+            let existing = distinct.iter().copied().find(|&p| self.folio_test_ksm(p));
             let stable = match existing {
                 Some(s) => s,
                 None => match entries
@@ -144,6 +144,19 @@ impl Machine {
 
     /// `write_protect_page()`: false if the page may not be merged.
     fn ksm_write_protect(&self, mm: &Mm, addr: u64, pfn: Pfn) -> bool {
+        if self.folio_test_large(pfn) {
+            // try_to_merge_one_page() splits a large folio first; hugetlb
+            // pages are never merged.
+            if self.folio_test_hugetlb(pfn) {
+                return false;
+            }
+            self.folio_get(pfn);
+            let _ = self.split_huge_page(pfn);
+            self.folio_put(pfn);
+            if self.folio_test_large(pfn) {
+                return false;
+            }
+        }
         let Ok(Some((t, i))) = self.walk(mm, addr, false) else {
             return false;
         };
@@ -159,7 +172,7 @@ impl Machine {
         }
         if p.test(PG_ANON_EXCLUSIVE) {
             // folio_try_share_anon_rmap_pte(): never share a pinned page.
-            if folio_maybe_dma_pinned(p) {
+            if self.folio_maybe_dma_pinned(pfn) {
                 return false;
             }
             p.clear(PG_ANON_EXCLUSIVE);
@@ -198,7 +211,7 @@ impl Machine {
     pub fn ksm_stats(&self) -> KsmStats {
         let mut seen: BTreeMap<u64, i32> = BTreeMap::new();
         self.for_each_mapped_pte(|_, _, pte| {
-            if page_ksm(self.page(pte.pfn())) {
+            if self.folio_test_ksm(pte.pfn()) {
                 *seen.entry(pte.pfn().0).or_default() += 1;
             }
         });

@@ -18,7 +18,6 @@
 //! waits; on failure the entries are turned back into the old page.
 
 use super::pte::{MigrationKind, Pte, SwapEntry, PTE_DIRTY, PTE_RW, PTE_YOUNG};
-use super::rmap::{anon_location, folio_maybe_dma_pinned};
 use crate::errno::{Errno, KResult};
 use crate::hotplug::{MovableKind, MovableOps};
 use crate::machine::Machine;
@@ -30,8 +29,23 @@ pub struct AnonLruOps;
 
 impl MovableOps for AnonLruOps {
     fn isolate(&self, m: &Machine, pfn: Pfn) -> bool {
+        if m.anon_location(pfn).is_none() {
+            return false;
+        }
+        if m.folio_test_large(pfn) {
+            // A THP is split and its pages migrate one by one (what
+            // migrate_pages() does when no THP can be allocated).
+            if !m.page(m.folio_head(pfn)).try_get() {
+                return false;
+            }
+            let split = m.split_huge_page(pfn);
+            m.folio_put(pfn);
+            if split.is_err() || m.folio_test_large(pfn) {
+                return false;
+            }
+        }
         let p = m.page(pfn);
-        if anon_location(p).is_none() || !p.test_and_clear(PG_LRU) {
+        if !p.test_and_clear(PG_LRU) {
             return false;
         }
         p.ref_inc();
@@ -57,7 +71,7 @@ impl Machine {
     /// The (mm, table, index) of every PTE that maps `pfn` or holds a
     /// migration entry for it.
     fn rmap_walk(&self, pfn: Pfn) -> Vec<(Arc<super::Mm>, Pfn, u64)> {
-        let Some((anon_vma, addr)) = anon_location(self.page(pfn)) else {
+        let Some((anon_vma, addr)) = self.anon_location(pfn) else {
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -72,6 +86,7 @@ impl Machine {
     /// `try_to_migrate()` + copy + `remove_migration_ptes()`; on failure the
     /// old page is mapped back.
     fn migrate_anon_page(&self, dst: Pfn, src: Pfn) -> KResult<()> {
+        let _rmap = self.vm().rmap_lock.down_read();
         let targets = self.rmap_walk(src);
         let mut unmapped: Vec<(usize, MigrationKind, Pte)> = Vec::new();
         let mut failed = false;
@@ -84,17 +99,11 @@ impl Machine {
             let p = self.page(src);
             let exclusive = p.test(PG_ANON_EXCLUSIVE);
             // folio_try_share_anon_rmap_pte(): a pinned exclusive page stays.
-            if exclusive && folio_maybe_dma_pinned(p) {
+            if exclusive && self.folio_maybe_dma_pinned(src) {
                 failed = true;
                 break;
             }
-            let kind = if pte.write() {
-                MigrationKind::Write
-            } else if exclusive {
-                MigrationKind::ReadExclusive
-            } else {
-                MigrationKind::Read
-            };
+            let kind = MigrationKind::for_pte(pte, exclusive);
             self.write_entry(
                 *t,
                 *i,
@@ -114,7 +123,7 @@ impl Machine {
         }
         p.clear(PG_ANON_EXCLUSIVE);
         self.physmem().copy_page(dst, src)?;
-        let (anon_vma, addr) = anon_location(p).expect("anonymous");
+        let (anon_vma, addr) = self.anon_location(src).expect("anonymous");
         self.folio_add_new_anon_rmap(dst, anon_vma, addr, false);
         // folio_add_new_anon_rmap counted one mapping; the PTEs count below.
         self.page(dst).set_mapcount(0);

@@ -32,6 +32,8 @@ pub mod access;
 pub mod fault;
 pub mod file;
 pub mod fork;
+pub mod huge;
+pub mod hugetlb;
 pub mod ksm;
 pub mod migrate;
 pub mod pte;
@@ -58,6 +60,12 @@ pub const VM_SHARED: u32 = 1 << 3;
 pub const VM_MAYREAD: u32 = 1 << 4;
 /// VM_MAYWRITE.
 pub const VM_MAYWRITE: u32 = 1 << 5;
+/// VM_HUGETLB: a hugetlb mapping.
+pub const VM_HUGETLB: u32 = 1 << 22;
+/// VM_HUGEPAGE (MADV_HUGEPAGE, or `mmap ... thp`).
+pub const VM_HUGEPAGE: u32 = 1 << 29;
+/// VM_NOHUGEPAGE (MADV_NOHUGEPAGE).
+pub const VM_NOHUGEPAGE: u32 = 1 << 30;
 /// VM_DONTCOPY (MADV_DONTFORK).
 pub const VM_DONTCOPY: u32 = 1 << 17;
 /// VM_SOFTDIRTY: every page counts as soft-dirty (set on new VMAs, cleared
@@ -139,6 +147,41 @@ impl MmMaps {
     }
 }
 
+impl MmMaps {
+    /// `vma_merge()`: joins the VMAs touching `[start, end)` with their
+    /// neighbours where they are one mapping again — adjacent, same flags,
+    /// anon_vma and file, and contiguous file offsets (mprotect and madvise
+    /// put a range back the way it was).
+    pub fn merge(&mut self, start: u64, end: u64) {
+        let first = self
+            .vmas
+            .range(..start)
+            .next_back()
+            .map_or(start, |(s, _)| *s);
+        let keys: Vec<u64> = self.vmas.range(first..=end).map(|(s, _)| *s).collect();
+        let mut cur: Option<u64> = None;
+        for k in keys {
+            let Some(c) = cur else {
+                cur = Some(k);
+                continue;
+            };
+            let (prev, next) = (&self.vmas[&c], &self.vmas[&k]);
+            let mergeable = prev.end == next.start
+                && prev.flags == next.flags
+                && prev.anon_vma == next.anon_vma
+                && prev.file == next.file
+                && prev.pgoff + (prev.end - prev.start) / PAGE_SIZE == next.pgoff;
+            if mergeable {
+                let next_end = next.end;
+                self.vmas.remove(&k);
+                self.vmas.get_mut(&c).expect("present").end = next_end;
+            } else {
+                cur = Some(k);
+            }
+        }
+    }
+}
+
 /// One `mm_struct`.
 pub struct Mm {
     /// An id for reports.
@@ -177,6 +220,11 @@ impl Mm {
         self.ptl[(table.0 as usize) % PTL_STRIPES].lock()
     }
 
+    /// Whether two tables share a lock stripe (taking both would deadlock).
+    pub fn same_ptl(&self, a: Pfn, b: Pfn) -> bool {
+        (a.0 as usize) % PTL_STRIPES == (b.0 as usize) % PTL_STRIPES
+    }
+
     /// `test_bit(MMF_HAS_PINNED)`.
     pub fn has_pinned(&self) -> bool {
         self.has_pinned.load(Ordering::Relaxed)
@@ -197,6 +245,15 @@ pub struct VmState {
     pub(crate) files: Mutex<Vec<file::FileState>>,
     anon_vmas: Mutex<Vec<AnonVma>>,
     zero_pfn: Pfn,
+    /// The huge zero folio, once allocated.
+    pub(crate) huge_zero: Mutex<Option<Pfn>>,
+    /// The hugetlb pool.
+    pub(crate) hugetlb: Mutex<hugetlb::HugetlbPool>,
+    /// Stands in for the anon_vma locks: walkers of the reverse map (folio
+    /// split, migration) hold it for read while they visit and change other
+    /// address spaces' PTEs; collapse holds it for write while it replaces a
+    /// PTE table, so no walker holds a pointer into a table being freed.
+    pub(crate) rmap_lock: RwSem<()>,
 }
 
 /// An `anon_vma`: the address spaces in which its pages may be mapped (the
@@ -214,6 +271,9 @@ impl VmState {
             files: Mutex::new(Vec::new()),
             anon_vmas: Mutex::new(Vec::new()),
             zero_pfn,
+            huge_zero: Mutex::new(None),
+            hugetlb: Mutex::new(hugetlb::HugetlbPool::default()),
+            rmap_lock: RwSem::new(()),
         }
     }
 }
@@ -300,6 +360,31 @@ impl Machine {
         }
     }
 
+    /// Calls `f(mm, address, mapping)` for every present mapping of every
+    /// live address space: each PTE, and each huge PMD once at its first
+    /// address (the checker's walk; `mmap_lock` held for read per mm).
+    pub fn for_each_mapping(&self, mut f: impl FnMut(&Arc<Mm>, u64, huge::Mapping)) {
+        for mm in self.live_mms() {
+            let maps = mm.mmap_lock.down_read();
+            for v in maps.vmas.values() {
+                let mut addr = v.start;
+                while addr < v.end {
+                    let m = self.lookup(&mm, addr);
+                    match m {
+                        huge::Mapping::Pmd(..) => {
+                            f(&mm, addr, m);
+                            addr = huge::haddr(addr) + huge::HPAGE_PMD_SIZE;
+                            continue;
+                        }
+                        huge::Mapping::Pte(_, _, pte) if pte.present() => f(&mm, addr, m),
+                        _ => {}
+                    }
+                    addr += PAGE_SIZE;
+                }
+            }
+        }
+    }
+
     /// A zeroed page-table page (`__pte_alloc` and friends).
     fn alloc_table(&self) -> KResult<Pfn> {
         let pfn = self.alloc_pages(Gfp::KERNEL, 0, 0)?;
@@ -333,42 +418,59 @@ impl Machine {
             .write_u64(Self::entry_addr(table, idx), pte.0);
     }
 
-    /// Walks to the PTE table covering `addr`, allocating missing levels if
-    /// `alloc` (`pte_alloc_map`). Returns the table and the index in it.
-    /// Upper levels are populated under a PTL stripe so that two faulting
-    /// threads do not both install a table.
-    pub fn walk(&self, mm: &Mm, addr: u64, alloc: bool) -> KResult<Option<(Pfn, u64)>> {
-        let mut table = mm.pgd;
-        for shift in [39u32, 30, 21] {
-            let idx = (addr >> shift) & (PTRS_PER_TABLE - 1);
-            let e = self.read_entry(table, idx);
-            table = if e.present() {
-                e.pfn()
-            } else {
-                if !alloc {
-                    return Ok(None);
-                }
-                let new = self.alloc_table()?;
-                let _g = mm.ptl(table);
-                let again = self.read_entry(table, idx);
-                if again.present() {
-                    drop(_g);
-                    self.free_table(new);
-                    again.pfn()
-                } else {
-                    self.write_entry(table, idx, Pte::new(new, pte::PTE_RW));
-                    new
-                }
-            };
+    /// The table that entry `idx` of `table` points to, allocating a zeroed
+    /// one if it is empty and `alloc`. Tables are installed under a PTL
+    /// stripe so that two faulting threads do not both install one.
+    fn table_at(&self, mm: &Mm, table: Pfn, idx: u64, alloc: bool) -> KResult<Option<Pfn>> {
+        let e = self.read_entry(table, idx);
+        if e.present() {
+            return Ok(Some(e.pfn()));
         }
-        Ok(Some((table, (addr >> 12) & (PTRS_PER_TABLE - 1))))
+        if !alloc {
+            return Ok(None);
+        }
+        let new = self.alloc_table()?;
+        let _g = mm.ptl(table);
+        let again = self.read_entry(table, idx);
+        if again.present() {
+            drop(_g);
+            self.free_table(new);
+            Ok(Some(again.pfn()))
+        } else {
+            self.write_entry(table, idx, Pte::new(new, pte::PTE_RW));
+            Ok(Some(new))
+        }
     }
 
-    /// The PTE mapping `addr`, if the tables exist.
+    /// Walks to the PTE table covering `addr`, allocating missing levels if
+    /// `alloc` (`pte_alloc_map`). Returns the table and the index in it.
+    ///
+    /// This is the PTE-level walk: a huge PMD on the way is split first
+    /// (`split_huge_pmd`), so callers that handle PMD mappings whole look
+    /// with [`Machine::lookup`] or [`Machine::walk_pmd`] before they call it.
+    pub fn walk(&self, mm: &Mm, addr: u64, alloc: bool) -> KResult<Option<(Pfn, u64)>> {
+        let Some((pt, pi)) = self.walk_pmd(mm, addr, alloc)? else {
+            return Ok(None);
+        };
+        if self.read_entry(pt, pi).huge() {
+            if self.folio_test_hugetlb(self.read_entry(pt, pi).pfn()) {
+                // hugetlb entries are never split.
+                return Ok(None);
+            }
+            self.split_huge_pmd(mm, pt, pi)?;
+        }
+        Ok(self
+            .table_at(mm, pt, pi, alloc)?
+            .map(|t| (t, (addr >> 12) & (PTRS_PER_TABLE - 1))))
+    }
+
+    /// The PTE mapping `addr`, if the tables exist; for a huge PMD, the PTE
+    /// it implies for that subpage.
     pub fn pte_at(&self, mm: &Mm, addr: u64) -> Pte {
-        match self.walk(mm, addr, false) {
-            Ok(Some((t, i))) => self.read_entry(t, i),
-            _ => Pte::NONE,
+        match self.lookup(mm, addr) {
+            huge::Mapping::None => Pte::NONE,
+            huge::Mapping::Pte(_, _, pte) => pte,
+            huge::Mapping::Pmd(_, _, pmd) => huge::pmd_subpage_pte(pmd, addr),
         }
     }
 
@@ -378,7 +480,9 @@ impl Machine {
         fn free_level(m: &Machine, table: Pfn, level: u32) {
             for idx in 0..PTRS_PER_TABLE {
                 let e = m.read_entry(table, idx);
-                if e.present() {
+                if e.huge() {
+                    m.report_bug(format!("BUG: free_pgtables: huge PMD {e:?} still mapped"));
+                } else if e.present() {
                     if level > 1 {
                         free_level(m, e.pfn(), level - 1);
                     }
@@ -419,9 +523,19 @@ impl Machine {
         if size == 0 || size % PAGE_SIZE != 0 {
             return Err(Errno::EINVAL);
         }
+        let hugetlb = flags & VM_HUGETLB != 0;
+        if hugetlb && size % huge::HPAGE_PMD_SIZE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        // thp_get_unmapped_area(): PMD-aligned for THP and hugetlb.
+        let align = if flags & (VM_HUGEPAGE | VM_HUGETLB) != 0 && size >= huge::HPAGE_PMD_SIZE {
+            huge::HPAGE_PMD_SIZE
+        } else {
+            PAGE_SIZE
+        };
         let addr = {
             let mut maps = mm.mmap_lock.down_write();
-            let addr = self.get_unmapped_area(&maps, size, PAGE_SIZE)?;
+            let addr = self.get_unmapped_area(&maps, size, align)?;
             // anon_vma_prepare() at mmap rather than at the first fault: the
             // model's faults hold mmap_lock for read only.
             let anon_vma = Some(self.anon_vma_alloc(mm));

@@ -26,6 +26,8 @@ const PTE_HW_DIRTY: u64 = 1 << 6;
 /// (x86's `_PAGE_DIRTY_BITS`), so a written page is soft-dirty until
 /// `clear_refs` clears it.
 pub const PTE_DIRTY: u64 = PTE_HW_DIRTY | PTE_SOFT_DIRTY;
+/// _PAGE_PSE: in a PMD, the entry maps a 2 MiB page instead of a table.
+pub const PTE_PSE: u64 = 1 << 7;
 /// _PAGE_SPECIAL (software): no struct page to refcount (the zero page).
 pub const PTE_SPECIAL: u64 = 1 << 9;
 /// _PAGE_SOFT_DIRTY (software).
@@ -74,6 +76,20 @@ pub enum MigrationKind {
     Write,
 }
 
+impl MigrationKind {
+    /// The entry `try_to_migrate_one()` makes for `pte` mapping a page that
+    /// is (`exclusive`) or is not PG_anon_exclusive.
+    pub fn for_pte(pte: Pte, exclusive: bool) -> MigrationKind {
+        if pte.write() {
+            MigrationKind::Write
+        } else if exclusive {
+            MigrationKind::ReadExclusive
+        } else {
+            MigrationKind::Read
+        }
+    }
+}
+
 impl Pte {
     /// `pte_none()`.
     pub const NONE: Pte = Pte(0);
@@ -111,6 +127,11 @@ impl Pte {
     /// `pte_young()`.
     pub fn young(self) -> bool {
         self.0 & PTE_YOUNG != 0
+    }
+
+    /// `pmd_trans_huge()` / `pmd_leaf()`: a present PMD mapping 2 MiB.
+    pub fn huge(self) -> bool {
+        self.present() && self.0 & PTE_PSE != 0
     }
 
     /// `pte_special()`.

@@ -16,7 +16,6 @@
 //! never PG_anon_exclusive while a swap PTE refers to it.
 
 use super::pte::{Pte, SwapEntry, PTE_DIRTY, PTE_RW, PTE_YOUNG};
-use super::rmap::{anon_location, folio_maybe_dma_pinned, page_anon};
 use super::{Mm, Vma, VM_WRITE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
@@ -155,15 +154,27 @@ impl Machine {
             return;
         }
         let pfn = pte.pfn();
+        if self.folio_test_large(pfn) {
+            // A large folio is split first (what reclaim does when it
+            // cannot swap it out whole); a pinned one stays.
+            drop(ptl);
+            self.folio_get(pfn);
+            let _ = self.split_huge_page(pfn);
+            self.folio_put(pfn);
+            if !self.folio_test_large(pfn) {
+                self.pageout_one(dev, mm, addr);
+            }
+            return;
+        }
         let p = self.page(pfn);
         // madvise_cold_or_pageout: skip folios that may be mapped shared.
-        if !page_anon(p) || super::rmap::page_ksm(p) || p.mapcount() != 1 {
+        if !self.folio_test_anon(pfn) || self.folio_test_ksm(pfn) || p.mapcount() != 1 {
             return;
         }
         let exclusive = p.test(PG_ANON_EXCLUSIVE);
         // try_to_unmap_one + folio_try_share_anon_rmap_pte: a pinned
         // exclusive page stays mapped.
-        if exclusive && folio_maybe_dma_pinned(p) {
+        if exclusive && self.folio_maybe_dma_pinned(pfn) {
             return;
         }
         // Only the mapping's reference: anything else (GUP) keeps it.
@@ -246,8 +257,10 @@ impl Machine {
         let p = self.page(pfn);
         // The exclusivity decision, under the PTL (§3.5 step 5).
         let exclusive = orig.swp_exclusive() || fresh;
-        let (anon_vma, _) = anon_location(p).unwrap_or((vma.anon_vma.unwrap_or(0), addr));
-        if !page_anon(p) {
+        let (anon_vma, _) = self
+            .anon_location(pfn)
+            .unwrap_or((vma.anon_vma.unwrap_or(0), addr));
+        if !self.folio_test_anon(pfn) {
             self.folio_add_new_anon_rmap(pfn, anon_vma, addr, false);
         } else {
             p.mapcount_add(1);

@@ -2,9 +2,9 @@
 //! exit, mprotect (with `can_change_pte_writable()`) and the madvise advice
 //! that only touch VMAs and PTEs.
 
+use super::huge::{haddr, Mapping, HPAGE_PMD_SIZE};
 use super::pte::{Pte, SwapEntry, PTE_RW};
-use super::rmap::page_anon_exclusive;
-use super::{Mm, MmMaps, VM_DONTCOPY, VM_READ, VM_SOFTDIRTY, VM_WRITE};
+use super::{Mm, MmMaps, VM_DONTCOPY, VM_HUGETLB, VM_READ, VM_SOFTDIRTY, VM_WRITE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
 use crate::page::PAGE_SIZE;
@@ -16,6 +16,16 @@ impl Machine {
     pub fn zap_range(&self, mm: &Mm, start: u64, end: u64) {
         let mut addr = start;
         while addr < end {
+            // zap_pmd_range(): a huge PMD goes whole if the range covers it,
+            // else it is split and its PTEs go one by one.
+            if let Mapping::Pmd(pt, pi, _) = self.lookup(mm, addr) {
+                let h = haddr(addr);
+                if h >= start && h + HPAGE_PMD_SIZE <= end {
+                    self.zap_huge_pmd(mm, pt, pi);
+                    addr = h + HPAGE_PMD_SIZE;
+                    continue;
+                }
+            }
             let Ok(Some((t, i))) = self.walk(mm, addr, false) else {
                 addr += PAGE_SIZE;
                 continue;
@@ -39,7 +49,7 @@ impl Machine {
                 if !pte.special() {
                     let pfn = pte.pfn();
                     self.folio_remove_rmap_pte(pfn);
-                    self.put_pages(pfn, 0);
+                    self.folio_put(pfn);
                 }
                 break;
             }
@@ -52,8 +62,9 @@ impl Machine {
     pub fn munmap(&self, mm: &Mm, start: u64, len: u64) -> KResult<()> {
         let end = Self::page_range_end(start, len)?;
         let mut maps = mm.mmap_lock.down_write();
-        maps.split_at(start);
-        maps.split_at(end);
+        self.check_hugetlb_range(&maps, start, end)?;
+        self.split_vma_at(mm, &mut maps, start)?;
+        self.split_vma_at(mm, &mut maps, end)?;
         let inside: Vec<u64> = maps.vmas.range(start..end).map(|(s, _)| *s).collect();
         for s in inside {
             maps.vmas.remove(&s);
@@ -82,16 +93,28 @@ impl Machine {
         let end = Self::page_range_end(start, len)?;
         let mut maps = mm.mmap_lock.down_write();
         Self::check_covered(&maps, start, end)?;
-        maps.split_at(start);
-        maps.split_at(end);
+        self.check_hugetlb_range(&maps, start, end)?;
+        self.split_vma_at(mm, &mut maps, start)?;
+        self.split_vma_at(mm, &mut maps, end)?;
         for (_, v) in maps.vmas.range_mut(start..end) {
             v.flags = (v.flags & !(VM_READ | VM_WRITE)) | (prot & (VM_READ | VM_WRITE));
         }
+        maps.merge(start, end);
         let writable = prot & VM_WRITE != 0;
         // The write-fault-avoiding upgrade came with PG_anon_exclusive.
         let upgrade = self.variants().cow_reuse == crate::variant::CowReuse::Exclusive;
         let mut addr = start;
         while addr < end {
+            // change_pmd_range(): a huge PMD wholly inside changes whole
+            // (hugetlb never gets the writable upgrade in a private
+            // mapping); one straddling the range was split with the VMA.
+            if let Mapping::Pmd(pt, pi, _) = self.lookup(mm, addr) {
+                let hugetlb = maps.find(addr).is_some_and(|v| v.flags & VM_HUGETLB != 0);
+                let sd = soft_dirty_everywhere(&maps, addr);
+                self.change_huge_pmd(mm, pt, pi, writable, sd, upgrade && !hugetlb);
+                addr = haddr(addr) + HPAGE_PMD_SIZE;
+                continue;
+            }
             if let Ok(Some((t, i))) = self.walk(mm, addr, false) {
                 let _ptl = mm.ptl(t);
                 let pte = self.read_entry(t, i);
@@ -100,7 +123,7 @@ impl Machine {
                         pte.wrprotect()
                     } else if upgrade
                         && !pte.special()
-                        && page_anon_exclusive(self.page(pte.pfn()))
+                        && self.page_anon_exclusive(pte.pfn())
                         && (soft_dirty_everywhere(&maps, addr) || pte.soft_dirty())
                     {
                         pte.with(PTE_RW)
@@ -132,6 +155,20 @@ impl Machine {
         for (s, e) in ranges {
             let mut addr = s;
             while addr < e {
+                // clear_soft_dirty_pmd() for a huge PMD.
+                if let Mapping::Pmd(pt, pi, _) = self.lookup(mm, addr) {
+                    let _ptl = mm.ptl(pt);
+                    let pmd = self.read_entry(pt, pi);
+                    if pmd.huge() {
+                        self.write_entry(
+                            pt,
+                            pi,
+                            pmd.wrprotect().without(super::pte::PTE_SOFT_DIRTY),
+                        );
+                    }
+                    addr = haddr(addr) + HPAGE_PMD_SIZE;
+                    continue;
+                }
                 if let Ok(Some((t, i))) = self.walk(mm, addr, false) {
                     let _ptl = mm.ptl(t);
                     let pte = self.read_entry(t, i);
@@ -158,8 +195,9 @@ impl Machine {
         let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
         let mut maps = mm.mmap_lock.down_write();
         Self::check_covered(&maps, start, end)?;
-        maps.split_at(start);
-        maps.split_at(end);
+        self.check_hugetlb_range(&maps, start, end)?;
+        self.split_vma_at(mm, &mut maps, start)?;
+        self.split_vma_at(mm, &mut maps, end)?;
         for (_, v) in maps.vmas.range_mut(start..end) {
             if dontfork {
                 v.flags |= VM_DONTCOPY;
@@ -167,6 +205,7 @@ impl Machine {
                 v.flags &= !VM_DONTCOPY;
             }
         }
+        maps.merge(start, end);
         Ok(())
     }
 
@@ -180,6 +219,37 @@ impl Machine {
         len.checked_next_multiple_of(PAGE_SIZE)
             .and_then(|l| start.checked_add(l))
             .ok_or(Errno::EINVAL)
+    }
+
+    /// -EINVAL if a hugetlb VMA would be split off a 2 MiB boundary (its
+    /// `may_split` refuses).
+    fn check_hugetlb_range(&self, maps: &MmMaps, start: u64, end: u64) -> KResult<()> {
+        for edge in [start, end] {
+            if maps.find(edge).is_some_and(|v| v.flags & VM_HUGETLB != 0)
+                && edge % HPAGE_PMD_SIZE != 0
+            {
+                return Err(Errno::EINVAL);
+            }
+        }
+        Ok(())
+    }
+
+    /// `madvise(MADV_HUGEPAGE / MADV_NOHUGEPAGE)` (`hugepage_madvise`).
+    pub fn madvise_hugepage(&self, mm: &Mm, start: u64, len: u64, huge: bool) -> KResult<()> {
+        let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
+        let mut maps = mm.mmap_lock.down_write();
+        Self::check_covered(&maps, start, end)?;
+        self.split_vma_at(mm, &mut maps, start)?;
+        self.split_vma_at(mm, &mut maps, end)?;
+        for (_, v) in maps.vmas.range_mut(start..end) {
+            if huge {
+                v.flags = (v.flags | super::VM_HUGEPAGE) & !super::VM_NOHUGEPAGE;
+            } else {
+                v.flags = (v.flags | super::VM_NOHUGEPAGE) & !super::VM_HUGEPAGE;
+            }
+        }
+        maps.merge(start, end);
+        Ok(())
     }
 
     /// -ENOMEM unless `[start, end)` is fully covered by VMAs (as mprotect

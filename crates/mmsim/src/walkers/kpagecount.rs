@@ -11,12 +11,12 @@ use crate::machine::Machine;
 use crate::page::Pfn;
 
 impl Machine {
-    /// `folio_precise_page_mapcount()`: the page's own mapcount, 0 for a
-    /// typed page. The kernel adds the folio's entire mapcount for a large
-    /// folio mapped by PMD; no PMD mappings exist in the model yet.
+    /// `folio_precise_page_mapcount()`: the page's own mapcount (0 for a
+    /// typed page) plus the PMDs mapping its whole folio.
     pub fn folio_precise_page_mapcount(&self, p: WalkedPage<'_>) -> u64 {
+        let entire = self.walked_folio_word(p, 1);
         // An `int` stored into a u64, sign-extended as put_user() does.
-        i64::from(p.page().mapcount()) as u64
+        (i64::from(p.page().mapcount()) + i64::from(entire)) as u64
     }
 
     /// `read()` of /proc/kpagecount: `count` bytes at file offset `offset`,

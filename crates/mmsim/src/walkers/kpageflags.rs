@@ -171,16 +171,17 @@ impl Machine {
         let k = head.flags_raw();
         let mut u = 0;
 
-        if head.mapcount() > 0 {
+        // page_mapped(): any mapping of the folio.
+        if head.mapcount() > 0 || self.walked_folio_word(p, 2) > 0 {
             u |= 1 << KPF_MMAP;
         }
-        if crate::vm::rmap::page_anon(head) {
+        if self.folio_test_anon(folio.pfn()) {
             u |= 1 << KPF_ANON;
-            if crate::vm::rmap::page_ksm(head) {
+            if self.folio_test_ksm(folio.pfn()) {
                 u |= 1 << KPF_KSM;
             }
         }
-        if p.pfn() == self.zero_pfn() {
+        if p.pfn() == self.zero_pfn() || self.is_huge_zero_pfn(p.pfn()) {
             u |= 1 << KPF_ZERO_PAGE;
         }
         if folio.pfn() == p.pfn() {

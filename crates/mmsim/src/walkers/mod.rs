@@ -158,6 +158,19 @@ impl Machine {
     /// `page_folio()` for a walked page: the head of its compound page (the
     /// page itself unless it is a tail). A tail whose head has no memmap slot
     /// (a torn read of a page being split) is treated as its own folio.
+    /// Folio metadata word `which` (1: entire mapcount, 2: large mapcount)
+    /// of the large folio `p` belongs to; 0 for a small folio or a memmap
+    /// that has gone.
+    fn walked_folio_word(&self, p: WalkedPage<'_>, which: u64) -> i32 {
+        let folio = self.walked_folio(p);
+        if !folio.page().test(crate::page::PG_HEAD) {
+            return 0;
+        }
+        self.mem()
+            .pfn_to_page(folio.pfn() + which)
+            .map_or(0, |t| t.tail_word())
+    }
+
     fn walked_folio<'a>(&'a self, p: WalkedPage<'a>) -> WalkedPage<'a> {
         p.page
             .compound_head()

@@ -93,7 +93,9 @@ impl Machine {
         if gfp.comp && order > 0 {
             head.set(PG_HEAD);
             for i in 1..(1u64 << order) {
-                self.page(pfn + i).set_compound_head(pfn);
+                let tail = self.page(pfn + i);
+                tail.set_compound_head(pfn);
+                tail.set_tail_word(0);
             }
             self.page(pfn + 1).set_private(u64::from(order));
         }
@@ -129,6 +131,7 @@ impl Machine {
             for i in 1..(1u64 << order) {
                 let p = self.page(pfn + i);
                 p.clear_compound_head();
+                p.set_tail_word(0);
                 p.set_private(0);
             }
         }

@@ -1,0 +1,739 @@
+//! Transparent huge pages: PMD-mapped anonymous THPs, their splits and
+//! collapse, and the huge zero page (mm/huge_memory.c, mm/khugepaged.c;
+//! reference kernel-gup-cow.md §3.1–3.4, §6.3, §7.2–7.4).
+//!
+//! # Where a THP comes from
+//!
+//! A VMA with VM_HUGEPAGE (`mmap ... thp` or MADV_HUGEPAGE; the model runs
+//! with `transparent_hugepage/enabled` = madvise) gets a THP on a write fault
+//! into an empty, fully covered, 2 MiB-aligned PMD: an order-9 compound page
+//! mapped by one PMD, exclusive (PG_anon_exclusive on the head) and
+//! writable. A read fault there maps the huge zero page read-only instead.
+//!
+//! # Mapped whole or by PTEs
+//!
+//! A PMD mapping is handled whole where the kernel does so: write faults
+//! reuse it when the head is exclusive or the folio's only reference is the
+//! mapping (`do_huge_pmd_wp_page`), fork shares it write-protected
+//! (`copy_huge_pmd`), munmap/exit/MADV_DONTNEED of the whole 2 MiB drop it
+//! (`zap_huge_pmd`), mprotect of the whole 2 MiB changes it
+//! (`change_huge_pmd`), GUP pins through it. Everything else first splits
+//! the PMD into 512 PTEs (`__split_huge_pmd_locked`): each subpage gets a
+//! PTE with the PMD's bits, its own mapcount, a reference, and
+//! PG_anon_exclusive if the head had it. The folio stays large: a
+//! PTE-mapped THP, whose subpages have per-page exclusivity.
+//!
+//! Swap-out, migration and KSM split the folio itself (`split_huge_page`):
+//! every PTE mapping it becomes a migration entry carrying its exclusivity,
+//! the refcount is frozen (any extra reference — a pin, a pipe — makes the
+//! split fail with -EAGAIN), the compound page becomes 512 small folios, and
+//! the entries are turned back into PTEs. Unmapped subpages are freed.
+//!
+//! # Collapse
+//!
+//! MADV_COLLAPSE (`madvise_collapse` → `collapse_huge_page`) copies the 512
+//! pages of a PTE-mapped range into a new THP and maps it with one PMD,
+//! exclusive and writable; the old pages lose this mapping and stay with
+//! whoever else maps them. As in 6.12 it needs every present page to carry
+//! no reference beyond its mappings (-EAGAIN) and at least one writable PTE
+//! (-EINVAL, SCAN_PAGE_RO).
+
+use super::pte::{
+    MigrationKind, Pte, SwapEntry, PTE_DIRTY, PTE_PSE, PTE_RW, PTE_SPECIAL, PTE_YOUNG,
+};
+use super::{Mm, MmMaps, Vma, PTRS_PER_TABLE, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRITE};
+use crate::errno::{Errno, KResult};
+use crate::machine::Machine;
+use crate::page::{Pfn, PAGE_SIZE, PG_ANON_EXCLUSIVE, PG_LARGE_RMAPPABLE, PG_LRU};
+use crate::sync::Arc;
+use crate::variant::CowReuse;
+use crate::zone::alloc::Gfp;
+
+/// `HPAGE_PMD_ORDER`.
+pub const HPAGE_PMD_ORDER: u32 = 9;
+/// `HPAGE_PMD_NR`.
+pub const HPAGE_PMD_NR: u64 = 1 << HPAGE_PMD_ORDER;
+/// `HPAGE_PMD_SIZE`.
+pub const HPAGE_PMD_SIZE: u64 = HPAGE_PMD_NR * PAGE_SIZE;
+
+/// What a PMD-level fault did.
+pub(crate) enum HugeFault {
+    /// Handled.
+    Done,
+    /// Fall back to the PTE level (`VM_FAULT_FALLBACK`).
+    Fallback,
+}
+
+/// What maps an address, as a reader sees it (no splitting).
+#[derive(Clone, Copy, Debug)]
+pub enum Mapping {
+    /// Nothing: no table, or an empty entry.
+    None,
+    /// A PTE: its table, index and value.
+    Pte(Pfn, u64, Pte),
+    /// A huge PMD: the PMD table, index and value.
+    Pmd(Pfn, u64, Pte),
+}
+
+/// The /proc/PID/smaps counters of a range, in bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Smaps {
+    /// `Rss`: present pages with a struct page (not the zero pages, not
+    /// hugetlb).
+    pub rss: u64,
+    /// `AnonHugePages`: anonymous THPs mapped by PMDs.
+    pub anon_huge: u64,
+    /// `Swap`: swap entries.
+    pub swap: u64,
+    /// `Private_Hugetlb`.
+    pub hugetlb: u64,
+}
+
+/// The 2 MiB-aligned start of `addr`'s PMD range.
+pub fn haddr(addr: u64) -> u64 {
+    addr & !(HPAGE_PMD_SIZE - 1)
+}
+
+/// `thp_vma_allowable_order()` for the PMD order under enabled=madvise:
+/// a private anonymous VMA with VM_HUGEPAGE covering the aligned range.
+pub(crate) fn thp_vma_suitable(vma: &Vma, addr: u64) -> bool {
+    let h = haddr(addr);
+    vma.file.is_none()
+        && vma.flags & super::VM_SHARED == 0
+        && vma.flags & VM_HUGEPAGE != 0
+        && vma.flags & VM_NOHUGEPAGE == 0
+        && h >= vma.start
+        && h + HPAGE_PMD_SIZE <= vma.end
+}
+
+/// The PTE a huge PMD implies for the subpage at `addr`.
+pub fn pmd_subpage_pte(pmd: Pte, addr: u64) -> Pte {
+    let sub = (addr - haddr(addr)) / PAGE_SIZE;
+    Pte((pmd.0 & !PTE_PSE & !(((1 << 52) - 1) & !0xfff)) | ((pmd.pfn().0 + sub) << 12))
+}
+
+impl Machine {
+    /// Walks to the PMD table entry covering `addr`, allocating the upper
+    /// levels if `alloc`.
+    pub fn walk_pmd(&self, mm: &Mm, addr: u64, alloc: bool) -> KResult<Option<(Pfn, u64)>> {
+        let mut table = mm.pgd();
+        for shift in [39u32, 30] {
+            let idx = (addr >> shift) & (PTRS_PER_TABLE - 1);
+            table = match self.table_at(mm, table, idx, alloc)? {
+                Some(t) => t,
+                None => return Ok(None),
+            };
+        }
+        Ok(Some((table, (addr >> 21) & (PTRS_PER_TABLE - 1))))
+    }
+
+    /// What maps `addr`, without changing anything (pagemap, the checker,
+    /// user accesses).
+    pub fn lookup(&self, mm: &Mm, addr: u64) -> Mapping {
+        let Ok(Some((pt, pi))) = self.walk_pmd(mm, addr, false) else {
+            return Mapping::None;
+        };
+        let pmd = self.read_entry(pt, pi);
+        if pmd.huge() {
+            return Mapping::Pmd(pt, pi, pmd);
+        }
+        if !pmd.present() {
+            return Mapping::None;
+        }
+        let (t, i) = (pmd.pfn(), (addr >> 12) & (PTRS_PER_TABLE - 1));
+        let pte = self.read_entry(t, i);
+        if pte.is_none() {
+            Mapping::None
+        } else {
+            Mapping::Pte(t, i, pte)
+        }
+    }
+
+    /// `show_smap()` counters for `[start, end)` of `mm`
+    /// (`smaps_pte_entry`, `smaps_pmd_entry`, `smaps_hugetlb_range`).
+    pub fn smaps(&self, mm: &Mm, start: u64, end: u64) -> Smaps {
+        let _maps = mm.mmap_lock.down_read();
+        let mut s = Smaps::default();
+        let mut addr = start;
+        while addr < end {
+            match self.lookup(mm, addr) {
+                Mapping::Pmd(_, _, pmd) => {
+                    let next = (haddr(addr) + HPAGE_PMD_SIZE).min(end);
+                    let len = next - addr;
+                    if self.folio_test_hugetlb(pmd.pfn()) {
+                        s.hugetlb += len;
+                    } else if !pmd.special() {
+                        s.rss += len;
+                        s.anon_huge += len;
+                    }
+                    addr = next;
+                    continue;
+                }
+                Mapping::Pte(_, _, pte) if pte.present() => {
+                    if !pte.special() {
+                        s.rss += PAGE_SIZE;
+                    }
+                }
+                Mapping::Pte(_, _, pte) => {
+                    if let Some(SwapEntry::Swap { .. }) = pte.swap_entry() {
+                        s.swap += PAGE_SIZE;
+                    }
+                }
+                Mapping::None => {}
+            }
+            addr += PAGE_SIZE;
+        }
+        s
+    }
+
+    /// The huge zero folio (`mm_get_huge_zero_folio`), allocated on first use
+    /// from the kernel zones, zeroed, and never freed.
+    pub fn huge_zero_pfn(&self) -> KResult<Pfn> {
+        let mut z = self.vm().huge_zero.lock();
+        if let Some(p) = *z {
+            return Ok(p);
+        }
+        let gfp = Gfp::KERNEL.comp();
+        let pfn = self.alloc_pages(gfp, HPAGE_PMD_ORDER, 0)?;
+        self.page(pfn + 1).set(PG_LARGE_RMAPPABLE);
+        for i in 0..HPAGE_PMD_NR {
+            self.physmem().clear_page(pfn + i)?;
+        }
+        *z = Some(pfn);
+        Ok(pfn)
+    }
+
+    /// Whether `pfn` is a page of the huge zero folio.
+    pub fn is_huge_zero_pfn(&self, pfn: Pfn) -> bool {
+        self.vm()
+            .huge_zero
+            .lock()
+            .is_some_and(|z| pfn >= z && pfn < z + HPAGE_PMD_NR)
+    }
+
+    /// A new THP: order 9, movable, zeroed (`vma_alloc_anon_folio_pmd`).
+    fn alloc_thp(&self) -> KResult<Pfn> {
+        let head = self.alloc_pages(Gfp::MOVABLE.comp(), HPAGE_PMD_ORDER, 0)?;
+        // folio_prep_large_rmappable(): a THP (kpageflags `thp`).
+        self.page(head + 1).set(PG_LARGE_RMAPPABLE);
+        for i in 0..HPAGE_PMD_NR {
+            if let Err(e) = self.physmem().clear_page(head + i) {
+                self.folio_put(head);
+                return Err(e);
+            }
+        }
+        Ok(head)
+    }
+
+    /// `do_huge_pmd_anonymous_page()`: an empty PMD in a THP-enabled VMA.
+    pub(crate) fn do_huge_pmd_anonymous_page(
+        &self,
+        mm: &Mm,
+        vma: &Vma,
+        pt: Pfn,
+        pi: u64,
+        addr: u64,
+        write: bool,
+    ) -> HugeFault {
+        if !write {
+            // The huge zero page, read-only (use_zero_page=1).
+            let Ok(zero) = self.huge_zero_pfn() else {
+                return HugeFault::Fallback;
+            };
+            let _ptl = mm.ptl(pt);
+            if self.read_entry(pt, pi).is_none() {
+                self.write_entry(pt, pi, Pte::new(zero, PTE_PSE | PTE_SPECIAL | PTE_YOUNG));
+            }
+            return HugeFault::Done;
+        }
+        let Ok(head) = self.alloc_thp() else {
+            return HugeFault::Fallback;
+        };
+        let _ptl = mm.ptl(pt);
+        if !self.read_entry(pt, pi).is_none() {
+            drop(_ptl);
+            self.folio_put(head);
+            return HugeFault::Done;
+        }
+        self.map_new_thp(vma, pt, pi, haddr(addr), head, vma.flags & VM_WRITE != 0);
+        HugeFault::Done
+    }
+
+    /// Maps a new exclusive THP with one PMD (PMD lock held).
+    fn map_new_thp(&self, vma: &Vma, pt: Pfn, pi: u64, h: u64, head: Pfn, writable: bool) {
+        let anon_vma = vma
+            .anon_vma
+            .expect("private mappings get an anon_vma at mmap");
+        self.folio_add_new_anon_rmap_pmd(head, anon_vma, h);
+        let bits = PTE_PSE | PTE_YOUNG | if writable { PTE_RW | PTE_DIRTY } else { 0 };
+        self.write_entry(pt, pi, Pte::new(head, bits));
+    }
+
+    /// `do_huge_pmd_wp_page()`: a write or unshare fault on a read-only huge
+    /// PMD. Reuses the THP if the head is exclusive or the mapping holds the
+    /// only reference; a huge zero PMD gets a fresh THP
+    /// (`do_huge_zero_wp_pmd`); anything else splits the PMD and falls back
+    /// to the PTE level, which handles each subpage.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn do_huge_pmd_wp_page(
+        &self,
+        mm: &Mm,
+        vma: &Vma,
+        pt: Pfn,
+        pi: u64,
+        addr: u64,
+        orig: Pte,
+        unshare: bool,
+    ) -> KResult<HugeFault> {
+        if orig.special() {
+            let Ok(head) = self.alloc_thp() else {
+                self.split_huge_pmd(mm, pt, pi)?;
+                return Ok(HugeFault::Fallback);
+            };
+            let _ptl = mm.ptl(pt);
+            if self.read_entry(pt, pi) != orig {
+                drop(_ptl);
+                self.folio_put(head);
+                return Ok(HugeFault::Done);
+            }
+            self.map_new_thp(
+                vma,
+                pt,
+                pi,
+                haddr(addr),
+                head,
+                !unshare && vma.flags & VM_WRITE != 0,
+            );
+            return Ok(HugeFault::Done);
+        }
+        {
+            let _ptl = mm.ptl(pt);
+            if self.read_entry(pt, pi) != orig {
+                return Ok(HugeFault::Done);
+            }
+            let head = orig.pfn();
+            let p = self.page(head);
+            let reuse = match self.variants().cow_reuse {
+                CowReuse::Exclusive => p.test(PG_ANON_EXCLUSIVE) || p.ref_count() == 1,
+                CowReuse::Refcount => p.ref_count() == 1,
+                CowReuse::Mapcount => self.folio_mapcount(head) == 1,
+            };
+            if reuse {
+                p.set(PG_ANON_EXCLUSIVE);
+                if !unshare {
+                    self.write_entry(pt, pi, orig.with(PTE_RW | PTE_DIRTY | PTE_YOUNG));
+                }
+                return Ok(HugeFault::Done);
+            }
+        }
+        self.split_huge_pmd(mm, pt, pi)?;
+        Ok(HugeFault::Fallback)
+    }
+
+    /// `__split_huge_pmd()` without freeze: the huge PMD at `pt[pi]` becomes a
+    /// table of 512 PTEs with its bits; PG_anon_exclusive of the head goes to
+    /// every subpage, and each PTE takes a mapping and a reference. A huge
+    /// zero PMD becomes 512 zero-page PTEs. Nothing happens if the entry is
+    /// no longer huge.
+    pub fn split_huge_pmd(&self, mm: &Mm, pt: Pfn, pi: u64) -> KResult<()> {
+        if !self.read_entry(pt, pi).huge() {
+            return Ok(());
+        }
+        // The kernel deposits this table with the THP; the model allocates it
+        // at split time.
+        let table = self.alloc_table()?;
+        let _ptl = mm.ptl(pt);
+        let pmd = self.read_entry(pt, pi);
+        if !pmd.huge() {
+            drop(_ptl);
+            self.free_table(table);
+            return Ok(());
+        }
+        let bits = pmd.0 & (PTE_RW | PTE_DIRTY | PTE_YOUNG | super::pte::PTE_SOFT_DIRTY);
+        if pmd.special() {
+            let zero = self.zero_pfn();
+            for i in 0..HPAGE_PMD_NR {
+                self.write_entry(table, i, Pte::new(zero, PTE_SPECIAL | (bits & PTE_YOUNG)));
+            }
+        } else {
+            let head = pmd.pfn();
+            let exclusive = self.page(head).test(PG_ANON_EXCLUSIVE);
+            // folio_ref_add(HPAGE_PMD_NR - 1) + folio_add_anon_rmap_ptes()
+            // + folio_remove_rmap_pmd().
+            self.page(head).ref_add(HPAGE_PMD_NR as i32 - 1);
+            for i in 0..HPAGE_PMD_NR {
+                self.folio_add_anon_rmap_pte(head + i, exclusive);
+                self.write_entry(table, i, Pte::new(head + i, bits));
+            }
+            self.folio_remove_rmap_pmd(head);
+        }
+        // smp_wmb() + pmd_populate(): the table is complete before it is
+        // linked.
+        self.write_entry(pt, pi, Pte::new(table, PTE_RW));
+        Ok(())
+    }
+
+    /// `split_huge_pmd_address()`: splits a huge PMD that `addr` falls
+    /// inside of (not on its boundary), before a VMA is split there.
+    pub fn split_huge_pmd_address(&self, mm: &Mm, addr: u64) -> KResult<()> {
+        if addr % HPAGE_PMD_SIZE == 0 {
+            return Ok(());
+        }
+        if let Some((pt, pi)) = self.walk_pmd(mm, addr, false)? {
+            self.split_huge_pmd(mm, pt, pi)?;
+        }
+        Ok(())
+    }
+
+    /// `vma_adjust_trans_huge()` + `split_vma()`: `addr` becomes a VMA
+    /// boundary, splitting any huge PMD across it first.
+    pub(crate) fn split_vma_at(&self, mm: &Mm, maps: &mut MmMaps, addr: u64) -> KResult<()> {
+        self.split_huge_pmd_address(mm, addr)?;
+        maps.split_at(addr);
+        Ok(())
+    }
+
+    /// `copy_huge_pmd()`: fork of a huge PMD. Returns false if the PMD had
+    /// to be split (the folio may be pinned) and the PTE level must copy it.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn copy_huge_pmd(
+        &self,
+        dst: &Mm,
+        src: &Mm,
+        spt: Pfn,
+        spi: u64,
+        addr: u64,
+        cow: bool,
+        pinned_check: bool,
+    ) -> KResult<bool> {
+        let (dpt, dpi) = self.walk_pmd(dst, addr, true)?.expect("allocating walk");
+        let _sptl = src.ptl(spt);
+        let pmd = self.read_entry(spt, spi);
+        if !pmd.huge() {
+            return Ok(false);
+        }
+        let child = if cow { pmd.wrprotect() } else { pmd }.without(PTE_YOUNG);
+        if pmd.special() {
+            self.write_entry(dpt, dpi, child);
+            return Ok(true);
+        }
+        let head = pmd.pfn();
+        self.folio_get(head);
+        if self
+            .folio_try_dup_anon_rmap_pmd(head, pinned_check)
+            .is_err()
+        {
+            // "Page maybe pinned: split and retry the fault on PTEs."
+            self.folio_put(head);
+            drop(_sptl);
+            self.split_huge_pmd(src, spt, spi)?;
+            return Ok(false);
+        }
+        if cow && pmd.write() {
+            self.write_entry(spt, spi, pmd.wrprotect());
+        }
+        self.write_entry(dpt, dpi, child);
+        Ok(true)
+    }
+
+    /// `zap_huge_pmd()`: drops a huge PMD mapping entirely.
+    pub(crate) fn zap_huge_pmd(&self, mm: &Mm, pt: Pfn, pi: u64) {
+        let ptl = mm.ptl(pt);
+        let pmd = self.read_entry(pt, pi);
+        if !pmd.huge() {
+            return;
+        }
+        self.write_entry(pt, pi, Pte::NONE);
+        drop(ptl);
+        if !pmd.special() {
+            self.folio_remove_rmap_pmd(pmd.pfn());
+            self.folio_put(pmd.pfn());
+        }
+    }
+
+    /// `change_huge_pmd()`: mprotect of a whole huge PMD. Write permission
+    /// returns without a fault only under `can_change_pmd_writable()`: an
+    /// exclusive head, soft-dirty not tracked or already set.
+    pub(crate) fn change_huge_pmd(
+        &self,
+        mm: &Mm,
+        pt: Pfn,
+        pi: u64,
+        writable: bool,
+        soft_dirty_everywhere: bool,
+        upgrade: bool,
+    ) {
+        let _ptl = mm.ptl(pt);
+        let pmd = self.read_entry(pt, pi);
+        if !pmd.huge() {
+            return;
+        }
+        let new = if !writable {
+            pmd.wrprotect()
+        } else if upgrade
+            && !pmd.special()
+            && self.page_anon_exclusive(pmd.pfn())
+            && (soft_dirty_everywhere || pmd.soft_dirty())
+        {
+            pmd.with(PTE_RW)
+        } else {
+            pmd
+        };
+        self.write_entry(pt, pi, new);
+    }
+
+    /// `split_huge_page()`: splits the large anonymous folio of `page` into
+    /// small folios. The caller holds one reference on it, which afterwards
+    /// is on `page` alone. -EAGAIN if anybody else holds a reference (a pin,
+    /// GUP, a pipe) or a pinned exclusive page cannot be unmapped; the folio
+    /// is then left as it was.
+    pub fn split_huge_page(&self, page: Pfn) -> KResult<()> {
+        let head = self.folio_head(page);
+        if !self.folio_test_large(head) || self.folio_test_hugetlb(head) {
+            return Ok(());
+        }
+        let Some((anon_vma, haddr)) = self.anon_location(head) else {
+            return Err(Errno::EBUSY);
+        };
+        let nr = 1u64 << self.folio_order(head);
+        let _rmap = self.vm().rmap_lock.down_read();
+        let mms = self.anon_vma_mms(anon_vma);
+        // can_split_folio(): only the mappings and our reference.
+        if self.folio_ref_count(head) != self.folio_mapcount(head) + 1 {
+            return Err(Errno::EAGAIN);
+        }
+        // unmap_folio(): TTU_SPLIT_HUGE_PMD, then migration entries.
+        for mm in &mms {
+            if let Ok(Some((pt, pi))) = self.walk_pmd(mm, haddr, false) {
+                let pmd = self.read_entry(pt, pi);
+                if pmd.huge() && pmd.pfn() == head {
+                    self.split_huge_pmd(mm, pt, pi)?;
+                }
+            }
+        }
+        let mut unmapped: Vec<(Arc<Mm>, Pfn, u64, MigrationKind, Pte)> = Vec::new();
+        let mut failed = false;
+        'unmap: for mm in &mms {
+            for i in 0..nr {
+                let Ok(Some((t, idx))) = self.walk(mm, haddr + i * PAGE_SIZE, false) else {
+                    continue;
+                };
+                let _ptl = mm.ptl(t);
+                let pte = self.read_entry(t, idx);
+                if !pte.present() || pte.special() || pte.pfn() != head + i {
+                    continue;
+                }
+                let exclusive = self.page(head + i).test(PG_ANON_EXCLUSIVE);
+                // folio_try_share_anon_rmap_pte(): a pinned exclusive page
+                // cannot lose its mapping.
+                if exclusive && self.folio_maybe_dma_pinned(head) {
+                    failed = true;
+                    break 'unmap;
+                }
+                let kind = MigrationKind::for_pte(pte, exclusive);
+                self.page(head + i).clear(PG_ANON_EXCLUSIVE);
+                let entry = SwapEntry::Migration {
+                    pfn: head + i,
+                    kind,
+                };
+                self.write_entry(t, idx, Pte::swap(entry, false));
+                self.folio_remove_rmap_pte(head + i);
+                self.folio_put(head);
+                unmapped.push((mm.clone(), t, idx, kind, pte));
+            }
+        }
+        // folio_ref_freeze(1): nobody else may hold a reference now.
+        let frozen = !failed && self.page(head).ref_freeze(1);
+        if frozen {
+            // __split_huge_page(): every subpage a small anonymous folio.
+            let hp = self.page(head);
+            self.page(head + 1).clear(PG_LARGE_RMAPPABLE);
+            for i in 1..nr {
+                let t = self.page(head + i);
+                t.clear_compound_head();
+                t.set_tail_word(0);
+                t.set_private(0);
+            }
+            hp.clear(crate::page::PG_HEAD);
+            for i in 0..nr {
+                self.folio_set_anon(head + i, anon_vma, haddr + i * PAGE_SIZE);
+                // Each new folio holds one reference for now (the caller's
+                // on `page`, a temporary one on the others).
+                self.page(head + i).ref_unfreeze(1);
+            }
+        }
+        // remap_page(): entries back to PTEs, exclusivity from the entries.
+        for (mm, t, idx, kind, orig) in &unmapped {
+            let _ptl = mm.ptl(*t);
+            let pfn = orig.pfn();
+            self.folio_get(pfn);
+            self.folio_add_anon_rmap_pte(pfn, *kind != MigrationKind::Read);
+            let mut bits = orig.0 & (PTE_YOUNG | PTE_DIRTY);
+            if *kind == MigrationKind::Write {
+                bits |= PTE_RW;
+            }
+            self.write_entry(*t, *idx, Pte::new(pfn, bits));
+        }
+        if !frozen {
+            return Err(Errno::EAGAIN);
+        }
+        for i in 0..nr {
+            if head + i != page {
+                self.folio_put(head + i);
+            }
+        }
+        Ok(())
+    }
+
+    /// MADV_COLLAPSE over `[start, end)`: every fully covered, 2 MiB-aligned
+    /// range becomes one PMD-mapped THP (`madvise_collapse`). The first
+    /// failure is returned.
+    pub fn madvise_collapse(&self, mm: &Mm, start: u64, len: u64) -> KResult<()> {
+        let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
+        let maps = mm.mmap_lock.down_write();
+        let mut h = start.next_multiple_of(HPAGE_PMD_SIZE);
+        let mut ret = Ok(());
+        while h + HPAGE_PMD_SIZE <= end {
+            let Some(vma) = maps.find(h) else {
+                return Err(Errno::ENOMEM);
+            };
+            if vma.file.is_some()
+                || vma.flags & VM_NOHUGEPAGE != 0
+                || vma.start > h
+                || vma.end < h + HPAGE_PMD_SIZE
+            {
+                return Err(Errno::EINVAL);
+            }
+            if let Err(e) = self.collapse_huge_page(mm, vma, h) {
+                ret = ret.and(Err(e));
+            }
+            h += HPAGE_PMD_SIZE;
+        }
+        ret
+    }
+
+    /// `is_refcount_suitable()`: the folio's references are its mappings'
+    /// (and the swap cache's) only — no GUP, no pipe, no migration.
+    fn is_refcount_suitable(&self, pfn: Pfn) -> bool {
+        let extra = if self.swap_cache_slot(pfn).is_some() {
+            1 << self.folio_order(pfn)
+        } else {
+            0
+        };
+        self.folio_ref_count(pfn) == self.folio_mapcount(pfn) + extra
+    }
+
+    /// The checks of `hpage_collapse_scan_pmd()` on a PTE table: every
+    /// present page anonymous (not KSM) with references from its mappings
+    /// only, nothing swapped or migrating (-EINVAL, -EAGAIN), and at least
+    /// one writable PTE (SCAN_PAGE_RO, -EINVAL). Returns the mapped pages.
+    fn collapse_scan(&self, table: Pfn) -> KResult<Vec<Pfn>> {
+        let mut writable = false;
+        let mut pages = Vec::new();
+        for i in 0..HPAGE_PMD_NR {
+            let pte = self.read_entry(table, i);
+            if pte.is_none() || pte.special() {
+                continue;
+            }
+            if !pte.present() {
+                // SCAN_PTE_NON_PRESENT (the model does not swap in here).
+                return Err(Errno::EINVAL);
+            }
+            let pfn = pte.pfn();
+            if !self.folio_test_anon(pfn) || self.folio_test_ksm(pfn) {
+                return Err(Errno::EINVAL);
+            }
+            if !self.is_refcount_suitable(pfn) {
+                return Err(Errno::EAGAIN);
+            }
+            writable |= pte.write();
+            pages.push(pfn);
+        }
+        if !writable {
+            return Err(Errno::EINVAL);
+        }
+        Ok(pages)
+    }
+
+    /// `collapse_huge_page()` for one aligned range (mmap_lock held for
+    /// write, so no fault, GUP or fork runs in this mm meanwhile).
+    fn collapse_huge_page(&self, mm: &Mm, vma: &Vma, h: u64) -> KResult<()> {
+        let Some((pt, pi)) = self.walk_pmd(mm, h, true)? else {
+            return Err(Errno::ENOMEM);
+        };
+        let pmd = self.read_entry(pt, pi);
+        if pmd.huge() {
+            // SCAN_PMD_MAPPED: already a THP.
+            return Ok(());
+        }
+        if !pmd.present() {
+            // SCAN_PMD_NULL.
+            return Err(Errno::EINVAL);
+        }
+        let table = pmd.pfn();
+        // hpage_collapse_scan_pmd(): look before changing anything.
+        self.collapse_scan(table)?;
+        let head = self.alloc_thp().map_err(|_| Errno::ENOMEM)?;
+        // anon_vma_lock_write(): no reverse-map walker is inside this table
+        // while it is replaced.
+        let _rmap = self.vm().rmap_lock.down_write();
+        let ptl = mm.ptl(pt);
+        let tptl = if mm.same_ptl(pt, table) {
+            None
+        } else {
+            Some(mm.ptl(table))
+        };
+        // __collapse_huge_page_isolate(): the same checks under the locks,
+        // and every small page off the LRU, so the migration core cannot
+        // take one meanwhile (a large folio is held in place by the locks).
+        let mut isolated: Vec<Pfn> = Vec::new();
+        let checked = self.collapse_scan(table).and_then(|pages| {
+            for pfn in pages.into_iter().filter(|&p| !self.folio_test_large(p)) {
+                if !self.page(pfn).test_and_clear(PG_LRU) {
+                    return Err(Errno::EAGAIN);
+                }
+                isolated.push(pfn);
+            }
+            Ok(())
+        });
+        if let Err(e) = checked {
+            for pfn in isolated {
+                self.page(pfn).set(PG_LRU);
+            }
+            drop(tptl);
+            drop(ptl);
+            drop(_rmap);
+            self.folio_put(head);
+            return Err(e);
+        }
+        // Clear the PTEs, copy, then drop the old mappings.
+        let mut old = Vec::new();
+        for i in 0..HPAGE_PMD_NR {
+            let pte = self.read_entry(table, i);
+            self.write_entry(table, i, Pte::NONE);
+            if pte.present() && !pte.special() {
+                if let Err(e) = self.physmem().copy_page(head + i, pte.pfn()) {
+                    self.report_bug(format!("collapse: copy failed: {e:?}"));
+                }
+                old.push(pte.pfn());
+            }
+        }
+        // Back on the LRU: the pages stay with whoever else maps them.
+        for pfn in isolated {
+            self.page(pfn).set(PG_LRU);
+        }
+        self.map_new_thp(vma, pt, pi, h, head, vma.flags & VM_WRITE != 0);
+        drop(tptl);
+        drop(ptl);
+        for pfn in old {
+            self.folio_remove_rmap_pte(pfn);
+            self.folio_put(pfn);
+        }
+        drop(_rmap);
+        // GUP-fast may still be reading the old table: free it after a grace
+        // period (the kernel's tlb_remove_table_sync_one()).
+        self.rcu().synchronize();
+        self.free_table(table);
+        Ok(())
+    }
+}

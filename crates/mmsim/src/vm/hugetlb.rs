@@ -1,0 +1,222 @@
+//! hugetlb: a boot-time pool of 2 MiB pages and private anonymous hugetlb
+//! mappings (mm/hugetlb.c; reference kernel-gup-cow.md §1.1, §3.3, §3.4).
+//!
+//! `machine ... hugepages=N` sets aside N order-9 folios at boot, typed
+//! PageHuge, refcount 0 while in the pool. A `MAP_HUGETLB` mapping takes one
+//! per 2 MiB on first touch and maps it with a huge PMD; it is never split,
+//! swapped or merged.
+//!
+//! Exclusivity lives on the head page. The rules differ from THP in one
+//! place the COW selftest is known for: `hugetlb_wp()` reuses a page when
+//! its *mapcount* is 1, not when its refcount is, so a page a pipe still
+//! references after the other process unmapped it is reused and written —
+//! the vmsplice cases leak, and cow.c marks them XFAIL on hugetlb.
+
+use super::huge::{haddr, HPAGE_PMD_NR, HPAGE_PMD_ORDER};
+use super::pte::{Pte, PTE_DIRTY, PTE_PSE, PTE_RW, PTE_YOUNG};
+use super::{Mm, Vma, VM_WRITE};
+use crate::errno::{Errno, KResult};
+use crate::machine::Machine;
+use crate::page::{PageType, Pfn, PG_ANON_EXCLUSIVE};
+use crate::zone::alloc::Gfp;
+
+/// The pool (`struct hstate` for 2 MiB pages).
+#[derive(Default, Debug)]
+pub struct HugetlbPool {
+    /// Free folios (heads).
+    free: Vec<Pfn>,
+    /// `nr_huge_pages`.
+    total: u64,
+}
+
+impl Machine {
+    /// Fills the pool with `n` huge pages at boot (`hugetlb_hstate_alloc_pages`).
+    pub(crate) fn hugetlb_boot(&self, n: u64) -> KResult<()> {
+        for _ in 0..n {
+            let head = self.alloc_pages(Gfp::KERNEL.comp(), HPAGE_PMD_ORDER, 0)?;
+            self.page(head).set_type(PageType::Hugetlb);
+            self.page(head).set_ref_count(0);
+            let mut pool = self.vm().hugetlb.lock();
+            pool.free.push(head);
+            pool.total += 1;
+        }
+        Ok(())
+    }
+
+    /// `HugePages_Total` and `HugePages_Free`.
+    pub fn hugetlb_counts(&self) -> (u64, u64) {
+        let pool = self.vm().hugetlb.lock();
+        (pool.total, pool.free.len() as u64)
+    }
+
+    /// `alloc_hugetlb_folio()`: a zeroed folio from the pool, refcount 1.
+    fn alloc_hugetlb_folio(&self) -> KResult<Pfn> {
+        let head = self.vm().hugetlb.lock().free.pop().ok_or(Errno::ENOMEM)?;
+        self.page(head).set_ref_count(1);
+        for i in 0..HPAGE_PMD_NR {
+            self.physmem().clear_page(head + i)?;
+        }
+        Ok(head)
+    }
+
+    /// `free_huge_folio()`: back to the pool.
+    pub(crate) fn free_huge_folio(&self, head: Pfn) {
+        let p = self.page(head);
+        p.set_private(0);
+        p.clear(PG_ANON_EXCLUSIVE);
+        for i in 1..4 {
+            self.page(head + i).set_tail_word(0);
+        }
+        self.vm().hugetlb.lock().free.push(head);
+    }
+
+    /// `hugetlb_fault()` at `addr` of a hugetlb VMA.
+    pub(crate) fn hugetlb_fault(
+        &self,
+        mm: &Mm,
+        vma: &Vma,
+        addr: u64,
+        write: bool,
+        unshare: bool,
+    ) -> KResult<()> {
+        let (pt, pi) = self.walk_pmd(mm, addr, true)?.ok_or(Errno::ENOMEM)?;
+        let pmd = self.read_entry(pt, pi);
+        if pmd.is_none() {
+            // hugetlb_no_page(): a fresh exclusive page, mapped read-only
+            // unless this is a write (the COW "optimisation" that follows in
+            // the kernel reuses it at once).
+            let head = self.alloc_hugetlb_folio()?;
+            let _ptl = mm.ptl(pt);
+            if !self.read_entry(pt, pi).is_none() {
+                drop(_ptl);
+                self.folio_put(head);
+                return Ok(());
+            }
+            self.map_new_hugetlb(vma, pt, pi, haddr(addr), head, write);
+            return Ok(());
+        }
+        if pmd.huge() && (write || unshare) && !pmd.write() {
+            return self.hugetlb_wp(mm, vma, pt, pi, addr, pmd, unshare && !write);
+        }
+        if write {
+            let _ptl = mm.ptl(pt);
+            if self.read_entry(pt, pi) == pmd {
+                self.write_entry(pt, pi, pmd.with(PTE_DIRTY | PTE_YOUNG));
+            }
+        }
+        Ok(())
+    }
+
+    fn map_new_hugetlb(&self, vma: &Vma, pt: Pfn, pi: u64, h: u64, head: Pfn, write: bool) {
+        let anon_vma = vma
+            .anon_vma
+            .expect("private mappings get an anon_vma at mmap");
+        self.folio_add_new_anon_rmap_pmd(head, anon_vma, h);
+        let writable = write && vma.flags & VM_WRITE != 0;
+        let bits = PTE_PSE | PTE_YOUNG | if writable { PTE_RW | PTE_DIRTY } else { 0 };
+        self.write_entry(pt, pi, Pte::new(head, bits));
+    }
+
+    /// `hugetlb_wp()`: reuse when mapped once, else copy the whole page.
+    #[allow(clippy::too_many_arguments)]
+    fn hugetlb_wp(
+        &self,
+        mm: &Mm,
+        vma: &Vma,
+        pt: Pfn,
+        pi: u64,
+        addr: u64,
+        orig: Pte,
+        unshare: bool,
+    ) -> KResult<()> {
+        let old = orig.pfn();
+        {
+            let _ptl = mm.ptl(pt);
+            if self.read_entry(pt, pi) != orig {
+                return Ok(());
+            }
+            // "Note that we don't rely on the (safer) refcount check".
+            if self.folio_mapcount(old) == 1 && self.folio_test_anon(old) {
+                self.page(old).set(PG_ANON_EXCLUSIVE);
+                if !unshare {
+                    self.write_entry(pt, pi, orig.with(PTE_RW | PTE_DIRTY | PTE_YOUNG));
+                }
+                return Ok(());
+            }
+            self.folio_get(old);
+        }
+        let new = match self.alloc_hugetlb_folio() {
+            Ok(n) => n,
+            Err(e) => {
+                self.folio_put(old);
+                return Err(e);
+            }
+        };
+        for i in 0..HPAGE_PMD_NR {
+            self.physmem().copy_page(new + i, old + i)?;
+        }
+        let ptl = mm.ptl(pt);
+        if self.read_entry(pt, pi) != orig {
+            drop(ptl);
+            self.folio_put(new);
+            self.folio_put(old);
+            return Ok(());
+        }
+        self.map_new_hugetlb(vma, pt, pi, haddr(addr), new, !unshare);
+        self.folio_remove_rmap_pmd(old);
+        self.folio_put(old);
+        drop(ptl);
+        self.folio_put(old);
+        Ok(())
+    }
+
+    /// `copy_hugetlb_page_range()` for one PMD: share it write-protected, or
+    /// copy it for the child when the page may be pinned and is exclusive.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn copy_hugetlb_pmd(
+        &self,
+        dst: &Mm,
+        src: &Mm,
+        vma: &Vma,
+        spt: Pfn,
+        spi: u64,
+        addr: u64,
+        pinned_check: bool,
+    ) -> KResult<()> {
+        let (dpt, dpi) = self.walk_pmd(dst, addr, true)?.expect("allocating walk");
+        let head = {
+            let _sptl = src.ptl(spt);
+            let pmd = self.read_entry(spt, spi);
+            if !pmd.huge() {
+                return Ok(());
+            }
+            let head = pmd.pfn();
+            self.folio_get(head);
+            if self.folio_try_dup_anon_rmap_pmd(head, pinned_check).is_ok() {
+                if pmd.write() {
+                    self.write_entry(spt, spi, pmd.wrprotect());
+                }
+                self.write_entry(dpt, dpi, pmd.wrprotect().without(PTE_YOUNG));
+                return Ok(());
+            }
+            head
+        };
+        // Maybe pinned: the child gets its own copy now.
+        let new = match self.alloc_hugetlb_folio() {
+            Ok(n) => n,
+            Err(e) => {
+                self.folio_put(head);
+                return Err(e);
+            }
+        };
+        let copied =
+            (0..HPAGE_PMD_NR).try_for_each(|i| self.physmem().copy_page(new + i, head + i));
+        self.folio_put(head);
+        if let Err(e) = copied {
+            self.folio_put(new);
+            return Err(e);
+        }
+        self.map_new_hugetlb(vma, dpt, dpi, haddr(addr), new, true);
+        Ok(())
+    }
+}

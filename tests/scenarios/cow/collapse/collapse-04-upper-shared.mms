@@ -1,0 +1,18 @@
+# cow.c THP collapse case "Basic COW after fork() when collapsing after
+# fork() (upper shared)": as the lower-shared case with the halves swapped
+# (MADV_DONTFORK on the lower half; the child keeps the upper half).
+machine ram=1G
+spawn P
+P mmap mem 2M thp
+P write mem 2M 0x01
+P mprotect mem ro 4K 4K
+P mprotect mem rw 4K 4K
+P madvise mem dontfork 0 1M
+P fork C
+P madvise mem dofork
+P madvise mem collapse
+expect P smaps mem == rss_kb=2048 anon_huge_kb=2048 swap_kb=0 hugetlb_kb=0
+P write mem 2M 0xff
+expect C read mem+1M 1M == 0x01
+expect P read mem 2M == 0xff
+check

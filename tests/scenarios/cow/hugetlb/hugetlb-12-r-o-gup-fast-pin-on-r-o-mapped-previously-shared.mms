@@ -1,0 +1,17 @@
+# cow.c anon case 12 with hugetlb (2048 kB): "R/O GUP-fast pin on R/O-mapped
+# previously-shared page". Set-up: a private hugetlb page from the pool. As
+# case 11 through GUP-fast, which backs off to the slow path.
+machine ram=1G hugepages=4
+spawn P
+P mmap mem 2M hugetlb
+P write mem 2M 0x01
+let head = P pfn mem
+expect kpageflags $head has huge,compound_head
+expect P smaps mem == rss_kb=0 anon_huge_kb=0 swap_kb=0 hugetlb_kb=2048
+P fork C
+C exit
+P gup p mem 2M pin longterm fast
+P write mem 2M 0xff
+expect p read 0 2M == 0xff
+release p
+check

@@ -1,0 +1,26 @@
+# cow.c anon case 3 with partially shared THP (2048 kB): "vmsplice() + unmap
+# in child". Set-up: a PTE-mapped THP whose first page was shared with a
+# child that is gone (PG_anon_exclusive clear) while the others stayed
+# exclusive. The child's pipe holds FOLL_GET references; after the child
+# unmaps, the parent's page still has references beyond its mapping, so the
+# write copies (CVE-2020-29374).
+machine ram=1G
+spawn P
+P mmap mem 2M thp
+P write mem 2M 0x01
+let head = P pfn mem
+expect kpageflags $head has thp,compound_head
+P madvise mem dontfork 4K 2044K
+P fork X
+X exit
+P madvise mem dofork
+expect P pte mem == present=1 writable=0 anon_exclusive=0 pfn=$head
+let second = P pfn mem+4K
+expect P pte mem+4K == present=1 writable=1 anon_exclusive=1 pfn=$second
+P fork C
+C gup v mem 2M get
+C munmap mem 0 2M
+P write mem 2M 0xff
+expect v read 0 2M == 0x01
+release v
+check

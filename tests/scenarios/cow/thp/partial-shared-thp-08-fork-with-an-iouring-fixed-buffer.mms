@@ -1,0 +1,26 @@
+# cow.c anon case 8 with partially shared THP (2048 kB): "fork() with an
+# iouring fixed buffer". Set-up: a PTE-mapped THP whose first page was shared
+# with a child that is gone (PG_anon_exclusive clear) while the others stayed
+# exclusive. The mm has MMF_HAS_PINNED and the pinned memory is exclusive, so
+# fork copies it for the child and the parent keeps its pinned pages
+# writable.
+machine ram=1G
+spawn P
+P mmap mem 2M thp
+P write mem 2M 0x01
+let head = P pfn mem
+expect kpageflags $head has thp,compound_head
+P madvise mem dontfork 4K 2044K
+P fork X
+X exit
+P madvise mem dofork
+expect P pte mem == present=1 writable=0 anon_exclusive=0 pfn=$head
+let second = P pfn mem+4K
+expect P pte mem+4K == present=1 writable=1 anon_exclusive=1 pfn=$second
+P gup buf mem 2M write longterm
+P fork C
+P write mem 2M 0xff
+expect buf read 0 2M == 0xff
+expect C read mem 2M == 0x01
+release buf
+check

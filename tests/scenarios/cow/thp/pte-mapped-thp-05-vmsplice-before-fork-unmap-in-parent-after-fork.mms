@@ -1,0 +1,23 @@
+# cow.c anon case 5 with PTE-mapped THP (2048 kB): "vmsplice() before fork(),
+# unmap in parent after fork()". Set-up: a THP mapped by 512 PTEs (mprotect
+# of one page split the PMD). The child's write must not show through the
+# parent's pipe.
+machine ram=1G
+spawn P
+P mmap mem 2M thp
+P write mem 2M 0x01
+let head = P pfn mem
+expect kpageflags $head has thp,compound_head
+P mprotect mem ro 4K 4K
+P mprotect mem rw 4K 4K
+expect P smaps mem == rss_kb=2048 anon_huge_kb=0 swap_kb=0 hugetlb_kb=0
+let tail = P pfn mem+2044K
+expect kpageflags $tail has thp,compound_tail
+P gup v mem 2M get
+P fork C
+P munmap mem 0 2M
+C write mem 2M 0xff
+expect v read 0 2M == 0x01
+expect C read mem 2M == 0xff
+release v
+check

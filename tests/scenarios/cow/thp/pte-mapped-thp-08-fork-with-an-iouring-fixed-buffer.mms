@@ -1,0 +1,23 @@
+# cow.c anon case 8 with PTE-mapped THP (2048 kB): "fork() with an iouring
+# fixed buffer". Set-up: a THP mapped by 512 PTEs (mprotect of one page split
+# the PMD). The mm has MMF_HAS_PINNED and the pinned memory is exclusive, so
+# fork copies it for the child and the parent keeps its pinned pages
+# writable.
+machine ram=1G
+spawn P
+P mmap mem 2M thp
+P write mem 2M 0x01
+let head = P pfn mem
+expect kpageflags $head has thp,compound_head
+P mprotect mem ro 4K 4K
+P mprotect mem rw 4K 4K
+expect P smaps mem == rss_kb=2048 anon_huge_kb=0 swap_kb=0 hugetlb_kb=0
+let tail = P pfn mem+2044K
+expect kpageflags $tail has thp,compound_tail
+P gup buf mem 2M write longterm
+P fork C
+P write mem 2M 0xff
+expect buf read 0 2M == 0xff
+expect C read mem 2M == 0x01
+release buf
+check

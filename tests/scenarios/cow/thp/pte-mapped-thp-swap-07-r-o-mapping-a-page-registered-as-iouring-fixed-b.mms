@@ -1,0 +1,23 @@
+# cow.c anon case 7 with swapped-out, PTE-mapped THP (2048 kB): "R/O-mapping
+# a page registered as iouring fixed buffer". Set-up: a PTE-mapped THP
+# swapped out. A R/W longterm pin keeps the memory exclusive; mapped
+# read-only again (soft-dirty stops mprotect's upgrade), the write fault
+# reuses it and the pin sees the write.
+machine ram=1G swap=64M
+spawn P
+P mmap mem 2M thp
+P write mem 2M 0x01
+let head = P pfn mem
+expect kpageflags $head has thp,compound_head
+P mprotect mem ro 4K 4K
+P mprotect mem rw 4K 4K
+P madvise mem pageout
+expect P smaps mem == rss_kb=0 anon_huge_kb=0 swap_kb=2048 hugetlb_kb=0
+P gup buf mem 2M write longterm
+P mprotect mem ro 0 2M
+P clear_refs
+P mprotect mem rw 0 2M
+P write mem 2M 0xff
+expect buf read 0 2M == 0xff
+release buf
+check

@@ -1,0 +1,20 @@
+# cow.c anon case 2 with single PTE of THP (2048 kB): "Basic COW after fork()
+# with mprotect() optimization". Set-up: one PTE mapping the first page of a
+# still-large folio. mprotect(RW) makes nothing writable that is not
+# PG_anon_exclusive, so the write still copies.
+machine ram=1G
+spawn P
+P mmap mem 2M thp
+P write mem 2M 0x01
+let head = P pfn mem
+expect kpageflags $head has thp,compound_head
+P madvise mem dontneed 4K 2044K
+expect P smaps mem == rss_kb=4 anon_huge_kb=0 swap_kb=0 hugetlb_kb=0
+expect kpageflags $head has thp,compound_head
+P fork C
+P mprotect mem ro 0 4K
+P mprotect mem rw 0 4K
+P write mem 4K 0xff
+expect C read mem 4K == 0x01
+expect P read mem 4K == 0xff
+check

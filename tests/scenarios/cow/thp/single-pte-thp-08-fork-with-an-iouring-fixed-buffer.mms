@@ -1,0 +1,21 @@
+# cow.c anon case 8 with single PTE of THP (2048 kB): "fork() with an iouring
+# fixed buffer". Set-up: one PTE mapping the first page of a still-large
+# folio. The mm has MMF_HAS_PINNED and the pinned memory is exclusive, so
+# fork copies it for the child and the parent keeps its pinned pages
+# writable.
+machine ram=1G
+spawn P
+P mmap mem 2M thp
+P write mem 2M 0x01
+let head = P pfn mem
+expect kpageflags $head has thp,compound_head
+P madvise mem dontneed 4K 2044K
+expect P smaps mem == rss_kb=4 anon_huge_kb=0 swap_kb=0 hugetlb_kb=0
+expect kpageflags $head has thp,compound_head
+P gup buf mem 4K write longterm
+P fork C
+P write mem 4K 0xff
+expect buf read 0 4K == 0xff
+expect C read mem 4K == 0x01
+release buf
+check

@@ -1,0 +1,20 @@
+# cow.c anon case 9 with single PTE of THP (2048 kB): "R/O GUP pin on
+# R/O-mapped shared page". Set-up: one PTE mapping the first page of a
+# still-large folio. gup_must_unshare(): the memory is not exclusive, so the
+# R/O pin unshares (copies) first and then sees the parent's write.
+machine ram=1G
+spawn P
+P mmap mem 2M thp
+P write mem 2M 0x01
+let head = P pfn mem
+expect kpageflags $head has thp,compound_head
+P madvise mem dontneed 4K 2044K
+expect P smaps mem == rss_kb=4 anon_huge_kb=0 swap_kb=0 hugetlb_kb=0
+expect kpageflags $head has thp,compound_head
+P fork C
+P gup p mem 4K pin longterm
+P write mem 4K 0xff
+expect p read 0 4K == 0xff
+expect C read mem 4K == 0x01
+release p
+check

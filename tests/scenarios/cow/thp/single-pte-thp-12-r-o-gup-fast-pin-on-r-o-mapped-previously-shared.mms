@@ -1,0 +1,20 @@
+# cow.c anon case 12 with single PTE of THP (2048 kB): "R/O GUP-fast pin on
+# R/O-mapped previously-shared page". Set-up: one PTE mapping the first page
+# of a still-large folio. As case 11 through GUP-fast, which backs off to the
+# slow path.
+machine ram=1G
+spawn P
+P mmap mem 2M thp
+P write mem 2M 0x01
+let head = P pfn mem
+expect kpageflags $head has thp,compound_head
+P madvise mem dontneed 4K 2044K
+expect P smaps mem == rss_kb=4 anon_huge_kb=0 swap_kb=0 hugetlb_kb=0
+expect kpageflags $head has thp,compound_head
+P fork C
+C exit
+P gup p mem 4K pin longterm fast
+P write mem 4K 0xff
+expect p read 0 4K == 0xff
+release p
+check

@@ -1,0 +1,18 @@
+# cow.c anon case 1 with single PTE of swapped-out THP (2048 kB): "Basic COW
+# after fork()". Set-up: the single PTE of a THP, swapped out. Fork clears
+# PG_anon_exclusive and write-protects; the parent's write copies, so it
+# never leaks into the child.
+machine ram=1G swap=64M
+spawn P
+P mmap mem 2M thp
+P write mem 2M 0x01
+let head = P pfn mem
+expect kpageflags $head has thp,compound_head
+P madvise mem dontneed 4K 2044K
+P madvise mem pageout 0 4K
+expect P smaps mem == rss_kb=0 anon_huge_kb=0 swap_kb=4 hugetlb_kb=0
+P fork C
+P write mem 4K 0xff
+expect C read mem 4K == 0x01
+expect P read mem 4K == 0xff
+check

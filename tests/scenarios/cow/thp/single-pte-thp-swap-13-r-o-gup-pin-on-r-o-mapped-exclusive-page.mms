@@ -1,0 +1,21 @@
+# cow.c anon case 13 with single PTE of swapped-out THP (2048 kB): "R/O GUP
+# pin on R/O-mapped exclusive page". Set-up: the single PTE of a THP, swapped
+# out. Exclusive but mapped read-only: the pin needs no unshare, the write
+# fault reuses, the pin sees it.
+machine ram=1G swap=64M
+spawn P
+P mmap mem 2M thp
+P write mem 2M 0x01
+let head = P pfn mem
+expect kpageflags $head has thp,compound_head
+P madvise mem dontneed 4K 2044K
+P madvise mem pageout 0 4K
+expect P smaps mem == rss_kb=0 anon_huge_kb=0 swap_kb=4 hugetlb_kb=0
+P mprotect mem ro 0 4K
+P clear_refs
+P mprotect mem rw 0 4K
+P gup p mem 4K pin longterm
+P write mem 4K 0xff
+expect p read 0 4K == 0xff
+release p
+check

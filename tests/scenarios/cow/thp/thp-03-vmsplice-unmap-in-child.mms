@@ -1,0 +1,18 @@
+# cow.c anon case 3 with THP (2048 kB): "vmsplice() + unmap in child".
+# Set-up: a PMD-mapped THP. The child's pipe holds FOLL_GET references; after
+# the child unmaps, the parent's page still has references beyond its
+# mapping, so the write copies (CVE-2020-29374).
+machine ram=1G
+spawn P
+P mmap mem 2M thp
+P write mem 2M 0x01
+let head = P pfn mem
+expect kpageflags $head has thp,compound_head
+expect P smaps mem == rss_kb=2048 anon_huge_kb=2048 swap_kb=0 hugetlb_kb=0
+P fork C
+C gup v mem 2M get
+C munmap mem 0 2M
+P write mem 2M 0xff
+expect v read 0 2M == 0x01
+release v
+check

@@ -1,0 +1,18 @@
+# cow.c anon case 11 with THP (2048 kB): "R/O GUP pin on R/O-mapped
+# previously-shared page". Set-up: a PMD-mapped THP. The child is gone; the
+# unshare fault makes the memory exclusive (reusing or copying it) and the
+# pin sees the write.
+machine ram=1G
+spawn P
+P mmap mem 2M thp
+P write mem 2M 0x01
+let head = P pfn mem
+expect kpageflags $head has thp,compound_head
+expect P smaps mem == rss_kb=2048 anon_huge_kb=2048 swap_kb=0 hugetlb_kb=0
+P fork C
+C exit
+P gup p mem 2M pin longterm
+P write mem 2M 0xff
+expect p read 0 2M == 0xff
+release p
+check

@@ -1,0 +1,17 @@
+# cow.c anon case 1 with swapped-out THP (2048 kB): "Basic COW after fork()".
+# Set-up: a THP swapped out (split first, as reclaim does without THP swap).
+# Fork clears PG_anon_exclusive and write-protects; the parent's write
+# copies, so it never leaks into the child.
+machine ram=1G swap=64M
+spawn P
+P mmap mem 2M thp
+P write mem 2M 0x01
+let head = P pfn mem
+expect kpageflags $head has thp,compound_head
+P madvise mem pageout
+expect P smaps mem == rss_kb=0 anon_huge_kb=0 swap_kb=2048 hugetlb_kb=0
+P fork C
+P write mem 2M 0xff
+expect C read mem 2M == 0x01
+expect P read mem 2M == 0xff
+check

@@ -1,0 +1,21 @@
+# cow.c anon case 4 with swapped-out THP (2048 kB): "vmsplice() + unmap in
+# child with mprotect() optimization". Set-up: a THP swapped out (split
+# first, as reclaim does without THP swap). As case 3, with mprotect(R) and
+# mprotect(RW) before the write.
+machine ram=1G swap=64M
+spawn P
+P mmap mem 2M thp
+P write mem 2M 0x01
+let head = P pfn mem
+expect kpageflags $head has thp,compound_head
+P madvise mem pageout
+expect P smaps mem == rss_kb=0 anon_huge_kb=0 swap_kb=2048 hugetlb_kb=0
+P fork C
+C gup v mem 2M get
+C munmap mem 0 2M
+P mprotect mem ro 0 2M
+P mprotect mem rw 0 2M
+P write mem 2M 0xff
+expect v read 0 2M == 0x01
+release v
+check

@@ -1,0 +1,20 @@
+# cow.c anon case 5 with swapped-out THP (2048 kB): "vmsplice() before
+# fork(), unmap in parent after fork()". Set-up: a THP swapped out (split
+# first, as reclaim does without THP swap). The child's write must not show
+# through the parent's pipe.
+machine ram=1G swap=64M
+spawn P
+P mmap mem 2M thp
+P write mem 2M 0x01
+let head = P pfn mem
+expect kpageflags $head has thp,compound_head
+P madvise mem pageout
+expect P smaps mem == rss_kb=0 anon_huge_kb=0 swap_kb=2048 hugetlb_kb=0
+P gup v mem 2M get
+P fork C
+P munmap mem 0 2M
+C write mem 2M 0xff
+expect v read 0 2M == 0x01
+expect C read mem 2M == 0xff
+release v
+check

@@ -1,0 +1,20 @@
+# cow.c anon case 8 with swapped-out THP (2048 kB): "fork() with an iouring
+# fixed buffer". Set-up: a THP swapped out (split first, as reclaim does
+# without THP swap). The mm has MMF_HAS_PINNED and the pinned memory is
+# exclusive, so fork copies it for the child and the parent keeps its pinned
+# pages writable.
+machine ram=1G swap=64M
+spawn P
+P mmap mem 2M thp
+P write mem 2M 0x01
+let head = P pfn mem
+expect kpageflags $head has thp,compound_head
+P madvise mem pageout
+expect P smaps mem == rss_kb=0 anon_huge_kb=0 swap_kb=2048 hugetlb_kb=0
+P gup buf mem 2M write longterm
+P fork C
+P write mem 2M 0xff
+expect buf read 0 2M == 0xff
+expect C read mem 2M == 0x01
+release buf
+check
