@@ -1,9 +1,13 @@
-//! Property test (issue 3): random sequences of process operations — fork,
+//! Property tests (issue 3): random sequences of process operations — fork,
 //! write, read, GUP pin/get (slow and fast) with reads through the pin,
-//! unpin, munmap, mprotect, MADV_DONTNEED, MADV_PAGEOUT (swap), KSM, exit — interleaved with offlining and onlining
-//! the ZONE_MOVABLE block under them, keep every invariant (`check`) and
-//! every read agrees with the oracle. Runs through the scenario interpreter,
-//! which compares each process and pin read with the oracle by itself.
+//! unpin, munmap, mprotect, MADV_DONTNEED, MADV_PAGEOUT (swap), KSM, exit —
+//! interleaved with offlining and onlining the ZONE_MOVABLE block under them,
+//! keep every invariant (`check`) and every read agrees with the oracle. The
+//! second test does the same on THPs and hugetlb pages, adding the partial
+//! mprotect/munmap/madvise that split PMDs, folio splits by swap-out,
+//! migration and KSM, and MADV_COLLAPSE. Runs through the scenario
+//! interpreter, which compares each process and pin read with the oracle by
+//! itself.
 
 // proptest's macros expand to std::sync::Arc; the rule is for model code.
 #![allow(clippy::disallowed_types)]
@@ -61,6 +65,84 @@ proptest! {
             P0 gup g0 m 4K get\nP0 gup g1 m 4K get\nP0 gup g2 m 4K get\nrelease g0\nrelease g1\nrelease g2\n";
         let text = format!("{prelude}{}\ncheck\n", ops.join("\n"));
         let r = run_sources(&[("prop.mms".into(), text.clone())], &RunOptions::default())
+            .unwrap_or_else(|e| panic!("bad scenario {e}\n{text}"));
+        let failures: Vec<String> = r.files.into_iter().flat_map(|f| f.failures).collect();
+        prop_assert!(failures.is_empty(), "{}\n--- scenario ---\n{}", failures.join("\n"), text);
+    }
+}
+
+/// Offsets into the 4 MiB THP mapping `t`: both THPs, their first, second
+/// and last pages.
+const THP_OFFS: [u64; 6] = [
+    0,
+    4096,
+    2 * 1024 * 1024 - 4096,
+    2 * 1024 * 1024,
+    2 * 1024 * 1024 + 4096,
+    4 * 1024 * 1024 - 4096,
+];
+
+fn thp_op() -> impl Strategy<Value = String> {
+    let p = || 0usize..PROCS.len();
+    let off = || (0usize..THP_OFFS.len()).prop_map(|i| THP_OFFS[i]);
+    // t: two THPs; h: one hugetlb page.
+    let map = || prop_oneof![4 => Just("t"), 1 => Just("h")];
+    // A range of t: one page, or a whole 2 MiB half.
+    let range = || {
+        prop_oneof![
+            2 => off().prop_map(|o| format!("{o} 4K")),
+            1 => (0u64..2).prop_map(|h| format!("{} 2M", h * 2 * 1024 * 1024)),
+        ]
+    };
+    prop_oneof![
+        4 => (p(), map(), off(), 1u64..8192, any::<u8>()).prop_map(|(i, m, o, l, b)| {
+            let o = if m == "h" { o % (2 << 20) } else { o };
+            let l = l.min((if m == "h" { 2 << 20 } else { 4 << 20 }) - o);
+            format!("{} write {m}+{o} {l} {b:#04x}", PROCS[i])
+        }),
+        3 => (p(), off()).prop_map(|(i, o)| format!("{} read t+{o} 4K", PROCS[i])),
+        1 => p().prop_map(|i| format!("{} read h 2M", PROCS[i])),
+        2 => (p(), p()).prop_map(|(i, j)| format!("{} fork {}", PROCS[i], PROCS[j])),
+        1 => p().prop_map(|i| format!("{} exit", PROCS[i])),
+        2 => (p(), 0usize..3, off(), any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
+            |(i, k, o, write, get, longterm, fast)| {
+                let (m, o) = if k == 2 { ("h", o % (2 << 20)) } else { ("t", o) };
+                let kind = if get { "get" } else { "pin" };
+                let lt = if longterm && !get { " longterm" } else { "" };
+                let w = if write { " write" } else { "" };
+                let f = if fast { " fast" } else { "" };
+                format!("{} gup g{k} {m}+{o} 4K{w} {kind}{lt}{f}", PROCS[i])
+            }
+        ),
+        3 => (0usize..3).prop_map(|k| format!("g{k} read 0 4K")),
+        1 => (0usize..3, any::<u8>()).prop_map(|(k, b)| format!("g{k} write 0 4K {b:#04x}")),
+        2 => (0usize..3).prop_map(|k| format!("release g{k}")),
+        2 => (p(), any::<bool>(), range()).prop_map(|(i, ro, r)| format!("{} mprotect t {} {r}", PROCS[i], if ro { "ro" } else { "rw" })),
+        1 => (p(), any::<bool>()).prop_map(|(i, ro)| format!("{} mprotect h {}", PROCS[i], if ro { "ro" } else { "rw" })),
+        1 => (p(), range()).prop_map(|(i, r)| format!("{} madvise t dontneed {r}", PROCS[i])),
+        1 => (p(), range()).prop_map(|(i, r)| format!("{} munmap t {r}", PROCS[i])),
+        2 => (p(), range()).prop_map(|(i, r)| format!("{} madvise t pageout {r}", PROCS[i])),
+        2 => p().prop_map(|i| format!("{} madvise t collapse", PROCS[i])),
+        1 => (p(), any::<bool>(), range()).prop_map(|(i, f, r)| format!("{} madvise t {} {r}", PROCS[i], if f { "dontfork" } else { "dofork" })),
+        1 => (p(), any::<bool>()).prop_map(|(i, on)| format!("{} madvise t {}", PROCS[i], if on { "mergeable" } else { "unmergeable" })),
+        1 => Just("ksm run".to_string()),
+        1 => Just("sysfs write devices/system/memory/memory15/state offline signal_after=20ms".to_string()),
+        1 => Just("sysfs write devices/system/memory/memory15/state online_movable".to_string()),
+        2 => Just("check".to_string()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn thp_and_hugetlb_sequences_keep_invariants_and_oracle(ops in proptest::collection::vec(thp_op(), 1..40)) {
+        let prelude = "machine ram=1G movable=128M swap=64M hugepages=8\nspawn P0\nP0 mmap t 4M thp\nP0 write t 4M 0x01\n\
+            P0 mmap h 2M hugetlb\nP0 write h 2M 0x02\n\
+            P0 fork P1\nP0 fork P2\nP1 exit\nP2 exit\n\
+            P0 gup g0 t 4K get\nP0 gup g1 t 4K get\nP0 gup g2 h 4K get\nrelease g0\nrelease g1\nrelease g2\n";
+        let text = format!("{prelude}{}\ncheck\n", ops.join("\n"));
+        let r = run_sources(&[("thp-prop.mms".into(), text.clone())], &RunOptions::default())
             .unwrap_or_else(|e| panic!("bad scenario {e}\n{text}"));
         let failures: Vec<String> = r.files.into_iter().flat_map(|f| f.failures).collect();
         prop_assert!(failures.is_empty(), "{}\n--- scenario ---\n{}", failures.join("\n"), text);

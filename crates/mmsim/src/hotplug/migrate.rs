@@ -65,7 +65,8 @@ impl Machine {
             } else {
                 MovableKind::Zsmalloc
             }
-        } else if p.test(PG_LRU) {
+        } else if self.page(self.folio_head(pfn)).test(PG_LRU) {
+            // A user folio: its head is on the LRU for all its pages.
             MovableKind::Lru
         } else {
             return None;
@@ -115,13 +116,20 @@ impl Machine {
     /// Isolates and migrates one page to memory `gfp` allows (the longterm
     /// pin path moves pages out of ZONE_MOVABLE this way). True if it moved.
     pub fn migrate_page_to(&self, src: Pfn, gfp: Gfp) -> bool {
-        let Some(ops) = self.movable_ops_for(src) else {
-            return false;
-        };
-        if !ops.isolate(self, src) {
+        // Hold the folio while isolating it, as do_migrate_range() does.
+        let head = self.folio_head(src);
+        if !self.page(head).try_get() {
             return false;
         }
-        self.migrate_one(src, &ops, gfp)
+        let isolated = self
+            .movable_ops_for(src)
+            .filter(|ops| ops.isolate(self, src));
+        // After a THP split our reference is on `src` itself.
+        self.folio_put(src);
+        match isolated {
+            Some(ops) => self.migrate_one(src, &ops, gfp),
+            None => false,
+        }
     }
 
     /// Migrates one isolated page; puts it back on failure.

@@ -561,6 +561,9 @@ pub enum Cmd {
         name: String,
         /// Size, bytes.
         size: u64,
+        /// `hugetlb` (an extension): a hugetlbfs file, as
+        /// `memfd_create(MFD_HUGETLB)` makes, backed by the hugetlb pool.
+        hugetlb: bool,
     },
     /// `P mmap NAME SIZE [anon|file=F] [private|shared] [ro|rw|none] [thp] [hugetlb]
     /// [populate]`.

@@ -779,6 +779,9 @@ impl Interp {
                     ("MemTotal".into(), format!("{}", m.totalram_pages() * 4)),
                     ("MemFree".into(), format!("{}", free * 4)),
                     ("max_pfn".into(), m.max_pfn().to_string()),
+                    ("HugePages_Total".into(), m.hugetlb_counts().0.to_string()),
+                    ("HugePages_Free".into(), m.hugetlb_counts().1.to_string()),
+                    ("Hugepagesize".into(), "2048".into()),
                 ];
                 pick(&all, field.as_deref())
             }

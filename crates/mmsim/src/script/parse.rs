@@ -535,9 +535,19 @@ const COMMANDS: &[(&str, CommandParser)] = &[
     }),
     ("spawn", |a| Ok(Cmd::Spawn { proc: a.name("P")? })),
     ("file", |a| {
+        let name = a.name("F")?;
+        let size = a.size("SIZE")?;
+        let mut hugetlb = None;
+        for token in a.rest() {
+            match as_word(token, "a file option")?.text {
+                "hugetlb" => set_once(&mut hugetlb, (), token)?,
+                _ => return Err(as_word(token, "a file option")?.unknown_option("file")),
+            }
+        }
         Ok(Cmd::File {
-            name: a.name("F")?,
-            size: a.size("SIZE")?,
+            name,
+            size,
+            hugetlb: hugetlb.is_some(),
         })
     }),
     ("release", |a| {
@@ -2203,6 +2213,7 @@ mod tests {
                 StmtKind::Command(Cmd::File {
                     name: "F".to_owned(),
                     size: 8 * M,
+                    hugetlb: false,
                 }),
             ]
         );

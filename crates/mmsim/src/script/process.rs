@@ -71,9 +71,7 @@ pub(crate) fn unsupported(cmd: &Cmd) -> Option<&'static str> {
             hugetlb,
             ..
         } => {
-            if *hugetlb && !matches!(backing, super::ast::Backing::Anon) {
-                Some("hugetlbfs files")
-            } else if *thp && *hugetlb {
+            if *thp && *hugetlb {
                 Some("THP and hugetlb in one mapping")
             } else if matches!(backing, super::ast::Backing::Anon)
                 && matches!(sharing, super::ast::Sharing::Shared)
@@ -154,11 +152,15 @@ impl ProcessWorld {
                 self.mirror(r);
                 text("")
             }
-            Cmd::File { name, size } => {
+            Cmd::File {
+                name,
+                size,
+                hugetlb,
+            } => {
                 if self.files.contains_key(name) {
                     return Err(Errno::EEXIST);
                 }
-                let id = m.file_create(*size)?;
+                let id = m.file_create(*size, *hugetlb)?;
                 self.files.insert(name.clone(), id);
                 let r = self.oracle.file(name, *size);
                 self.mirror(r);
@@ -201,6 +203,10 @@ impl ProcessWorld {
                     }
                     super::ast::Backing::File(f) => {
                         let id = *self.files.get(f).ok_or(Errno::EBADF)?;
+                        // MAP_HUGETLB on a file that is not on hugetlbfs.
+                        if *hugetlb && !m.file_is_hugetlb(id) {
+                            return Err(Errno::EINVAL);
+                        }
                         let a = m.mmap_file(&p.mm, id, size, flags, shared)?;
                         if *populate {
                             let write = flags & VM_WRITE != 0 && shared;

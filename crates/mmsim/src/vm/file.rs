@@ -33,6 +33,9 @@ const INDEX_MASK: u64 = (1 << FILE_SHIFT) - 1;
 #[derive(Default)]
 pub struct FileState {
     size: u64,
+    /// A hugetlbfs file: its cache holds 2 MiB hugetlb folios, by 2 MiB
+    /// index.
+    hugetlb: bool,
     pages: BTreeMap<u64, Pfn>,
 }
 
@@ -45,8 +48,13 @@ pub fn page_file(page: &crate::page::Page) -> Option<(u32, u64)> {
 
 impl Machine {
     /// `memfd_create()` + `fallocate()`-like sizing: a new file of `size`
-    /// bytes, zero-filled; returns its id.
-    pub fn file_create(&self, size: u64) -> KResult<u32> {
+    /// bytes, zero-filled; returns its id. A `hugetlb` file
+    /// (`MFD_HUGETLB`) must be sized in whole huge pages (-EINVAL, as
+    /// hugetlbfs_setattr() says).
+    pub fn file_create(&self, size: u64, hugetlb: bool) -> KResult<u32> {
+        if hugetlb && size % super::huge::HPAGE_PMD_SIZE != 0 {
+            return Err(Errno::EINVAL);
+        }
         let size = size
             .checked_next_multiple_of(PAGE_SIZE)
             .filter(|s| *s > 0 && *s < super::TASK_SIZE)
@@ -54,9 +62,39 @@ impl Machine {
         let mut files = self.vm().files.lock();
         files.push(FileState {
             size,
+            hugetlb,
             pages: BTreeMap::new(),
         });
         Ok((files.len() - 1) as u32)
+    }
+
+    /// Whether file `id` lives on hugetlbfs.
+    pub fn file_is_hugetlb(&self, file: u32) -> bool {
+        self.vm()
+            .files
+            .lock()
+            .get(file as usize)
+            .is_some_and(|f| f.hugetlb)
+    }
+
+    /// `hugetlbfs` `filemap_lock_hugetlb_folio()` / `alloc_hugetlb_folio()`:
+    /// the cache folio of a hugetlbfs file at 2 MiB index `index`, taken
+    /// from the pool on first use (-ENOMEM when the pool is empty, the
+    /// model's SIGBUS). The cache holds one reference.
+    pub(crate) fn file_get_huge(&self, file: u32, index: u64) -> KResult<Pfn> {
+        let mut files = self.vm().files.lock();
+        let f = files.get_mut(file as usize).ok_or(Errno::EBADF)?;
+        if index * super::huge::HPAGE_PMD_SIZE >= f.size {
+            return Err(Errno::EFAULT);
+        }
+        if let Some(&head) = f.pages.get(&index) {
+            return Ok(head);
+        }
+        let head = self.alloc_hugetlb_folio()?;
+        self.page(head)
+            .set_private(FILE_BIT | (u64::from(file) << FILE_SHIFT) | (index & INDEX_MASK));
+        f.pages.insert(index, head);
+        Ok(head)
     }
 
     /// `shmem_get_folio()`: the cache page of `file` at `index`, allocated
@@ -99,12 +137,24 @@ impl Machine {
             .checked_next_multiple_of(PAGE_SIZE)
             .filter(|s| *s < super::TASK_SIZE)
             .ok_or(Errno::ENOMEM)?;
+        let hugetlb = self.file_is_hugetlb(file);
+        if hugetlb && size % super::huge::HPAGE_PMD_SIZE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let align = if hugetlb {
+            super::huge::HPAGE_PMD_SIZE
+        } else {
+            PAGE_SIZE
+        };
         let mut maps = mm.mmap_lock.down_write();
-        let addr = self.get_unmapped_area(&maps, size, PAGE_SIZE)?;
+        let addr = self.get_unmapped_area(&maps, size, align)?;
         let anon_vma = (!shared).then(|| self.anon_vma_alloc(mm));
         let mut f = flags | VM_MAYREAD | VM_MAYWRITE | super::VM_SOFTDIRTY;
         if shared {
             f |= VM_SHARED;
+        }
+        if hugetlb {
+            f |= super::VM_HUGETLB;
         }
         maps.vmas.insert(
             addr,

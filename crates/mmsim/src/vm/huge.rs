@@ -106,6 +106,13 @@ pub(crate) fn thp_vma_suitable(vma: &Vma, addr: u64) -> bool {
         && h + HPAGE_PMD_SIZE <= vma.end
 }
 
+/// A young huge PMD mapping the folio at `head`, writable and dirty if
+/// `writable` (`mk_huge_pmd` + `maybe_pmd_mkwrite(pmd_mkdirty())`).
+pub(crate) fn mk_huge_pmd(head: Pfn, writable: bool) -> Pte {
+    let bits = PTE_PSE | PTE_YOUNG | if writable { PTE_RW | PTE_DIRTY } else { 0 };
+    Pte::new(head, bits)
+}
+
 /// The PTE a huge PMD implies for the subpage at `addr`.
 pub fn pmd_subpage_pte(pmd: Pte, addr: u64) -> Pte {
     let sub = (addr - haddr(addr)) / PAGE_SIZE;
@@ -265,8 +272,7 @@ impl Machine {
             .anon_vma
             .expect("private mappings get an anon_vma at mmap");
         self.folio_add_new_anon_rmap_pmd(head, anon_vma, h);
-        let bits = PTE_PSE | PTE_YOUNG | if writable { PTE_RW | PTE_DIRTY } else { 0 };
-        self.write_entry(pt, pi, Pte::new(head, bits));
+        self.write_entry(pt, pi, mk_huge_pmd(head, writable));
     }
 
     /// `do_huge_pmd_wp_page()`: a write or unshare fault on a read-only huge

@@ -6,18 +6,26 @@
 //! per 2 MiB on first touch and maps it with a huge PMD; it is never split,
 //! swapped or merged.
 //!
+//! There are no mmap-time reservations: a fault that finds the pool empty
+//! fails as the kernel's SIGBUS would (-EFAULT here). hugetlb pages are not
+//! migrated or dissolved, so a block holding pool pages cannot go offline.
+//!
+//! A hugetlbfs file (`file F SIZE hugetlb`, like `memfd_create(MFD_HUGETLB)`)
+//! keeps its 2 MiB folios in its page cache; a private mapping of it maps
+//! them read-only and copies on write or unshare.
+//!
 //! Exclusivity lives on the head page. The rules differ from THP in one
 //! place the COW selftest is known for: `hugetlb_wp()` reuses a page when
 //! its *mapcount* is 1, not when its refcount is, so a page a pipe still
 //! references after the other process unmapped it is reused and written —
 //! the vmsplice cases leak, and cow.c marks them XFAIL on hugetlb.
 
-use super::huge::{haddr, HPAGE_PMD_NR, HPAGE_PMD_ORDER};
-use super::pte::{Pte, PTE_DIRTY, PTE_PSE, PTE_RW, PTE_YOUNG};
-use super::{Mm, Vma, VM_WRITE};
+use super::huge::{haddr, mk_huge_pmd, HPAGE_PMD_NR, HPAGE_PMD_ORDER, HPAGE_PMD_SIZE};
+use super::pte::{Pte, PTE_DIRTY, PTE_RW, PTE_YOUNG};
+use super::{Mm, Vma, VM_SHARED, VM_WRITE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::{PageType, Pfn, PG_ANON_EXCLUSIVE};
+use crate::page::{PageType, Pfn, PAGE_SIZE, PG_ANON_EXCLUSIVE};
 use crate::zone::alloc::Gfp;
 
 /// The pool (`struct hstate` for 2 MiB pages).
@@ -50,8 +58,10 @@ impl Machine {
     }
 
     /// `alloc_hugetlb_folio()`: a zeroed folio from the pool, refcount 1.
-    fn alloc_hugetlb_folio(&self) -> KResult<Pfn> {
-        let head = self.vm().hugetlb.lock().free.pop().ok_or(Errno::ENOMEM)?;
+    /// An empty pool is the fault's SIGBUS, which the model reports as
+    /// -EFAULT (there are no mmap-time reservations).
+    pub(crate) fn alloc_hugetlb_folio(&self) -> KResult<Pfn> {
+        let head = self.vm().hugetlb.lock().free.pop().ok_or(Errno::EFAULT)?;
         self.page(head).set_ref_count(1);
         for i in 0..HPAGE_PMD_NR {
             self.physmem().clear_page(head + i)?;
@@ -81,6 +91,19 @@ impl Machine {
     ) -> KResult<()> {
         let (pt, pi) = self.walk_pmd(mm, addr, true)?.ok_or(Errno::ENOMEM)?;
         let pmd = self.read_entry(pt, pi);
+        if pmd.is_none() && vma.file.is_some() {
+            return self.hugetlb_file_no_page(mm, vma, pt, pi, addr, write);
+        }
+        if pmd.huge() && vma.flags & VM_SHARED != 0 {
+            // A shared mapping never copies: a write just makes it writable.
+            if write && !pmd.write() && vma.flags & VM_WRITE != 0 {
+                let _ptl = mm.ptl(pt);
+                if self.read_entry(pt, pi) == pmd {
+                    self.write_entry(pt, pi, pmd.with(PTE_RW | PTE_DIRTY | PTE_YOUNG));
+                }
+            }
+            return Ok(());
+        }
         if pmd.is_none() {
             // hugetlb_no_page(): a fresh exclusive page, mapped read-only
             // unless this is a write (the COW "optimisation" that follows in
@@ -107,14 +130,51 @@ impl Machine {
         Ok(())
     }
 
+    /// `hugetlb_no_page()` in a hugetlbfs file mapping: the cache folio,
+    /// mapped shared (writable on a write) or read-only into a private
+    /// mapping; a write into a private mapping copies it at once
+    /// (`hugetlb_wp()` right after the fault).
+    fn hugetlb_file_no_page(
+        &self,
+        mm: &Mm,
+        vma: &Vma,
+        pt: Pfn,
+        pi: u64,
+        addr: u64,
+        write: bool,
+    ) -> KResult<()> {
+        let file = vma.file.expect("file VMA");
+        let index = (vma.pgoff * PAGE_SIZE + haddr(addr) - vma.start) / HPAGE_PMD_SIZE;
+        let cache = self.file_get_huge(file, index)?;
+        let shared = vma.flags & VM_SHARED != 0;
+        {
+            let _ptl = mm.ptl(pt);
+            if !self.read_entry(pt, pi).is_none() {
+                return Ok(());
+            }
+            // hugetlb_add_file_rmap(): one more whole-folio mapping.
+            self.folio_get(cache);
+            self.folio_add_anon_rmap_pmd(cache, false);
+            let writable = shared && write && vma.flags & VM_WRITE != 0;
+            self.write_entry(pt, pi, mk_huge_pmd(cache, writable));
+        }
+        if write && !shared {
+            let pmd = self.read_entry(pt, pi);
+            return self.hugetlb_wp(mm, vma, pt, pi, addr, pmd, false);
+        }
+        Ok(())
+    }
+
     fn map_new_hugetlb(&self, vma: &Vma, pt: Pfn, pi: u64, h: u64, head: Pfn, write: bool) {
         let anon_vma = vma
             .anon_vma
             .expect("private mappings get an anon_vma at mmap");
         self.folio_add_new_anon_rmap_pmd(head, anon_vma, h);
-        let writable = write && vma.flags & VM_WRITE != 0;
-        let bits = PTE_PSE | PTE_YOUNG | if writable { PTE_RW | PTE_DIRTY } else { 0 };
-        self.write_entry(pt, pi, Pte::new(head, bits));
+        self.write_entry(
+            pt,
+            pi,
+            mk_huge_pmd(head, write && vma.flags & VM_WRITE != 0),
+        );
     }
 
     /// `hugetlb_wp()`: reuse when mapped once, else copy the whole page.
@@ -192,11 +252,15 @@ impl Machine {
             }
             let head = pmd.pfn();
             self.folio_get(head);
+            // hugetlb_try_dup_anon_rmap(), or hugetlb_add_file_rmap() for a
+            // file folio (which is never exclusive, so never refused).
             if self.folio_try_dup_anon_rmap_pmd(head, pinned_check).is_ok() {
-                if pmd.write() {
+                let cow = vma.is_cow();
+                if cow && pmd.write() {
                     self.write_entry(spt, spi, pmd.wrprotect());
                 }
-                self.write_entry(dpt, dpi, pmd.wrprotect().without(PTE_YOUNG));
+                let child = if cow { pmd.wrprotect() } else { pmd };
+                self.write_entry(dpt, dpi, child.without(PTE_YOUNG));
                 return Ok(());
             }
             head

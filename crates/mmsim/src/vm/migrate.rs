@@ -34,13 +34,9 @@ impl MovableOps for AnonLruOps {
         }
         if m.folio_test_large(pfn) {
             // A THP is split and its pages migrate one by one (what
-            // migrate_pages() does when no THP can be allocated).
-            if !m.page(m.folio_head(pfn)).try_get() {
-                return false;
-            }
-            let split = m.split_huge_page(pfn);
-            m.folio_put(pfn);
-            if split.is_err() || m.folio_test_large(pfn) {
+            // migrate_pages() does when no THP can be allocated). The
+            // caller's reference on the folio ends up on `pfn`.
+            if m.split_huge_page(pfn).is_err() || m.folio_test_large(pfn) {
                 return false;
             }
         }
