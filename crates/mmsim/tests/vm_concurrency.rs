@@ -4,7 +4,9 @@
 //! ZONE_MOVABLE block under them — migration entries, faults waiting on them,
 //! COW and GUP all racing. Afterwards every invariant must hold, and every
 //! process must read back exactly what it last wrote. Bounded by iteration
-//! counts.
+//! counts. The second test runs the same on THPs, adding the PMD splits of
+//! partial mprotect and MADV_DONTNEED, folio splits by swap-out and
+//! migration, and MADV_COLLAPSE.
 
 mod common;
 
@@ -14,10 +16,13 @@ use mmsim::hotplug::Task;
 use mmsim::page::PAGE_SIZE;
 use mmsim::sync::atomic::{AtomicBool, Ordering};
 use mmsim::sync::{thread, Arc};
-use mmsim::vm::{VM_READ, VM_WRITE};
+use mmsim::vm::huge::HPAGE_PMD_SIZE;
+use mmsim::vm::{VM_HUGEPAGE, VM_READ, VM_WRITE};
 use mmsim::{Machine, MachineConfig};
 
 const PAGES: u64 = 64;
+/// Two THPs.
+const THP_PAGES: u64 = 1024;
 
 struct Rng(u64);
 
@@ -32,6 +37,16 @@ impl Rng {
 
 #[test]
 fn processes_race_with_offlining_their_memory() {
+    race_with_offlining(false);
+}
+
+#[test]
+fn thp_processes_race_with_offlining_their_memory() {
+    race_with_offlining(true);
+}
+
+/// One run: three processes (each a thread) against the hotplug thread.
+fn race_with_offlining(thp: bool) {
     let m = Arc::new(
         Machine::boot(
             MachineConfig {
@@ -45,6 +60,8 @@ fn processes_race_with_offlining_their_memory() {
         .unwrap(),
     );
     let free = |m: &Machine| -> i64 { m.nodes()[0].zones.iter().map(|z| z.nr_free()).sum() };
+    // The huge zero folio is allocated on first use and kept for good.
+    m.huge_zero_pfn().unwrap();
     let free_at_start = free(&m);
     let stop = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
@@ -53,15 +70,21 @@ fn processes_race_with_offlining_their_memory() {
         workers.push(thread::spawn(move || {
             let mut rng = Rng(seed * 0x2545_f491_4f6c_dd1d);
             let mm = m.mm_alloc().unwrap();
-            let a = m
-                .mmap_anon(&mm, PAGES * PAGE_SIZE, VM_READ | VM_WRITE, false)
-                .unwrap();
-            let mut expect = vec![0u8; PAGES as usize];
+            let (pages, flags) = if thp {
+                (THP_PAGES, VM_READ | VM_WRITE | VM_HUGEPAGE)
+            } else {
+                (PAGES, VM_READ | VM_WRITE)
+            };
+            let a = m.mmap_anon(&mm, pages * PAGE_SIZE, flags, false).unwrap();
+            let mut expect = vec![0u8; pages as usize];
             let mut children = Vec::new();
-            for _ in 0..30000 {
-                let page = rng.next() % PAGES;
+            let iterations = if thp { 20000 } else { 30000 };
+            let mut collapsed = 0;
+            for _ in 0..iterations {
+                let page = rng.next() % pages;
                 let addr = a + page * PAGE_SIZE;
-                match rng.next() % 8 {
+                let huge = addr & !(HPAGE_PMD_SIZE - 1);
+                match rng.next() % if thp { 12 } else { 8 } {
                     0..=2 => {
                         let b = (rng.next() % 255 + 1) as u8;
                         m.user_write(&mm, addr, &[b; 16]).unwrap();
@@ -77,7 +100,7 @@ fn processes_race_with_offlining_their_memory() {
                         if children.len() > 2 {
                             let (c, e) = children.remove(0);
                             // The child still sees the parent's bytes at fork.
-                            let p = (rng.next() % PAGES) as usize;
+                            let p = (rng.next() % pages) as usize;
                             let got = m.user_read(&c, a + p as u64 * PAGE_SIZE, 16).unwrap();
                             assert_eq!(got, [e[p]; 16]);
                             m.exit_mmap(&c);
@@ -91,18 +114,45 @@ fn processes_race_with_offlining_their_memory() {
                         };
                         let pinned = match m.get_user_pages(&mm, addr, 1, flags) {
                             Ok(p) => p,
-                            Err(e) => panic!(
-                                "pin of page {page} ({flags:?}) failed: {e}; pte {:?}",
-                                m.pte_at(&mm, addr)
-                            ),
+                            Err(e) => {
+                                let pfn = m.pte_at(&mm, addr).pfn();
+                                panic!(
+                                    "pin of page {page} ({flags:?}) failed: {e}; pte {:?}; folio order {} refs {} maps {} pins {} swapcache {:?} flags {}",
+                                    m.pte_at(&mm, addr),
+                                    m.folio_order(pfn),
+                                    m.folio_ref_count(pfn),
+                                    m.folio_mapcount(pfn),
+                                    m.folio_pincount(pfn),
+                                    m.swap_cache_slot(pfn),
+                                    mmsim::walkers::kpageflags_names(m.kpageflags(pfn)),
+                                )
+                            }
                         };
                         let mut buf = [0u8; 16];
                         m.physmem().read(pinned.pages[0].phys(), &mut buf).unwrap();
                         assert_eq!(buf, [expect[page as usize]; 16], "pinned page {page}");
                         m.unpin_user_pages(pinned);
                     }
-                    _ => {
+                    7 => {
                         let _ = m.madvise_pageout(&mm, addr, PAGE_SIZE);
+                    }
+                    // THP only: split the PMD with a partial mprotect, drop
+                    // a page, swap a whole THP out, collapse it back.
+                    8 => {
+                        m.mprotect(&mm, addr, PAGE_SIZE, VM_READ).unwrap();
+                        m.mprotect(&mm, addr, PAGE_SIZE, VM_READ | VM_WRITE).unwrap();
+                    }
+                    9 => {
+                        m.madvise_dontneed(&mm, addr, PAGE_SIZE).unwrap();
+                        expect[page as usize] = 0;
+                    }
+                    10 => {
+                        let _ = m.madvise_pageout(&mm, huge, HPAGE_PMD_SIZE);
+                    }
+                    _ => {
+                        if m.madvise_collapse(&mm, huge, HPAGE_PMD_SIZE).is_ok() {
+                            collapsed += 1;
+                        }
                     }
                 }
             }
@@ -114,6 +164,7 @@ fn processes_race_with_offlining_their_memory() {
                 assert_eq!(got, [e; 16], "final page {p}");
             }
             m.exit_mmap(&mm);
+            collapsed
         }));
     }
     let hotplug = {
@@ -136,8 +187,9 @@ fn processes_race_with_offlining_their_memory() {
             offlined
         })
     };
-    for w in workers {
-        w.join().unwrap();
+    let collapsed: u32 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    if thp {
+        assert!(collapsed > 0, "no THP was ever collapsed");
     }
     stop.store(true, Ordering::Release); // pairs with the hotplug thread's Acquire
     let offlined = hotplug.join().unwrap();
@@ -164,5 +216,5 @@ fn processes_race_with_offlining_their_memory() {
         &Task::new(),
     );
     assert_eq!(free(&m), free_at_start, "pages leaked");
-    eprintln!("block went offline {offlined} times under the processes");
+    eprintln!("block went offline {offlined} times under the processes ({collapsed} collapses)");
 }

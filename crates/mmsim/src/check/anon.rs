@@ -59,13 +59,17 @@ impl Machine {
             }
             // A pin is only taken on an exclusive page. A large folio's
             // pincount is folio-wide, so only whole mappings and small
-            // folios can be judged page by page.
-            let judged = whole || !self.folio_test_large(pfn);
-            if self.variants().cow_reuse == CowReuse::Exclusive
-                && judged
-                && self.folio_maybe_dma_pinned(pfn)
-                && !exclusive
-            {
+            // folios can be judged page by page; a small folio counts as
+            // pinned when the pin bias shows in the references beyond its
+            // mappings (a KSM page mapped 1024 times is not pinned: it is
+            // folio_maybe_dma_pinned()'s documented false positive).
+            let pinned = if self.folio_test_large(pfn) {
+                whole && self.folio_maybe_dma_pinned(pfn)
+            } else {
+                self.folio_ref_count(pfn) - self.folio_mapcount(pfn)
+                    >= crate::vm::rmap::GUP_PIN_COUNTING_BIAS
+            };
+            if self.variants().cow_reuse == CowReuse::Exclusive && pinned && !exclusive {
                 r.fail(
                     "anon-pinned-exclusive",
                     format!(

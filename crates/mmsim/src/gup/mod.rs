@@ -27,6 +27,10 @@ use crate::vm::fault::FaultFlags;
 use crate::vm::huge::{self, Mapping};
 use crate::vm::{Mm, Vma, VM_WRITE};
 
+/// How often a longterm GUP retries migrating its pages out of
+/// ZONE_MOVABLE before it gives up with -EAGAIN.
+const LONGTERM_RETRIES: u32 = 100_000;
+
 /// FOLL_* flags that the model distinguishes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GupFlags {
@@ -81,8 +85,10 @@ impl Machine {
     ) -> KResult<Pinned> {
         // The kernel repeats while migration says -EAGAIN; a page that is
         // being migrated by somebody else (offlining) cannot be isolated
-        // right now, which is such a case. The model bounds the retries.
-        for _ in 0..1000 {
+        // right now, which is such a case — and an offline holds what it
+        // isolated until it has migrated the whole block. The model bounds
+        // the retries generously.
+        for _ in 0..LONGTERM_RETRIES {
             let pinned = self.get_user_pages_locked(mm, start, nr, flags)?;
             if !flags.longterm {
                 return Ok(pinned);

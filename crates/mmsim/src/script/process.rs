@@ -349,9 +349,15 @@ impl ProcessWorld {
                         WriteData::Fill { byte, .. } => vec![*byte; n as usize],
                         WriteData::Text(t) => t[done as usize..(done + n) as usize].to_vec(),
                     };
-                    m.user_write(&mm, map.addr + off + done, &bytes)?;
-                    let r = self.oracle.write(proc, &place.mapping, off + done, &bytes);
-                    self.mirror(r);
+                    let (landed, res) = m.user_write_partial(&mm, map.addr + off + done, &bytes);
+                    // What landed before a fault is written, as a real
+                    // process's stores would be.
+                    if landed > 0 {
+                        let part = &bytes[..landed as usize];
+                        let r = self.oracle.write(proc, &place.mapping, off + done, part);
+                        self.mirror(r);
+                    }
+                    res?;
                     done += n;
                 }
                 text("")

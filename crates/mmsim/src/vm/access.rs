@@ -16,13 +16,16 @@ use crate::sync::Arc;
 
 impl Machine {
     /// Loads (`write == None`) or stores `data` at `addr` in `mm`; returns
-    /// the bytes read.
+    /// the bytes read. `done` counts the bytes moved so far, so a caller
+    /// knows how much of a store landed before a fault stopped it (as
+    /// `copy_to_user()` returns what it could not copy).
     fn user_access(
         &self,
         mm: &Arc<Mm>,
         addr: u64,
         len: u64,
         data: Option<&[u8]>,
+        done: &mut u64,
     ) -> KResult<Vec<u8>> {
         let end = addr.checked_add(len).ok_or(Errno::EFAULT)?;
         let maps = mm.mmap_lock.down_read();
@@ -85,18 +88,27 @@ impl Machine {
                 break;
             }
             a += in_page;
+            *done = a - addr;
         }
         Ok(out)
     }
 
     /// A process reads `len` bytes at `addr`.
     pub fn user_read(&self, mm: &Arc<Mm>, addr: u64, len: u64) -> KResult<Vec<u8>> {
-        self.user_access(mm, addr, len, None)
+        self.user_access(mm, addr, len, None, &mut 0)
     }
 
     /// A process writes `data` at `addr`.
     pub fn user_write(&self, mm: &Arc<Mm>, addr: u64, data: &[u8]) -> KResult<()> {
-        self.user_access(mm, addr, data.len() as u64, Some(data))
-            .map(|_| ())
+        self.user_write_partial(mm, addr, data).1
+    }
+
+    /// A process writes `data` at `addr`; also returns how many bytes
+    /// landed, which on a fault part-way (a read-only page) is the prefix
+    /// before it.
+    pub fn user_write_partial(&self, mm: &Arc<Mm>, addr: u64, data: &[u8]) -> (u64, KResult<()>) {
+        let mut done = 0;
+        let r = self.user_access(mm, addr, data.len() as u64, Some(data), &mut done);
+        (done, r.map(|_| ()))
     }
 }

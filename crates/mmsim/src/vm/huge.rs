@@ -610,7 +610,7 @@ impl Machine {
             {
                 return Err(Errno::EINVAL);
             }
-            if let Err(e) = self.collapse_huge_page(mm, vma, h) {
+            if let Err(e) = self.collapse_huge_page(mm, &maps, vma, h) {
                 ret = ret.and(Err(e));
             }
             h += HPAGE_PMD_SIZE;
@@ -642,8 +642,9 @@ impl Machine {
                 continue;
             }
             if !pte.present() {
-                // SCAN_PTE_NON_PRESENT (the model does not swap in here).
-                return Err(Errno::EINVAL);
+                // SCAN_PTE_NON_PRESENT: under migration, or swapped out
+                // again meanwhile.
+                return Err(Errno::EAGAIN);
             }
             let pfn = pte.pfn();
             if !self.folio_test_anon(pfn) || self.folio_test_ksm(pfn) {
@@ -663,7 +664,7 @@ impl Machine {
 
     /// `collapse_huge_page()` for one aligned range (mmap_lock held for
     /// write, so no fault, GUP or fork runs in this mm meanwhile).
-    fn collapse_huge_page(&self, mm: &Mm, vma: &Vma, h: u64) -> KResult<()> {
+    fn collapse_huge_page(&self, mm: &Mm, maps: &MmMaps, vma: &Vma, h: u64) -> KResult<()> {
         let Some((pt, pi)) = self.walk_pmd(mm, h, true)? else {
             return Err(Errno::ENOMEM);
         };
@@ -677,6 +678,14 @@ impl Machine {
             return Err(Errno::EINVAL);
         }
         let table = pmd.pfn();
+        // __collapse_huge_page_swapin(): MADV_COLLAPSE brings swapped-out
+        // pages back first (khugepaged would stop at max_ptes_swap).
+        for i in 0..HPAGE_PMD_NR {
+            if let Some(SwapEntry::Swap { .. }) = self.read_entry(table, i).swap_entry() {
+                let read = super::fault::FaultFlags::default();
+                self.handle_mm_fault_locked(mm, maps, h + i * PAGE_SIZE, read)?;
+            }
+        }
         // hpage_collapse_scan_pmd(): look before changing anything.
         self.collapse_scan(table)?;
         let head = self.alloc_thp().map_err(|_| Errno::ENOMEM)?;
