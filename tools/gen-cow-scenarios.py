@@ -13,7 +13,7 @@ case; the files it writes are committed.
 import pathlib
 
 # Each runner: (file prefix, cow.c label, machine line, set-up lines, test
-# size, what the set-up leaves, per-case expected outcome overrides).
+# size, what the set-up leaves).
 # The set-up maps `mem` in process P, fills the tested range with 0x01 and
 # asserts that it got the memory type the runner names.
 THP_SETUP = [
@@ -229,7 +229,7 @@ def wrap(text, prefix="# "):
 
 def main():
     root = pathlib.Path("tests/scenarios/cow")
-    for prefix, label, machine, setup, size, what, in [(*r,) for r in RUNNERS]:
+    for prefix, label, machine, setup, size, what in RUNNERS:
         sub = root / ("hugetlb" if prefix == "hugetlb" else "thp")
         sub.mkdir(parents=True, exist_ok=True)
         hugetlb = prefix == "hugetlb"

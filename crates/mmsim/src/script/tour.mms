@@ -81,3 +81,23 @@ A write buf+8K 4 0x63
 expect dma read 0 4 == 0x63
 release dma
 check
+
+# Transparent huge pages. A write fault in a THP range maps a 2 MiB folio
+# with one PMD (smaps: AnonHugePages); fork shares the PMD, and the
+# parent's write splits it into 512 PTEs and copies one page at a time.
+A mmap big 2M thp
+A write big 2M 0x71
+let h = A pfn big
+expect kpageflags $h has thp,compound_head,anon
+expect A smaps big == rss_kb=2048 anon_huge_kb=2048 swap_kb=0 hugetlb_kb=0
+A fork C
+A write big 4K 0x72
+expect A smaps big == rss_kb=2048 anon_huge_kb=0 swap_kb=0 hugetlb_kb=0
+expect C read big 2M == 0x71
+# The child's PMD still maps the THP; MADV_COLLAPSE gives the parent a THP
+# again, a copy that it owns exclusively.
+A madvise big collapse
+expect A smaps big == rss_kb=2048 anon_huge_kb=2048 swap_kb=0 hugetlb_kb=0
+expect A read big 4K == 0x72
+expect C read big 4K == 0x71
+check

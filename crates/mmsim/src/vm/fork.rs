@@ -59,7 +59,8 @@ impl Machine {
         while addr < vma.end {
             // copy_pmd_range(): a huge PMD is copied whole, unless the folio
             // may be pinned (then it was split and its PTEs follow).
-            if let Mapping::Pmd(spt, spi, _) = self.lookup(src, addr) {
+            let pmd_start = addr == vma.start || addr % HPAGE_PMD_SIZE == 0;
+            if let (true, Mapping::Pmd(spt, spi, _)) = (pmd_start, self.lookup(src, addr)) {
                 let whole = if vma.flags & VM_HUGETLB != 0 {
                     self.copy_hugetlb_pmd(dst, src, vma, spt, spi, addr, pinned_check)
                         .map(|()| true)

@@ -45,6 +45,7 @@ use super::{Mm, MmMaps, Vma, PTRS_PER_TABLE, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRIT
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
 use crate::page::{Pfn, PAGE_SIZE, PG_ANON_EXCLUSIVE, PG_LARGE_RMAPPABLE, PG_LRU};
+use crate::sync::atomic::Ordering;
 use crate::sync::Arc;
 use crate::variant::CowReuse;
 use crate::zone::alloc::Gfp;
@@ -196,26 +197,33 @@ impl Machine {
     /// The huge zero folio (`mm_get_huge_zero_folio`), allocated on first use
     /// from the kernel zones, zeroed, and never freed.
     pub fn huge_zero_pfn(&self) -> KResult<Pfn> {
-        let mut z = self.vm().huge_zero.lock();
-        if let Some(p) = *z {
-            return Ok(p);
+        let vm = self.vm();
+        let _alloc = vm.huge_zero_lock.lock();
+        // Relaxed: the lock orders us against the only store.
+        let known = vm.huge_zero.load(Ordering::Relaxed);
+        if known != 0 {
+            return Ok(Pfn(known));
         }
         let gfp = Gfp::KERNEL.comp();
         let pfn = self.alloc_pages(gfp, HPAGE_PMD_ORDER, 0)?;
         self.page(pfn + 1).set(PG_LARGE_RMAPPABLE);
         for i in 0..HPAGE_PMD_NR {
-            self.physmem().clear_page(pfn + i)?;
+            if let Err(e) = self.physmem().clear_page(pfn + i) {
+                self.folio_put(pfn);
+                return Err(e);
+            }
         }
-        *z = Some(pfn);
+        // Release: the zeroed bytes before the folio is known; pairs with
+        // the Acquire in is_huge_zero_pfn().
+        vm.huge_zero.store(pfn.0, Ordering::Release);
         Ok(pfn)
     }
 
     /// Whether `pfn` is a page of the huge zero folio.
     pub fn is_huge_zero_pfn(&self, pfn: Pfn) -> bool {
-        self.vm()
-            .huge_zero
-            .lock()
-            .is_some_and(|z| pfn >= z && pfn < z + HPAGE_PMD_NR)
+        // Acquire pairs with the Release store in huge_zero_pfn().
+        let z = self.vm().huge_zero.load(Ordering::Acquire);
+        z != 0 && pfn.0 >= z && pfn.0 < z + HPAGE_PMD_NR
     }
 
     /// A new THP: order 9, movable, zeroed (`vma_alloc_anon_folio_pmd`).

@@ -27,6 +27,18 @@
 //! and `folio->index`); `_mapcount` counts the PTEs that map it; PG_lru says it
 //! is a user page that migration may move; PG_anon_exclusive says which
 //! process owns it exclusively (reference kernel-gup-cow.md §1).
+//!
+//! # Huge mappings
+//!
+//! A PMD entry may map 2 MiB itself (`_PAGE_PSE`): a THP ([`huge`]), the
+//! huge zero page, or a hugetlb page ([`hugetlb`]). Readers that must not
+//! change anything look entries up with [`Machine::lookup`]; paths that
+//! handle a huge PMD whole (faults, fork, zap, mprotect, GUP) check for one
+//! first; everything else uses [`Machine::walk`], the PTE-level walk, which
+//! splits a THP's PMD into a PTE table on the way (hugetlb PMDs are never
+//! split). Folio-wide counts and the anonymous identity of a page are read
+//! through the folio helpers of [`rmap`], which find the head of a large
+//! folio.
 
 pub mod access;
 pub mod fault;
@@ -44,7 +56,7 @@ pub mod unmap;
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
 use crate::page::{PageType, Pfn, PhysAddr, PAGE_SIZE};
-use crate::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use crate::sync::{Arc, Mutex, RwSem, SeqCount, SpinLock, SpinLockGuard};
 use crate::zone::alloc::Gfp;
 use pte::Pte;
@@ -245,8 +257,11 @@ pub struct VmState {
     pub(crate) files: Mutex<Vec<file::FileState>>,
     anon_vmas: Mutex<Vec<AnonVma>>,
     zero_pfn: Pfn,
-    /// The huge zero folio, once allocated.
-    pub(crate) huge_zero: Mutex<Option<Pfn>>,
+    /// The huge zero folio's PFN once allocated (0 before: PFN 0 is a
+    /// reserved page that never holds it).
+    pub(crate) huge_zero: AtomicU64,
+    /// Serialises the huge zero folio's allocation.
+    pub(crate) huge_zero_lock: Mutex<()>,
     /// The hugetlb pool.
     pub(crate) hugetlb: Mutex<hugetlb::HugetlbPool>,
     /// Stands in for the anon_vma locks: walkers of the reverse map (folio
@@ -271,7 +286,8 @@ impl VmState {
             files: Mutex::new(Vec::new()),
             anon_vmas: Mutex::new(Vec::new()),
             zero_pfn,
-            huge_zero: Mutex::new(None),
+            huge_zero: AtomicU64::new(0),
+            huge_zero_lock: Mutex::new(()),
             hugetlb: Mutex::new(hugetlb::HugetlbPool::default()),
             rmap_lock: RwSem::new(()),
         }

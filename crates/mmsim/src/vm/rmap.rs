@@ -12,9 +12,9 @@
 //! |---|---|---|
 //! | `_refcount` | head | references: one per mapping (PTE or PMD), plus GUP, pipes, the swap cache, the migration core |
 //! | `_mapcount` | each page | PTEs mapping that page |
-//! | `_entire_mapcount` | page[1] | PMDs mapping the whole folio |
-//! | `_large_mapcount` | page[2] | all mappings of the folio: PTEs plus PMDs |
-//! | `_pincount` | page[3] | FOLL_PIN pins (a pin on a large folio adds 1 ref and 1 pincount; on a small one 1024 refs) |
+//! | `_entire_mapcount` | the first tail | PMDs mapping the whole folio |
+//! | `_large_mapcount` | the second tail | all mappings of the folio: PTEs plus PMDs |
+//! | `_pincount` | the third tail | FOLL_PIN pins (a pin on a large folio adds 1 ref and 1 pincount; on a small one 1024 refs) |
 //!
 //! Mappings are added and removed with the page-table lock held, and each
 //! owns one reference: the refcount goes up before the mapcount when mapping

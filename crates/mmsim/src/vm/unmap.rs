@@ -18,7 +18,10 @@ impl Machine {
         while addr < end {
             // zap_pmd_range(): a huge PMD goes whole if the range covers it,
             // else it is split and its PTEs go one by one.
-            if let Mapping::Pmd(pt, pi, _) = self.lookup(mm, addr) {
+            // Only where a PMD range begins: inside one, an earlier step
+            // already zapped or split it.
+            let pmd_start = addr == start || addr % HPAGE_PMD_SIZE == 0;
+            if let (true, Mapping::Pmd(pt, pi, _)) = (pmd_start, self.lookup(mm, addr)) {
                 let h = haddr(addr);
                 if h >= start && h + HPAGE_PMD_SIZE <= end {
                     self.zap_huge_pmd(mm, pt, pi);
@@ -108,7 +111,8 @@ impl Machine {
             // change_pmd_range(): a huge PMD wholly inside changes whole
             // (hugetlb never gets the writable upgrade in a private
             // mapping); one straddling the range was split with the VMA.
-            if let Mapping::Pmd(pt, pi, _) = self.lookup(mm, addr) {
+            let pmd_start = addr == start || addr % HPAGE_PMD_SIZE == 0;
+            if let (true, Mapping::Pmd(pt, pi, _)) = (pmd_start, self.lookup(mm, addr)) {
                 let hugetlb = maps.find(addr).is_some_and(|v| v.flags & VM_HUGETLB != 0);
                 let sd = soft_dirty_everywhere(&maps, addr);
                 self.change_huge_pmd(mm, pt, pi, writable, sd, upgrade && !hugetlb);
@@ -156,7 +160,8 @@ impl Machine {
             let mut addr = s;
             while addr < e {
                 // clear_soft_dirty_pmd() for a huge PMD.
-                if let Mapping::Pmd(pt, pi, _) = self.lookup(mm, addr) {
+                let pmd_start = addr == s || addr % HPAGE_PMD_SIZE == 0;
+                if let (true, Mapping::Pmd(pt, pi, _)) = (pmd_start, self.lookup(mm, addr)) {
                     let _ptl = mm.ptl(pt);
                     let pmd = self.read_entry(pt, pi);
                     if pmd.huge() {
