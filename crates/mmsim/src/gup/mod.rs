@@ -27,9 +27,12 @@ use crate::vm::fault::FaultFlags;
 use crate::vm::huge::{self, Mapping};
 use crate::vm::{Mm, Vma, VM_WRITE};
 
-/// How often a longterm GUP retries migrating its pages out of
-/// ZONE_MOVABLE before it gives up with -EAGAIN.
-const LONGTERM_RETRIES: u32 = 100_000;
+/// How often migrating a longterm GUP's pages out of ZONE_MOVABLE may fail
+/// before the GUP gives up with -EAGAIN.
+const LONGTERM_RETRIES: u32 = 1000;
+/// How long, in attempts, a longterm GUP waits for pages that somebody else
+/// has isolated for migration.
+const LONGTERM_WAIT_LIMIT: u32 = 10_000_000;
 
 /// FOLL_* flags that the model distinguishes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -83,12 +86,13 @@ impl Machine {
         nr: u64,
         flags: GupFlags,
     ) -> KResult<Pinned> {
-        // The kernel repeats while migration says -EAGAIN; a page that is
-        // being migrated by somebody else (offlining) cannot be isolated
-        // right now, which is such a case — and an offline holds what it
-        // isolated until it has migrated the whole block. The model bounds
-        // the retries generously.
-        for _ in 0..LONGTERM_RETRIES {
+        // The kernel repeats while migration says -EAGAIN. A page that
+        // somebody else has isolated (an offline migrating its block holds
+        // what it isolated until the whole block is done) is progress
+        // elsewhere and is waited for; other failures are counted and
+        // bounded, and so, as a backstop, is the wait.
+        let mut failures = 0;
+        for _ in 0..LONGTERM_WAIT_LIMIT {
             let pinned = self.get_user_pages_locked(mm, start, nr, flags)?;
             if !flags.longterm {
                 return Ok(pinned);
@@ -112,9 +116,14 @@ impl Machine {
                     comp: false,
                 };
                 if !self.migrate_page_to(pfn, user) {
-                    // Being migrated by somebody else right now: retry.
+                    if self.page(self.folio_head(pfn)).test(crate::page::PG_LRU) {
+                        failures += 1;
+                    }
                     crate::sync::thread::yield_now();
                 }
+            }
+            if failures > LONGTERM_RETRIES {
+                break;
             }
         }
         Err(Errno::EAGAIN)

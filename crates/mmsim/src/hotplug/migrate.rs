@@ -101,7 +101,7 @@ impl Machine {
                     self.log(format!("failed to isolate pfn {:x}", pfn.0));
                 }
             }
-            self.put_pages(pfn, 0);
+            self.folio_put(pfn);
             pfn = pfn + 1;
         }
         let mut moved = 0;

@@ -61,10 +61,7 @@ impl Machine {
             return self.hugetlb_fault(mm, vma, addr, flags.write, flags.unshare);
         }
         if vma.file.is_none() {
-            self.huge_pmd_fault(mm, vma, addr, flags)?;
-            // Still huge: handled (or a racing change, which the access
-            // retries).
-            if let huge::Mapping::Pmd(..) = self.lookup(mm, addr) {
+            if let huge::HugeFault::Done = self.huge_pmd_fault(mm, vma, addr, flags)? {
                 return Ok(());
             }
         }
@@ -114,33 +111,36 @@ impl Machine {
 
     /// The PMD level of `handle_mm_fault()`: a THP or the huge zero page for
     /// an empty PMD of a THP-enabled VMA (`create_huge_pmd`), and
-    /// `wp_huge_pmd` for a write or unshare on a read-only huge PMD. Leaves
-    /// the PMD huge if it handled the fault, or split/empty for the PTE level.
-    fn huge_pmd_fault(&self, mm: &Mm, vma: &Vma, addr: u64, flags: FaultFlags) -> KResult<()> {
+    /// `wp_huge_pmd` for a write or unshare on a read-only huge PMD. On
+    /// `Fallback` the PMD is empty or a PTE table, and the PTE level runs.
+    fn huge_pmd_fault(
+        &self,
+        mm: &Mm,
+        vma: &Vma,
+        addr: u64,
+        flags: FaultFlags,
+    ) -> KResult<huge::HugeFault> {
         let Some((pt, pi)) = self.walk_pmd(mm, addr, true)? else {
-            return Ok(());
+            return Ok(huge::HugeFault::Fallback);
         };
         let pmd = self.read_entry(pt, pi);
-        if pmd.is_none() {
-            if huge::thp_vma_suitable(vma, addr) {
-                // On fallback the PMD stays empty and the PTE level runs.
-                let _ = self.do_huge_pmd_anonymous_page(mm, vma, pt, pi, addr, flags.write);
-            }
-            return Ok(());
+        if pmd.is_none() && huge::thp_vma_suitable(vma, addr) {
+            return Ok(self.do_huge_pmd_anonymous_page(mm, vma, pt, pi, addr, flags.write));
         }
         if !pmd.huge() {
-            return Ok(());
+            return Ok(huge::HugeFault::Fallback);
         }
         if (flags.write || flags.unshare) && !pmd.write() {
             let unshare = flags.unshare && !flags.write;
-            self.do_huge_pmd_wp_page(mm, vma, pt, pi, addr, pmd, unshare)?;
-        } else if flags.write {
+            return self.do_huge_pmd_wp_page(mm, vma, pt, pi, addr, pmd, unshare);
+        }
+        if flags.write {
             let _ptl = mm.ptl(pt);
             if self.read_entry(pt, pi) == pmd {
                 self.write_entry(pt, pi, pmd.with(PTE_DIRTY | PTE_YOUNG));
             }
         }
-        Ok(())
+        Ok(huge::HugeFault::Done)
     }
 
     /// A new page for an anonymous mapping (`folio_prealloc()`): a copy of

@@ -59,7 +59,7 @@ pub const HPAGE_PMD_SIZE: u64 = HPAGE_PMD_NR * PAGE_SIZE;
 
 /// What a PMD-level fault did.
 pub(crate) enum HugeFault {
-    /// Handled.
+    /// Handled, or lost a race the access will retry.
     Done,
     /// Fall back to the PTE level (`VM_FAULT_FALLBACK`).
     Fallback,
@@ -450,12 +450,13 @@ impl Machine {
         Ok(true)
     }
 
-    /// `zap_huge_pmd()`: drops a huge PMD mapping entirely.
-    pub(crate) fn zap_huge_pmd(&self, mm: &Mm, pt: Pfn, pi: u64) {
+    /// `zap_huge_pmd()`: drops a huge PMD mapping entirely. False if the
+    /// entry is no longer huge (split meanwhile): the caller zaps PTEs.
+    pub(crate) fn zap_huge_pmd(&self, mm: &Mm, pt: Pfn, pi: u64) -> bool {
         let ptl = mm.ptl(pt);
         let pmd = self.read_entry(pt, pi);
         if !pmd.huge() {
-            return;
+            return false;
         }
         self.write_entry(pt, pi, Pte::NONE);
         drop(ptl);
@@ -463,11 +464,13 @@ impl Machine {
             self.folio_remove_rmap_pmd(pmd.pfn());
             self.folio_put(pmd.pfn());
         }
+        true
     }
 
     /// `change_huge_pmd()`: mprotect of a whole huge PMD. Write permission
     /// returns without a fault only under `can_change_pmd_writable()`: an
-    /// exclusive head, soft-dirty not tracked or already set.
+    /// exclusive head, soft-dirty not tracked or already set. False if the
+    /// entry is no longer huge (split meanwhile).
     pub(crate) fn change_huge_pmd(
         &self,
         mm: &Mm,
@@ -476,11 +479,11 @@ impl Machine {
         writable: bool,
         soft_dirty_everywhere: bool,
         upgrade: bool,
-    ) {
+    ) -> bool {
         let _ptl = mm.ptl(pt);
         let pmd = self.read_entry(pt, pi);
         if !pmd.huge() {
-            return;
+            return false;
         }
         let new = if !writable {
             pmd.wrprotect()
@@ -494,6 +497,7 @@ impl Machine {
             pmd
         };
         self.write_entry(pt, pi, new);
+        true
     }
 
     /// `split_huge_page()`: splits the large anonymous folio of `page` into
@@ -577,9 +581,14 @@ impl Machine {
             }
         }
         // remap_page(): entries back to PTEs, exclusivity from the entries.
-        for (mm, t, idx, kind, orig) in &unmapped {
+        for (mm, t, idx, _, orig) in &unmapped {
             let _ptl = mm.ptl(*t);
             let pfn = orig.pfn();
+            // The entry as it is now: mprotect may have made it read-only.
+            let Some(kind) = self.migration_entry_kind(*t, *idx, pfn) else {
+                continue;
+            };
+            let kind = &kind;
             self.folio_get(pfn);
             self.folio_add_anon_rmap_pte(pfn, *kind != MigrationKind::Read);
             let mut bits = orig.0 & (PTE_YOUNG | PTE_DIRTY);

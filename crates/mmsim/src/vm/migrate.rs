@@ -33,10 +33,17 @@ impl MovableOps for AnonLruOps {
             return false;
         }
         if m.folio_test_large(pfn) {
-            // A THP is split and its pages migrate one by one (what
-            // migrate_pages() does when no THP can be allocated). The
-            // caller's reference on the folio ends up on `pfn`.
+            // A THP is taken off the LRU whole (folio_isolate_lru(): one
+            // isolator wins, a second backs off at once), then split, and
+            // its pages migrate one by one (what migrate_pages() does when
+            // no THP can be allocated). The caller's reference on the folio
+            // ends up on `pfn`.
+            let head = m.folio_head(pfn);
+            if !m.page(head).test_and_clear(PG_LRU) {
+                return false;
+            }
             if m.split_huge_page(pfn).is_err() || m.folio_test_large(pfn) {
+                m.page(m.folio_head(pfn)).set(PG_LRU);
                 return false;
             }
         }
@@ -59,6 +66,27 @@ impl MovableOps for AnonLruOps {
 }
 
 impl Machine {
+    /// The kind of the migration entry for `pfn` at `table[idx]` (page-table
+    /// lock held), or None — reported as a bug — if something replaced it:
+    /// only mprotect may touch a migration entry (making it read-only);
+    /// everything else waits for the migration to finish.
+    pub(crate) fn migration_entry_kind(
+        &self,
+        table: Pfn,
+        idx: u64,
+        pfn: Pfn,
+    ) -> Option<MigrationKind> {
+        match self.read_entry(table, idx).swap_entry() {
+            Some(SwapEntry::Migration { pfn: p, kind }) if p == pfn => Some(kind),
+            other => {
+                self.report_bug(format!(
+                    "BUG: migration entry for pfn {pfn} replaced by {other:?}"
+                ));
+                None
+            }
+        }
+    }
+
     /// Registers the anonymous-page migration ops (at boot).
     pub(crate) fn register_anon_migration(&self) {
         self.set_movable_ops(MovableKind::Lru, Arc::new(AnonLruOps));
@@ -143,9 +171,13 @@ impl Machine {
         from: Pfn,
         to: Pfn,
     ) {
-        for &(n, kind, orig) in unmapped {
+        for &(n, _, orig) in unmapped {
             let (mm, t, i) = &targets[n];
             let _ptl = mm.ptl(*t);
+            // The entry as it is now: mprotect may have made it read-only.
+            let Some(kind) = self.migration_entry_kind(*t, *i, from) else {
+                continue;
+            };
             let to_page = self.page(to);
             if to != from {
                 to_page.ref_inc();

@@ -3,7 +3,7 @@
 //! that only touch VMAs and PTEs.
 
 use super::huge::{haddr, Mapping, HPAGE_PMD_SIZE};
-use super::pte::{Pte, SwapEntry, PTE_RW};
+use super::pte::{MigrationKind, Pte, SwapEntry, PTE_RW};
 use super::{Mm, MmMaps, VM_DONTCOPY, VM_HUGETLB, VM_READ, VM_SOFTDIRTY, VM_WRITE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
@@ -24,9 +24,12 @@ impl Machine {
             if let (true, Mapping::Pmd(pt, pi, _)) = (pmd_start, self.lookup(mm, addr)) {
                 let h = haddr(addr);
                 if h >= start && h + HPAGE_PMD_SIZE <= end {
-                    self.zap_huge_pmd(mm, pt, pi);
-                    addr = h + HPAGE_PMD_SIZE;
-                    continue;
+                    // A split racing with us (an rmap walker) leaves PTEs
+                    // for the loop below.
+                    if self.zap_huge_pmd(mm, pt, pi) {
+                        addr = h + HPAGE_PMD_SIZE;
+                        continue;
+                    }
                 }
             }
             let Ok(Some((t, i))) = self.walk(mm, addr, false) else {
@@ -115,9 +118,10 @@ impl Machine {
             if let (true, Mapping::Pmd(pt, pi, _)) = (pmd_start, self.lookup(mm, addr)) {
                 let hugetlb = maps.find(addr).is_some_and(|v| v.flags & VM_HUGETLB != 0);
                 let sd = soft_dirty_everywhere(&maps, addr);
-                self.change_huge_pmd(mm, pt, pi, writable, sd, upgrade && !hugetlb);
-                addr = haddr(addr) + HPAGE_PMD_SIZE;
-                continue;
+                if self.change_huge_pmd(mm, pt, pi, writable, sd, upgrade && !hugetlb) {
+                    addr = haddr(addr) + HPAGE_PMD_SIZE;
+                    continue;
+                }
             }
             if let Ok(Some((t, i))) = self.walk(mm, addr, false) {
                 let _ptl = mm.ptl(t);
@@ -135,6 +139,18 @@ impl Machine {
                         pte
                     };
                     self.write_entry(t, i, new);
+                } else if let (false, Some(SwapEntry::Migration { pfn, kind })) =
+                    (writable, pte.swap_entry())
+                {
+                    // change_pte_range(): a writable migration entry becomes
+                    // a readable(-exclusive) one.
+                    if kind == MigrationKind::Write {
+                        let ro = SwapEntry::Migration {
+                            pfn,
+                            kind: MigrationKind::ReadExclusive,
+                        };
+                        self.write_entry(t, i, Pte::swap(ro, false));
+                    }
                 }
             }
             addr += PAGE_SIZE;
@@ -162,17 +178,15 @@ impl Machine {
                 // clear_soft_dirty_pmd() for a huge PMD.
                 let pmd_start = addr == s || addr % HPAGE_PMD_SIZE == 0;
                 if let (true, Mapping::Pmd(pt, pi, _)) = (pmd_start, self.lookup(mm, addr)) {
-                    let _ptl = mm.ptl(pt);
+                    let ptl = mm.ptl(pt);
                     let pmd = self.read_entry(pt, pi);
                     if pmd.huge() {
-                        self.write_entry(
-                            pt,
-                            pi,
-                            pmd.wrprotect().without(super::pte::PTE_SOFT_DIRTY),
-                        );
+                        let clean = pmd.wrprotect().without(super::pte::PTE_SOFT_DIRTY);
+                        self.write_entry(pt, pi, clean);
+                        addr = haddr(addr) + HPAGE_PMD_SIZE;
+                        continue;
                     }
-                    addr = haddr(addr) + HPAGE_PMD_SIZE;
-                    continue;
+                    drop(ptl);
                 }
                 if let Ok(Some((t, i))) = self.walk(mm, addr, false) {
                     let _ptl = mm.ptl(t);

@@ -106,9 +106,16 @@ impl Machine {
 
     /// `put_page()` of a page the caller holds: frees it when this was the
     /// last reference. `order` is the order it was allocated with.
+    /// A compound page is freed whole, by its own order, whatever the
+    /// caller says (a reference taken on the head of a THP by a PFN walker
+    /// may turn out to be its last).
     pub fn put_pages(&self, pfn: Pfn, order: u32) {
         if self.page(pfn).ref_dec_and_test() {
-            self.free_pages_prepared(pfn, order);
+            if self.page(pfn).test(PG_HEAD) {
+                self.free_folio(pfn);
+            } else {
+                self.free_pages_prepared(pfn, order);
+            }
         }
     }
 
