@@ -468,16 +468,25 @@ impl Machine {
         let Some((pt, pi)) = self.walk_pmd(mm, addr, alloc)? else {
             return Ok(None);
         };
-        if self.read_entry(pt, pi).huge() {
-            if self.folio_test_hugetlb(self.read_entry(pt, pi).pfn()) {
-                // hugetlb entries are never split.
-                return Ok(None);
+        loop {
+            let pmd = self.read_entry(pt, pi);
+            if pmd.huge() {
+                if self.folio_test_hugetlb(pmd.pfn()) {
+                    // hugetlb entries are never split.
+                    return Ok(None);
+                }
+                self.split_huge_pmd(mm, pt, pi)?;
             }
-            self.split_huge_pmd(mm, pt, pi)?;
+            let Some(t) = self.table_at(mm, pt, pi, alloc)? else {
+                return Ok(None);
+            };
+            // A fault may have installed a huge PMD since we looked: never
+            // take a THP's pages for a page table.
+            let now = self.read_entry(pt, pi);
+            if now.present() && !now.huge() && now.pfn() == t {
+                return Ok(Some((t, (addr >> 12) & (PTRS_PER_TABLE - 1))));
+            }
         }
-        Ok(self
-            .table_at(mm, pt, pi, alloc)?
-            .map(|t| (t, (addr >> 12) & (PTRS_PER_TABLE - 1))))
     }
 
     /// The PTE mapping `addr`, if the tables exist; for a huge PMD, the PTE
