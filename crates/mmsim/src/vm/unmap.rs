@@ -87,6 +87,9 @@ impl Machine {
             self.zap_range(mm, s, e);
         }
         maps.vmas.clear();
+        // unlink_anon_vmas() before free_pgtables(): no reverse-map walker
+        // (split, migration) still holds one of these tables.
+        let _rmap = self.vm().rmap_lock.down_write();
         self.free_pgtables(mm, true);
     }
 
