@@ -17,6 +17,15 @@ use proptest::prelude::*;
 
 const PROCS: [&str; 3] = ["P0", "P1", "P2"];
 
+/// Runs `prelude`, the operations and a final `check` as one scenario;
+/// returns its failures and its text (for the report).
+fn run_sequence(name: &str, prelude: &str, ops: &[String]) -> (Vec<String>, String) {
+    let text = format!("{prelude}{}\ncheck\n", ops.join("\n"));
+    let r = run_sources(&[(name.into(), text.clone())], &RunOptions::default())
+        .unwrap_or_else(|e| panic!("bad scenario {e}\n{text}"));
+    (r.files.into_iter().flat_map(|f| f.failures).collect(), text)
+}
+
 fn op() -> impl Strategy<Value = String> {
     let p = || 0usize..PROCS.len();
     let off = || (0u64..2).prop_map(|i| i * 4096);
@@ -63,10 +72,7 @@ proptest! {
         let prelude = "machine ram=1G movable=128M swap=64M\nspawn P0\nP0 mmap m 8K\nP0 write m 8K 0x01\nfile f 8K\nP0 mmap s 8K file=f shared\n\
             P0 fork P1\nP0 fork P2\nP1 exit\nP2 exit\n\
             P0 gup g0 m 4K get\nP0 gup g1 m 4K get\nP0 gup g2 m 4K get\nrelease g0\nrelease g1\nrelease g2\n";
-        let text = format!("{prelude}{}\ncheck\n", ops.join("\n"));
-        let r = run_sources(&[("prop.mms".into(), text.clone())], &RunOptions::default())
-            .unwrap_or_else(|e| panic!("bad scenario {e}\n{text}"));
-        let failures: Vec<String> = r.files.into_iter().flat_map(|f| f.failures).collect();
+        let (failures, text) = run_sequence("prop.mms", prelude, &ops);
         prop_assert!(failures.is_empty(), "{}\n--- scenario ---\n{}", failures.join("\n"), text);
     }
 }
@@ -141,10 +147,7 @@ proptest! {
             P0 mmap h 2M hugetlb\nP0 write h 2M 0x02\n\
             P0 fork P1\nP0 fork P2\nP1 exit\nP2 exit\n\
             P0 gup g0 t 4K get\nP0 gup g1 t 4K get\nP0 gup g2 h 4K get\nrelease g0\nrelease g1\nrelease g2\n";
-        let text = format!("{prelude}{}\ncheck\n", ops.join("\n"));
-        let r = run_sources(&[("thp-prop.mms".into(), text.clone())], &RunOptions::default())
-            .unwrap_or_else(|e| panic!("bad scenario {e}\n{text}"));
-        let failures: Vec<String> = r.files.into_iter().flat_map(|f| f.failures).collect();
+        let (failures, text) = run_sequence("thp-prop.mms", prelude, &ops);
         prop_assert!(failures.is_empty(), "{}\n--- scenario ---\n{}", failures.join("\n"), text);
     }
 }

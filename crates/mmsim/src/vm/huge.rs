@@ -117,7 +117,8 @@ pub(crate) fn mk_huge_pmd(head: Pfn, writable: bool) -> Pte {
 /// The PTE a huge PMD implies for the subpage at `addr`.
 pub fn pmd_subpage_pte(pmd: Pte, addr: u64) -> Pte {
     let sub = (addr - haddr(addr)) / PAGE_SIZE;
-    Pte((pmd.0 & !PTE_PSE & !(((1 << 52) - 1) & !0xfff)) | ((pmd.pfn().0 + sub) << 12))
+    // The PMD's low flag bits (all of them below bit 12), without PSE.
+    Pte::new(pmd.pfn() + sub, pmd.0 & 0xfff & !PTE_PSE)
 }
 
 impl Machine {
@@ -529,7 +530,9 @@ impl Machine {
                 }
             }
         }
-        let mut unmapped: Vec<(Arc<Mm>, Pfn, u64, MigrationKind, Pte)> = Vec::new();
+        // Where the entries went, with the PTE they replaced (for its
+        // young/dirty bits; the kind is read back from the entry).
+        let mut unmapped: Vec<(Arc<Mm>, Pfn, u64, Pte)> = Vec::new();
         let mut failed = false;
         'unmap: for mm in &mms {
             for i in 0..nr {
@@ -557,7 +560,7 @@ impl Machine {
                 self.write_entry(t, idx, Pte::swap(entry, false));
                 self.folio_remove_rmap_pte(head + i);
                 self.folio_put(head);
-                unmapped.push((mm.clone(), t, idx, kind, pte));
+                unmapped.push((mm.clone(), t, idx, pte));
             }
         }
         // folio_ref_freeze(1): nobody else may hold a reference now.
@@ -581,18 +584,17 @@ impl Machine {
             }
         }
         // remap_page(): entries back to PTEs, exclusivity from the entries.
-        for (mm, t, idx, _, orig) in &unmapped {
+        for (mm, t, idx, orig) in &unmapped {
             let _ptl = mm.ptl(*t);
             let pfn = orig.pfn();
             // The entry as it is now: mprotect may have made it read-only.
             let Some(kind) = self.migration_entry_kind(*t, *idx, pfn) else {
                 continue;
             };
-            let kind = &kind;
             self.folio_get(pfn);
-            self.folio_add_anon_rmap_pte(pfn, *kind != MigrationKind::Read);
+            self.folio_add_anon_rmap_pte(pfn, kind != MigrationKind::Read);
             let mut bits = orig.0 & (PTE_YOUNG | PTE_DIRTY);
-            if *kind == MigrationKind::Write {
+            if kind == MigrationKind::Write {
                 bits |= PTE_RW;
             }
             self.write_entry(*t, *idx, Pte::new(pfn, bits));

@@ -112,7 +112,8 @@ impl Machine {
     fn migrate_anon_page(&self, dst: Pfn, src: Pfn) -> KResult<()> {
         let _rmap = self.vm().rmap_lock.down_read();
         let targets = self.rmap_walk(src);
-        let mut unmapped: Vec<(usize, MigrationKind, Pte)> = Vec::new();
+        // Which targets got an entry, with the PTE it replaced.
+        let mut unmapped: Vec<(usize, Pte)> = Vec::new();
         let mut failed = false;
         for (n, (mm, t, i)) in targets.iter().enumerate() {
             let _ptl = mm.ptl(*t);
@@ -134,7 +135,7 @@ impl Machine {
                 Pte::swap(SwapEntry::Migration { pfn: src, kind }, false),
             );
             self.folio_remove_rmap_pte(src);
-            unmapped.push((n, kind, pte));
+            unmapped.push((n, pte));
         }
         let p = self.page(src);
         // folio_migrate_mapping(): the mappings' references plus ours (and
@@ -167,11 +168,11 @@ impl Machine {
     fn restore_migration_ptes(
         &self,
         targets: &[(Arc<super::Mm>, Pfn, u64)],
-        unmapped: &[(usize, MigrationKind, Pte)],
+        unmapped: &[(usize, Pte)],
         from: Pfn,
         to: Pfn,
     ) {
-        for &(n, _, orig) in unmapped {
+        for &(n, orig) in unmapped {
             let (mm, t, i) = &targets[n];
             let _ptl = mm.ptl(*t);
             // The entry as it is now: mprotect may have made it read-only.

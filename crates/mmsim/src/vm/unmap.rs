@@ -68,9 +68,7 @@ impl Machine {
     pub fn munmap(&self, mm: &Mm, start: u64, len: u64) -> KResult<()> {
         let end = Self::page_range_end(start, len)?;
         let mut maps = mm.mmap_lock.down_write();
-        self.check_hugetlb_range(&maps, start, end)?;
-        self.split_vma_at(mm, &mut maps, start)?;
-        self.split_vma_at(mm, &mut maps, end)?;
+        self.split_vmas_around(mm, &mut maps, start, end)?;
         let inside: Vec<u64> = maps.vmas.range(start..end).map(|(s, _)| *s).collect();
         for s in inside {
             maps.vmas.remove(&s);
@@ -102,9 +100,7 @@ impl Machine {
         let end = Self::page_range_end(start, len)?;
         let mut maps = mm.mmap_lock.down_write();
         Self::check_covered(&maps, start, end)?;
-        self.check_hugetlb_range(&maps, start, end)?;
-        self.split_vma_at(mm, &mut maps, start)?;
-        self.split_vma_at(mm, &mut maps, end)?;
+        self.split_vmas_around(mm, &mut maps, start, end)?;
         for (_, v) in maps.vmas.range_mut(start..end) {
             v.flags = (v.flags & !(VM_READ | VM_WRITE)) | (prot & (VM_READ | VM_WRITE));
         }
@@ -217,9 +213,7 @@ impl Machine {
         let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
         let mut maps = mm.mmap_lock.down_write();
         Self::check_covered(&maps, start, end)?;
-        self.check_hugetlb_range(&maps, start, end)?;
-        self.split_vma_at(mm, &mut maps, start)?;
-        self.split_vma_at(mm, &mut maps, end)?;
+        self.split_vmas_around(mm, &mut maps, start, end)?;
         for (_, v) in maps.vmas.range_mut(start..end) {
             if dontfork {
                 v.flags |= VM_DONTCOPY;
@@ -243,9 +237,11 @@ impl Machine {
             .ok_or(Errno::EINVAL)
     }
 
-    /// -EINVAL if a hugetlb VMA would be split off a 2 MiB boundary (its
-    /// `may_split` refuses).
-    fn check_hugetlb_range(&self, maps: &MmMaps, start: u64, end: u64) -> KResult<()> {
+    /// Makes `start` and `end` VMA boundaries (`split_vma()` at both ends of
+    /// a range an operation changes), splitting huge PMDs across them;
+    /// -EINVAL before anything changes if a hugetlb VMA would be split off a
+    /// 2 MiB boundary (its `may_split` refuses).
+    fn split_vmas_around(&self, mm: &Mm, maps: &mut MmMaps, start: u64, end: u64) -> KResult<()> {
         for edge in [start, end] {
             if maps.find(edge).is_some_and(|v| v.flags & VM_HUGETLB != 0)
                 && edge % HPAGE_PMD_SIZE != 0
@@ -253,7 +249,8 @@ impl Machine {
                 return Err(Errno::EINVAL);
             }
         }
-        Ok(())
+        self.split_vma_at(mm, maps, start)?;
+        self.split_vma_at(mm, maps, end)
     }
 
     /// `madvise(MADV_HUGEPAGE / MADV_NOHUGEPAGE)` (`hugepage_madvise`).
@@ -261,8 +258,7 @@ impl Machine {
         let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
         let mut maps = mm.mmap_lock.down_write();
         Self::check_covered(&maps, start, end)?;
-        self.split_vma_at(mm, &mut maps, start)?;
-        self.split_vma_at(mm, &mut maps, end)?;
+        self.split_vmas_around(mm, &mut maps, start, end)?;
         for (_, v) in maps.vmas.range_mut(start..end) {
             if huge {
                 v.flags = (v.flags | super::VM_HUGEPAGE) & !super::VM_NOHUGEPAGE;
