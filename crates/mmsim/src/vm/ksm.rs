@@ -144,27 +144,36 @@ impl Machine {
 
     /// `write_protect_page()`: false if the page may not be merged.
     fn ksm_write_protect(&self, mm: &Mm, addr: u64, pfn: Pfn) -> bool {
-        if self.folio_test_large(pfn) {
-            // try_to_merge_one_page() splits a large folio first; hugetlb
-            // pages are never merged.
-            if self.folio_test_hugetlb(pfn) {
-                return false;
-            }
+        // hugetlb pages are never merged: walk() finds no PTE table there.
+        let Ok(Some((t, i))) = self.walk(mm, addr, false) else {
+            return false;
+        };
+        let mapped = |m: &Machine| {
+            let pte = m.read_entry(t, i);
+            (pte.present() && pte.pfn() == pfn).then_some(pte)
+        };
+        let ptl = mm.ptl(t);
+        if mapped(self).is_none() {
+            return false;
+        }
+        let _ptl = if self.folio_test_large(pfn) {
+            // try_to_merge_one_page() splits a large folio first, holding a
+            // reference taken while the PTE maps it: without one, the folio
+            // may be split and migrated away once the lock is dropped.
             self.folio_get(pfn);
+            drop(ptl);
             let _ = self.split_huge_page(pfn);
             self.folio_put(pfn);
             if self.folio_test_large(pfn) {
                 return false;
             }
-        }
-        let Ok(Some((t, i))) = self.walk(mm, addr, false) else {
+            mm.ptl(t)
+        } else {
+            ptl
+        };
+        let Some(pte) = mapped(self) else {
             return false;
         };
-        let _ptl = mm.ptl(t);
-        let pte = self.read_entry(t, i);
-        if !pte.present() || pte.pfn() != pfn {
-            return false;
-        }
         let p = self.page(pfn);
         // Every reference must be a mapping: a GUP reference keeps it out.
         if p.ref_count() != p.mapcount() {

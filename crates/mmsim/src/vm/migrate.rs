@@ -10,9 +10,14 @@
 //!    page that may be pinned cannot be migrated (`folio_try_share_anon_rmap`
 //!    fails), and neither can a page with references beyond its mappings and
 //!    the migration core's (`folio_migrate_mapping()`'s expected count).
-//! 3. The bytes are copied, the new page becomes anonymous at the same index,
-//!    and `remove_migration_ptes()` maps it wherever the entries were, with
-//!    PG_anon_exclusive restored from them.
+//! 3. The bytes are copied and the new page becomes anonymous at the same
+//!    index. Then the reference count is checked; for a page in the swap
+//!    cache the check and the hand-over of the cache slot to the new page
+//!    happen under the cache lock (the kernel freezes the count under the
+//!    xarray lock), so a swap-in either took its reference first and the
+//!    migration fails, or finds the new page.
+//! 4. `remove_migration_ptes()` maps the new page wherever the entries were,
+//!    with PG_anon_exclusive restored from them.
 //!
 //! A process touching the page meanwhile faults on the migration entry and
 //! waits; on failure the entries are turned back into the old page.
@@ -137,26 +142,28 @@ impl Machine {
             self.folio_remove_rmap_pte(src);
             unmapped.push((n, pte));
         }
-        let p = self.page(src);
-        // folio_migrate_mapping(): the mappings' references plus ours (and
-        // the swap cache's) only.
-        let in_swapcache = self.swap_cache_slot(src).is_some();
-        let expected = unmapped.len() as i32 + 1 + i32::from(in_swapcache);
-        if failed || p.ref_count() != expected {
+        if failed {
             self.restore_migration_ptes(&targets, &unmapped, src, src);
             return Err(Errno::EAGAIN);
         }
-        p.clear(PG_ANON_EXCLUSIVE);
-        self.physmem().copy_page(dst, src)?;
+        // Every mapping is an entry now, so nobody writes the page while it
+        // is copied (a writable FOLL_GET reference shows up in the count
+        // below, and fails the migration).
+        if let Err(e) = self.physmem().copy_page(dst, src) {
+            self.restore_migration_ptes(&targets, &unmapped, src, src);
+            return Err(e);
+        }
         let (anon_vma, addr) = self.anon_location(src).expect("anonymous");
         self.folio_add_new_anon_rmap(dst, anon_vma, addr, false);
         // folio_add_new_anon_rmap counted one mapping; the PTEs count below.
         self.page(dst).set_mapcount(0);
-        if in_swapcache && self.swap_cache_replace(src, dst) {
-            // The cache's reference moves with it.
-            self.page(dst).ref_inc();
-            self.page(src).ref_dec();
+        // folio_migrate_mapping(): the mappings' references plus ours only.
+        let expected = unmapped.len() as i32 + 1;
+        if !self.migrate_folio_refs(src, dst, expected) {
+            self.restore_migration_ptes(&targets, &unmapped, src, src);
+            return Err(Errno::EAGAIN);
         }
+        self.page(src).clear(PG_ANON_EXCLUSIVE);
         self.restore_migration_ptes(&targets, &unmapped, src, dst);
         // The allocation reference of dst is the migration core's.
         self.put_pages(dst, 0);

@@ -130,8 +130,10 @@ impl Machine {
     }
 
     /// `madvise(MADV_PAGEOUT)`: reclaims every anonymous page of the range
-    /// that this process alone maps. Pages that cannot go (pinned, or with
-    /// references beyond the mapping) stay.
+    /// that this process alone maps. Pages that cannot go (pinned, with
+    /// references beyond the mapping, or isolated by a migration) stay.
+    /// Reclaim takes each page off the LRU before it unmaps it, as the
+    /// migration core does, so the two never own one page at once.
     pub fn madvise_pageout(&self, mm: &Mm, start: u64, len: u64) -> KResult<()> {
         let dev = self.swap()?;
         let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
@@ -156,9 +158,11 @@ impl Machine {
         let pfn = pte.pfn();
         if self.folio_test_large(pfn) {
             // A large folio is split first (what reclaim does when it
-            // cannot swap it out whole); a pinned one stays.
-            drop(ptl);
+            // cannot swap it out whole); a pinned one stays. The reference
+            // is taken while the PTE still maps the folio: once the lock is
+            // dropped, an offlining thread may split and migrate it.
             self.folio_get(pfn);
+            drop(ptl);
             let _ = self.split_huge_page(pfn);
             self.folio_put(pfn);
             if !self.folio_test_large(pfn) {
@@ -181,13 +185,21 @@ impl Machine {
         if p.ref_count() != 1 {
             return;
         }
+        // folio_isolate_lru(): reclaim owns the page from here, and the
+        // migration core (offlining) cannot isolate it any more; if the
+        // migration core got there first, the page stays.
+        if !p.test_and_clear(PG_LRU) {
+            return;
+        }
         let mut s = dev.state.lock();
         let Some(slot) = dev.alloc_slot(&s) else {
+            p.set(PG_LRU);
             return;
         };
         // add_to_swap + pageout: the bytes go to the device now.
         let mut buf = vec![0u8; PAGE_SIZE as usize].into_boxed_slice();
         if self.physmem().read(pfn.phys(), &mut buf).is_err() {
+            p.set(PG_LRU);
             return;
         }
         s.data.insert(slot, buf);
@@ -201,8 +213,7 @@ impl Machine {
         self.write_entry(t, i, Pte::swap(entry, exclusive));
         self.folio_remove_rmap_pte(pfn);
         drop(ptl);
-        // The page leaves the LRU and is freed.
-        p.clear(PG_LRU);
+        // Off the LRU since the isolation above; the last reference goes.
         self.put_pages(pfn, 0);
     }
 
@@ -263,8 +274,9 @@ impl Machine {
         if !self.folio_test_anon(pfn) {
             self.folio_add_new_anon_rmap(pfn, anon_vma, addr, false);
         } else {
+            // A swap-cache page: on the LRU already, or isolated by a
+            // migration that will put it back.
             p.mapcount_add(1);
-            p.set(PG_LRU);
         }
         let mut bits = PTE_YOUNG;
         let may_own = exclusive || p.ref_count() == 1;
@@ -303,19 +315,31 @@ impl Machine {
             .collect()
     }
 
-    /// Moves a swap-cache page's cache entry to its migration target.
-    pub(crate) fn swap_cache_replace(&self, src: Pfn, dst: Pfn) -> bool {
+    /// `folio_migrate_mapping()` for an anonymous page: true if `src` holds
+    /// exactly `expected` references (plus the swap cache's, if it is in the
+    /// cache). A swap-cache page is checked and handed to `dst` under the
+    /// cache lock (the kernel freezes the count under the xarray lock), so a
+    /// swap-in either took its reference before — and the migration fails —
+    /// or finds `dst`.
+    pub(crate) fn migrate_folio_refs(&self, src: Pfn, dst: Pfn, expected: i32) -> bool {
         let Some(dev) = self.swap_device() else {
-            return false;
+            return self.page(src).ref_count() == expected;
         };
         let mut s = dev.state.lock();
-        let Some(slot) = s.cache_rev.remove(&src.0) else {
-            return false;
+        let Some(slot) = s.cache_rev.get(&src.0).copied() else {
+            return self.page(src).ref_count() == expected;
         };
+        if self.page(src).ref_count() != expected + 1 {
+            return false;
+        }
+        s.cache_rev.remove(&src.0);
         s.cache.insert(slot, dst);
         s.cache_rev.insert(dst.0, slot);
+        // The cache's reference moves with it.
         self.page(src).clear(PG_SWAPCACHE);
+        self.page(src).ref_dec();
         self.page(dst).set(PG_SWAPCACHE);
+        self.page(dst).ref_inc();
         true
     }
 }
