@@ -121,6 +121,12 @@ impl Machine {
         if !self.page(head).try_get() {
             return false;
         }
+        // folio_try_get() rechecks page_folio(): a split between the two
+        // steps leaves our reference on a different folio.
+        if self.folio_head(src) != head {
+            self.folio_put(head);
+            return false;
+        }
         let isolated = self
             .movable_ops_for(src)
             .filter(|ops| ops.isolate(self, src));
