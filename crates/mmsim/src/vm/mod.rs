@@ -333,6 +333,16 @@ impl Machine {
         }
     }
 
+    /// `unlink_anon_vmas()` for every VMA of an exiting `mm`: reverse-map
+    /// walks no longer visit it. The caller holds the rmap lock for write,
+    /// so no walker is inside its page tables when they are freed next.
+    pub(crate) fn anon_vma_unlink_mm(&self, mm: &Mm) {
+        for av in self.vm().anon_vmas.lock().iter_mut() {
+            av.mms
+                .retain(|w| w.upgrade().is_some_and(|live| live.id != mm.id));
+        }
+    }
+
     /// The live address spaces that may map pages of anon_vma `id`.
     pub(crate) fn anon_vma_mms(&self, id: u32) -> Vec<Arc<Mm>> {
         self.vm()

@@ -88,6 +88,7 @@ impl Machine {
         // unlink_anon_vmas() before free_pgtables(): no reverse-map walker
         // (split, migration) still holds one of these tables.
         let _rmap = self.vm().rmap_lock.down_write();
+        self.anon_vma_unlink_mm(mm);
         self.free_pgtables(mm, true);
     }
 
