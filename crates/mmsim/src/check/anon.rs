@@ -8,6 +8,8 @@
 //! * A page in the swap cache that a swap PTE refers to is never
 //!   PG_anon_exclusive (exclusivity lives in the swap PTE then).
 //! * A KSM page is never PG_anon_exclusive.
+//! * A PG_anon_exclusive page is mapped once: by one PTE, or by its folio's
+//!   one PMD.
 //! * Every anonymous page's mapcount equals the number of PTEs that map it,
 //!   and its refcount is at least that (one reference per mapping, plus
 //!   whatever GUP and others hold).
@@ -80,6 +82,26 @@ impl Machine {
                 );
             }
         });
+        // §10.1: a PG_anon_exclusive page is mapped once, by one PTE or by
+        // its folio's one PMD.
+        for (&pfn, &n) in &ptes {
+            let pmd_maps = pmds.get(&self.folio_head(Pfn(pfn)).0).copied();
+            let total = n + pmd_maps.unwrap_or(0);
+            if total > 1 && self.page_anon_exclusive(Pfn(pfn)) {
+                r.fail(
+                    "anon-exclusive-mapped-once",
+                    format!("PG_anon_exclusive pfn {pfn:#x} is mapped {total} times"),
+                );
+            }
+        }
+        for (&head, &n) in &pmds {
+            if n > 1 && self.page_anon_exclusive(Pfn(head)) {
+                r.fail(
+                    "anon-exclusive-mapped-once",
+                    format!("PG_anon_exclusive folio {head:#x} is mapped by {n} PMDs"),
+                );
+            }
+        }
         let mut folios: BTreeMap<u64, i32> = BTreeMap::new();
         for (&pfn, &n) in &ptes {
             let p = self.page(Pfn(pfn));

@@ -169,8 +169,9 @@ impl Page {
 
     /// `page_ref_inc()` / `get_page()`: the caller already holds a reference
     /// (or owns the page), so Relaxed suffices as in the kernel's atomic_inc.
-    pub fn ref_inc(&self) {
-        self.refcount.fetch_add(1, Ordering::Relaxed);
+    /// Returns the count before, for callers that check the caller's claim.
+    pub fn ref_inc(&self) -> i32 {
+        self.refcount.fetch_add(1, Ordering::Relaxed)
     }
 
     /// `page_ref_dec_and_test()` / `put_page_testzero()`: true if this dropped

@@ -94,9 +94,15 @@ impl Machine {
         self.page(self.folio_head(pfn)).ref_count()
     }
 
-    /// `folio_get()`.
+    /// `folio_get()`: the caller holds a reference already, or a mapping
+    /// under its page-table lock. A free or frozen folio is a bug
+    /// (`VM_BUG_ON_FOLIO(folio_ref_zero_or_close_to_overflow())`): whoever
+    /// took it raced with a split, a migration or the last put.
     pub fn folio_get(&self, pfn: Pfn) {
-        self.page(self.folio_head(pfn)).ref_inc();
+        let head = self.folio_head(pfn);
+        if self.page(head).ref_inc() <= 0 {
+            self.report_bug(format!("BUG: folio_get of pfn {pfn} without a reference"));
+        }
     }
 
     /// `folio_put()`: the last reference frees the folio (a hugetlb folio
@@ -179,7 +185,7 @@ impl Machine {
     pub(crate) fn folio_pin(&self, pfn: Pfn) {
         let head = self.folio_head(pfn);
         if self.page(head).test(PG_HEAD) {
-            self.page(head).ref_inc();
+            self.folio_get(head);
             self.large_word(head, PINCOUNT).tail_word_add(1);
         } else {
             self.page(head).ref_add(GUP_PIN_COUNTING_BIAS);
