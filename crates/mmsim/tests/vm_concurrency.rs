@@ -40,11 +40,11 @@ fn processes_race_with_offlining_their_memory() {
     race_with_offlining(false);
 }
 
-/// Known to fail about once in 15 runs: a race between THP operations and
-/// the offlining thread's THP split/migration leaves a mapcount underflow
-/// or a leaked folio (open in issue 3). Run it with `--ignored`.
+/// The THP run found, among others: MADV_PAGEOUT taking its reference on
+/// a THP after dropping the page-table lock (a split and migration in
+/// between made it a reference on a freed page), and reclaim unmapping a
+/// page the offlining thread had isolated.
 #[test]
-#[ignore = "known THP-vs-offline race, open in issue 3"]
 fn thp_processes_race_with_offlining_their_memory() {
     race_with_offlining(true);
 }
