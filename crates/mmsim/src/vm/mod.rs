@@ -339,7 +339,7 @@ impl Machine {
     pub(crate) fn anon_vma_unlink_mm(&self, mm: &Mm) {
         for av in self.vm().anon_vmas.lock().iter_mut() {
             av.mms
-                .retain(|w| w.upgrade().is_some_and(|live| live.id != mm.id));
+                .retain(|w| w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), mm));
         }
     }
 

@@ -99,9 +99,14 @@ impl Machine {
     /// (`VM_BUG_ON_FOLIO(folio_ref_zero_or_close_to_overflow())`): whoever
     /// took it raced with a split, a migration or the last put.
     pub fn folio_get(&self, pfn: Pfn) {
-        let head = self.folio_head(pfn);
+        self.folio_ref_inc(self.folio_head(pfn));
+    }
+
+    /// One more reference on the folio at `head`, checked as
+    /// [`Machine::folio_get`] describes.
+    fn folio_ref_inc(&self, head: Pfn) {
         if self.page(head).ref_inc() <= 0 {
-            self.report_bug(format!("BUG: folio_get of pfn {pfn} without a reference"));
+            self.report_bug(format!("BUG: folio_get of pfn {head} without a reference"));
         }
     }
 
@@ -185,7 +190,7 @@ impl Machine {
     pub(crate) fn folio_pin(&self, pfn: Pfn) {
         let head = self.folio_head(pfn);
         if self.page(head).test(PG_HEAD) {
-            self.folio_get(head);
+            self.folio_ref_inc(head);
             self.large_word(head, PINCOUNT).tail_word_add(1);
         } else {
             self.page(head).ref_add(GUP_PIN_COUNTING_BIAS);

@@ -185,23 +185,22 @@ impl Machine {
         if p.ref_count() != 1 {
             return;
         }
-        // folio_isolate_lru(): reclaim owns the page from here, and the
-        // migration core (offlining) cannot isolate it any more; if the
-        // migration core got there first, the page stays.
+        let mut s = dev.state.lock();
+        let Some(slot) = dev.alloc_slot(&s) else {
+            return;
+        };
+        let mut buf = vec![0u8; PAGE_SIZE as usize].into_boxed_slice();
+        if self.physmem().read(pfn.phys(), &mut buf).is_err() {
+            return;
+        }
+        // folio_isolate_lru(), before anything changes: reclaim owns the
+        // page from here, and the migration core (offlining) cannot isolate
+        // it any more; if the migration core got there first, the page
+        // stays.
         if !p.test_and_clear(PG_LRU) {
             return;
         }
-        let mut s = dev.state.lock();
-        let Some(slot) = dev.alloc_slot(&s) else {
-            p.set(PG_LRU);
-            return;
-        };
         // add_to_swap + pageout: the bytes go to the device now.
-        let mut buf = vec![0u8; PAGE_SIZE as usize].into_boxed_slice();
-        if self.physmem().read(pfn.phys(), &mut buf).is_err() {
-            p.set(PG_LRU);
-            return;
-        }
         s.data.insert(slot, buf);
         s.count.insert(slot, 1);
         drop(s);
