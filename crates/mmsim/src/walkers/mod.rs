@@ -39,13 +39,17 @@
 //!    `mem_hotplug_lock` (from a memory notifier), so a frozen reader must
 //!    never wait for `mem_hotplug_lock`, and walkers never do.
 //!
-//! Submodules, one per reader: [`kpageflags`], [`kpagecount`], [`kcore`];
-//! [`page_offline`] holds the freeze/begin protocol they share with drivers.
+//! Submodules, one per reader: [`kpageflags`], [`kpagecount`], [`kcore`],
+//! [`pagemap`] (a process's /proc/PID/pagemap, and a view of one PTE);
+//! [`page_offline`] holds the freeze/begin protocol they share with drivers;
+//! [`info`] renders zone, node, section and page state as named fields.
 
+pub mod info;
 pub mod kcore;
 pub mod kpagecount;
 pub mod kpageflags;
 pub mod page_offline;
+pub mod pagemap;
 
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
@@ -54,6 +58,7 @@ use crate::sparse::PAGES_PER_SECTION;
 use crate::variant::PfnWalker;
 use std::ops::Range;
 
+pub use info::Fields;
 pub use kcore::KcoreStep;
 pub use kpageflags::*;
 pub use page_offline::{PageOfflineBegun, PageOfflineFrozen};
