@@ -1,17 +1,28 @@
 //! The `mmsim` command line.
 //!
 //! Exit status everywhere: 0 success, 1 a check or expectation failed, 2 bad
-//! input (unknown command, bad argument, missing file).
+//! input (unknown command, bad argument, missing file). Output that nobody reads
+//! any more (`mmsim run --verbose | head`) ends the program quietly with the
+//! status the run had.
 
-use clap::{Parser, Subcommand};
-use mmsim::script::interp::{run_sources, RunOptions, RunReport, TOUR};
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+use mmsim::script::cmd::command_docs;
+use mmsim::script::interp::{run_sources, RunOptions, TOUR};
+use mmsim::script::parse::ParseError;
+use mmsim::script::report::RunReport;
+use mmsim::script::source::read_scenario;
+use serde_json::json;
 
 #[derive(Parser)]
 #[command(
     name = "mmsim",
     version,
-    about = "An executable model of Linux memory hotplug"
+    about = "An executable model of Linux memory hotplug, page tables, GUP and COW",
+    disable_help_subcommand = true
 )]
 struct Cli {
     #[command(subcommand)]
@@ -20,11 +31,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run scenario scripts (SCENARIOS.md); with no file, the built-in tour.
+    /// Run scenario scripts; with no file, the built-in tour.
+    #[command(
+        after_help = "The scenario language is described in docs/scenarios.md; \
+`mmsim help commands` lists every command.\n\
+Exit status: 0 all held, 1 an expectation, command or check failed, 2 bad input."
+    )]
     Run {
-        /// Scenario files (.mms).
-        files: Vec<std::path::PathBuf>,
-        /// Print every command and its value.
+        /// Scenario files (.mms); `-` reads standard input.
+        files: Vec<PathBuf>,
+        /// Print every command and its value, failures in place.
         #[arg(long)]
         verbose: bool,
         /// Print one JSON report instead of text.
@@ -33,6 +49,12 @@ enum Command {
         /// A protocol variant KEY=VALUE (overrides the scenario's); repeatable.
         #[arg(long = "variant", value_name = "KEY=VALUE")]
         variants: Vec<String>,
+    },
+    /// Help on a topic: `commands` lists every scenario command; `run` and the
+    /// other subcommands show their options.
+    Help {
+        /// `commands`, or a subcommand.
+        topic: Option<String>,
     },
 }
 
@@ -51,79 +73,108 @@ fn main() -> ExitCode {
             verbose,
             json,
             variants,
-        } => run(files, verbose, json, variants),
+        } => run(&files, verbose, json, &variants),
+        Command::Help { topic } => help(topic.as_deref()),
     }
 }
 
-fn run(
-    files: Vec<std::path::PathBuf>,
-    verbose: bool,
-    json: bool,
-    variants: Vec<String>,
-) -> ExitCode {
-    let mut opts = RunOptions {
-        verbose,
-        variants: Vec::new(),
-        narrate: false,
-    };
-    for v in &variants {
-        match v.split_once('=') {
-            Some((k, val)) => opts.variants.push((k.to_string(), val.to_string())),
+fn help(topic: Option<&str>) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let written = match topic {
+        Some("commands") => {
+            command_docs().try_for_each(|doc| writeln!(out, "{}\n    {}", doc.syntax, doc.summary))
+        }
+        None => write!(out, "{}", Cli::command().render_long_help()),
+        Some(sub) => match Cli::command().find_subcommand_mut(sub) {
+            Some(cmd) => write!(out, "{}", cmd.render_long_help()),
             None => {
-                eprintln!("mmsim: --variant {v}: expected KEY=VALUE");
+                eprintln!("mmsim: no help on `{sub}` (try `commands` or `run`)");
                 return ExitCode::from(2);
             }
+        },
+    };
+    finish(written, 0)
+}
+
+fn run(files: &[PathBuf], verbose: bool, json: bool, variants: &[String]) -> ExitCode {
+    let mut opts = RunOptions::new(verbose);
+    for v in variants {
+        if let Err(e) = opts.set_variant(v) {
+            return input_error(json, &format!("--variant {v}: {e}"), None);
         }
     }
     let sources = if files.is_empty() {
-        opts.verbose = !json;
+        // The tour narrates itself, in text and in JSON.
+        opts.verbose = true;
         opts.narrate = true;
-        vec![("<tour>".to_string(), TOUR.to_string())]
+        vec![("<tour>".to_owned(), TOUR.to_owned())]
     } else {
         let mut sources = Vec::new();
-        for f in &files {
-            match std::fs::read_to_string(f) {
-                Ok(text) => sources.push((f.display().to_string(), text)),
-                Err(e) => {
-                    eprintln!("{}:1:1: cannot read: {e}", f.display());
-                    return ExitCode::from(2);
-                }
+        for f in files {
+            match read_scenario(f) {
+                Ok(source) => sources.push(source),
+                Err(e) => return input_error(json, &e.to_string(), Some(&e)),
             }
         }
         sources
     };
     let report = match run_sources(&sources, &opts) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return input_error(json, &e.to_string(), Some(&e)),
     };
-    print_report(&report, json, opts.verbose);
-    if report.failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    print_report(&report, json, opts.verbose)
 }
 
-fn print_report(report: &RunReport, json: bool, verbose: bool) {
+/// Bad input found before anything ran: on standard error, or as the JSON
+/// report's `error`; exit status 2.
+fn input_error(json: bool, message: &str, at: Option<&ParseError>) -> ExitCode {
     if json {
-        match serde_json::to_string_pretty(report) {
-            Ok(s) => println!("{s}"),
-            Err(e) => eprintln!("mmsim: cannot encode the report: {e}"),
-        }
-        return;
+        let error = match at {
+            Some(e) => serde_json::to_value(e).unwrap_or_else(|_| json!({ "message": message })),
+            None => json!({ "message": message }),
+        };
+        let doc = json!({ "files": [], "passed": 0, "failed": 0, "error": error });
+        let written = writeln!(std::io::stdout().lock(), "{doc:#}");
+        return finish(written, 2);
     }
-    for f in &report.files {
-        if verbose {
-            for line in &f.transcript {
-                println!("{line}");
+    eprintln!("{message}");
+    ExitCode::from(2)
+}
+
+fn print_report(report: &RunReport, json: bool, verbose: bool) -> ExitCode {
+    let code = report.exit_code();
+    let mut out = std::io::stdout().lock();
+    let written = if json {
+        match serde_json::to_string_pretty(report) {
+            Ok(s) => writeln!(out, "{s}"),
+            Err(e) => {
+                eprintln!("mmsim: cannot encode the report: {e}");
+                return ExitCode::from(2);
             }
         }
-        for line in &f.failures {
-            println!("{line}");
+    } else {
+        report
+            .text_lines(verbose)
+            .try_for_each(|line| writeln!(out, "{line}"))
+            .and_then(|()| writeln!(out, "{}", report.summary()))
+    };
+    let written = written.and_then(|()| out.flush());
+    if !json {
+        if let Some(e) = &report.error {
+            eprintln!("{e}");
         }
     }
-    println!("{} passed, {} failed", report.passed, report.failed);
+    finish(written, code)
+}
+
+/// The exit status, after output that may have met a closed pipe: a reader
+/// that went away is no error of ours.
+fn finish(written: std::io::Result<()>, code: u8) -> ExitCode {
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("mmsim: cannot write the report: {e}");
+            ExitCode::from(2)
+        }
+        _ => ExitCode::from(code),
+    }
 }

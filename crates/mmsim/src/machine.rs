@@ -86,64 +86,154 @@ impl Default for MachineConfig {
 
 /// Why a configuration cannot boot.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError(pub String);
+pub struct ConfigError {
+    /// The `machine` option at fault (`ram`, `block`, `hugepages`, ...).
+    pub key: &'static str,
+    /// What is wrong, for a person.
+    pub message: String,
+}
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
 impl std::error::Error for ConfigError {}
 
+/// The smallest memory block, and the largest x86-64 picks
+/// (`probe_memory_block_size()`: MIN_MEMORY_BLOCK_SIZE to MAX_BLOCK_SIZE).
+pub const MIN_BLOCK_SIZE: u64 = 128 << 20;
+/// See [`MIN_BLOCK_SIZE`].
+pub const MAX_BLOCK_SIZE: u64 = 2 << 30;
+
+/// The most boot RAM the model boots. Booting hands every free MAX_ORDER block
+/// to the buddy allocator, which writes the block's head `struct page`: one
+/// host page of memmap per 4 MiB of RAM (1/1024 of it, 1 GiB for 1 TiB) and
+/// about 2.5 s per TiB. Memory beyond this is added with `hotplug add`.
+pub const MAX_BOOT_RAM: u64 = 2 << 40;
+
+/// The highest physical address the model can address: `MAX_LINKED_PFN`
+/// pages.
+pub const MAX_PHYS: u64 = MAX_LINKED_PFN << PAGE_SHIFT;
+
 impl MachineConfig {
-    /// Checks the configuration the way the kernel would refuse to boot it.
+    /// Checks the configuration the way the kernel would refuse to boot it, and
+    /// that the host can hold it.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let err = |s: String| Err(ConfigError(s));
+        let err = |key, message: String| Err(ConfigError { key, message });
         if self.ram == 0 || self.ram % SECTION_SIZE != 0 {
-            return err(format!(
-                "ram={} must be a non-zero multiple of 128M (one section)",
-                self.ram
-            ));
+            return err(
+                "ram",
+                format!(
+                    "ram={} must be a non-zero multiple of 128M (one section)",
+                    self.ram
+                ),
+            );
         }
-        if !self.block_size.is_power_of_two() || self.block_size < SECTION_SIZE {
-            return err(format!(
-                "block={} must be a power of two of at least 128M",
-                self.block_size
-            ));
+        if self.ram > MAX_BOOT_RAM {
+            return err(
+                "ram",
+                format!(
+                    "ram={} is more than the model boots (at most {}T): booting initialises \
+                     one page of memmap per 4 MiB of RAM, about 1 GiB of host memory and \
+                     2.5 s per TiB; add more memory later with `hotplug add`",
+                    self.ram,
+                    MAX_BOOT_RAM >> 40
+                ),
+            );
+        }
+        if let Some(available) = host_available_memory() {
+            // What booting touches (see MAX_BOOT_RAM), with room to spare.
+            let needed = self.ram / 1024 * 2;
+            if needed > available {
+                return err(
+                    "ram",
+                    format!(
+                        "ram={} needs about {} MiB of host memory to boot and this host has \
+                         {} MiB available: at most {}G fits",
+                        self.ram,
+                        needed >> 20,
+                        available >> 20,
+                        (available / 2 * 1024) >> 30
+                    ),
+                );
+            }
+        }
+        if !self.block_size.is_power_of_two()
+            || !(MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&self.block_size)
+        {
+            return err(
+                "block",
+                format!(
+                    "block={} must be a power of two from 128M to 2G (x86-64's memory block sizes)",
+                    self.block_size
+                ),
+            );
         }
         if self.max_phys % SECTION_SIZE != 0 || self.max_phys < self.ram {
-            return err(format!(
-                "max_phys={} must be a multiple of 128M and at least ram",
-                self.max_phys
-            ));
+            return err(
+                "max_phys",
+                format!(
+                    "max_phys={} must be a multiple of 128M and at least ram",
+                    self.max_phys
+                ),
+            );
         }
-        if (self.max_phys >> PAGE_SHIFT) > MAX_LINKED_PFN {
-            return err(format!(
-                "max_phys={} is beyond the model's 8T limit",
-                self.max_phys
-            ));
+        if self.max_phys > MAX_PHYS {
+            return err(
+                "max_phys",
+                format!(
+                    "max_phys={} is beyond the model's {}T limit",
+                    self.max_phys,
+                    MAX_PHYS >> 40
+                ),
+            );
+        }
+        if self.block_size > self.max_phys {
+            return err(
+                "block",
+                format!(
+                    "block={} is larger than max_phys={}",
+                    self.block_size, self.max_phys
+                ),
+            );
         }
         if self.nodes == 0 || self.nodes > MAX_NUMNODES {
-            return err(format!("nodes={} must be 1..={MAX_NUMNODES}", self.nodes));
+            return err(
+                "nodes",
+                format!("nodes={} must be 1..={MAX_NUMNODES}", self.nodes),
+            );
         }
         if (self.ram / self.nodes as u64) % SECTION_SIZE != 0 {
-            return err(format!(
-                "ram split over {} nodes must give each a multiple of 128M",
-                self.nodes
-            ));
+            return err(
+                "nodes",
+                format!(
+                    "ram split over {} nodes must give each a multiple of 128M",
+                    self.nodes
+                ),
+            );
+        }
+        if self.hugepages > self.ram >> 21 {
+            return err(
+                "hugepages",
+                format!(
+                    "hugepages={} needs more than ram={} (2 MiB each)",
+                    self.hugepages, self.ram
+                ),
+            );
         }
         if self.movable % SECTION_SIZE != 0 {
-            return err(format!(
-                "movable={} must be a multiple of 128M",
-                self.movable
-            ));
+            return err(
+                "movable",
+                format!("movable={} must be a multiple of 128M", self.movable),
+            );
         }
         if self.movable >= self.ram {
-            return err(format!(
-                "movable={} leaves no kernel memory below it",
-                self.movable
-            ));
+            return err(
+                "movable",
+                format!("movable={} leaves no kernel memory below it", self.movable),
+            );
         }
         Ok(())
     }
@@ -166,6 +256,14 @@ impl MachineConfig {
             ZoneType::Normal
         }
     }
+}
+
+/// The host's MemAvailable, if /proc/meminfo says.
+fn host_available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 /// One System RAM resource (`/proc/iomem` entry).
@@ -205,11 +303,12 @@ impl Machine {
     /// Boots a machine.
     pub fn boot(config: MachineConfig, variants: Variants) -> Result<Machine, ConfigError> {
         config.validate()?;
-        let physmem = PhysMem::new(config.max_phys).map_err(|e| {
-            ConfigError(format!(
-                "cannot reserve {} bytes of physical memory: {e}",
+        let physmem = PhysMem::new(config.max_phys).map_err(|e| ConfigError {
+            key: "max_phys",
+            message: format!(
+                "cannot reserve {} bytes of address space for physical memory: {e}",
                 config.max_phys
-            ))
+            ),
         })?;
         let m = Machine {
             mem: SparseMem::new(config.max_phys / SECTION_SIZE),
@@ -234,12 +333,14 @@ impl Machine {
         m.register_owner();
         m.register_anon_migration();
         if m.config.hugepages > 0 {
-            m.hugetlb_boot(m.config.hugepages).map_err(|_| {
-                ConfigError(format!(
-                    "hugepages={}: not enough memory for the hugetlb pool",
-                    m.config.hugepages
-                ))
-            })?;
+            m.hugetlb_boot(m.config.hugepages)
+                .map_err(|_| ConfigError {
+                    key: "hugepages",
+                    message: format!(
+                        "hugepages={}: not enough memory for the hugetlb pool",
+                        m.config.hugepages
+                    ),
+                })?;
         }
         Ok(m)
     }
@@ -266,7 +367,10 @@ impl Machine {
             let start = Pfn(nr * PAGES_PER_SECTION);
             self.mem
                 .sparse_add_section(start, PAGES_PER_SECTION, SectionKind::Early)
-                .map_err(|e| ConfigError(format!("cannot map the boot memmap: {e}")))?;
+                .map_err(|e| ConfigError {
+                    key: "ram",
+                    message: format!("cannot map the boot memmap: {e}"),
+                })?;
         }
         // Zone spans, memmap_init and free_area_init.
         for nid in 0..cfg.nodes {

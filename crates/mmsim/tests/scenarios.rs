@@ -1,7 +1,11 @@
-//! Runs every acceptance scenario under `tests/scenarios/` (the reference
-//! cases transcribed into the scenario language) and requires each to pass.
+//! Every acceptance scenario under `tests/scenarios/` (the reference cases
+//! transcribed into the scenario language) as a test of its own, named by its
+//! path: `cargo test --test scenarios -- cow/base-01` runs the matching ones.
+//! A scenario passes when everything in it held and it checked something.
 
+use libtest_mimic::{Arguments, Failed, Trial};
 use mmsim::script::interp::{run_sources, RunOptions};
+use mmsim::script::source::read_scenario;
 use std::path::{Path, PathBuf};
 
 fn scenario_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -19,31 +23,43 @@ fn scenario_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-#[test]
-fn every_acceptance_scenario_passes() {
+fn run(path: &Path, name: String) -> Result<(), Failed> {
+    let (_, text) = read_scenario(path).map_err(|e| e.to_string())?;
+    let report = run_sources(&[(name.clone(), text)], &RunOptions::default())
+        .map_err(|e| format!("bad input: {e}"))?;
+    let mut problems: Vec<String> = report
+        .files
+        .iter()
+        .flat_map(|f| f.failures.iter().map(|f| f.text.clone()))
+        .collect();
+    if let Some(e) = &report.error {
+        problems.push(format!("bad input: {e}"));
+    }
+    if report.passed == 0 {
+        problems.push(format!("{name}: checks nothing"));
+    }
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(problems.join("\n").into()),
+    }
+}
+
+fn main() {
+    let args = Arguments::from_args();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios");
     let mut files = Vec::new();
     scenario_files(&root, &mut files);
     assert!(files.len() >= 30, "only {} scenarios found", files.len());
-    let mut problems = Vec::new();
-    let mut expectations = 0;
-    for f in &files {
-        let name = f.strip_prefix(&root).unwrap_or(f).display().to_string();
-        let text = std::fs::read_to_string(f).expect("readable scenario");
-        match run_sources(&[(name.clone(), text)], &RunOptions::default()) {
-            Ok(r) => {
-                expectations += r.passed;
-                problems.extend(r.files.into_iter().flat_map(|f| f.failures));
-                if r.passed == 0 {
-                    problems.push(format!("{name}: checks nothing"));
-                }
-            }
-            Err(e) => problems.push(format!("bad input: {e}")),
-        }
-    }
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
-    println!(
-        "{} scenarios, {expectations} expectations held",
-        files.len()
-    );
+    let trials = files
+        .into_iter()
+        .map(|path| {
+            let name = path
+                .strip_prefix(&root)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            Trial::test(name.clone(), move || run(&path, name))
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
 }

@@ -141,7 +141,10 @@ fn string(chars: &[char], open: usize) -> Result<(Vec<u8>, usize), ColumnError> 
                     other => {
                         return Err(ColumnError::new(
                             column(i),
-                            format!("bad escape `\\{other}` (use \\\", \\\\, \\n or \\xNN)"),
+                            format!(
+                                "bad escape `\\{}` (use \\\", \\\\, \\n or \\xNN)",
+                                readable(&other.to_string())
+                            ),
                         ))
                     }
                 };
@@ -233,6 +236,33 @@ fn is_name_char(c: char) -> bool {
 
 fn is_blank(c: char) -> bool {
     c == ' ' || c == '\t'
+}
+
+/// `text` with every character a reader could not see or tell apart escaped
+/// (`\u{feff}`, `\t`, `\x00`), for quoting user input in messages.
+pub fn readable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if is_invisible(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Control characters, blanks other than the space, and the format characters
+/// that render as nothing (zero-width spaces and joiners, direction marks, the
+/// byte-order mark, the soft hyphen).
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || (c.is_whitespace() && c != ' ')
+        || matches!(
+            u32::from(c),
+            0xad | 0x34f | 0x180e | 0x200b..=0x200f | 0x202a..=0x202e | 0x2060..=0x206f
+                | 0xfeff | 0xfff9..=0xfffb
+        )
 }
 
 /// Number of characters in `text`, as a column offset.

@@ -9,9 +9,12 @@ P write mem 4K 0x01
 P madvise mem pageout
 expect P pagemap mem == present=0 swapped=1 exclusive=0 pfn=0x20
 P fork C
-let shared = P pfn mem
 P gup p mem 4K pin longterm fast
-expect P pfn mem != $shared
+# The pinned page is P's own copy, mapped read-only (FAULT_FLAG_UNSHARE);
+# C still maps the swap slot.
+let pinned = P pfn mem
+expect P pte mem == present=1 writable=0 anon_exclusive=1 pfn=$pinned
+expect C pagemap mem == present=0 swapped=1 exclusive=0 pfn=0x20
 P write mem 4K 0xff
 expect p read 0 4K == 0xff
 expect C read mem 4K == 0x01
