@@ -1,13 +1,31 @@
 //! The `mmsim` binary: exit statuses and report formats (DESIGN.md, "The
 //! command line"; SCENARIOS.md, "Output and exit status").
 
-use std::process::Command;
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
 
 fn mmsim(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mmsim"))
+    mmsim_with_input(args, None)
+}
+
+/// Runs the binary with `input` on its standard input.
+fn mmsim_with_input(args: &[&str], input: Option<&str>) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mmsim"))
         .args(args)
-        .output()
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("runs");
+    if let Some(text) = input {
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(text.as_bytes()).expect("writes");
+    }
+    let out = child.wait_with_output().expect("runs");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -60,6 +78,129 @@ fn missing_file_and_bad_variant_exit_2() {
     assert!(err.contains("/nonexistent/x.mms"), "{err}");
     let (code, _, err) = mmsim(&["run", "--variant", "cow_reuse=sometimes"]);
     assert_eq!(code, 2, "{err}");
+}
+
+/// A bad --variant is reported against the flag, before any file is read.
+#[test]
+fn bad_variant_flag_is_reported_before_any_file() {
+    let (code, out, err) = mmsim(&["run", "--variant", "cow_reuse=bogus", "/nonexistent.mms"]);
+    assert_eq!(code, 2);
+    assert!(err.starts_with("--variant cow_reuse=bogus: "), "{err}");
+    assert!(err.contains("exclusive"), "{err}");
+    assert!(out.is_empty(), "{out}");
+    let (code, out, _) = mmsim(&["run", "--json", "--variant", "nope=1"]);
+    assert_eq!(code, 2);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("nope"),
+        "{v}"
+    );
+}
+
+#[test]
+fn dash_reads_standard_input() {
+    let (code, out, err) = mmsim_with_input(
+        &["run", "-"],
+        Some("machine ram=1G\nexpect pfn_valid 0 == 1\n"),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "1 passed, 0 failed\n");
+}
+
+/// `mmsim run /dev/zero` ends at once: scenario files are bounded.
+#[test]
+fn endless_input_is_refused() {
+    let (code, out, err) = mmsim(&["run", "/dev/zero"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("/dev/zero:1:1: larger than 16M"), "{err}");
+    assert!(out.is_empty());
+}
+
+/// A failing command is reported at its line and fails the run (SCENARIOS.md,
+/// "Output and exit status").
+#[test]
+fn a_failing_command_exits_1() {
+    let p = scenario(
+        "cmdfail.mms",
+        "machine ram=1G\nsysfs write devices/system/memory/memory99/state online\n",
+    );
+    let (code, out, _) = mmsim(&["run", p.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains(
+            "cmdfail.mms:2: sysfs write devices/system/memory/memory99/state online failed: ENOENT"
+        ),
+        "{out}"
+    );
+}
+
+/// A reader that goes away early is no error: no panic, the run's status.
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    // Far more output than a pipe buffers.
+    let text = format!(
+        "machine ram=1G\n{}",
+        "expect pfn_valid 0 == 1\n".repeat(20_000)
+    );
+    let p = scenario("long.mms", &text);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mmsim"))
+        .args(["run", "--verbose", p.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 16];
+    stdout.read_exact(&mut first).expect("some output");
+    drop(stdout);
+    let out = child.wait_with_output().expect("exits");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// Input errors found while running keep the reports of the files before, in
+/// text and in JSON.
+#[test]
+fn a_runtime_input_error_keeps_earlier_reports() {
+    let a = scenario("first.mms", "machine ram=1G\nexpect pfn_valid 0 == 0\n");
+    let b = scenario(
+        "second.mms",
+        "machine ram=1G\nspawn A\nA mmap b 1M\nlet x = A read b 1M\nexpect A read b 4K == $x$x$x$x$x\n",
+    );
+    let (code, out, err) = mmsim(&["run", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(out.contains("first.mms:2: expected 0, got 1"), "{out}");
+    assert!(err.contains("second.mms:5:"), "{err}");
+    let (code, out, _) = mmsim(&["run", "--json", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["files"][0]["failed"], 1, "{v}");
+    assert_eq!(v["error"]["line"], 5, "{v}");
+}
+
+/// The tour's JSON report holds its transcript; `help commands` lists every
+/// command of the language.
+#[test]
+fn tour_json_has_its_transcript_and_help_lists_commands() {
+    let (code, out, _) = mmsim(&["run", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let transcript = v["files"][0]["transcript"].as_array().expect("transcript");
+    assert!(transcript.len() > 50, "{v}");
+    let (code, out, _) = mmsim(&["help", "commands"]);
+    assert_eq!(code, 0);
+    for form in [
+        "machine ram=SIZE",
+        "P gup PIN PLACE LEN",
+        "kpageflags PFN",
+        "virtio-mem add DEV",
+    ] {
+        assert!(out.contains(form), "{form} missing from:\n{out}");
+    }
+    let (code, out, _) = mmsim(&["run", "--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("docs/scenarios.md"), "{out}");
 }
 
 #[test]

@@ -99,6 +99,14 @@ impl Drop for MemmapChunk {
     }
 }
 
+/// The most host memory the memmaps of hot-added sections may take: 2 GiB,
+/// the memmap of 256 GiB of hot-added memory. A hot-added memmap is written
+/// whole (`page_init_poison()`), unlike a boot memmap, whose untouched slots
+/// cost nothing; beyond this a hot-add fails with -ENOMEM, as `add_memory()`
+/// does when the vmemmap cannot be allocated, instead of taking the host's
+/// memory.
+pub const MAX_HOTPLUG_MEMMAP_BYTES: usize = 2 << 30;
+
 /// Every chunk ever mapped, and the indices of the free ones.
 pub struct MemmapPool {
     chunks: Mutex<PoolInner>,
@@ -108,6 +116,8 @@ pub struct MemmapPool {
 struct PoolInner {
     all: Vec<crate::sync::Arc<MemmapChunk>>,
     free: Vec<usize>,
+    /// Chunks mapped for hot-added sections (see [`MAX_HOTPLUG_MEMMAP_BYTES`]).
+    hotplug_mapped: usize,
 }
 
 impl MemmapPool {
@@ -117,20 +127,28 @@ impl MemmapPool {
             chunks: Mutex::new(PoolInner {
                 all: Vec::new(),
                 free: Vec::new(),
+                hotplug_mapped: 0,
             }),
             pages_per_chunk,
         }
     }
 
-    /// Takes a free chunk or maps a new one. Returns its index and the chunk.
-    /// A reused chunk still holds whatever its last user left (poison).
-    pub fn alloc(&self) -> Option<(usize, crate::sync::Arc<MemmapChunk>)> {
+    /// Takes a free chunk or maps a new one (for a hot-added section with
+    /// `hotplug`, within [`MAX_HOTPLUG_MEMMAP_BYTES`]). Returns its index and
+    /// the chunk. A reused chunk still holds whatever its last user left
+    /// (poison).
+    pub fn alloc(&self, hotplug: bool) -> Option<(usize, crate::sync::Arc<MemmapChunk>)> {
         let mut inner = self.chunks.lock();
         if let Some(idx) = inner.free.pop() {
             return Some((idx, inner.all[idx].clone()));
         }
+        let bytes = self.pages_per_chunk * std::mem::size_of::<Page>();
+        if hotplug && (inner.hotplug_mapped + 1) * bytes > MAX_HOTPLUG_MEMMAP_BYTES {
+            return None;
+        }
         let chunk = crate::sync::Arc::new(MemmapChunk::new(self.pages_per_chunk)?);
         inner.all.push(chunk.clone());
+        inner.hotplug_mapped += usize::from(hotplug);
         Some((inner.all.len() - 1, chunk))
     }
 

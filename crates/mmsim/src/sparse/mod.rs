@@ -243,7 +243,8 @@ impl SparseMem {
             return Err(Errno::EEXIST);
         }
         if ms.memmap().is_null() {
-            let (idx, chunk) = self.pool.alloc().ok_or(Errno::ENOMEM)?;
+            let hotplug = kind == SectionKind::Hotplug;
+            let (idx, chunk) = self.pool.alloc(hotplug).ok_or(Errno::ENOMEM)?;
             match kind {
                 // Boot memmaps are initialised by memmap_init right away.
                 SectionKind::Early => {}

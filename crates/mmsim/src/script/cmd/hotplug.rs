@@ -2,11 +2,12 @@
 //! read|write|ls|export`, test memory notifiers (`notifier`) and the
 //! online_page callback (`online_page_callback`).
 //!
-//! A sysfs write runs as a task that a timer signals after `signal_after` (or
-//! [`DEFAULT_SIGNAL_AFTER`]), the way a person at a shell presses Ctrl-C: an
-//! offline that can never finish (an unmovable page in ZONE_MOVABLE) then ends
-//! with EINTR instead of hanging the scenario. `signal_after` is at most
-//! [`MAX_SIGNAL_AFTER`], so one command never waits longer than that.
+//! A sysfs write (and `hotplug offline_and_remove`) runs as a task that a timer
+//! signals after `signal_after` (or [`DEFAULT_SIGNAL_AFTER`]), the way a person
+//! at a shell presses Ctrl-C: an offline that can never finish (an unmovable
+//! page in ZONE_MOVABLE) then ends with EINTR instead of hanging the scenario.
+//! `signal_after` is at most [`MAX_SIGNAL_AFTER`], so one command never waits
+//! longer than that.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -16,7 +17,6 @@ use crate::errno::Errno;
 use crate::hotplug::callback::KeepRangeCallback;
 use crate::hotplug::notifier::{notifier_from_errno, RecordingNotifier, NOTIFY_BAD, NOTIFY_OK};
 use crate::hotplug::{NotifierId, OnlinePageCallback, Task};
-use crate::machine::Machine;
 use crate::page::PhysAddr;
 use crate::script::args::{set_once, Args, Parsed, Word};
 use crate::script::lexer::{Token, TokenKind};
@@ -44,12 +44,15 @@ pub enum HotplugCmd {
         /// Size, bytes.
         size: u64,
     },
-    /// `hotplug offline_and_remove ADDR SIZE`: `offline_and_remove_memory()`.
+    /// `hotplug offline_and_remove ADDR SIZE [signal_after=DURATION]`:
+    /// `offline_and_remove_memory()`.
     OfflineAndRemove {
         /// Start address.
         addr: u64,
         /// Size, bytes.
         size: u64,
+        /// Deliver a signal to the caller after this long.
+        signal_after: Option<Duration>,
     },
     /// `sysfs read PATH`.
     SysfsRead {
@@ -160,8 +163,8 @@ pub(crate) const FAMILY: Family = Family {
             summary: "remove_memory() of offline blocks",
         },
         CommandDoc {
-            syntax: "hotplug offline_and_remove ADDR SIZE",
-            summary: "offline_and_remove_memory(), as drivers use it",
+            syntax: "hotplug offline_and_remove ADDR SIZE [signal_after=DURATION]",
+            summary: "offline_and_remove_memory(), as drivers use it; the caller gets a signal after DURATION (default 2s, at most 10s)",
         },
         CommandDoc {
             syntax: "sysfs read PATH",
@@ -221,7 +224,11 @@ fn hotplug(a: &mut Args<'_>) -> Parsed<Cmd> {
             node: a.node()?,
         },
         "remove" => HotplugCmd::Remove { addr, size },
-        _ => HotplugCmd::OfflineAndRemove { addr, size },
+        _ => HotplugCmd::OfflineAndRemove {
+            addr,
+            size,
+            signal_after: a.option("signal_after").map(signal_after).transpose()?,
+        },
     }))
 }
 
@@ -355,8 +362,15 @@ pub(crate) fn run(cmd: &HotplugCmd, w: &mut World) -> CmdResult {
             m.remove_memory(PhysAddr(*addr), *size)?;
             ok()
         }
-        HotplugCmd::OfflineAndRemove { addr, size } => {
-            m.offline_and_remove_memory(PhysAddr(*addr), *size, &Task::new())?;
+        HotplugCmd::OfflineAndRemove {
+            addr,
+            size,
+            signal_after,
+        } => {
+            let after = signal_after.unwrap_or(DEFAULT_SIGNAL_AFTER);
+            with_signal_after(after, |task| {
+                m.offline_and_remove_memory(PhysAddr(*addr), *size, task)
+            })?;
             ok()
         }
         HotplugCmd::SysfsRead { path } => {
@@ -370,7 +384,7 @@ pub(crate) fn run(cmd: &HotplugCmd, w: &mut World) -> CmdResult {
         } => {
             let value = String::from_utf8_lossy(value);
             let after = signal_after.unwrap_or(DEFAULT_SIGNAL_AFTER);
-            sysfs_write_with_signal(m, path, &value, after)?;
+            with_signal_after(after, |task| m.sysfs_write(path, &value, task))?;
             ok()
         }
         HotplugCmd::SysfsLs { path } => Ok(Output::Text(m.sysfs_ls(path)?.join("\n"))),
@@ -432,13 +446,11 @@ pub(crate) fn run(cmd: &HotplugCmd, w: &mut World) -> CmdResult {
     }
 }
 
-/// A sysfs write from a task that a timer thread signals after `after`, unless
-/// the write returns first.
-fn sysfs_write_with_signal(
-    m: &Machine,
-    path: &str,
-    value: &str,
+/// Runs `f` as a task that a timer thread signals after `after`, unless `f`
+/// returns first.
+fn with_signal_after(
     after: Duration,
+    f: impl FnOnce(&Task) -> Result<(), Errno>,
 ) -> Result<(), Errno> {
     let task = Arc::new(Task::new());
     let done = Arc::new(AtomicBool::new(false));
@@ -446,7 +458,7 @@ fn sysfs_write_with_signal(
         let (task, done) = (task.clone(), done.clone());
         thread::spawn(move || {
             let start = Instant::now();
-            // Acquire pairs with the Release store after the write returned.
+            // Acquire pairs with the Release store after `f` returned.
             while !done.load(Ordering::Acquire) {
                 if start.elapsed() >= after {
                     task.send_signal();
@@ -456,7 +468,7 @@ fn sysfs_write_with_signal(
             }
         })
     };
-    let ret = m.sysfs_write(path, value, &task);
+    let ret = f(&task);
     done.store(true, Ordering::Release); // pairs with the timer's Acquire load
     let _ = timer.join();
     ret

@@ -10,7 +10,7 @@
 //! kernel's own checks (alignment, rounding) and the oracle hears only what the
 //! kernel did.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use super::{Cmd, CommandDoc, Family};
 use crate::errno::Errno;
@@ -18,7 +18,7 @@ use crate::page::PAGE_SIZE;
 use crate::script::args::{set_once, Args, ByteRange, Parsed, Place};
 use crate::script::lexer::{Token, TokenKind};
 use crate::script::output::{check_bulk, ok, text, ByteSink, CmdResult};
-use crate::script::world::{Mapping, Process, World};
+use crate::script::world::{Mapping, Process, Unmapped, World};
 use crate::sync::Arc;
 use crate::vm::fault::FaultFlags;
 use crate::vm::{Mm, TASK_SIZE, VM_HUGEPAGE, VM_HUGETLB, VM_READ, VM_WRITE};
@@ -595,7 +595,7 @@ pub(crate) fn run(cmd: &ProcessCmd, w: &mut World, sink: &mut ByteSink) -> CmdRe
                 Mapping {
                     addr,
                     size,
-                    unmapped: BTreeSet::new(),
+                    unmapped: Unmapped::default(),
                 },
             );
             w.oracle.mirror(|o| match backing {
@@ -614,16 +614,14 @@ pub(crate) fn run(cmd: &ProcessCmd, w: &mut World, sink: &mut ByteSink) -> CmdRe
             m.munmap(&mm, map.addr + off, len)?;
             // munmap() of memory that is already gone succeeds and does nothing;
             // the oracle hears only of pages that go now.
-            let pages = off / PAGE_SIZE..(off + len).div_ceil(PAGE_SIZE);
-            let fresh: Vec<u64> = pages.filter(|i| !map.unmapped.contains(i)).collect();
-            for &i in &fresh {
-                w.oracle
-                    .mirror(|o| o.munmap(proc, name, i * PAGE_SIZE, PAGE_SIZE));
+            let (start, end) = (off, (off + len).next_multiple_of(PAGE_SIZE));
+            for (s, e) in map.unmapped.gaps(start, end) {
+                w.oracle.mirror(|o| o.munmap(proc, name, s, e - s));
             }
             let p = w.procs.proc_mut(proc)?;
             let entry = p.maps.get_mut(name).ok_or(Errno::EFAULT)?;
-            entry.unmapped.extend(fresh);
-            if entry.unmapped.len() as u64 == entry.size / PAGE_SIZE {
+            entry.unmapped.insert(start, end);
+            if entry.unmapped.all(entry.size) {
                 p.maps.remove(name);
                 p.dontfork.remove(name);
             }

@@ -39,6 +39,15 @@ fn hotplug_commands() {
         Cmd::Hotplug(HotplugCmd::OfflineAndRemove {
             addr: 4 * G,
             size: 128 * M,
+            signal_after: None,
+        })
+    );
+    assert_eq!(
+        cmd("hotplug offline_and_remove 0x100000000 128M signal_after=20ms"),
+        Cmd::Hotplug(HotplugCmd::OfflineAndRemove {
+            addr: 4 * G,
+            size: 128 * M,
+            signal_after: Some(Duration::from_millis(20)),
         })
     );
     let line = "hotplug remove 0x100000000 128M node=1";
