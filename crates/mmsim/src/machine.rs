@@ -5,7 +5,19 @@
 //! System RAM resources, the RCU domain and the byte store. Its size is chosen at
 //! run time, so a race test boots a machine of one section and a benchmark one
 //! of a terabyte. Kernel paths are methods on `Machine` spread over the modules
-//! that own their concepts (`zone::alloc`, `hotplug::online`, ...).
+//! that own their concepts (`hotplug::online`, `vm::fault`, ...).
+//!
+//! # Layers
+//!
+//! The lower layers — `sync`, `page`, `sparse`, `physmem`, `zone` — know
+//! nothing of `Machine`: they work on what they are given (the zone layer on
+//! a [`PageAlloc`](crate::zone::alloc::PageAlloc), the memmap and the nodes)
+//! and take a trait object or a closure where they need a higher layer's
+//! help. `tests/layering.rs` enforces it. This module is where the layers
+//! meet: `machine/page_alloc.rs` gives the allocator its `Machine` methods,
+//! and `machine/folio.rs` decides where a folio's last reference sends it
+//! (the buddy allocator or the hugetlb pool), so that hotplug, which sits
+//! below the VM, can drop folio references without calling into the VM.
 //!
 //! Boot (`Machine::boot`) follows x86-64 with 4 KiB pages: RAM is `[0, ram)`
 //! minus the legacy VGA/BIOS hole `[0xa0000, 0x100000)`; page 0 and the kernel
@@ -13,6 +25,9 @@
 //! 4 GiB, Normal above, and `movable=` moves the top of boot RAM into
 //! ZONE_MOVABLE (like `movablecore=`). Every boot section is early and online,
 //! every boot memory block online; free memory goes to the buddy allocator.
+
+mod folio;
+mod page_alloc;
 
 use crate::errno::{Errno, KResult};
 use crate::hotplug::owner::KernelOwner;

@@ -16,7 +16,7 @@ use crate::machine::Machine;
 use crate::page::{PageType, Pfn, PAGEBLOCK_NR_PAGES, PG_HWPOISON, PG_LRU};
 use crate::sparse::PAGES_PER_SECTION;
 use crate::variant::OfflineSkip;
-use crate::zone::isolation::IsolateMode;
+use crate::zone::isolation::{page_offline_skippable, IsolateMode};
 use crate::zone::{buddy, NodeState, Zone, ZoneType};
 
 impl Machine {
@@ -140,13 +140,14 @@ impl Machine {
         let mut pfn = start;
         while pfn < end {
             let p = self.page(pfn);
-            if p.test(PG_LRU) || self.page_has_movable_ops(pfn) {
+            if p.test(PG_LRU) || p.has_movable_ops() {
                 return Ok(pfn);
             }
             if p.is_type(PageType::Offline) {
-                let busy = match self.variants().offline_skip {
+                let skip = self.variants().offline_skip;
+                let busy = match skip {
                     OfflineSkip::Refcount => p.ref_count() != 0,
-                    OfflineSkip::Skippable => !self.page_offline_skippable(pfn),
+                    OfflineSkip::Skippable => !page_offline_skippable(p, skip),
                 };
                 if busy {
                     return Err(Errno::EBUSY);
