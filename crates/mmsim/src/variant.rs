@@ -2,8 +2,9 @@
 //! proposed kernel behaviour (DESIGN.md, "Protocol variants").
 //!
 //! A variant is part of the machine's configuration; code that depends on one
-//! reads it from `Machine::variants()` at the point where the kernels differ,
-//! never through a compile-time switch.
+//! reads it from the machine's variants at the point where the kernels
+//! differ (lower layers get it as an argument), never through a compile-time
+//! switch.
 
 use std::fmt;
 
