@@ -214,10 +214,10 @@ fn offline_isolated_pages_counts_and_reports_referenced_pageoffline() {
         .unwrap();
     m.owner_alloc_contig("held", start, 1).unwrap();
     m.owner_mark("held", Mark::Offline).unwrap();
-    let _hp = m.hotplug().mem_hotplug_lock.down_write();
+    let hp = m.mem_hotplug_begin();
     m.start_isolate_page_range(start, start + BLOCK_PAGES, IsolateMode::MemOffline)
         .unwrap();
-    let removed = m.offline_isolated_pages(zone, start, start + BLOCK_PAGES);
+    let removed = m.offline_isolated_pages(&hp, zone, start, start + BLOCK_PAGES);
     assert_eq!(removed, BLOCK_PAGES - 1);
     let bugs = m.take_bugs();
     assert_eq!(bugs.len(), 1, "{bugs:?}");
@@ -320,4 +320,34 @@ fn compound_allocation_is_a_folio_and_frees_clean() {
     assert!(!m.page(head).test(PG_HEAD));
     assert!(m.page(head + 5).compound_head().is_none());
     assert_clean(&m);
+}
+
+// mm/memory_hotplug.c: __add_pages() runs under mem_hotplug_begin(), which
+// waits for every get_online_mems() reader; `sparse add` takes the lock
+// itself (Machine::sparse_add).
+#[test]
+fn sparse_add_waits_for_online_mems_reader() {
+    let m = Arc::new(machine());
+    let mems = m.get_online_mems();
+    let added = Arc::new(AtomicBool::new(false));
+    let adder = {
+        let (m, added) = (m.clone(), added.clone());
+        thread::spawn(move || {
+            m.sparse_add(PhysAddr(GIB4), 2 << 20).unwrap();
+            added.store(true, Ordering::SeqCst);
+        })
+    };
+    thread::sleep(std::time::Duration::from_millis(30));
+    assert!(
+        !added.load(Ordering::SeqCst),
+        "__add_pages ran beside a get_online_mems() reader"
+    );
+    m.put_online_mems(mems);
+    adder.join().unwrap();
+    assert!(m.mem().pfn_valid(PhysAddr(GIB4).pfn()));
+    assert!(!m.mem().pfn_valid(PhysAddr(GIB4 + (2 << 20)).pfn()));
+    assert_eq!(
+        m.sparse_add(PhysAddr(GIB4 + 4096), 2 << 20),
+        Err(Errno::EINVAL)
+    );
 }

@@ -116,7 +116,7 @@ impl Machine {
         {
             // get_online_mems(): the range must not go offline under
             // alloc_contig_range (see its doc).
-            let _mems = self.hotplug().mem_hotplug_lock.down_read();
+            let _mems = self.get_online_mems();
             self.alloc_contig_range(pfn, Pfn(end), IsolateMode::Other)?;
         }
         self.owner_insert(name, crate::page::pfn_range(pfn, pfn + nr).collect(), 0)?;

@@ -568,8 +568,7 @@ impl Interp {
                 ok()
             }
             Cmd::SparseAdd { addr, size, .. } => {
-                let _hp = m.hotplug().mem_hotplug_lock.down_write();
-                m.add_pages(PhysAddr(*addr).pfn(), size >> PAGE_SHIFT)?;
+                m.sparse_add(PhysAddr(*addr), *size)?;
                 ok()
             }
             Cmd::SparseRemove { addr, size } => {
