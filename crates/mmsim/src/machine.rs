@@ -19,6 +19,102 @@
 //! (the buddy allocator or the hugetlb pool), so that hotplug, which sits
 //! below the VM, can drop folio references without calling into the VM.
 //!
+//! # Lock order
+//!
+//! Every lock of the machine, outermost first, derived from every
+//! acquisition in the code; each lock's own doc points here. A lock may be
+//! taken while holding any lock drawn above it on its path (not only its
+//! direct parent); locks on different paths are never held together. A
+//! name in brackets is a subtree drawn once, further down.
+//!
+//! ```text
+//! device_hotplug_lock               Mutex         hotplug::Hotplug
+//! └─ device_lock (one block)        Mutex         hotplug::MemoryBlock
+//!    └─ mem_hotplug_lock            percpu rwsem  hotplug::lock: write through
+//!       │                                         MemHotplugWrite, read through
+//!       │                                         OnlineMemsRead
+//!       ├─ memory_chain (read)      RwSem         hotplug::notifier, while the
+//!       │  │                                      notifiers run
+//!       │  └─ a notifier's own locks (a driver's mutex, the test owner's
+//!       │     allocations), page_offline_rwsem (write)
+//!       ├─ online_page_callback_lock  Mutex
+//!       ├─ [rmap_lock]              offline migration, THP split
+//!       └─ zone->lock
+//!
+//! mmap_lock                         RwSem         vm::Mm: faults and GUP read;
+//! │                                               mmap, munmap, mprotect, fork,
+//! │                                               exit write
+//! ├─ fork_lock                      Mutex         vm::Mm, the parent's
+//! │  └─ write_protect_seq (write)   SeqCount      vm::Mm
+//! │     └─ [page-table lock]        copying the parent's PTEs
+//! ├─ [rmap_lock]                    THP split (pageout, KSM, GUP), collapse,
+//! │                                 exit
+//! ├─ [page-table lock]              faults, GUP, mprotect, zap
+//! └─ zone->lock
+//!
+//! [rmap_lock]                       RwSem         vm::VmState, the anon_vma
+//! │                                               locks: reverse-map walkers
+//! │                                               read, collapse and exit write
+//! ├─ anon_vma list                  Mutex         vm::VmState
+//! ├─ [page-table lock]              other address spaces' PTEs
+//! └─ swap-cache lock                migration's reference check
+//!
+//! [page-table lock]                 SpinLock      vm::Mm::ptl (split PTLs)
+//! ├─ page-table lock                one mm's PMD table, then its PTE table
+//! │                                 (collapse); never two mms' (fork locks
+//! │                                 only the parent's: the child is private)
+//! └─ swap-cache lock                Mutex         vm::swap::SwapDevice
+//!                                                 (pageout, fork's swap_dup)
+//!
+//! page_offline_rwsem (read)         RwSem         Machine: kcore's
+//! │                                               page_offline_freeze(), under
+//! │                                               no other lock
+//! └─ RCU read-side section          kcore's check of one page
+//!
+//! zone->lock                        SpinLock      zone::Zone: innermost but
+//!                                                 for the leaf locks; taken
+//!                                                 by every allocation and free
+//! ```
+//!
+//! mmap_lock and mem_hotplug_lock are never held together: offlining
+//! migrates through the reverse map, not through address spaces, and GUP's
+//! longterm-pin path drops mmap_lock before it migrates. A driver may take
+//! page_offline_rwsem for write from a memory notifier, that is under
+//! mem_hotplug_lock, so a reader frozen on it never waits for
+//! mem_hotplug_lock.
+//!
+//! Leaf locks, with nothing taken under them: the System RAM resources, the
+//! kernel log and the bug list (all `Machine`'s), the memory-block table
+//! (RwSem), the movable_ops registrations, the node events, the hugetlb
+//! pool, the memmap chunk pool and `zone->span_seq` (a seqcount written
+//! under mem_hotplug_lock). The huge-zero-page and memfd-file mutexes are
+//! leaves but for allocating (`zone->lock`, the hugetlb pool).
+//!
+//! # Sleeping and spinning
+//!
+//! `zone->lock` and the page-table locks are spinlocks (`sync::SpinLock`):
+//! nothing that sleeps runs under them. The leaf `Mutex`es and the
+//! swap-cache lock stand for kernel spinlocks (`resource_lock`, the printk
+//! buffer, `hugetlb_lock`, the swap cache's `xa_lock`) and may be taken
+//! under a spinlock or inside an RCU section. Everything else —
+//! device_hotplug_lock, device_lock, mem_hotplug_lock, mmap_lock, rmap_lock,
+//! page_offline_rwsem, the notifier chain, a driver's mutex — sleeps, and is
+//! never taken under a spinlock or inside an RCU read-side section.
+//!
+//! # RCU read-side sections
+//!
+//! The machine's one RCU domain ([`Machine::rcu`]) covers the lockless
+//! readers: GUP-fast, which walks page tables and takes speculative
+//! references, and the PFN walkers (`/proc/kpageflags`, `/proc/kpagecount`,
+//! kcore's page check), which look at memmap slots. Both take the read guard
+//! as a parameter, so their code cannot run outside a section. A section is
+//! innermost: it may take a spinlock or a leaf lock (GUP-fast's back-off may
+//! drop the last reference of a page, taking `zone->lock` or the hugetlb
+//! pool), never a sleeping lock, and it never waits for a grace period.
+//! Updaters that free what a reader may hold wait for one: the old page
+//! table of a collapsed THP (`synchronize_rcu`), a hot-removed memmap under
+//! `memmap_free=rcu` (`call_rcu`).
+//!
 //! Boot (`Machine::boot`) follows x86-64 with 4 KiB pages: RAM is `[0, ram)`
 //! minus the legacy VGA/BIOS hole `[0xa0000, 0x100000)`; page 0 and the kernel
 //! image at 16 MiB are PG_reserved; zones are DMA below 16 MiB, DMA32 below
@@ -196,23 +292,27 @@ pub struct Resource {
 pub struct Machine {
     config: MachineConfig,
     variants: Variants,
+    /// The RCU domain of the lockless readers; see the module doc's "RCU
+    /// read-side sections".
     rcu: Rcu,
     mem: SparseMem,
     nodes: Box<[Node]>,
     hotplug: Hotplug,
     physmem: PhysMem,
+    /// `iomem_resource`'s System RAM children (a leaf lock).
     resources: Mutex<Vec<Resource>>,
     max_pfn: AtomicU64,
     owner: KernelOwner,
     vm: crate::vm::VmState,
     swap: Option<crate::vm::swap::SwapDevice>,
-    /// The kernel log (dmesg), newest last.
+    /// The kernel log (dmesg), newest last (a leaf lock).
     log: Mutex<Vec<String>>,
-    /// Kernel bugs the model detected (BUG/WARN/bad page), for the checker.
+    /// Kernel bugs the model detected (BUG/WARN/bad page), for the checker
+    /// (a leaf lock).
     bugs: Mutex<Vec<String>>,
     /// `page_offline_rwsem` (mm/util.c): PFN walkers that read page content
     /// hold it for read, drivers setting PageOffline for write
-    /// (`walkers::page_offline`).
+    /// (`walkers::page_offline`); see the module doc's lock order.
     page_offline_rwsem: crate::sync::RwSem<()>,
 }
 
@@ -455,7 +555,9 @@ impl Machine {
         &self.variants
     }
 
-    /// The RCU domain.
+    /// The RCU domain: GUP-fast and the PFN walkers read under it, and
+    /// what they may hold is freed after a grace period (module doc, "RCU
+    /// read-side sections").
     pub fn rcu(&self) -> &Rcu {
         &self.rcu
     }

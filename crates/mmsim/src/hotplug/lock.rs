@@ -2,7 +2,7 @@
 //! and `get_online_mems()` / `put_online_mems()` (mm/memory_hotplug.c).
 //!
 //! The lock is a percpu rwsem ([`crate::sync::PercpuRwSem`]), private to
-//! [`Hotplug`](super::Hotplug): the only way to hold it is through the two
+//! [`Hotplug`]: the only way to hold it is through the two
 //! guards here.
 //!
 //! * [`MemHotplugWrite`] — the write side, held by whoever changes what
@@ -41,7 +41,7 @@ use crate::machine::Machine;
 use crate::sync::{PercpuReadGuard, PercpuRwSem, PercpuWriteGuard};
 
 /// `mem_hotplug_lock` (mm/memory_hotplug.c), reachable only through
-/// [`Machine::mem_hotplug_begin`] and [`Machine::get_online_mems`].
+/// [`Machine::mem_hotplug_begin`] and [`Machine::get_online_mems`]; [lock order](crate::machine#lock-order).
 #[derive(Debug, Default)]
 pub(super) struct MemHotplugLock(PercpuRwSem);
 

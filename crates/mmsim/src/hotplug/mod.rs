@@ -20,6 +20,9 @@
 //!
 //! # Locks, in the kernel's order
 //!
+//! (Where they sit among the machine's other locks: the machine's
+//! [lock order](crate::machine#lock-order).)
+//!
 //! 1. `device_hotplug_lock` ([`Hotplug::device_hotplug_lock`]): serialises
 //!    add/remove with sysfs online/offline and owns block lifetime.
 //! 2. the block's `device_lock` ([`MemoryBlock`]): its state and `dev->offline`.
@@ -148,7 +151,8 @@ pub struct MemoryBlock {
     pub start_pfn: Pfn,
     /// Pages in the block.
     pub nr_pages: u64,
-    /// `device_lock(&mem->dev)`: held across an online/offline of this block.
+    /// `device_lock(&mem->dev)`: held across an online/offline of this
+    /// block, under `device_hotplug_lock`; [lock order](crate::machine#lock-order).
     dev_lock: Mutex<()>,
     /// `mem->state` (device_lock).
     state: AtomicU8,
@@ -231,7 +235,8 @@ impl MemoryBlock {
         self.start_pfn + self.nr_pages
     }
 
-    /// `device_lock()`.
+    /// `device_lock()`: taken by `device_online()`/`device_offline()` and
+    /// the `online` file's reader; [lock order](crate::machine#lock-order).
     pub fn device_lock(&self) -> MutexGuard<'_, ()> {
         self.dev_lock.lock()
     }
@@ -281,22 +286,26 @@ impl Task {
 /// Hotplug state of a machine.
 pub struct Hotplug {
     block_size: u64,
-    /// `device_hotplug_lock`.
+    /// `device_hotplug_lock`: serialises add/remove with sysfs
+    /// online/offline; the outermost hotplug lock ([lock order](crate::machine#lock-order)).
     pub device_hotplug_lock: Mutex<()>,
     /// `mem_hotplug_lock`; taken only through [`lock`]'s guards.
     mem_hotplug_lock: lock::MemHotplugLock,
     /// Memory block devices by id (lifetime under device_hotplug_lock; the
-    /// rwsem lets sysfs readers look blocks up without it).
+    /// rwsem lets sysfs readers look blocks up without it). A leaf lock
+    /// ([lock order](crate::machine#lock-order)).
     blocks: RwSem<BTreeMap<u64, Arc<MemoryBlock>>>,
     /// `auto_online_blocks` (no lock, like the kernel's cached value).
     default_online_type: AtomicU8,
     /// The memory notifier chain.
     pub(crate) notifiers: notifier::NotifierChain,
-    /// The node notifier events, in order (the model's node chain).
+    /// The node notifier events, in order (the model's node chain; a leaf
+    /// lock, [lock order](crate::machine#lock-order)).
     pub(crate) node_events: Mutex<Vec<(NodeAction, usize)>>,
-    /// `online_page_callback` under `online_page_callback_lock`.
+    /// `online_page_callback` under `online_page_callback_lock` (a leaf
+    /// under mem_hotplug_lock; [lock order](crate::machine#lock-order)).
     pub(crate) online_page_callback: Mutex<Option<Arc<dyn OnlinePageCallback>>>,
-    /// movable_ops registrations.
+    /// movable_ops registrations (a leaf lock; [lock order](crate::machine#lock-order)).
     pub(crate) movable_ops: RwSem<Vec<(MovableKind, Arc<dyn MovableOps>)>>,
 }
 

@@ -55,7 +55,10 @@ struct Allocation {
 /// The test-only kernel user.
 #[derive(Default)]
 pub struct KernelOwner {
+    /// The allocations; the owner's own lock, taken in its notifier under
+    /// mem_hotplug_lock ([lock order](crate::machine#lock-order)).
     allocs: Mutex<BTreeMap<String, Allocation>>,
+    /// Speculative references held for `page get` (a leaf lock).
     spec_refs: Mutex<BTreeMap<u64, u32>>,
 }
 

@@ -101,6 +101,8 @@ impl Drop for MemmapChunk {
 
 /// Every chunk ever mapped, and the indices of the free ones.
 pub struct MemmapPool {
+    /// The chunks; a leaf lock (see the machine module's lock order), taken
+    /// under mem_hotplug_lock or from an RCU callback.
     chunks: Mutex<PoolInner>,
     pages_per_chunk: usize,
 }

@@ -43,6 +43,8 @@
 //!
 //! # Locks, in order
 //!
+//! (Among the machine's other locks: the [lock order](crate::machine#lock-order).)
+//!
 //! 1. the kcore RAM list (`kclist_lock`; the model snapshots the System RAM
 //!    resources, taking their mutex briefly, before freezing);
 //! 2. `page_offline_rwsem`. Drivers may take its write side under

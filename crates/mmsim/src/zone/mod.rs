@@ -6,7 +6,8 @@
 //! memory is onlined into a zone and shrink only at their ends when it goes
 //! offline, so holes inside a span keep belonging to the zone.
 //!
-//! Locking (kernel order): `mem_hotplug_lock` (write) → `zone->lock`.
+//! Locking (kernel order): `mem_hotplug_lock` (write) → `zone->lock`; the
+//! whole machine's lock order is drawn in the machine module's doc.
 //! * `zone->lock` ([`Zone::lock`]) protects the free lists, the buddy state of
 //!   every free page (PageBuddy, order, list links), pageblock isolation and
 //!   `nr_isolate_pageblock`.
@@ -94,7 +95,8 @@ pub struct Zone {
     pub nid: usize,
     /// The zone type.
     pub zone_type: ZoneType,
-    /// `zone->lock` and what it protects.
+    /// `zone->lock` and what it protects: a spinlock, innermost but for
+    /// leaf locks (see the machine module's lock order).
     pub lock: SpinLock<ZoneLocked>,
     zone_start_pfn: AtomicU64,
     spanned_pages: AtomicU64,
