@@ -110,6 +110,12 @@ variants! {
         /// Proposed May 2025 (not merged): PG_offline_skippable, the
         /// refcount stays 1 and the notifier does nothing.
         Skippable = "skippable",
+        /// The future the proposal's comment describes: PG_offline_skippable
+        /// pages are frozen at refcount 0 for as long as the driver keeps
+        /// them, so no speculative reference (`page get`, a PFN walker's)
+        /// can be taken on them, and an offline that skips them cannot leave
+        /// a reference behind.
+        Frozen = "frozen",
     }
 
     /// kcore readers against drivers setting PageOffline.
@@ -263,10 +269,10 @@ mod tests {
             }
         }
         let mut v = Variants::default();
-        v.set_pair("offline_skip=skippable").unwrap();
+        v.set_pair("offline_skip=frozen").unwrap();
         v.set_pair("kcore_sync=none").unwrap();
         let printed = v.to_string();
-        assert!(printed.starts_with("offline_skip=skippable kcore_sync=none memmap_free=immediate"));
+        assert!(printed.starts_with("offline_skip=frozen kcore_sync=none memmap_free=immediate"));
         let mut back = Variants::default();
         for pair in printed.split(' ') {
             back.set_pair(pair).unwrap();

@@ -155,7 +155,9 @@ impl Machine {
                 let skip = self.variants().offline_skip;
                 let busy = match skip {
                     OfflineSkip::Refcount => p.ref_count() != 0,
-                    OfflineSkip::Skippable => !page_offline_skippable(p, skip),
+                    OfflineSkip::Skippable | OfflineSkip::Frozen => {
+                        !page_offline_skippable(p, skip)
+                    }
                 };
                 if busy {
                     return Err(Errno::EBUSY);
@@ -188,8 +190,11 @@ impl Machine {
                 continue;
             }
             if p.is_type(PageType::Offline) {
+                // The refcount a skipped page must have: released by its
+                // owner (mainline), kept (skippable) or frozen (frozen).
+                // Anything more is a reference that outlives the memory.
                 let expected = match self.variants().offline_skip {
-                    OfflineSkip::Refcount => 0,
+                    OfflineSkip::Refcount | OfflineSkip::Frozen => 0,
                     OfflineSkip::Skippable => 1,
                 };
                 if p.ref_count() != expected {

@@ -56,10 +56,10 @@ impl From<IsolateError> for Errno {
 }
 
 /// `PageOffline() && PageOfflineSkippable()`, meaningful only under the
-/// `offline_skip=skippable` variant (PG_offline_skippable aliases
-/// PG_owner_2, which means PG_anon_exclusive on anonymous pages).
+/// `offline_skip=skippable` and `frozen` variants (PG_offline_skippable
+/// aliases PG_owner_2, which means PG_anon_exclusive on anonymous pages).
 pub fn page_offline_skippable(p: &Page, skip: OfflineSkip) -> bool {
-    skip == OfflineSkip::Skippable && p.is_type(PageType::Offline) && p.test(PG_OFFLINE_SKIPPABLE)
+    skip != OfflineSkip::Refcount && p.is_type(PageType::Offline) && p.test(PG_OFFLINE_SKIPPABLE)
 }
 
 impl PageAlloc<'_> {
@@ -106,9 +106,10 @@ impl PageAlloc<'_> {
                 // Mainline gives drivers the chance to drop their reference in
                 // MEM_GOING_OFFLINE; the skippable proposal only lets flagged
                 // pages through and reports the rest as unmovable right here.
+                // (Frozen skippable pages have refcount 0 and passed above.)
                 let skippable = match skip {
                     OfflineSkip::Refcount => true,
-                    OfflineSkip::Skippable => page_offline_skippable(p, skip),
+                    OfflineSkip::Skippable | OfflineSkip::Frozen => page_offline_skippable(p, skip),
                 };
                 if skippable {
                     return (false, 1);
