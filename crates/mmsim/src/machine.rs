@@ -164,17 +164,19 @@ pub fn boot_reserved_ranges() -> [Range<Pfn>; 3] {
 pub struct MachineConfig {
     /// Boot RAM `[0, ram)`.
     pub ram: u64,
-    /// Memory block size.
+    /// Memory block size (`memory_block_size_bytes()`): a power of two of
+    /// at least one section.
     pub block_size: u64,
     /// Nodes that boot RAM is split over.
     pub nodes: usize,
     /// Top of boot RAM that goes to ZONE_MOVABLE.
     pub movable: u64,
-    /// Swap device size (later work).
+    /// Size in bytes of the swap device (0: none, and MADV_PAGEOUT fails
+    /// with -ENOMEM).
     pub swap: u64,
-    /// hugetlb pool pages (later work).
+    /// 2 MiB pages set aside for the hugetlb pool at boot.
     pub hugepages: u64,
-    /// `auto_online_blocks`.
+    /// `auto_online_blocks`: how `add_memory()` onlines the blocks it adds.
     pub auto_online: OnlineType,
     /// Upper bound of hot-pluggable physical memory.
     pub max_phys: u64,
@@ -317,7 +319,10 @@ pub struct Machine {
 }
 
 impl Machine {
-    /// Boots a machine.
+    /// Boots a machine: checks the configuration (the error says what is
+    /// wrong with it), reserves the physical byte store, builds the boot
+    /// memmap, zones and memory blocks, and frees the unreserved boot RAM
+    /// to the buddy allocator.
     pub fn boot(config: MachineConfig, variants: Variants) -> Result<Machine, ConfigError> {
         config.validate()?;
         let physmem = PhysMem::new(config.max_phys).map_err(|e| {
@@ -550,7 +555,7 @@ impl Machine {
         &self.config
     }
 
-    /// The protocol variants.
+    /// The protocol variants the machine runs under (fixed at boot).
     pub fn variants(&self) -> &Variants {
         &self.variants
     }
@@ -567,12 +572,13 @@ impl Machine {
         &self.mem
     }
 
-    /// Hotplug state.
+    /// Hotplug state: memory blocks, device_hotplug_lock, the notifier
+    /// chain and the online_page_callback.
     pub fn hotplug(&self) -> &Hotplug {
         &self.hotplug
     }
 
-    /// The byte store.
+    /// The byte store behind physical addresses (page contents).
     pub fn physmem(&self) -> &PhysMem {
         &self.physmem
     }
@@ -582,7 +588,7 @@ impl Machine {
         &self.nodes[nid]
     }
 
-    /// All node slots.
+    /// All node slots, MAX_NUMNODES of them, memoryless ones included.
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
     }
@@ -682,7 +688,8 @@ impl Machine {
         self.swap.as_ref()
     }
 
-    /// Machine-wide VM state.
+    /// Machine-wide VM state: the zero page, anon_vmas, files, the hugetlb
+    /// pool and the reverse-map lock.
     pub fn vm(&self) -> &crate::vm::VmState {
         &self.vm
     }
