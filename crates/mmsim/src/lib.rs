@@ -6,6 +6,8 @@
 //! store behind physical addresses. Kernel paths are methods named after the
 //! kernel functions they model and return `Result<_, Errno>`.
 
+#![deny(missing_docs)]
+
 pub mod check;
 pub mod errno;
 pub mod gup;

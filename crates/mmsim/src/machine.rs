@@ -5,7 +5,115 @@
 //! System RAM resources, the RCU domain and the byte store. Its size is chosen at
 //! run time, so a race test boots a machine of one section and a benchmark one
 //! of a terabyte. Kernel paths are methods on `Machine` spread over the modules
-//! that own their concepts (`zone::alloc`, `hotplug::online`, ...).
+//! that own their concepts (`hotplug::online`, `vm::fault`, ...).
+//!
+//! # Layers
+//!
+//! The lower layers — `sync`, `page`, `sparse`, `physmem`, `zone` — know
+//! nothing of `Machine`: they work on what they are given (the zone layer on
+//! a [`PageAlloc`](crate::zone::alloc::PageAlloc), the memmap and the nodes)
+//! and take a trait object or a closure where they need a higher layer's
+//! help. `tests/layering.rs` enforces it. This module is where the layers
+//! meet: `machine/page_alloc.rs` gives the allocator its `Machine` methods,
+//! and `machine/folio.rs` decides where a folio's last reference sends it
+//! (the buddy allocator or the hugetlb pool), so that hotplug, which sits
+//! below the VM, can drop folio references without calling into the VM.
+//!
+//! # Lock order
+//!
+//! Every lock of the machine, outermost first, derived from every
+//! acquisition in the code; each lock's own doc points here. A lock may be
+//! taken while holding any lock drawn above it on its path (not only its
+//! direct parent); locks on different paths are never held together. A
+//! name in brackets is a subtree drawn once, further down.
+//!
+//! ```text
+//! device_hotplug_lock               Mutex         hotplug::Hotplug
+//! └─ device_lock (one block)        Mutex         hotplug::MemoryBlock
+//!    └─ mem_hotplug_lock            percpu rwsem  hotplug::lock: write through
+//!       │                                         MemHotplugWrite, read through
+//!       │                                         OnlineMemsRead
+//!       ├─ memory_chain (read)      RwSem         hotplug::notifier, while the
+//!       │  │                                      notifiers run
+//!       │  └─ a notifier's own locks (a driver's mutex, the test owner's
+//!       │     allocations), page_offline_rwsem (write)
+//!       ├─ online_page_callback_lock  Mutex
+//!       ├─ [rmap_lock]              offline migration, THP split
+//!       └─ zone->lock
+//!
+//! mmap_lock                         RwSem         vm::Mm: faults and GUP read;
+//! │                                               mmap, munmap, mprotect, fork,
+//! │                                               exit write
+//! ├─ fork_lock                      Mutex         vm::Mm, the parent's
+//! │  └─ write_protect_seq (write)   SeqCount      vm::Mm
+//! │     └─ [page-table lock]        copying the parent's PTEs
+//! ├─ [rmap_lock]                    THP split (pageout, KSM, GUP), collapse,
+//! │                                 exit
+//! ├─ [page-table lock]              faults, GUP, mprotect, zap
+//! └─ zone->lock
+//!
+//! [rmap_lock]                       RwSem         vm::VmState, the anon_vma
+//! │                                               locks: reverse-map walkers
+//! │                                               read, collapse and exit write
+//! ├─ anon_vma list                  Mutex         vm::VmState
+//! ├─ [page-table lock]              other address spaces' PTEs
+//! └─ swap-cache lock                migration's reference check
+//!
+//! [page-table lock]                 SpinLock      vm::Mm::ptl (split PTLs)
+//! ├─ page-table lock                one mm's PMD table, then its PTE table
+//! │                                 (collapse); never two mms' (fork locks
+//! │                                 only the parent's: the child is private)
+//! └─ swap-cache lock                Mutex         vm::swap::SwapDevice
+//!                                                 (pageout, fork's swap_dup)
+//!
+//! page_offline_rwsem (read)         RwSem         Machine: kcore's
+//! │                                               page_offline_freeze(), under
+//! │                                               no other lock
+//! └─ RCU read-side section          kcore's check of one page
+//!
+//! zone->lock                        SpinLock      zone::Zone: innermost but
+//!                                                 for the leaf locks; taken
+//!                                                 by every allocation and free
+//! ```
+//!
+//! mmap_lock and mem_hotplug_lock are never held together: offlining
+//! migrates through the reverse map, not through address spaces, and GUP's
+//! longterm-pin path drops mmap_lock before it migrates. A driver may take
+//! page_offline_rwsem for write from a memory notifier, that is under
+//! mem_hotplug_lock, so a reader frozen on it never waits for
+//! mem_hotplug_lock.
+//!
+//! Leaf locks, with nothing taken under them: the System RAM resources, the
+//! kernel log and the bug list (all `Machine`'s), the memory-block table
+//! (RwSem), the movable_ops registrations, the node events, the hugetlb
+//! pool, the memmap chunk pool and `zone->span_seq` (a seqcount written
+//! under mem_hotplug_lock). The huge-zero-page and memfd-file mutexes are
+//! leaves but for allocating (`zone->lock`, the hugetlb pool).
+//!
+//! # Sleeping and spinning
+//!
+//! `zone->lock` and the page-table locks are spinlocks (`sync::SpinLock`):
+//! nothing that sleeps runs under them. The leaf `Mutex`es and the
+//! swap-cache lock stand for kernel spinlocks (`resource_lock`, the printk
+//! buffer, `hugetlb_lock`, the swap cache's `xa_lock`) and may be taken
+//! under a spinlock or inside an RCU section. Everything else —
+//! device_hotplug_lock, device_lock, mem_hotplug_lock, mmap_lock, rmap_lock,
+//! page_offline_rwsem, the notifier chain, a driver's mutex — sleeps, and is
+//! never taken under a spinlock or inside an RCU read-side section.
+//!
+//! # RCU read-side sections
+//!
+//! The machine's one RCU domain ([`Machine::rcu`]) covers the lockless
+//! readers: GUP-fast, which walks page tables and takes speculative
+//! references, and the PFN walkers (`/proc/kpageflags`, `/proc/kpagecount`,
+//! kcore's page check), which look at memmap slots. Both take the read guard
+//! as a parameter, so their code cannot run outside a section. A section is
+//! innermost: it may take a spinlock or a leaf lock (GUP-fast's back-off may
+//! drop the last reference of a page, taking `zone->lock` or the hugetlb
+//! pool), never a sleeping lock, and it never waits for a grace period.
+//! Updaters that free what a reader may hold wait for one: the old page
+//! table of a collapsed THP (`synchronize_rcu`), a hot-removed memmap under
+//! `memmap_free=rcu` (`call_rcu`).
 //!
 //! Boot (`Machine::boot`) follows x86-64 with 4 KiB pages: RAM is `[0, ram)`
 //! minus the legacy VGA/BIOS hole `[0xa0000, 0x100000)`; page 0 and the kernel
@@ -13,6 +121,9 @@
 //! 4 GiB, Normal above, and `movable=` moves the top of boot RAM into
 //! ZONE_MOVABLE (like `movablecore=`). Every boot section is early and online,
 //! every boot memory block online; free memory goes to the buddy allocator.
+
+mod folio;
+mod page_alloc;
 
 use crate::errno::{Errno, KResult};
 use crate::hotplug::owner::KernelOwner;
@@ -53,17 +164,19 @@ pub fn boot_reserved_ranges() -> [Range<Pfn>; 3] {
 pub struct MachineConfig {
     /// Boot RAM `[0, ram)`.
     pub ram: u64,
-    /// Memory block size.
+    /// Memory block size (`memory_block_size_bytes()`): a power of two of
+    /// at least one section.
     pub block_size: u64,
     /// Nodes that boot RAM is split over.
     pub nodes: usize,
     /// Top of boot RAM that goes to ZONE_MOVABLE.
     pub movable: u64,
-    /// Swap device size (later work).
+    /// Size in bytes of the swap device (0: none, and MADV_PAGEOUT fails
+    /// with -ENOMEM).
     pub swap: u64,
-    /// hugetlb pool pages (later work).
+    /// 2 MiB pages set aside for the hugetlb pool at boot.
     pub hugepages: u64,
-    /// `auto_online_blocks`.
+    /// `auto_online_blocks`: how `add_memory()` onlines the blocks it adds.
     pub auto_online: OnlineType,
     /// Upper bound of hot-pluggable physical memory.
     pub max_phys: u64,
@@ -279,28 +392,35 @@ pub struct Resource {
 pub struct Machine {
     config: MachineConfig,
     variants: Variants,
+    /// The RCU domain of the lockless readers; see the module doc's "RCU
+    /// read-side sections".
     rcu: Rcu,
     mem: SparseMem,
     nodes: Box<[Node]>,
     hotplug: Hotplug,
     physmem: PhysMem,
+    /// `iomem_resource`'s System RAM children (a leaf lock).
     resources: Mutex<Vec<Resource>>,
     max_pfn: AtomicU64,
     owner: KernelOwner,
     vm: crate::vm::VmState,
     swap: Option<crate::vm::swap::SwapDevice>,
-    /// The kernel log (dmesg), newest last.
+    /// The kernel log (dmesg), newest last (a leaf lock).
     log: Mutex<Vec<String>>,
-    /// Kernel bugs the model detected (BUG/WARN/bad page), for the checker.
+    /// Kernel bugs the model detected (BUG/WARN/bad page), for the checker
+    /// (a leaf lock).
     bugs: Mutex<Vec<String>>,
     /// `page_offline_rwsem` (mm/util.c): PFN walkers that read page content
     /// hold it for read, drivers setting PageOffline for write
-    /// (`walkers::page_offline`).
+    /// (`walkers::page_offline`); see the module doc's lock order.
     page_offline_rwsem: crate::sync::RwSem<()>,
 }
 
 impl Machine {
-    /// Boots a machine.
+    /// Boots a machine: checks the configuration (the error says what is
+    /// wrong with it), reserves the physical byte store, builds the boot
+    /// memmap, zones and memory blocks, and frees the unreserved boot RAM
+    /// to the buddy allocator.
     pub fn boot(config: MachineConfig, variants: Variants) -> Result<Machine, ConfigError> {
         config.validate()?;
         let physmem = PhysMem::new(config.max_phys).map_err(|e| ConfigError {
@@ -539,12 +659,14 @@ impl Machine {
         &self.config
     }
 
-    /// The protocol variants.
+    /// The protocol variants the machine runs under (fixed at boot).
     pub fn variants(&self) -> &Variants {
         &self.variants
     }
 
-    /// The RCU domain.
+    /// The RCU domain: GUP-fast and the PFN walkers read under it, and
+    /// what they may hold is freed after a grace period (module doc, "RCU
+    /// read-side sections").
     pub fn rcu(&self) -> &Rcu {
         &self.rcu
     }
@@ -554,12 +676,13 @@ impl Machine {
         &self.mem
     }
 
-    /// Hotplug state.
+    /// Hotplug state: memory blocks, device_hotplug_lock, the notifier
+    /// chain and the online_page_callback.
     pub fn hotplug(&self) -> &Hotplug {
         &self.hotplug
     }
 
-    /// The byte store.
+    /// The byte store behind physical addresses (page contents).
     pub fn physmem(&self) -> &PhysMem {
         &self.physmem
     }
@@ -569,7 +692,7 @@ impl Machine {
         &self.nodes[nid]
     }
 
-    /// All node slots.
+    /// All node slots, MAX_NUMNODES of them, memoryless ones included.
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
     }
@@ -669,7 +792,8 @@ impl Machine {
         self.swap.as_ref()
     }
 
-    /// Machine-wide VM state.
+    /// Machine-wide VM state: the zero page, anon_vmas, files, the hugetlb
+    /// pool and the reverse-map lock.
     pub fn vm(&self) -> &crate::vm::VmState {
         &self.vm
     }

@@ -2,86 +2,148 @@
 //! proposed kernel behaviour (DESIGN.md, "Protocol variants").
 //!
 //! A variant is part of the machine's configuration; code that depends on one
-//! reads it from `Machine::variants()` at the point where the kernels differ,
-//! never through a compile-time switch.
+//! reads it from the machine's variants at the point where the kernels
+//! differ (lower layers get it as an argument), never through a compile-time
+//! switch.
+//!
+//! Every variant is written once, in the `variants!` invocation below: its
+//! key, its enum, its values (default first) and what each means. From that
+//! one list the macro makes the enums, the [`Variants`] struct, its
+//! [`Variants::set`], the key table [`Variants::KEYS`] that error messages
+//! and help texts use, and [`Variants::iter`] / `Display`, which print the
+//! current settings as `KEY=VALUE`.
 
 use std::fmt;
 
-macro_rules! variant_enum {
-    ($(#[$m:meta])* $name:ident, $key:literal, { $($(#[$vm:meta])* $v:ident = $s:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-        pub enum $name {
-            #[default]
-            $($(#[$vm])* $v),+
+/// Defines every variant from one list: `field: Enum { Value = "value", ... }`
+/// with the default value first. See the module doc for what it generates.
+macro_rules! variants {
+    ($(
+        $(#[$m:meta])*
+        $field:ident: $name:ident {
+            $($(#[$vm:meta])* $v:ident = $s:literal),+ $(,)?
         }
+    )+) => {
+        $(
+            $(#[$m])*
+            #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+            pub enum $name {
+                #[default]
+                $($(#[$vm])* $v),+
+            }
 
-        impl $name {
-            /// The variant key.
-            pub const KEY: &'static str = $key;
-            /// Accepted values, default first.
-            pub const VALUES: &'static [&'static str] = &[$($s),+];
+            impl $name {
+                /// The variant key.
+                pub const KEY: &'static str = stringify!($field);
+                /// Accepted values, default first.
+                pub const VALUES: &'static [&'static str] = &[$($s),+];
 
-            fn parse(s: &str) -> Option<$name> {
-                match s {
-                    $($s => Some($name::$v),)+
-                    _ => None,
+                fn parse(s: &str) -> Option<$name> {
+                    match s {
+                        $($s => Some($name::$v),)+
+                        _ => None,
+                    }
+                }
+
+                /// The value as written in a scenario.
+                pub const fn as_str(self) -> &'static str {
+                    match self {
+                        $($name::$v => $s,)+
+                    }
                 }
             }
 
-            /// The value as written in a scenario.
-            pub const fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$v => $s,)+
+            impl fmt::Display for $name {
+                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str(self.as_str())
                 }
+            }
+        )+
+
+        /// The machine's protocol variants, one field per key; `Default` is
+        /// mainline everywhere.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+        pub struct Variants {
+            $(
+                #[doc = concat!("`", stringify!($field), "`: see [`", stringify!($name), "`].")]
+                pub $field: $name,
+            )+
+        }
+
+        impl Variants {
+            /// Every key with its accepted values, default first, in
+            /// definition order.
+            pub const KEYS: &'static [(&'static str, &'static [&'static str])] =
+                &[$(($name::KEY, $name::VALUES)),+];
+
+            /// Applies one `KEY=VALUE`; the settings are unchanged on error.
+            pub fn set(&mut self, key: &str, value: &str) -> Result<(), VariantError> {
+                let bad = |accepted| VariantError::BadValue {
+                    key: key.to_string(),
+                    value: value.to_string(),
+                    accepted,
+                };
+                match key {
+                    $($name::KEY => {
+                        self.$field = $name::parse(value).ok_or_else(|| bad($name::VALUES))?;
+                    })+
+                    _ => return Err(VariantError::UnknownKey(key.to_string())),
+                }
+                Ok(())
+            }
+
+            /// The current settings as (key, value), in definition order.
+            pub fn iter(&self) -> impl Iterator<Item = (&'static str, &'static str)> {
+                [$(($name::KEY, self.$field.as_str())),+].into_iter()
             }
         }
     };
 }
 
-variant_enum!(
-    /// How an offline skips unmovable PageOffline pages.
-    OfflineSkip, "offline_skip", {
-        /// Mainline: the owner drops the refcount 1→0 in MEM_GOING_OFFLINE.
+variants! {
+    /// How an offline gets past unmovable PageOffline pages a driver wants
+    /// to let go of (virtio-mem's fake-offline pages).
+    offline_skip: OfflineSkip {
+        /// Mainline: the owner drops the refcount 1→0 in MEM_GOING_OFFLINE
+        /// and takes it back in MEM_CANCEL_OFFLINE.
         Refcount = "refcount",
-        /// Proposed May 2025: PG_offline_skippable, refcount stays 1.
+        /// Proposed May 2025 (not merged): PG_offline_skippable, the
+        /// refcount stays 1 and the notifier does nothing.
         Skippable = "skippable",
+        /// The future the proposal's comment describes: PG_offline_skippable
+        /// pages are frozen at refcount 0 for as long as the driver keeps
+        /// them, so no speculative reference (`page get`, a PFN walker's)
+        /// can be taken on them, and an offline that skips them cannot leave
+        /// a reference behind.
+        Frozen = "frozen",
     }
-);
 
-variant_enum!(
     /// kcore readers against drivers setting PageOffline.
-    KcoreSync, "kcore_sync", {
+    kcore_sync: KcoreSync {
         /// page_offline_freeze/thaw vs page_offline_begin/end on one rwsem.
         Rwsem = "rwsem",
         /// No synchronisation (the original race).
         None = "none",
     }
-);
 
-variant_enum!(
     /// When hot-remove frees a section's memmap.
-    MemmapFree, "memmap_free", {
+    memmap_free: MemmapFree {
         /// At once (mainline).
         Immediate = "immediate",
         /// After an RCU grace period (proposed).
         Rcu = "rcu",
     }
-);
 
-variant_enum!(
     /// How PFN walkers decide a PFN is safe to look at.
-    PfnWalker, "pfn_walker", {
+    pfn_walker: PfnWalker {
         /// pfn_to_online_page(), unsynchronised (mainline).
         OnlinePage = "online_page",
         /// Proposed pfn_active() read under RCU.
         Active = "active",
     }
-);
 
-variant_enum!(
     /// When a write fault may reuse an anonymous page.
-    CowReuse, "cow_reuse", {
+    cow_reuse: CowReuse {
         /// PG_anon_exclusive (5.19 on).
         Exclusive = "exclusive",
         /// refcount == 1 (5.8 to 5.18).
@@ -89,45 +151,22 @@ variant_enum!(
         /// mapcount == 1 (up to 5.7).
         Mapcount = "mapcount",
     }
-);
 
-variant_enum!(
     /// Whether GUP-fast re-reads the PTE after its speculative reference.
-    GupFastRecheck, "gup_fast_recheck", {
+    gup_fast_recheck: GupFastRecheck {
         /// Grab and revalidate (mainline).
         On = "on",
         /// Trust the first read (a mutant).
         Off = "off",
     }
-);
 
-variant_enum!(
     /// Whether GUP-fast pinning honours the mm's write_protect_seq.
-    GupForkSeq, "gup_fork_seq", {
+    gup_fork_seq: GupForkSeq {
         /// 5.11 on.
         On = "on",
         /// Before.
         Off = "off",
     }
-);
-
-/// The machine's protocol variants.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Variants {
-    /// `offline_skip`.
-    pub offline_skip: OfflineSkip,
-    /// `kcore_sync`.
-    pub kcore_sync: KcoreSync,
-    /// `memmap_free`.
-    pub memmap_free: MemmapFree,
-    /// `pfn_walker`.
-    pub pfn_walker: PfnWalker,
-    /// `cow_reuse`.
-    pub cow_reuse: CowReuse,
-    /// `gup_fast_recheck`.
-    pub gup_fast_recheck: GupFastRecheck,
-    /// `gup_fork_seq`.
-    pub gup_fork_seq: GupForkSeq,
 }
 
 /// A `KEY=VALUE` the machine does not know.
@@ -149,10 +188,10 @@ pub enum VariantError {
 impl fmt::Display for VariantError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            VariantError::UnknownKey(k) => write!(
-                f,
-                "unknown variant '{k}' (known: offline_skip, kcore_sync, memmap_free, pfn_walker, cow_reuse, gup_fast_recheck, gup_fork_seq)"
-            ),
+            VariantError::UnknownKey(k) => {
+                let known: Vec<&str> = Variants::KEYS.iter().map(|(key, _)| *key).collect();
+                write!(f, "unknown variant '{k}' (known: {})", known.join(", "))
+            }
             VariantError::BadValue {
                 key,
                 value,
@@ -169,82 +208,26 @@ impl fmt::Display for VariantError {
 impl std::error::Error for VariantError {}
 
 impl Variants {
-    /// Applies one `KEY=VALUE`.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<(), VariantError> {
-        fn apply<T>(
-            slot: &mut T,
-            parsed: Option<T>,
-            key: &str,
-            value: &str,
-            accepted: &'static [&'static str],
-        ) -> Result<(), VariantError> {
-            *slot = parsed.ok_or_else(|| VariantError::BadValue {
-                key: key.to_string(),
-                value: value.to_string(),
-                accepted,
-            })?;
-            Ok(())
-        }
-        match key {
-            OfflineSkip::KEY => apply(
-                &mut self.offline_skip,
-                OfflineSkip::parse(value),
-                key,
-                value,
-                OfflineSkip::VALUES,
-            ),
-            KcoreSync::KEY => apply(
-                &mut self.kcore_sync,
-                KcoreSync::parse(value),
-                key,
-                value,
-                KcoreSync::VALUES,
-            ),
-            MemmapFree::KEY => apply(
-                &mut self.memmap_free,
-                MemmapFree::parse(value),
-                key,
-                value,
-                MemmapFree::VALUES,
-            ),
-            PfnWalker::KEY => apply(
-                &mut self.pfn_walker,
-                PfnWalker::parse(value),
-                key,
-                value,
-                PfnWalker::VALUES,
-            ),
-            CowReuse::KEY => apply(
-                &mut self.cow_reuse,
-                CowReuse::parse(value),
-                key,
-                value,
-                CowReuse::VALUES,
-            ),
-            GupFastRecheck::KEY => apply(
-                &mut self.gup_fast_recheck,
-                GupFastRecheck::parse(value),
-                key,
-                value,
-                GupFastRecheck::VALUES,
-            ),
-            GupForkSeq::KEY => apply(
-                &mut self.gup_fork_seq,
-                GupForkSeq::parse(value),
-                key,
-                value,
-                GupForkSeq::VALUES,
-            ),
-            _ => Err(VariantError::UnknownKey(key.to_string())),
-        }
-    }
-
     /// Parses `KEY=VALUE`.
     pub fn set_pair(&mut self, pair: &str) -> Result<(), VariantError> {
         let (k, v) = pair
             .split_once('=')
             .ok_or_else(|| VariantError::UnknownKey(pair.to_string()))?;
         self.set(k, v)
+    }
+}
+
+/// The settings as a `variant` line takes them: `KEY=VALUE` pairs separated
+/// by spaces, every key, in definition order.
+impl fmt::Display for Variants {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (k, v)) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{k}={v}")?;
+        }
+        Ok(())
     }
 }
 
@@ -264,9 +247,40 @@ mod tests {
             v.set("memmap_free", "later"),
             Err(VariantError::BadValue { .. })
         ));
+        assert_eq!(v.memmap_free, MemmapFree::Rcu, "unchanged on error");
         assert!(matches!(
             v.set("nope", "x"),
             Err(VariantError::UnknownKey(_))
         ));
+    }
+
+    // The key table, the parser and the printer come from one list: every
+    // key accepts exactly its listed values, the first is the default, and
+    // what Display prints parses back to the same settings.
+    #[test]
+    fn keys_set_and_display_agree() {
+        let default = Variants::default();
+        for (i, &(key, values)) in Variants::KEYS.iter().enumerate() {
+            assert_eq!(default.iter().nth(i), Some((key, values[0])), "{key}");
+            for value in values {
+                let mut v = Variants::default();
+                v.set(key, value).unwrap();
+                assert!(v.iter().any(|kv| kv == (key, *value)));
+            }
+        }
+        let mut v = Variants::default();
+        v.set_pair("offline_skip=frozen").unwrap();
+        v.set_pair("kcore_sync=none").unwrap();
+        let printed = v.to_string();
+        assert!(printed.starts_with("offline_skip=frozen kcore_sync=none memmap_free=immediate"));
+        let mut back = Variants::default();
+        for pair in printed.split(' ') {
+            back.set_pair(pair).unwrap();
+        }
+        assert_eq!(back, v);
+        let msg = VariantError::UnknownKey("x".into()).to_string();
+        for (key, _) in Variants::KEYS {
+            assert!(msg.contains(key), "{msg}");
+        }
     }
 }

@@ -7,6 +7,7 @@ use mmsim::hotplug::{MemoryBlockState, OnlinePageCallback, OnlineType, Task};
 use mmsim::page::{PageType, Pfn, PhysAddr, ZoneType};
 use mmsim::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use mmsim::sync::{thread, Arc};
+use mmsim::walkers::KPF_BUDDY;
 use mmsim::zone::isolation::IsolateMode;
 use mmsim::{Errno, Machine, MachineConfig};
 
@@ -214,10 +215,10 @@ fn offline_isolated_pages_counts_and_reports_referenced_pageoffline() {
         .unwrap();
     m.owner_alloc_contig("held", start, 1).unwrap();
     m.owner_mark("held", Mark::Offline).unwrap();
-    let _hp = m.hotplug().mem_hotplug_lock.down_write();
+    let hp = m.mem_hotplug_begin();
     m.start_isolate_page_range(start, start + BLOCK_PAGES, IsolateMode::MemOffline)
         .unwrap();
-    let removed = m.offline_isolated_pages(zone, start, start + BLOCK_PAGES);
+    let removed = m.offline_isolated_pages(&hp, zone, start, start + BLOCK_PAGES);
     assert_eq!(removed, BLOCK_PAGES - 1);
     let bugs = m.take_bugs();
     assert_eq!(bugs.len(), 1, "{bugs:?}");
@@ -320,4 +321,97 @@ fn compound_allocation_is_a_folio_and_frees_clean() {
     assert!(!m.page(head).test(PG_HEAD));
     assert!(m.page(head + 5).compound_head().is_none());
     assert_clean(&m);
+}
+
+// mm/memory_hotplug.c: __add_pages() runs under mem_hotplug_begin(), which
+// waits for every get_online_mems() reader; `sparse add` takes the lock
+// itself (Machine::sparse_add).
+#[test]
+fn sparse_add_waits_for_online_mems_reader() {
+    let m = Arc::new(machine());
+    let mems = m.get_online_mems();
+    let added = Arc::new(AtomicBool::new(false));
+    let adder = {
+        let (m, added) = (m.clone(), added.clone());
+        thread::spawn(move || {
+            m.sparse_add(PhysAddr(GIB4), 2 << 20).unwrap();
+            added.store(true, Ordering::SeqCst);
+        })
+    };
+    thread::sleep(std::time::Duration::from_millis(30));
+    assert!(
+        !added.load(Ordering::SeqCst),
+        "__add_pages ran beside a get_online_mems() reader"
+    );
+    m.put_online_mems(mems);
+    adder.join().unwrap();
+    assert!(m.mem().pfn_valid(PhysAddr(GIB4).pfn()));
+    assert!(!m.mem().pfn_valid(PhysAddr(GIB4 + (2 << 20)).pfn()));
+    assert_eq!(
+        m.sparse_add(PhysAddr(GIB4 + 4096), 2 << 20),
+        Err(Errno::EINVAL)
+    );
+}
+
+/// Boots with `offline_skip=VALUE`, onlines the first hot-added block into
+/// ZONE_NORMAL and fake-offlines one page of it; returns the block and page.
+fn fake_offline_block(skip: &str) -> (Machine, Arc<mmsim::hotplug::MemoryBlock>, Pfn) {
+    let mut variants = mmsim::variant::Variants::default();
+    variants.set("offline_skip", skip).unwrap();
+    let m = Machine::boot(MachineConfig::default(), variants).unwrap();
+    m.add_memory(0, PhysAddr(GIB4), 128 << 20).unwrap();
+    let blk = m.hotplug().find_block(32).unwrap();
+    m.online_memory_block(&blk, OnlineType::OnlineKernel)
+        .unwrap();
+    let pfn = PhysAddr(GIB4).pfn() + 512;
+    m.owner_alloc_contig("vmem", pfn, 1).unwrap();
+    m.owner_mark("vmem", Mark::FakeOffline).unwrap();
+    (m, blk, pfn)
+}
+
+// offline_skip=skippable (May 2025 proposal, reference §1.5): the skipped
+// page keeps refcount 1, so a speculative reference (get_page_unless_zero by
+// a PFN walker) succeeds on it and survives the offline:
+// __offline_isolated_pages() finds refcount 2 — memory left with a
+// reference on it.
+#[test]
+fn skippable_offline_leaves_a_speculative_reference_behind() {
+    let (m, blk, pfn) = fake_offline_block("skippable");
+    m.page_get(pfn).unwrap();
+    m.device_offline(&blk, &Task::new()).unwrap();
+    let bugs = m.take_bugs();
+    assert_eq!(bugs.len(), 1, "{bugs:?}");
+    assert!(bugs[0].contains("refcount 2"), "{bugs:?}");
+}
+
+// offline_skip=frozen (the future the proposal's comment describes): the
+// driver's pages sit frozen at refcount 0, so the speculative reference
+// fails and the offline leaves nothing behind; freeing thaws them.
+#[test]
+fn frozen_offline_admits_no_speculative_reference() {
+    let (m, blk, pfn) = fake_offline_block("frozen");
+    assert_eq!(m.page(pfn).ref_count(), 0);
+    assert_eq!(m.page_get(pfn), Err(Errno::EBUSY));
+    assert_clean(&m);
+    m.device_offline(&blk, &Task::new()).unwrap();
+    assert!(m.take_bugs().is_empty());
+    assert_clean(&m);
+
+    // A page the driver keeps can be freed again: thawed, then put.
+    let (m, _blk, pfn) = fake_offline_block("frozen");
+    let managed = m.zone(0, ZoneType::Normal).managed_pages();
+    m.owner_free("vmem").unwrap();
+    assert_eq!(m.page(pfn).ref_count(), 0);
+    assert_ne!(m.kpageflags(pfn) & (1 << KPF_BUDDY), 0, "back in the buddy");
+    assert_eq!(m.zone(0, ZoneType::Normal).managed_pages(), managed + 1);
+    assert_clean(&m);
+
+    // Freezing fails while someone else holds a reference.
+    let mut variants = mmsim::variant::Variants::default();
+    variants.set("offline_skip", "frozen").unwrap();
+    let m = Machine::boot(MachineConfig::default(), variants).unwrap();
+    let pfn = PhysAddr(1 << 30).pfn();
+    m.owner_alloc_contig("held", pfn, 1).unwrap();
+    m.page_get(pfn).unwrap();
+    assert_eq!(m.owner_mark("held", Mark::FakeOffline), Err(Errno::EBUSY));
 }

@@ -21,8 +21,9 @@ mod anon;
 
 use crate::hotplug::MemoryBlockState;
 use crate::machine::Machine;
-use crate::page::{PageType, Pfn, PG_RESERVED};
+use crate::page::{PageType, Pfn, PG_OFFLINE_SKIPPABLE, PG_RESERVED};
 use crate::sparse::PAGES_PER_SECTION;
+use crate::variant::OfflineSkip;
 use crate::zone::buddy::{buddy_list, buddy_order};
 use crate::zone::{Migratetype, Zone, NR_ORDERS};
 use std::fmt;
@@ -286,8 +287,11 @@ impl Machine {
             } else if p.is_type(PageType::Offline) {
                 unmanaged += 1;
                 // Refcount 0 only between MEM_GOING_OFFLINE and the end of an
-                // offline attempt.
-                if p.ref_count() < 1 {
+                // offline attempt, or frozen for good (offline_skip=frozen).
+                let frozen = self.variants().offline_skip == OfflineSkip::Frozen
+                    && p.test(PG_OFFLINE_SKIPPABLE)
+                    && p.ref_count() == 0;
+                if p.ref_count() < 1 && !frozen {
                     r.fail(
                         "offline-refcount",
                         format!(

@@ -24,7 +24,7 @@ use super::{GupFlags, Pinned};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
 use crate::page::{Pfn, ZoneType, PAGE_SIZE};
-use crate::sync::Arc;
+use crate::sync::{Arc, RcuReadGuard};
 use crate::variant::{GupFastRecheck, GupForkSeq};
 use crate::vm::huge::{haddr, Mapping};
 use crate::vm::Mm;
@@ -46,9 +46,9 @@ impl Machine {
         }
         let mut pages = Vec::new();
         {
-            let _rcu = self.rcu().read_lock();
+            let rcu = self.rcu().read_lock();
             for i in 0..nr {
-                match self.gup_fast_pte(mm, start + i * PAGE_SIZE, flags) {
+                match self.gup_fast_pte(&rcu, mm, start + i * PAGE_SIZE, flags) {
                     Some(pfn) => pages.push(pfn),
                     None => break,
                 }
@@ -62,7 +62,15 @@ impl Machine {
         pages
     }
 
-    fn gup_fast_pte(&self, mm: &Mm, addr: u64, flags: GupFlags) -> Option<Pfn> {
+    /// One PTE (or huge PMD) of the walk, inside the read-side section
+    /// `_rcu` that keeps page tables and memmaps from being freed under it.
+    fn gup_fast_pte(
+        &self,
+        _rcu: &RcuReadGuard<'_>,
+        mm: &Mm,
+        addr: u64,
+        flags: GupFlags,
+    ) -> Option<Pfn> {
         // (B1) read the entry: a PTE, or a huge PMD (gup_fast_pmd_leaf()).
         let (table, idx, entry, pfn) = match self.lookup(mm, addr) {
             Mapping::Pte(t, i, pte) => (t, i, pte, pte.pfn()),

@@ -11,7 +11,7 @@
 //! offline (-EBUSY), deletes the blocks and deactivates the sections, whose
 //! memmaps are freed at once or after a grace period (`memmap_free`).
 
-use super::{MemoryBlock, MemoryBlockState, OnlineType, Task};
+use super::{MemHotplugWrite, MemoryBlock, MemoryBlockState, OnlineType, Task};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
 use crate::page::{Pfn, PhysAddr, MAX_NUMNODES, PAGE_SHIFT};
@@ -93,23 +93,24 @@ impl Machine {
         let start_pfn = start.pfn();
         let nr = size >> PAGE_SHIFT;
         {
-            let _hp = self.hotplug().mem_hotplug_lock.down_write();
+            let hp = self.mem_hotplug_begin();
             let node = self.node(nid);
             let new_node = !node.state(NodeState::Online);
             node.set_state(NodeState::Online, true);
-            if let Err(e) = self.add_pages(start_pfn, nr) {
+            if let Err(e) = self.add_pages(&hp, start_pfn, nr) {
                 if new_node {
                     node.set_state(NodeState::Online, false);
                 }
                 return Err(e);
             }
-            if let Err(e) = self.create_memory_block_devices(start_pfn, nr, nid) {
-                self.remove_pages(start_pfn, nr);
+            if let Err(e) = self.create_memory_block_devices(&hp, start_pfn, nr, nid) {
+                self.remove_pages(&hp, start_pfn, nr);
                 if new_node {
                     node.set_state(NodeState::Online, false);
                 }
                 return Err(e);
             }
+            self.mem_hotplug_done(hp);
         }
         let online_type = self.hotplug().default_online_type();
         if online_type != OnlineType::Offline {
@@ -130,8 +131,8 @@ impl Machine {
     }
 
     /// `__add_pages()`: activates every (sub)section of the range; on error
-    /// deactivates what it activated. Caller holds mem_hotplug_lock (write).
-    pub fn add_pages(&self, start: Pfn, nr: u64) -> KResult<()> {
+    /// deactivates what it activated. Under `mem_hotplug_begin()`.
+    pub fn add_pages(&self, hp: &MemHotplugWrite<'_>, start: Pfn, nr: u64) -> KResult<()> {
         if nr == 0 || !start.is_aligned(PAGES_PER_SUBSECTION) || nr % PAGES_PER_SUBSECTION != 0 {
             return Err(Errno::EINVAL);
         }
@@ -143,7 +144,7 @@ impl Machine {
                 .mem()
                 .sparse_add_section(pfn, chunk, SectionKind::Hotplug)
             {
-                self.remove_pages(start, pfn - start);
+                self.remove_pages(hp, start, pfn - start);
                 return Err(e);
             }
             pfn = pfn + chunk;
@@ -153,8 +154,9 @@ impl Machine {
     }
 
     /// `__remove_pages()`: deactivates every (sub)section of the range and
-    /// frees memmaps per the `memmap_free` variant.
-    pub fn remove_pages(&self, start: Pfn, nr: u64) {
+    /// frees memmaps per the `memmap_free` variant. Under
+    /// `mem_hotplug_begin()`.
+    pub fn remove_pages(&self, _hp: &MemHotplugWrite<'_>, start: Pfn, nr: u64) {
         let end = start + nr;
         let mut pfn = start;
         let rcu = match self.variants().memmap_free {
@@ -172,12 +174,32 @@ impl Machine {
         }
     }
 
+    /// `__add_pages()` for a caller that is not hotplug itself (the
+    /// scenario's `sparse add ADDR SIZE`): takes mem_hotplug_lock and
+    /// refuses what the kernel leaves to its callers — a range that is not
+    /// whole subsections (-EINVAL). Errors from `__add_pages()` pass through
+    /// (-E2BIG beyond the section table, -EEXIST on overlap). No resource,
+    /// memory block or zone is involved: the sections get a memmap and stay
+    /// offline.
+    pub fn sparse_add(&self, addr: PhysAddr, size: u64) -> KResult<()> {
+        let subsection = PAGES_PER_SUBSECTION << PAGE_SHIFT;
+        if size == 0
+            || addr.0 % subsection != 0
+            || size % subsection != 0
+            || addr.0.checked_add(size).is_none()
+        {
+            return Err(Errno::EINVAL);
+        }
+        let hp = self.mem_hotplug_begin();
+        self.add_pages(&hp, addr.pfn(), size >> PAGE_SHIFT)
+    }
+
     /// `__remove_pages()` for a caller that is not hotplug itself (the
     /// scenario's `sparse remove`): takes mem_hotplug_lock and refuses what
     /// the kernel leaves to its callers — a range without a memmap (-EINVAL)
     /// or with an online section (-EBUSY).
     pub fn remove_pages_checked(&self, start: Pfn, nr: u64) -> KResult<()> {
-        let _hp = self.hotplug().mem_hotplug_lock.down_write();
+        let hp = self.mem_hotplug_begin();
         let end = start
             .0
             .checked_add(nr)
@@ -193,13 +215,19 @@ impl Machine {
             }
             pfn = pfn + PAGES_PER_SUBSECTION;
         }
-        self.remove_pages(start, nr);
+        self.remove_pages(&hp, start, nr);
         Ok(())
     }
 
     /// `create_memory_block_devices()`: offline blocks for the range;
     /// -EEXIST if one exists (those created so far are removed again).
-    fn create_memory_block_devices(&self, start: Pfn, nr: u64, nid: usize) -> KResult<()> {
+    fn create_memory_block_devices(
+        &self,
+        _hp: &MemHotplugWrite<'_>,
+        start: Pfn,
+        nr: u64,
+        nid: usize,
+    ) -> KResult<()> {
         let hp = self.hotplug();
         let first = hp.block_id(start);
         let last = hp.block_id(start + nr - 1);
@@ -242,33 +270,32 @@ impl Machine {
             return Err(Errno::EBUSY);
         }
         let nids: Vec<usize> = blocks.iter().map(|b| b.nid).collect();
+        let lock = self.mem_hotplug_begin();
         {
-            let _hp = hp.mem_hotplug_lock.down_write();
-            {
-                let mut map = hp.blocks.down_write();
-                for id in first..=last {
-                    map.remove(&id);
-                }
-            }
-            // arch_remove_memory() only for what is present.
-            let mut pfn = start_pfn;
-            while pfn < start_pfn + nr {
-                if self.mem().pfn_section(pfn).is_some_and(|s| s.present()) {
-                    self.remove_pages(pfn, PAGES_PER_SECTION);
-                }
-                pfn = pfn + PAGES_PER_SECTION;
-            }
-            self.release_resource(start.0..start.0 + size);
-            for nid in nids {
-                self.try_offline_node(nid);
+            let mut map = hp.blocks.down_write();
+            for id in first..=last {
+                map.remove(&id);
             }
         }
+        // arch_remove_memory() only for what is present.
+        let mut pfn = start_pfn;
+        while pfn < start_pfn + nr {
+            if self.mem().pfn_section(pfn).is_some_and(|s| s.present()) {
+                self.remove_pages(&lock, pfn, PAGES_PER_SECTION);
+            }
+            pfn = pfn + PAGES_PER_SECTION;
+        }
+        self.release_resource(start.0..start.0 + size);
+        for nid in nids {
+            self.try_offline_node(&lock, nid);
+        }
+        self.mem_hotplug_done(lock);
         Ok(())
     }
 
     /// `try_offline_node()`: a node with no span and no memory block goes
     /// offline.
-    fn try_offline_node(&self, nid: usize) {
+    fn try_offline_node(&self, _hp: &MemHotplugWrite<'_>, nid: usize) {
         let node = self.node(nid);
         let (s, e) = node.span();
         if s != e {

@@ -9,6 +9,7 @@
 //! otherwise. A callback must cover every PFN it is given exactly once: pages
 //! it neither frees nor keeps stay PageOffline with refcount 1, unmanaged.
 
+use super::MemHotplugWrite;
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
 use crate::page::Pfn;
@@ -55,7 +56,7 @@ impl Machine {
 
     /// `set_online_page_callback()`.
     pub fn set_online_page_callback(&self, cb: Arc<dyn OnlinePageCallback>) -> KResult<()> {
-        let _mems = self.hotplug().mem_hotplug_lock.down_read();
+        let _mems = self.get_online_mems();
         let mut slot = self.hotplug().online_page_callback.lock();
         if slot.is_some() {
             return Err(Errno::EINVAL);
@@ -66,7 +67,7 @@ impl Machine {
 
     /// `restore_online_page_callback()`.
     pub fn restore_online_page_callback(&self, cb: &Arc<dyn OnlinePageCallback>) -> KResult<()> {
-        let _mems = self.hotplug().mem_hotplug_lock.down_read();
+        let _mems = self.get_online_mems();
         let mut slot = self.hotplug().online_page_callback.lock();
         match &*slot {
             Some(cur) if Arc::ptr_eq(cur, cb) => {
@@ -79,8 +80,9 @@ impl Machine {
 
     /// `online_pages_range()`: calls the callback on maximal aligned chunks.
     /// SECTION_IS_ONLINE is set only afterwards, so PFN walkers do not see
-    /// the pages while the callback decides about them.
-    pub(crate) fn online_pages_range(&self, start: Pfn, nr: u64) {
+    /// the pages while the callback decides about them. Under
+    /// `mem_hotplug_begin()`, which also keeps the callback from changing.
+    pub(crate) fn online_pages_range(&self, _hp: &MemHotplugWrite<'_>, start: Pfn, nr: u64) {
         let cb = self.hotplug().online_page_callback.lock().clone();
         let end = start + nr;
         let mut pfn = start;

@@ -59,13 +59,13 @@ impl Machine {
 
     fn movable_ops_for(&self, pfn: Pfn) -> Option<Arc<dyn MovableOps>> {
         let p = self.page(pfn);
-        let kind = if self.page_has_movable_ops(pfn) {
+        let kind = if p.has_movable_ops() {
             if p.is_type(PageType::Offline) {
                 MovableKind::Offline
             } else {
                 MovableKind::Zsmalloc
             }
-        } else if self.page(self.folio_head(pfn)).test(PG_LRU) {
+        } else if self.folio(pfn).head().test(PG_LRU) {
             // A user folio: its head is on the LRU for all its pages.
             MovableKind::Lru
         } else {
@@ -117,14 +117,14 @@ impl Machine {
     /// pin path moves pages out of ZONE_MOVABLE this way). True if it moved.
     pub fn migrate_page_to(&self, src: Pfn, gfp: Gfp) -> bool {
         // Hold the folio while isolating it, as do_migrate_range() does.
-        let head = self.folio_head(src);
-        if !self.page(head).try_get() {
+        let folio = self.folio(src);
+        if !folio.try_get() {
             return false;
         }
         // folio_try_get() rechecks page_folio(): a split between the two
         // steps leaves our reference on a different folio.
-        if self.folio_head(src) != head {
-            self.folio_put(head);
+        if self.folio_head(src) != folio.pfn() {
+            self.folio_put(folio.pfn());
             return false;
         }
         let isolated = self

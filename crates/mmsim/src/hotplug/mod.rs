@@ -20,22 +20,29 @@
 //!
 //! # Locks, in the kernel's order
 //!
+//! (Where they sit among the machine's other locks: the machine's
+//! [lock order](crate::machine#lock-order).)
+//!
 //! 1. `device_hotplug_lock` ([`Hotplug::device_hotplug_lock`]): serialises
 //!    add/remove with sysfs online/offline and owns block lifetime.
 //! 2. the block's `device_lock` ([`MemoryBlock`]): its state and `dev->offline`.
-//! 3. `mem_hotplug_lock` ([`Hotplug::mem_hotplug_lock`], a percpu rwsem) for
-//!    write: zones, node spans, sections, the online_page_callback. Readers
-//!    (`get_online_mems()`) keep memory from going away.
+//! 3. `mem_hotplug_lock` (a percpu rwsem, held only through the guards of
+//!    [`lock`]: [`MemHotplugWrite`] from `mem_hotplug_begin()`,
+//!    [`OnlineMemsRead`] from `get_online_mems()`) for write: zones, node
+//!    spans, sections, the online_page_callback. Readers keep memory from
+//!    going away.
 //! 4. notifiers may take their own locks (a driver's hotplug mutex,
 //!    `page_offline_rwsem`).
 //! 5. `zone->lock`.
 //!
 //! Submodules: [`add`] (add/remove), [`online`], [`offline`], [`notifier`],
-//! [`callback`] (online_page_callback), [`migrate`] (movable-ops migration),
-//! [`owner`] (a test-only kernel user that allocates and marks pages).
+//! [`callback`] (online_page_callback), [`lock`] (mem_hotplug_lock's guards),
+//! [`migrate`] (movable-ops migration), [`owner`] (a test-only kernel user
+//! that allocates and marks pages).
 
 pub mod add;
 pub mod callback;
+pub mod lock;
 pub mod migrate;
 pub mod notifier;
 pub mod offline;
@@ -45,11 +52,12 @@ pub mod owner;
 use crate::page::{Pfn, ZoneType};
 use crate::sparse::PAGES_PER_SECTION;
 use crate::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicU8, Ordering};
-use crate::sync::{Arc, Mutex, MutexGuard, PercpuRwSem, RwSem};
+use crate::sync::{Arc, Mutex, MutexGuard, RwSem};
 use std::collections::BTreeMap;
 use std::fmt;
 
 pub use callback::OnlinePageCallback;
+pub use lock::{MemHotplugWrite, OnlineMemsRead};
 pub use migrate::{MovableKind, MovableOps};
 pub use notifier::{MemAction, MemoryNotifier, MemoryNotify, NodeAction, NotifierId};
 
@@ -143,7 +151,8 @@ pub struct MemoryBlock {
     pub start_pfn: Pfn,
     /// Pages in the block.
     pub nr_pages: u64,
-    /// `device_lock(&mem->dev)`: held across an online/offline of this block.
+    /// `device_lock(&mem->dev)`: held across an online/offline of this
+    /// block, under `device_hotplug_lock`; [lock order](crate::machine#lock-order).
     dev_lock: Mutex<()>,
     /// `mem->state` (device_lock).
     state: AtomicU8,
@@ -226,7 +235,8 @@ impl MemoryBlock {
         self.start_pfn + self.nr_pages
     }
 
-    /// `device_lock()`.
+    /// `device_lock()`: taken by `device_online()`/`device_offline()` and
+    /// the `online` file's reader; [lock order](crate::machine#lock-order).
     pub fn device_lock(&self) -> MutexGuard<'_, ()> {
         self.dev_lock.lock()
     }
@@ -276,22 +286,26 @@ impl Task {
 /// Hotplug state of a machine.
 pub struct Hotplug {
     block_size: u64,
-    /// `device_hotplug_lock`.
+    /// `device_hotplug_lock`: serialises add/remove with sysfs
+    /// online/offline; the outermost hotplug lock ([lock order](crate::machine#lock-order)).
     pub device_hotplug_lock: Mutex<()>,
-    /// `mem_hotplug_lock`.
-    pub mem_hotplug_lock: PercpuRwSem,
+    /// `mem_hotplug_lock`; taken only through [`lock`]'s guards.
+    mem_hotplug_lock: lock::MemHotplugLock,
     /// Memory block devices by id (lifetime under device_hotplug_lock; the
-    /// rwsem lets sysfs readers look blocks up without it).
+    /// rwsem lets sysfs readers look blocks up without it). A leaf lock
+    /// ([lock order](crate::machine#lock-order)).
     blocks: RwSem<BTreeMap<u64, Arc<MemoryBlock>>>,
     /// `auto_online_blocks` (no lock, like the kernel's cached value).
     default_online_type: AtomicU8,
     /// The memory notifier chain.
     pub(crate) notifiers: notifier::NotifierChain,
-    /// The node notifier events, in order (the model's node chain).
+    /// The node notifier events, in order (the model's node chain; a leaf
+    /// lock, [lock order](crate::machine#lock-order)).
     pub(crate) node_events: Mutex<Vec<(NodeAction, usize)>>,
-    /// `online_page_callback` under `online_page_callback_lock`.
+    /// `online_page_callback` under `online_page_callback_lock` (a leaf
+    /// under mem_hotplug_lock; [lock order](crate::machine#lock-order)).
     pub(crate) online_page_callback: Mutex<Option<Arc<dyn OnlinePageCallback>>>,
-    /// movable_ops registrations.
+    /// movable_ops registrations (a leaf lock; [lock order](crate::machine#lock-order)).
     pub(crate) movable_ops: RwSem<Vec<(MovableKind, Arc<dyn MovableOps>)>>,
 }
 
@@ -301,7 +315,7 @@ impl Hotplug {
         Hotplug {
             block_size,
             device_hotplug_lock: Mutex::new(()),
-            mem_hotplug_lock: PercpuRwSem::new(),
+            mem_hotplug_lock: lock::MemHotplugLock::default(),
             blocks: RwSem::new(BTreeMap::new()),
             default_online_type: AtomicU8::new(auto_online as u8),
             notifiers: notifier::NotifierChain::new(),

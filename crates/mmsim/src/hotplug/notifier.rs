@@ -153,6 +153,8 @@ struct Entry {
 
 /// `memory_chain`.
 pub(crate) struct NotifierChain {
+    /// The registered notifiers by priority; held for read while they run
+    /// (under mem_hotplug_lock when hotplug notifies; [lock order](crate::machine#lock-order)).
     entries: RwSem<Vec<Entry>>,
     next_id: AtomicU64,
     /// The notifier-error-inject module's values, as errno numbers (≤ 0):

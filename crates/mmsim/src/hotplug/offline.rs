@@ -10,13 +10,13 @@
 //! has a signal pending. Success takes the free pages off the isolated free
 //! lists, clears SECTION_IS_ONLINE and fixes the accounting.
 
-use super::{MemAction, MemoryBlock, MemoryNotify, NodeAction, Task};
+use super::{MemAction, MemHotplugWrite, MemoryBlock, MemoryNotify, NodeAction, Task};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
 use crate::page::{PageType, Pfn, PAGEBLOCK_NR_PAGES, PG_HWPOISON, PG_LRU};
 use crate::sparse::PAGES_PER_SECTION;
 use crate::variant::OfflineSkip;
-use crate::zone::isolation::IsolateMode;
+use crate::zone::isolation::{page_offline_skippable, IsolateMode};
 use crate::zone::{buddy, NodeState, Zone, ZoneType};
 
 impl Machine {
@@ -25,15 +25,23 @@ impl Machine {
         let Some((nid, zt)) = mem.zone() else {
             return Err(Errno::EINVAL);
         };
-        let _hp = self.hotplug().mem_hotplug_lock.down_write();
-        self.offline_pages(mem.start_pfn, mem.nr_pages, self.zone(nid, zt), task)?;
+        let hp = self.mem_hotplug_begin();
+        self.offline_pages(&hp, mem.start_pfn, mem.nr_pages, self.zone(nid, zt), task)?;
         mem.set_zone(None);
+        self.mem_hotplug_done(hp);
         Ok(())
     }
 
-    /// `offline_pages()`. Caller holds mem_hotplug_lock for write.
-    pub fn offline_pages(&self, start: Pfn, nr: u64, zone: &Zone, task: &Task) -> KResult<()> {
-        debug_assert!(self.hotplug().mem_hotplug_lock.is_write_locked());
+    /// `offline_pages()`. Under `mem_hotplug_begin()`; sleeps (migration,
+    /// notifiers) with it held.
+    pub fn offline_pages(
+        &self,
+        hp: &MemHotplugWrite<'_>,
+        start: Pfn,
+        nr: u64,
+        zone: &Zone,
+        task: &Task,
+    ) -> KResult<()> {
         let end = start + nr;
         let fail = |reason: &str, e: Errno| {
             self.log(format!(
@@ -109,10 +117,10 @@ impl Machine {
                 break;
             }
         }
-        let managed = self.offline_isolated_pages(zone, start, end);
+        let managed = self.offline_isolated_pages(hp, zone, start, end);
         zone.lock.lock().nr_isolate_pageblock -= nr / PAGEBLOCK_NR_PAGES;
         self.adjust_managed_page_count(zone, -(managed as i64));
-        self.adjust_present_page_count(zone, start, -(nr as i64));
+        self.adjust_present_page_count(hp, zone, start, -(nr as i64));
         if !node
             .zones
             .iter()
@@ -130,7 +138,7 @@ impl Machine {
             self.node_notify(NodeAction::RemovedLastMemory, zone.nid);
         }
         self.memory_notify(MemAction::Offline, arg);
-        self.remove_pfn_range_from_zone(zone, start, nr);
+        self.remove_pfn_range_from_zone(hp, zone, start, nr);
         Ok(())
     }
 
@@ -140,13 +148,16 @@ impl Machine {
         let mut pfn = start;
         while pfn < end {
             let p = self.page(pfn);
-            if p.test(PG_LRU) || self.page_has_movable_ops(pfn) {
+            if p.test(PG_LRU) || p.has_movable_ops() {
                 return Ok(pfn);
             }
             if p.is_type(PageType::Offline) {
-                let busy = match self.variants().offline_skip {
+                let skip = self.variants().offline_skip;
+                let busy = match skip {
                     OfflineSkip::Refcount => p.ref_count() != 0,
-                    OfflineSkip::Skippable => !self.page_offline_skippable(pfn),
+                    OfflineSkip::Skippable | OfflineSkip::Frozen => {
+                        !page_offline_skippable(p, skip)
+                    }
                 };
                 if busy {
                     return Err(Errno::EBUSY);
@@ -160,8 +171,14 @@ impl Machine {
     /// `__offline_isolated_pages()`: clears SECTION_IS_ONLINE, takes every free
     /// block off the isolate list and returns the number of managed pages
     /// that left (PageOffline pages were never managed). Reference §3.5.
-    /// Callers hold mem_hotplug_lock for write and have isolated the range.
-    pub fn offline_isolated_pages(&self, zone: &Zone, start: Pfn, end: Pfn) -> u64 {
+    /// Under `mem_hotplug_begin()`, with the range isolated.
+    pub fn offline_isolated_pages(
+        &self,
+        _hp: &MemHotplugWrite<'_>,
+        zone: &Zone,
+        start: Pfn,
+        end: Pfn,
+    ) -> u64 {
         self.mem().offline_mem_sections(start, end);
         let mut locked = zone.lock.lock();
         let mut already_offline = 0;
@@ -173,8 +190,11 @@ impl Machine {
                 continue;
             }
             if p.is_type(PageType::Offline) {
+                // The refcount a skipped page must have: released by its
+                // owner (mainline), kept (skippable) or frozen (frozen).
+                // Anything more is a reference that outlives the memory.
                 let expected = match self.variants().offline_skip {
-                    OfflineSkip::Refcount => 0,
+                    OfflineSkip::Refcount | OfflineSkip::Frozen => 0,
                     OfflineSkip::Skippable => 1,
                 };
                 if p.ref_count() != expected {

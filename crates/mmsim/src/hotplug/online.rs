@@ -8,7 +8,9 @@
 //! online_page_callback, and only then marks the sections online and lifts
 //! the isolation, so the allocator and PFN walkers see the pages all at once.
 
-use super::{MemAction, MemoryBlock, MemoryBlockState, MemoryNotify, NodeAction, OnlineType};
+use super::{
+    MemAction, MemHotplugWrite, MemoryBlock, MemoryBlockState, MemoryNotify, NodeAction, OnlineType,
+};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
 use crate::page::{PageType, Pfn, ZoneType, PAGEBLOCK_NR_PAGES};
@@ -102,16 +104,21 @@ impl Machine {
             return Err(Errno::EHWPOISON);
         }
         let zone = self.zone_for_pfn_range(mem.online_type(), mem.nid, mem.start_pfn, mem.nr_pages);
-        let _hp = self.hotplug().mem_hotplug_lock.down_write();
-        self.online_pages(mem.start_pfn, mem.nr_pages, zone)?;
+        let hp = self.mem_hotplug_begin();
+        self.online_pages(&hp, mem.start_pfn, mem.nr_pages, zone)?;
         mem.set_zone(Some((zone.nid, zone.zone_type)));
+        self.mem_hotplug_done(hp);
         Ok(())
     }
 
-    /// `online_pages()`: reference §2.5. Caller holds mem_hotplug_lock for
-    /// write.
-    pub fn online_pages(&self, start: Pfn, nr: u64, zone: &Zone) -> KResult<()> {
-        debug_assert!(self.hotplug().mem_hotplug_lock.is_write_locked());
+    /// `online_pages()`: reference §2.5. Under `mem_hotplug_begin()`.
+    pub fn online_pages(
+        &self,
+        hp: &MemHotplugWrite<'_>,
+        start: Pfn,
+        nr: u64,
+        zone: &Zone,
+    ) -> KResult<()> {
         if nr == 0
             || !start.is_aligned(PAGEBLOCK_NR_PAGES)
             || !(start + nr).is_aligned(PAGES_PER_SECTION)
@@ -120,7 +127,7 @@ impl Machine {
         }
         let end = start + nr;
         let node = self.node(zone.nid);
-        self.move_pfn_range_to_zone(zone, start, nr, Migratetype::Movable, true);
+        self.move_pfn_range_to_zone(hp, zone, start, nr, Migratetype::Movable, true);
         let first_memory = !node.state(NodeState::Memory);
         if first_memory {
             self.node_notify(NodeAction::AddingFirstMemory, zone.nid);
@@ -135,7 +142,7 @@ impl Machine {
             if first_memory {
                 self.node_notify(NodeAction::CancelAddingFirstMemory, zone.nid);
             }
-            self.remove_pfn_range_from_zone(zone, start, nr);
+            self.remove_pfn_range_from_zone(hp, zone, start, nr);
             self.log(format!(
                 "online_pages [mem {:#010x}-{:#010x}] failed",
                 start.phys().0,
@@ -147,8 +154,8 @@ impl Machine {
         if !zone.pageset_ready() {
             zone.set_pageset_ready(true);
         }
-        self.online_pages_range(start, nr);
-        self.adjust_present_page_count(zone, start, nr as i64);
+        self.online_pages_range(hp, start, nr);
+        self.adjust_present_page_count(hp, zone, start, nr as i64);
         node.set_state(NodeState::Memory, true);
         if zone.zone_type != ZoneType::Movable {
             node.set_state(NodeState::NormalMemory, true);
@@ -161,8 +168,15 @@ impl Machine {
         Ok(())
     }
 
-    /// `adjust_present_page_count()`.
-    pub(crate) fn adjust_present_page_count(&self, zone: &Zone, start: Pfn, n: i64) {
+    /// `adjust_present_page_count()`: zone and node present pages (and the
+    /// zone's early count for boot memory). Under `mem_hotplug_begin()`.
+    pub(crate) fn adjust_present_page_count(
+        &self,
+        _hp: &MemHotplugWrite<'_>,
+        zone: &Zone,
+        start: Pfn,
+        n: i64,
+    ) {
         let early = self.mem().pfn_section(start).is_some_and(|s| s.early());
         zone.adjust_present(n, early);
         self.node(zone.nid).adjust_present(n);
@@ -171,9 +185,10 @@ impl Machine {
     /// `move_pfn_range_to_zone()`: grows the zone and node spans and runs
     /// `memmap_init_range(..., MEMINIT_HOTPLUG)`: every page gets the zone's
     /// links, refcount 1, no mapcount, and PageOffline; every pageblock gets
-    /// `mt` and, if asked, the isolate bit.
+    /// `mt` and, if asked, the isolate bit. Under `mem_hotplug_begin()`.
     pub fn move_pfn_range_to_zone(
         &self,
+        _hp: &MemHotplugWrite<'_>,
         zone: &Zone,
         start: Pfn,
         nr: u64,
@@ -195,8 +210,14 @@ impl Machine {
     }
 
     /// `remove_pfn_range_from_zone()`: poisons the memmap and shrinks the zone
-    /// span if the range was at one of its ends.
-    pub fn remove_pfn_range_from_zone(&self, zone: &Zone, start: Pfn, nr: u64) {
+    /// span if the range was at one of its ends. Under `mem_hotplug_begin()`.
+    pub fn remove_pfn_range_from_zone(
+        &self,
+        _hp: &MemHotplugWrite<'_>,
+        zone: &Zone,
+        start: Pfn,
+        nr: u64,
+    ) {
         let end = start + nr;
         for pfn in crate::page::pfn_range(start, end) {
             self.page(pfn).poison();

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | `reserved` | PG_reserved | isolation fails (-EBUSY), even in ZONE_MOVABLE |
 //! | `offline` | PageOffline, refcount kept (a balloon without migration) | -EBUSY "unmovable page" |
-//! | `fake_offline` | PageOffline; the owner drops the reference in MEM_GOING_OFFLINE and takes it back in MEM_CANCEL_OFFLINE (virtio-mem's protocol), or sets PG_offline_skippable under `offline_skip=skippable` | skipped, block goes offline |
+//! | `fake_offline` | PageOffline; the owner drops the reference in MEM_GOING_OFFLINE and takes it back in MEM_CANCEL_OFFLINE (virtio-mem's protocol), or sets PG_offline_skippable under `offline_skip=skippable`, and also freezes the refcount at 0 (`page_ref_freeze`) until it frees the page under `offline_skip=frozen` | skipped, block goes offline |
 //! | `movable_ops` | PageOffline + PG_movable_ops (a balloon page with migration) | migrated |
 //! | `table`, `slab` | PageTable / PageSlab | unmovable: -EBUSY at isolation outside ZONE_MOVABLE, endless retry until a signal inside it |
 //!
@@ -55,7 +55,10 @@ struct Allocation {
 /// The test-only kernel user.
 #[derive(Default)]
 pub struct KernelOwner {
+    /// The allocations; the owner's own lock, taken in its notifier under
+    /// mem_hotplug_lock ([lock order](crate::machine#lock-order)).
     allocs: Mutex<BTreeMap<String, Allocation>>,
+    /// Speculative references held for `page get` (a leaf lock).
     spec_refs: Mutex<BTreeMap<u64, u32>>,
 }
 
@@ -116,7 +119,7 @@ impl Machine {
         {
             // get_online_mems(): the range must not go offline under
             // alloc_contig_range (see its doc).
-            let _mems = self.hotplug().mem_hotplug_lock.down_read();
+            let _mems = self.get_online_mems();
             self.alloc_contig_range(pfn, Pfn(end), IsolateMode::Other)?;
         }
         self.owner_insert(name, crate::page::pfn_range(pfn, pfn + nr).collect(), 0)?;
@@ -167,10 +170,18 @@ impl Machine {
                     self.adjust_managed_page_count(self.page_zone(p), -1);
                 }
                 if mark == Mark::FakeOffline
-                    && self.variants().offline_skip == OfflineSkip::Skippable
+                    && self.variants().offline_skip != OfflineSkip::Refcount
                 {
                     p.set(PG_OFFLINE_SKIPPABLE);
                 }
+            }
+            // offline_skip=frozen: the driver's own reference becomes a
+            // frozen count, which fails while anyone else holds one.
+            if mark == Mark::FakeOffline
+                && self.variants().offline_skip == OfflineSkip::Frozen
+                && !self.page(pfn).ref_freeze(1)
+            {
+                return Err(Errno::EBUSY);
             }
         }
         a.marks.push(mark);
@@ -196,7 +207,18 @@ impl Machine {
             .lock()
             .remove(name)
             .ok_or(Errno::ENOENT)?;
+        let frozen = self.variants().offline_skip == OfflineSkip::Frozen;
         for &pfn in &a.pages {
+            let head = self.page(pfn);
+            if frozen
+                && head.test(PG_OFFLINE_SKIPPABLE)
+                && head.is_type(PageType::Offline)
+                && head.ref_count() == 0
+            {
+                // Thaw the driver's frozen reference so that the put below
+                // frees the page. (A count that never froze is left alone.)
+                head.ref_unfreeze(1);
+            }
             for i in 0..(1u64 << a.order) {
                 let p = self.page(pfn + i);
                 p.clear(PG_RESERVED);

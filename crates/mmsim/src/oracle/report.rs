@@ -70,37 +70,83 @@ pub enum OracleError {
     /// See [`OracleViolation`].
     #[error(transparent)]
     Violation(#[from] OracleViolation),
+    /// An operation named a process the oracle was never told about (or
+    /// one that has exited).
     #[error("oracle: no process {0}")]
     NoSuchProcess(String),
+    /// A process was created (spawn, fork) under a name already in use.
     #[error("oracle: process {0} already exists")]
     ProcessExists(String),
+    /// An operation named a memory-backed file the oracle does not know.
     #[error("oracle: no file {0}")]
     NoSuchFile(String),
+    /// A file was created under a name already in use.
     #[error("oracle: file {0} already exists")]
     FileExists(String),
+    /// A process has no mapping of that name (never mapped, or unmapped
+    /// whole).
     #[error("oracle: {proc} has no mapping {map}")]
-    NoSuchMapping { proc: String, map: String },
+    NoSuchMapping {
+        /// The process.
+        proc: String,
+        /// The mapping name it used.
+        map: String,
+    },
+    /// A process mapped a second mapping under a name it already uses.
     #[error("oracle: {proc} already has a mapping {map}")]
-    MappingExists { proc: String, map: String },
+    MappingExists {
+        /// The process.
+        proc: String,
+        /// The name already in use.
+        map: String,
+    },
+    /// An operation named a pin (GUP reference) that was never taken or has
+    /// been released.
     #[error("oracle: no pin {0}")]
     NoSuchPin(String),
+    /// A pin was taken under a name already in use.
     #[error("oracle: pin {0} already exists")]
     PinExists(String),
     /// A mapping, munmap or madvise of no bytes.
     #[error("oracle: empty range at {at}")]
-    EmptyRange { at: String },
+    EmptyRange {
+        /// Where the range starts (`map+offset`).
+        at: String,
+    },
     /// A munmap, madvise or fork range that does not start on a page.
     #[error("oracle: {at} is not page-aligned")]
-    Unaligned { at: String },
+    Unaligned {
+        /// The unaligned start (`map+offset`).
+        at: String,
+    },
     /// An access that ends beyond its mapping or pin.
     #[error("oracle: {len} bytes at {at} end beyond the {size} bytes there")]
-    OutOfRange { at: String, len: u64, size: u64 },
+    OutOfRange {
+        /// Where the access starts (`map+offset`).
+        at: String,
+        /// Its length in bytes.
+        len: u64,
+        /// The size of the mapping or pin it falls out of.
+        size: u64,
+    },
     /// An access to an unmapped part of a mapping (SIGSEGV on Linux).
     #[error("oracle: {proc} accesses unmapped {at}")]
-    Unmapped { proc: String, at: String },
+    Unmapped {
+        /// The process.
+        proc: String,
+        /// The first unmapped byte accessed (`map+offset`).
+        at: String,
+    },
     /// An access to a file mapping beyond the end of the file (SIGBUS on Linux).
     #[error("oracle: {at} lies beyond the end of file {file} ({size} bytes)")]
-    BeyondEof { at: String, file: String, size: u64 },
+    BeyondEof {
+        /// The first byte accessed past the end (`map+offset`).
+        at: String,
+        /// The file.
+        file: String,
+        /// The file's size in bytes.
+        size: u64,
+    },
 }
 
 /// `map+0x1000`.

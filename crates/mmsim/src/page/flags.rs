@@ -72,7 +72,8 @@ pub const PG_ANON_EXCLUSIVE: PageFlag = PG_OWNER_2;
 /// `PG_mappedtodisk` (file pages).
 pub const PG_MAPPEDTODISK: PageFlag = PG_OWNER_2;
 /// `PG_offline_skippable`: proposed in May 2025, never merged; PageOffline
-/// pages only. Modelled for the `offline_skip=skippable` variant.
+/// pages only. Modelled for the `offline_skip=skippable` and `frozen`
+/// variants.
 pub const PG_OFFLINE_SKIPPABLE: PageFlag = PG_OWNER_2;
 /// `PG_readahead`.
 pub const PG_READAHEAD: PageFlag = PG_RECLAIM;

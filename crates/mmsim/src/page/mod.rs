@@ -1,8 +1,9 @@
 //! Physical pages: frame numbers, the memmap slot (`struct page`), page flags
 //! and page types, and folio views of compound pages.
 //!
-//! The memmap itself (where the slots live and how long) belongs to
-//! [`crate::sparse`]; this module only says what one slot means.
+//! The memmap itself (where the slots live and how long) belongs to the
+//! sparse layer above; this module only says what one slot means, and what a
+//! group of slots forming a folio means.
 
 mod flags;
 mod folio;

@@ -263,6 +263,14 @@ impl Page {
         self.page_type() == Some(t)
     }
 
+    /// `page_has_movable_ops()` (7.2): PG_movable_ops on a PageOffline or
+    /// PageZsmalloc page — its owner registered movable_ops, so migration may
+    /// move it although it is not on the LRU.
+    pub fn has_movable_ops(&self) -> bool {
+        self.test(PG_MOVABLE_OPS)
+            && (self.is_type(PageType::Offline) || self.is_type(PageType::Zsmalloc))
+    }
+
     /// `__SetPageX()`: a no-op if the page already has type `t`; a clash if it
     /// has another type or a mapcount.
     pub fn try_set_type(&self, t: PageType) -> Result<(), PageTypeClash> {

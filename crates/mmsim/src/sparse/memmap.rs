@@ -109,6 +109,8 @@ pub const MAX_HOTPLUG_MEMMAP_BYTES: usize = 2 << 30;
 
 /// Every chunk ever mapped, and the indices of the free ones.
 pub struct MemmapPool {
+    /// The chunks; a leaf lock (see the machine module's lock order), taken
+    /// under mem_hotplug_lock or from an RCU callback.
     chunks: Mutex<PoolInner>,
     pages_per_chunk: usize,
 }

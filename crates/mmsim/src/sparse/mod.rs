@@ -26,7 +26,7 @@
 pub mod memmap;
 
 use crate::errno::{Errno, KResult};
-use crate::page::{Page, Pfn, PAGEBLOCK_NR_PAGES};
+use crate::page::{Folio, Page, Pfn, PAGEBLOCK_NR_PAGES, PG_HEAD};
 use crate::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use crate::sync::{Arc, Rcu};
 use memmap::MemmapPool;
@@ -216,6 +216,21 @@ impl SparseMem {
         // bounds. The slot may be stale or poisoned, which is the protocol's
         // business, not memory safety's.
         Some(unsafe { &*base.add(idx) })
+    }
+
+    /// `page_folio(pfn_to_page(pfn))`: a view of the folio `pfn` belongs to,
+    /// or None if the page or its head has no memmap slot. Without a
+    /// reference on the folio the view may be stale at once (see
+    /// [`Folio`]).
+    pub fn page_folio(&self, pfn: Pfn) -> Option<Folio<'_>> {
+        let head_pfn = self.pfn_to_page(pfn)?.compound_head().unwrap_or(pfn);
+        let head = self.pfn_to_page(head_pfn)?;
+        let first_tail = if head.test(PG_HEAD) {
+            self.pfn_to_page(head_pfn + 1)
+        } else {
+            None
+        };
+        Some(Folio::new(head, head_pfn, first_tail))
     }
 
     /// `pfn_to_online_page()`: the page if its section is online and the PFN

@@ -55,7 +55,7 @@
 //! `device_hotplug_lock` with `lock_device_hotplug_sysfs()` (trylock, else
 //! sleep 5 ms and restart the syscall), then the block's device lock inside
 //! `device_online()` / `device_offline()`: the hotplug lock order of
-//! `crate::hotplug`. Reading `online` takes the device lock, so it waits for
+//! `crate::hotplug` (and the machine's [lock order](crate::machine#lock-order)). Reading `online` takes the device lock, so it waits for
 //! a running online or offline of that block; every other read is lockless.
 //! `auto_online_blocks` and the injection files take no lock.
 

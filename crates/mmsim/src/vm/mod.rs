@@ -11,6 +11,8 @@
 //!
 //! # Locks, in order
 //!
+//! (The whole machine's: the [lock order](crate::machine#lock-order).)
+//!
 //! 1. `mmap_lock` ([`Mm::mmap_lock`], an rwsem): the VMA tree. Faults and GUP
 //!    take it for read; mmap/munmap/mprotect/fork/exit for write.
 //! 2. the page-table lock of the PTE table being changed ([`Mm::ptl`]): split
@@ -200,15 +202,17 @@ pub struct Mm {
     pub id: u32,
     /// The top-level table.
     pgd: Pfn,
-    /// `mmap_lock` and the VMAs it protects.
+    /// `mmap_lock` and the VMAs it protects; [lock order](crate::machine#lock-order).
     pub mmap_lock: RwSem<MmMaps>,
+    /// The split page-table locks, striped by table PFN; [lock order](crate::machine#lock-order).
     ptl: [SpinLock<()>; PTL_STRIPES],
     /// MMF_HAS_PINNED: set by the first FOLL_PIN, never cleared.
     has_pinned: AtomicBool,
-    /// `mm->write_protect_seq`.
+    /// `mm->write_protect_seq`: written by fork under `fork_lock`, sampled
+    /// by GUP-fast; [lock order](crate::machine#lock-order).
     pub write_protect_seq: SeqCount,
     /// Serialises fork's writers of `write_protect_seq` (the kernel relies on
-    /// mmap_lock held for write).
+    /// mmap_lock held for write); [lock order](crate::machine#lock-order).
     pub(crate) fork_lock: Mutex<()>,
 }
 
@@ -253,21 +257,26 @@ impl Mm {
 /// Machine-wide VM state: the zero page, anon_vmas and mm ids.
 pub struct VmState {
     next_mm: AtomicU32,
-    /// Memory-backed files (memfd/tmpfs) and their page caches.
+    /// Memory-backed files (memfd/tmpfs) and their page caches; a leaf but
+    /// for allocating ([lock order](crate::machine#lock-order)).
     pub(crate) files: Mutex<Vec<file::FileState>>,
+    /// The anon_vmas (a leaf lock, [lock order](crate::machine#lock-order)).
     anon_vmas: Mutex<Vec<AnonVma>>,
     zero_pfn: Pfn,
     /// The huge zero folio's PFN once allocated (0 before: PFN 0 is a
     /// reserved page that never holds it).
     pub(crate) huge_zero: AtomicU64,
-    /// Serialises the huge zero folio's allocation.
+    /// Serialises the huge zero folio's allocation; a leaf but for
+    /// allocating ([lock order](crate::machine#lock-order)).
     pub(crate) huge_zero_lock: Mutex<()>,
-    /// The hugetlb pool.
+    /// The hugetlb pool (a leaf lock, standing for `hugetlb_lock`;
+    /// [lock order](crate::machine#lock-order)).
     pub(crate) hugetlb: Mutex<hugetlb::HugetlbPool>,
     /// Stands in for the anon_vma locks: walkers of the reverse map (folio
     /// split, migration) hold it for read while they visit and change other
     /// address spaces' PTEs; collapse holds it for write while it replaces a
     /// PTE table, so no walker holds a pointer into a table being freed.
+    /// See the [lock order](crate::machine#lock-order).
     pub(crate) rmap_lock: RwSem<()>,
 }
 

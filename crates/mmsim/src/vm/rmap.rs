@@ -63,11 +63,7 @@ pub fn set_page_ksm(page: &Page) {
 
 impl Machine {
     // ----- folio geometry and references ------------------------------------
-
-    /// `page_folio()`: the head of the folio `pfn` belongs to.
-    pub fn folio_head(&self, pfn: Pfn) -> Pfn {
-        self.page(pfn).compound_head().unwrap_or(pfn)
-    }
+    // (page_folio() and folio_put() are the machine's: machine/folio.rs)
 
     /// `folio_order()` of the folio `pfn` belongs to.
     pub fn folio_order(&self, pfn: Pfn) -> u32 {
@@ -108,29 +104,6 @@ impl Machine {
         if self.page(head).ref_inc() <= 0 {
             self.report_bug(format!("BUG: folio_get of pfn {head} without a reference"));
         }
-    }
-
-    /// `folio_put()`: the last reference frees the folio (a hugetlb folio
-    /// goes back to its pool).
-    pub fn folio_put(&self, pfn: Pfn) {
-        self.folio_put_refs(pfn, 1);
-    }
-
-    /// `folio_put_refs()`.
-    pub fn folio_put_refs(&self, pfn: Pfn, n: i32) {
-        let head = self.folio_head(pfn);
-        if self.page(head).ref_sub_and_test(n) {
-            self.free_folio(head);
-        }
-    }
-
-    /// Frees a folio whose refcount reached zero.
-    pub(crate) fn free_folio(&self, head: Pfn) {
-        if self.page(head).is_type(PageType::Hugetlb) {
-            self.free_huge_folio(head);
-            return;
-        }
-        self.free_pages_prepared(head, self.folio_order(head));
     }
 
     fn large_word(&self, head: Pfn, which: u64) -> &Page {

@@ -27,6 +27,8 @@ use std::collections::BTreeMap;
 /// The swap device's state (`swap_info_struct`, reduced).
 pub struct SwapDevice {
     nr_slots: u64,
+    /// Slot counts, contents and the swap cache: the swap-cache lock,
+    /// taken under the page-table lock ([lock order](crate::machine#lock-order)).
     state: Mutex<SwapState>,
 }
 

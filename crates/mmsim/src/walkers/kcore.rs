@@ -130,11 +130,15 @@ impl Machine {
         // Offline sections, logically offline pages (balloon, virtio-mem)
         // and hwpoisoned pages are not touched. The kernel also asks
         // pfn_is_ram() (true unless a kdump kernel registered a hook) and
-        // pfn_is_unaccepted_memory() (none in the model).
-        let Some(p) = self.pfn_walker_page(pfn) else {
-            return;
+        // pfn_is_unaccepted_memory() (none in the model). The memmap is
+        // looked at inside a read-side section; the copy reads page bytes,
+        // not the memmap, and runs after it.
+        let readable = {
+            let rcu = self.rcu().read_lock();
+            self.pfn_walker_page(&rcu, pfn)
+                .is_some_and(|p| !p.page().is_type(PageType::Offline) && !self.is_page_hwpoison(p))
         };
-        if p.page().is_type(PageType::Offline) || self.is_page_hwpoison(p) {
+        if !readable {
             return;
         }
         at(KcoreStep::Copy(pfn));

@@ -31,13 +31,26 @@
 //! `pfn_to_online_page()`; `active` is the proposed `pfn_active()` read under
 //! RCU. Every walker here goes through that function.
 //!
+//! That function takes the RCU read guard the walker runs under, and the
+//! [`WalkedPage`] it returns borrows from the guard: a walker can only look at
+//! a memmap slot inside a read-side section, and cannot keep the slot past
+//! it. Under `memmap_free=rcu` that is what keeps a hot-removed memmap from
+//! being poisoned under a walker; under mainline's `immediate` nobody waits
+//! for the section, which is the race. Each PFN is looked at in its own
+//! section (the kernel's walkers `cond_resched()` per page), and nothing
+//! inside one sleeps: kcore checks the page inside the section and copies
+//! its bytes, which are not the memmap, after it.
+//!
 //! # Locks, in order
+//!
+//! (Among the machine's other locks: the [lock order](crate::machine#lock-order).)
 //!
 //! 1. the kcore RAM list (`kclist_lock`; the model snapshots the System RAM
 //!    resources, taking their mutex briefly, before freezing);
 //! 2. `page_offline_rwsem`. Drivers may take its write side under
 //!    `mem_hotplug_lock` (from a memory notifier), so a frozen reader must
 //!    never wait for `mem_hotplug_lock`, and walkers never do.
+//! 3. an RCU read-side section, innermost (nothing sleeps inside it).
 //!
 //! Submodules, one per reader: [`kpageflags`], [`kpagecount`], [`kcore`],
 //! [`pagemap`] (a process's /proc/PID/pagemap, and a view of one PTE);
@@ -55,6 +68,7 @@ use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
 use crate::page::{pfn_range, Page, Pfn};
 use crate::sparse::PAGES_PER_SECTION;
+use crate::sync::RcuReadGuard;
 use crate::variant::PfnWalker;
 use std::ops::Range;
 
@@ -92,15 +106,23 @@ impl Machine {
     /// having no memmap (hole, absent or offline section). The one place
     /// where the `pfn_walker` variant is decided.
     ///
+    /// The slot is borrowed from the read-side section `rcu`, inside which
+    /// the walker must finish with it.
+    ///
     /// ```
     /// use mmsim::page::Pfn;
     /// use mmsim::{Machine, MachineConfig};
     ///
     /// let m = Machine::boot(MachineConfig::default(), Default::default()).unwrap();
-    /// assert!(m.pfn_walker_page(Pfn(0x1000)).is_some());
-    /// assert!(m.pfn_walker_page(m.max_pfn()).is_none());
+    /// let rcu = m.rcu().read_lock();
+    /// assert!(m.pfn_walker_page(&rcu, Pfn(0x1000)).is_some());
+    /// assert!(m.pfn_walker_page(&rcu, m.max_pfn()).is_none());
     /// ```
-    pub fn pfn_walker_page(&self, pfn: Pfn) -> Option<WalkedPage<'_>> {
+    pub fn pfn_walker_page<'a>(
+        &'a self,
+        _rcu: &'a RcuReadGuard<'_>,
+        pfn: Pfn,
+    ) -> Option<WalkedPage<'a>> {
         let page = match self.variants().pfn_walker {
             PfnWalker::OnlinePage => self.mem().pfn_to_online_page(pfn),
             // The proposed pfn_active() subsection bitmap does not exist in
@@ -145,7 +167,9 @@ impl Machine {
         let pfns = self.kpage_range(offset, count)?;
         let mut out = Vec::with_capacity(((pfns.end - pfns.start) * KPMSIZE) as usize);
         for pfn in pfn_range(pfns.start, pfns.end) {
-            let v = self.pfn_walker_page(pfn).map_or(0, &value);
+            let rcu = self.rcu().read_lock();
+            let v = self.pfn_walker_page(&rcu, pfn).map_or(0, &value);
+            drop(rcu);
             out.extend_from_slice(&v.to_ne_bytes());
         }
         Ok(out)
@@ -157,7 +181,8 @@ impl Machine {
         if pfn >= self.max_dump_pfn() {
             return 0;
         }
-        self.pfn_walker_page(pfn).map_or(0, value)
+        let rcu = self.rcu().read_lock();
+        self.pfn_walker_page(&rcu, pfn).map_or(0, value)
     }
 
     /// `page_folio()` for a walked page: the head of its compound page (the

@@ -6,12 +6,22 @@
 //! (the model's node distance). Movable allocations may use ZONE_MOVABLE and
 //! prefer it; kernel allocations never see it — that is what keeps ZONE_MOVABLE
 //! offlinable.
+//!
+//! Everything here works on a [`PageAlloc`]: the memmap and the nodes, which
+//! the kernel reaches through globals (`mem_section[]`, `NODE_DATA()`) and the
+//! model passes explicitly. The allocator knows nothing above it: a page that
+//! must not be freed comes back as a [`BadPage`] value for the caller to
+//! report, and freeing a folio whose last reference went (which may belong to
+//! the hugetlb pool rather than to the buddy) is the caller's business.
 
 use super::buddy;
-use super::{Migratetype, Zone};
+use super::{Migratetype, Node, Zone};
 use crate::errno::{Errno, KResult};
-use crate::machine::Machine;
-use crate::page::{PageType, Pfn, ZoneType, MAX_PAGE_ORDER, PAGEFLAGS_MASK, PG_HEAD, PG_RESERVED};
+use crate::page::{
+    Page, PageType, Pfn, ZoneType, MAX_PAGE_ORDER, PAGEFLAGS_MASK, PG_HEAD, PG_RESERVED,
+};
+use crate::sparse::SparseMem;
+use std::fmt;
 
 /// What an allocation may use (`gfp_t`, reduced to what the model needs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,24 +59,77 @@ impl Gfp {
     }
 }
 
-impl Machine {
+/// A page the allocator refused to free (`bad_page()`): it still had a flag,
+/// a type, a reference or a mapping. The kernel reports it and leaks it; so
+/// does the model, through whoever called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadPage {
+    /// The offending frame.
+    pub pfn: Pfn,
+    /// Its flag bits (without zone and node).
+    pub flags: u64,
+    /// Its page type.
+    pub page_type: Option<PageType>,
+    /// Its refcount.
+    pub refcount: i32,
+}
+
+impl fmt::Display for BadPage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "BUG: Bad page state: pfn {} freed with flags {:#x} type {:?} refcount {}",
+            self.pfn, self.flags, self.page_type, self.refcount
+        )
+    }
+}
+
+/// The page allocator's view of the machine: the memmap and `NODE_DATA()`.
+/// Cheap to copy; whoever owns both builds one per operation.
+#[derive(Clone, Copy)]
+pub struct PageAlloc<'a> {
+    /// The sparse memory model: every page lookup and the pageblock bits.
+    pub mem: &'a SparseMem,
+    /// Every node slot, indexed by node id.
+    pub nodes: &'a [Node],
+}
+
+impl<'a> PageAlloc<'a> {
+    /// `NODE_DATA(nid)->node_zones[zt]`.
+    pub fn zone(&self, nid: usize, zt: ZoneType) -> &'a Zone {
+        self.nodes[nid].zone(zt)
+    }
+
+    /// `page_zone()`: the zone the page's links name.
+    pub fn page_zone(&self, page: &Page) -> &'a Zone {
+        self.zone(page.nid(), page.zonenum())
+    }
+
+    /// The memmap slot of a PFN the caller knows to have one (a BUG
+    /// otherwise, as in the kernel).
+    pub(crate) fn page(&self, pfn: Pfn) -> &'a Page {
+        self.mem
+            .pfn_to_page(pfn)
+            .unwrap_or_else(|| panic!("BUG: pfn {pfn} has no memmap"))
+    }
+
     /// The zonelist for `gfp` starting at node `nid`.
-    pub fn zonelist(&self, gfp: Gfp, nid: usize) -> impl Iterator<Item = &Zone> + '_ {
-        let nodes = self.nodes().len();
-        let order = std::iter::once(nid).chain((0..nodes).filter(move |&n| n != nid));
+    pub fn zonelist(&self, gfp: Gfp, nid: usize) -> impl Iterator<Item = &'a Zone> + 'a {
+        let nodes = self.nodes;
+        let order = std::iter::once(nid).chain((0..nodes.len()).filter(move |&n| n != nid));
         order.flat_map(move |n| {
             ZoneType::ALL
                 .into_iter()
                 .rev()
                 .filter(move |z| *z <= gfp.highest_zone)
-                .map(move |z| self.zone(n, z))
+                .map(move |z| nodes[n].zone(z))
         })
     }
 
     /// `alloc_pages_node()`: a block of 2^order pages, refcount 1 on the head.
     /// -ENOMEM when no zone of the zonelist has a free block.
     pub fn alloc_pages(&self, gfp: Gfp, order: u32, nid: usize) -> KResult<Pfn> {
-        if order > MAX_PAGE_ORDER || nid >= self.nodes().len() {
+        if order > MAX_PAGE_ORDER || nid >= self.nodes.len() {
             return Err(Errno::EINVAL);
         }
         let mt = gfp.migratetype();
@@ -76,7 +139,7 @@ impl Machine {
             }
             let got = {
                 let mut locked = zone.lock.lock();
-                buddy::rmqueue(zone, &mut locked, self.mem(), order, mt)
+                buddy::rmqueue(zone, &mut locked, self.mem, order, mt)
             };
             if let Some(pfn) = got {
                 self.prep_new_page(pfn, order, gfp);
@@ -104,34 +167,19 @@ impl Machine {
         head.ref_unfreeze(1);
     }
 
-    /// `put_page()` of a page the caller holds: frees it when this was the
-    /// last reference. `order` is the order it was allocated with.
-    /// A compound page is freed whole, by its own order, whatever the
-    /// caller says (a reference taken on the head of a THP by a PFN walker
-    /// may turn out to be its last).
-    pub fn put_pages(&self, pfn: Pfn, order: u32) {
-        if self.page(pfn).ref_dec_and_test() {
-            if self.page(pfn).test(PG_HEAD) {
-                self.free_folio(pfn);
-            } else {
-                self.free_pages_prepared(pfn, order);
-            }
-        }
-    }
-
     /// `__free_pages_ok()` for pages whose refcount already reached zero.
-    pub fn free_pages_prepared(&self, pfn: Pfn, order: u32) {
-        if !self.free_pages_prepare(pfn, order) {
-            return;
-        }
+    /// A page that must not be freed is left alone and returned.
+    pub fn free_pages_prepared(&self, pfn: Pfn, order: u32) -> Result<(), BadPage> {
+        self.free_pages_prepare(pfn, order)?;
         let zone = self.page_zone(self.page(pfn));
         let mut locked = zone.lock.lock();
-        buddy::free_one_page(zone, &mut locked, self.mem(), pfn, order, false);
+        buddy::free_one_page(zone, &mut locked, self.mem, pfn, order, false);
+        Ok(())
     }
 
-    /// `free_pages_prepare()`: undoes compound state, and refuses (reporting a
-    /// bad page, leaking it as the kernel does) a page that must not be freed.
-    fn free_pages_prepare(&self, pfn: Pfn, order: u32) -> bool {
+    /// `free_pages_prepare()`: undoes compound state, and refuses a page that
+    /// must not be freed.
+    fn free_pages_prepare(&self, pfn: Pfn, order: u32) -> Result<(), BadPage> {
         let head = self.page(pfn);
         if head.test(PG_HEAD) {
             head.clear(PG_HEAD);
@@ -145,48 +193,41 @@ impl Machine {
         for i in 0..(1u64 << order) {
             let p = self.page(pfn + i);
             if p.test(PG_RESERVED) || p.has_type() || p.ref_count() != 0 || p.mapcount() != 0 {
-                self.report_bug(format!(
-                    "BUG: Bad page state: pfn {} freed with flags {:#x} type {:?} refcount {}",
-                    pfn + i,
-                    p.flags_raw() & PAGEFLAGS_MASK,
-                    p.page_type(),
-                    p.ref_count()
-                ));
-                return false;
+                return Err(BadPage {
+                    pfn: pfn + i,
+                    flags: p.flags_raw() & PAGEFLAGS_MASK,
+                    page_type: p.page_type(),
+                    refcount: p.ref_count(),
+                });
             }
             // PAGE_FLAGS_CHECK_AT_PREP: a free page carries no flags and no
             // mapping.
             p.init_links(p.zonenum(), p.nid());
             p.set_private(0);
         }
-        true
+        Ok(())
     }
 
     /// `__free_pages_core(page, order, MEMINIT_HOTPLUG)` as used by
     /// `generic_online_page()`: clears PageOffline, drops the initial
     /// reference, accounts the pages as managed and frees them to the tail of
-    /// the free lists (FPI_TO_TAIL).
-    pub fn free_pages_core(&self, pfn: Pfn, order: u32) {
+    /// the free lists (FPI_TO_TAIL). Returns the PG_reserved pages among them,
+    /// which the kernel WARNs about (a reserved page must never be onlined).
+    pub fn free_pages_core(&self, pfn: Pfn, order: u32) -> Vec<Pfn> {
         let nr = 1u64 << order;
+        let mut reserved = Vec::new();
         for i in 0..nr {
             let p = self.page(pfn + i);
             if p.test(PG_RESERVED) {
-                self.report_bug(format!(
-                    "WARNING: __free_pages_core of reserved pfn {}",
-                    pfn + i
-                ));
+                reserved.push(pfn + i);
             }
             p.clear_type(PageType::Offline);
             p.set_ref_count(0);
         }
         let zone = self.page_zone(self.page(pfn));
-        self.adjust_managed_page_count(zone, nr as i64);
+        zone.adjust_managed(nr as i64);
         let mut locked = zone.lock.lock();
-        buddy::free_one_page(zone, &mut locked, self.mem(), pfn, order, true);
-    }
-
-    /// `adjust_managed_page_count()`: zone managed pages and totalram.
-    pub fn adjust_managed_page_count(&self, zone: &Zone, n: i64) {
-        zone.adjust_managed(n);
+        buddy::free_one_page(zone, &mut locked, self.mem, pfn, order, true);
+        reserved
     }
 }

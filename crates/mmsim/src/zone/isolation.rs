@@ -11,14 +11,19 @@
 //! working on it: -EBUSY) or that holds a page `page_is_unmovable()` calls
 //! unmovable. That check is best effort and racy, as in the kernel: a page may
 //! become unmovable right after, which the later steps then notice.
+//!
+//! What counts as skippable for offlining depends on the `offline_skip`
+//! variant, which callers pass in; the unmovable page that made isolation
+//! fail comes back in the error ([`IsolateError::Unmovable`]) for the caller
+//! to report (`dump_page()` in the kernel).
 
+use super::alloc::PageAlloc;
 use super::buddy;
-use super::{Migratetype, Zone};
+use super::{Migratetype, Zone, ZoneLocked};
 use crate::errno::{Errno, KResult};
-use crate::machine::Machine;
 use crate::page::{
-    PageType, Pfn, ZoneType, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, PG_HEAD, PG_HWPOISON, PG_LRU,
-    PG_MOVABLE_OPS, PG_OFFLINE_SKIPPABLE, PG_RESERVED,
+    Page, PageType, Pfn, ZoneType, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, PG_HEAD, PG_HWPOISON,
+    PG_LRU, PG_OFFLINE_SKIPPABLE, PG_RESERVED,
 };
 use crate::variant::OfflineSkip;
 
@@ -33,26 +38,39 @@ pub enum IsolateMode {
     Other,
 }
 
-impl Machine {
-    /// `page_has_movable_ops()` (7.2): PG_movable_ops on a PageOffline or
-    /// PageZsmalloc page.
-    pub fn page_has_movable_ops(&self, pfn: Pfn) -> bool {
-        let p = self.page(pfn);
-        p.test(PG_MOVABLE_OPS) && (p.is_type(PageType::Offline) || p.is_type(PageType::Zsmalloc))
-    }
+/// Why a range could not be isolated; both are -EBUSY to the kernel's
+/// callers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IsolateError {
+    /// The pageblock at this PFN is isolated already: someone else is
+    /// working on it.
+    AlreadyIsolated(Pfn),
+    /// `has_unmovable_pages()` found this page.
+    Unmovable(Pfn),
+}
 
-    /// `PageOffline() && PageOfflineSkippable()`, meaningful only under the
-    /// `offline_skip=skippable` variant (PG_offline_skippable aliases
-    /// PG_owner_2).
-    pub fn page_offline_skippable(&self, pfn: Pfn) -> bool {
-        let p = self.page(pfn);
-        self.variants().offline_skip == OfflineSkip::Skippable
-            && p.is_type(PageType::Offline)
-            && p.test(PG_OFFLINE_SKIPPABLE)
+impl From<IsolateError> for Errno {
+    fn from(_: IsolateError) -> Errno {
+        Errno::EBUSY
     }
+}
 
+/// `PageOffline() && PageOfflineSkippable()`, meaningful only under the
+/// `offline_skip=skippable` and `frozen` variants (PG_offline_skippable
+/// aliases PG_owner_2, which means PG_anon_exclusive on anonymous pages).
+pub fn page_offline_skippable(p: &Page, skip: OfflineSkip) -> bool {
+    skip != OfflineSkip::Refcount && p.is_type(PageType::Offline) && p.test(PG_OFFLINE_SKIPPABLE)
+}
+
+impl PageAlloc<'_> {
     /// `page_is_unmovable()`: (unmovable, pages to step over). Reference §3.1.
-    pub fn page_is_unmovable(&self, zone: &Zone, pfn: Pfn, mode: IsolateMode) -> (bool, u64) {
+    pub fn page_is_unmovable(
+        &self,
+        zone: &Zone,
+        pfn: Pfn,
+        mode: IsolateMode,
+        skip: OfflineSkip,
+    ) -> (bool, u64) {
         let p = self.page(pfn);
         if p.test(PG_RESERVED) {
             return (true, 1);
@@ -63,7 +81,7 @@ impl Machine {
         if p.test(PG_HEAD) || p.is_tail() {
             let head = p.compound_head().unwrap_or(pfn);
             let hp = self.page(head);
-            let order = if self.mem().pfn_valid(head + 1) {
+            let order = if self.mem.pfn_valid(head + 1) {
                 self.page(head + 1).private() as u32
             } else {
                 0
@@ -88,16 +106,17 @@ impl Machine {
                 // Mainline gives drivers the chance to drop their reference in
                 // MEM_GOING_OFFLINE; the skippable proposal only lets flagged
                 // pages through and reports the rest as unmovable right here.
-                let skippable = match self.variants().offline_skip {
+                // (Frozen skippable pages have refcount 0 and passed above.)
+                let skippable = match skip {
                     OfflineSkip::Refcount => true,
-                    OfflineSkip::Skippable => self.page_offline_skippable(pfn),
+                    OfflineSkip::Skippable | OfflineSkip::Frozen => page_offline_skippable(p, skip),
                 };
                 if skippable {
                     return (false, 1);
                 }
             }
         }
-        if p.test(PG_LRU) || self.page_has_movable_ops(pfn) {
+        if p.test(PG_LRU) || p.has_movable_ops() {
             return (false, 1);
         }
         (true, 1)
@@ -110,14 +129,15 @@ impl Machine {
         start: Pfn,
         end: Pfn,
         mode: IsolateMode,
+        skip: OfflineSkip,
     ) -> Option<Pfn> {
         let mut pfn = start;
         while pfn < end {
-            if self.mem().pfn_to_online_page(pfn).is_none() {
+            if self.mem.pfn_to_online_page(pfn).is_none() {
                 pfn = pfn + 1;
                 continue;
             }
-            let (unmovable, step) = self.page_is_unmovable(zone, pfn, mode);
+            let (unmovable, step) = self.page_is_unmovable(zone, pfn, mode, skip);
             if unmovable {
                 return Some(pfn);
             }
@@ -129,7 +149,7 @@ impl Machine {
     /// The zone of the first online page of a pageblock (`__first_valid_page`).
     fn pageblock_zone(&self, pb: Pfn) -> Option<&Zone> {
         (0..PAGEBLOCK_NR_PAGES)
-            .find_map(|i| self.mem().pfn_to_online_page(pb + i))
+            .find_map(|i| self.mem.pfn_to_online_page(pb + i))
             .map(|p| self.page_zone(p))
     }
 
@@ -139,37 +159,35 @@ impl Machine {
         &self,
         pb: Pfn,
         mode: IsolateMode,
+        skip: OfflineSkip,
         start: Pfn,
         end: Pfn,
-    ) -> KResult<()> {
+    ) -> Result<(), IsolateError> {
         let Some(zone) = self.pageblock_zone(pb) else {
             return Ok(());
         };
         let mut locked = zone.lock.lock();
-        if self.mem().pageblock_isolated(pb) {
-            return Err(Errno::EBUSY);
+        if self.mem.pageblock_isolated(pb) {
+            return Err(IsolateError::AlreadyIsolated(pb));
         }
         let check_start = pb.max(start);
         let check_end = (pb + PAGEBLOCK_NR_PAGES).min(end);
-        if let Some(bad) = self.has_unmovable_pages(zone, check_start, check_end, mode) {
-            if mode == IsolateMode::MemOffline {
-                self.log(format!("page dumped because: unmovable page (pfn {bad})"));
-            }
-            return Err(Errno::EBUSY);
+        if let Some(bad) = self.has_unmovable_pages(zone, check_start, check_end, mode, skip) {
+            return Err(IsolateError::Unmovable(bad));
         }
-        self.mem().set_pageblock_isolate(pb, true);
+        self.mem.set_pageblock_isolate(pb, true);
         // A free block larger than a pageblock that covers this one is split
         // so that only this pageblock's part moves to the isolate list.
-        if let Some((head, order)) = buddy::find_buddy_containing(self.mem(), zone, pb) {
+        if let Some((head, order)) = buddy::find_buddy_containing(self.mem, zone, pb) {
             if order > PAGEBLOCK_ORDER {
-                buddy::del_from_free_list(zone, &mut locked, self.mem(), head);
+                buddy::del_from_free_list(zone, &mut locked, self.mem, head);
                 let mut part = head;
                 while part < head + (1u64 << order) {
-                    let mt = buddy::list_for(self.mem(), part);
+                    let mt = buddy::list_for(self.mem, part);
                     buddy::add_to_free_list(
                         zone,
                         &mut locked,
-                        self.mem(),
+                        self.mem,
                         part,
                         PAGEBLOCK_ORDER,
                         mt,
@@ -189,23 +207,23 @@ impl Machine {
     fn move_pageblock_free_pages(
         &self,
         zone: &Zone,
-        locked: &mut super::ZoneLocked,
+        locked: &mut ZoneLocked,
         pb: Pfn,
         mt: Option<Migratetype>,
     ) {
         let mut pfn = pb;
         while pfn < pb + PAGEBLOCK_NR_PAGES {
-            let Some(p) = self.mem().pfn_to_page(pfn) else {
+            let Some(p) = self.mem.pfn_to_page(pfn) else {
                 pfn = pfn + 1;
                 continue;
             };
             if p.is_type(PageType::Buddy) {
                 let order = buddy::buddy_order(p);
                 match mt {
-                    Some(mt) => buddy::move_to_free_list(zone, locked, self.mem(), pfn, mt),
+                    Some(mt) => buddy::move_to_free_list(zone, locked, self.mem, pfn, mt),
                     None => {
-                        buddy::del_from_free_list(zone, locked, self.mem(), pfn);
-                        buddy::free_one_page(zone, locked, self.mem(), pfn, order, true);
+                        buddy::del_from_free_list(zone, locked, self.mem, pfn);
+                        buddy::free_one_page(zone, locked, self.mem, pfn, order, true);
                     }
                 }
                 pfn = pfn + (1u64 << order);
@@ -221,23 +239,29 @@ impl Machine {
             return;
         };
         let mut locked = zone.lock.lock();
-        if !self.mem().pageblock_isolated(pb) {
+        if !self.mem.pageblock_isolated(pb) {
             return;
         }
-        self.mem().set_pageblock_isolate(pb, false);
+        self.mem.set_pageblock_isolate(pb, false);
         self.move_pageblock_free_pages(zone, &mut locked, pb, None);
         locked.nr_isolate_pageblock -= 1;
     }
 
     /// `start_isolate_page_range()`: isolates every pageblock of
     /// `[start, end)` that has an online page; on any failure undoes what it
-    /// did and returns -EBUSY.
-    pub fn start_isolate_page_range(&self, start: Pfn, end: Pfn, mode: IsolateMode) -> KResult<()> {
+    /// did and says why.
+    pub fn start_isolate_page_range(
+        &self,
+        start: Pfn,
+        end: Pfn,
+        mode: IsolateMode,
+        skip: OfflineSkip,
+    ) -> Result<(), IsolateError> {
         let first = start.align_down(PAGEBLOCK_NR_PAGES);
         let last = end.align_up(PAGEBLOCK_NR_PAGES);
         let mut pb = first;
         while pb < last {
-            if let Err(e) = self.set_migratetype_isolate(pb, mode, start, end) {
+            if let Err(e) = self.set_migratetype_isolate(pb, mode, skip, start, end) {
                 let mut undo = first;
                 while undo < pb {
                     self.unset_migratetype_isolate(undo);
@@ -263,12 +287,18 @@ impl Machine {
     /// `test_pages_isolated()`: 0 if every page of `[start, end)` is an
     /// isolated free page or (MEM_OFFLINE) a HWPoison page or a PageOffline
     /// page its owner let go of; -EBUSY otherwise. Reference §3.3.
-    pub fn test_pages_isolated(&self, start: Pfn, end: Pfn, mode: IsolateMode) -> KResult<()> {
+    pub fn test_pages_isolated(
+        &self,
+        start: Pfn,
+        end: Pfn,
+        mode: IsolateMode,
+        skip: OfflineSkip,
+    ) -> KResult<()> {
         let mut pb = start.align_down(PAGEBLOCK_NR_PAGES);
         let mut zone = None;
         while pb < end {
             if let Some(z) = self.pageblock_zone(pb) {
-                if !self.mem().pageblock_isolated(pb) {
+                if !self.mem.pageblock_isolated(pb) {
                     return Err(Errno::EBUSY);
                 }
                 zone.get_or_insert(z);
@@ -278,11 +308,11 @@ impl Machine {
         let zone = zone.ok_or(Errno::EBUSY)?;
         let _locked = zone.lock.lock();
         let mut pfn = start;
-        if let Some((head, order)) = buddy::find_buddy_containing(self.mem(), zone, pfn) {
+        if let Some((head, order)) = buddy::find_buddy_containing(self.mem, zone, pfn) {
             pfn = head + (1u64 << order);
         }
         while pfn < end {
-            let Some(p) = self.mem().pfn_to_page(pfn) else {
+            let Some(p) = self.mem.pfn_to_page(pfn) else {
                 break;
             };
             if p.is_type(PageType::Buddy) {
@@ -290,7 +320,7 @@ impl Machine {
             } else if mode == IsolateMode::MemOffline
                 && (p.test(PG_HWPOISON)
                     || p.is_type(PageType::Offline)
-                        && (p.ref_count() == 0 || self.page_offline_skippable(pfn)))
+                        && (p.ref_count() == 0 || page_offline_skippable(p, skip)))
             {
                 pfn = pfn + 1;
             } else {

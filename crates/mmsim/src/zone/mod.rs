@@ -6,7 +6,8 @@
 //! memory is onlined into a zone and shrink only at their ends when it goes
 //! offline, so holes inside a span keep belonging to the zone.
 //!
-//! Locking (kernel order): `mem_hotplug_lock` (write) → `zone->lock`.
+//! Locking (kernel order): `mem_hotplug_lock` (write) → `zone->lock`; the
+//! whole machine's lock order is drawn in the machine module's doc.
 //! * `zone->lock` ([`Zone::lock`]) protects the free lists, the buddy state of
 //!   every free page (PageBuddy, order, list links), pageblock isolation and
 //!   `nr_isolate_pageblock`.
@@ -80,21 +81,25 @@ impl Migratetype {
     }
 }
 
-/// State under `zone->lock`.
+/// State under `zone->lock`: holding a `&mut ZoneLocked` is the proof that
+/// the lock is held (the buddy functions take one).
 pub struct ZoneLocked {
-    /// The buddy free lists.
+    /// The buddy free lists, one per (order, migratetype).
     pub free_area: FreeArea,
-    /// `nr_isolate_pageblock`.
+    /// `nr_isolate_pageblock`: pageblocks of this zone isolated now
+    /// (isolation and onlining count them; the checker compares with the
+    /// pageblock bits).
     pub nr_isolate_pageblock: u64,
 }
 
 /// One `struct zone`.
 pub struct Zone {
-    /// The node.
+    /// The node the zone belongs to (`zone_to_nid()`).
     pub nid: usize,
-    /// The zone type.
+    /// Which of the node's zones this is (`zone_idx()`).
     pub zone_type: ZoneType,
-    /// `zone->lock` and what it protects.
+    /// `zone->lock` and what it protects: a spinlock, innermost but for
+    /// leaf locks (see the machine module's lock order).
     pub lock: SpinLock<ZoneLocked>,
     zone_start_pfn: AtomicU64,
     spanned_pages: AtomicU64,
@@ -111,19 +116,19 @@ pub struct Zone {
 /// A snapshot of a zone's counters (for `zoneinfo` and the checker).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct ZoneInfo {
-    /// zone_start_pfn.
+    /// `zone_start_pfn`: the first PFN of the span.
     pub start_pfn: u64,
-    /// spanned_pages.
+    /// `spanned_pages`: the span's length, holes included.
     pub spanned: u64,
-    /// present_pages.
+    /// `present_pages`: pages of the span that exist and are online.
     pub present: u64,
-    /// present_early_pages.
+    /// `present_early_pages`: the present pages that came from boot memory.
     pub present_early: u64,
-    /// managed_pages.
+    /// `managed_pages`: present pages handed to the buddy allocator.
     pub managed: i64,
-    /// NR_FREE_PAGES.
+    /// NR_FREE_PAGES: pages on the free lists, isolated ones included.
     pub free: i64,
-    /// nr_isolate_pageblock.
+    /// `nr_isolate_pageblock`: pageblocks isolated now.
     pub nr_isolate_pageblock: u64,
 }
 
@@ -204,12 +209,13 @@ impl Zone {
         self.present_pages() > 0
     }
 
-    /// present_pages.
+    /// `present_pages`: pages of the span that exist and are online.
     pub fn present_pages(&self) -> u64 {
         self.present_pages.load(Ordering::Relaxed)
     }
 
-    /// managed_pages.
+    /// `managed_pages`: present pages handed to the buddy allocator
+    /// (`zone_managed_pages()`).
     pub fn managed_pages(&self) -> i64 {
         self.managed_pages.load(Ordering::Relaxed)
     }
@@ -282,7 +288,7 @@ pub enum NodeState {
 
 /// One `pg_data_t`.
 pub struct Node {
-    /// The node id.
+    /// `node_id`: the index of this node in the machine's node table.
     pub nid: usize,
     /// The zones, indexed by `ZoneType::index()`.
     pub zones: [Zone; MAX_NR_ZONES],

@@ -425,8 +425,7 @@ pub(crate) fn run(cmd: &KernelCmd, w: &mut World) -> CmdResult {
     let m = &w.machine;
     match cmd {
         KernelCmd::SparseAdd { addr, size, .. } => {
-            let _hp = m.hotplug().mem_hotplug_lock.down_write();
-            m.add_pages(PhysAddr(*addr).pfn(), size >> PAGE_SHIFT)?;
+            m.sparse_add(PhysAddr(*addr), *size)?;
             ok()
         }
         KernelCmd::SparseRemove { addr, size } => {
