@@ -15,6 +15,7 @@ use mmsim::script::interp::{run_sources, RunOptions, TOUR};
 use mmsim::script::parse::ParseError;
 use mmsim::script::report::RunReport;
 use mmsim::script::source::read_scenario;
+use mmsim::variant::Variants;
 use serde_json::json;
 
 #[derive(Parser)]
@@ -50,10 +51,10 @@ Exit status: 0 all held, 1 an expectation, command or check failed, 2 bad input.
         #[arg(long = "variant", value_name = "KEY=VALUE")]
         variants: Vec<String>,
     },
-    /// Help on a topic: `commands` lists every scenario command; `run` and the
-    /// other subcommands show their options.
+    /// Help on a topic: `commands` lists every scenario command, `variants`
+    /// every protocol variant; `run` shows its options.
     Help {
-        /// `commands`, or a subcommand.
+        /// `commands`, `variants`, or a subcommand.
         topic: Option<String>,
     },
 }
@@ -84,11 +85,14 @@ fn help(topic: Option<&str>) -> ExitCode {
         Some("commands") => {
             command_docs().try_for_each(|doc| writeln!(out, "{}\n    {}", doc.syntax, doc.summary))
         }
+        Some("variants") => Variants::KEYS.iter().try_for_each(|(key, values)| {
+            writeln!(out, "{key}={}    (default {})", values.join("|"), values[0])
+        }),
         None => write!(out, "{}", Cli::command().render_long_help()),
         Some(sub) => match Cli::command().find_subcommand_mut(sub) {
             Some(cmd) => write!(out, "{}", cmd.render_long_help()),
             None => {
-                eprintln!("mmsim: no help on `{sub}` (try `commands` or `run`)");
+                eprintln!("mmsim: no help on `{sub}` (try `commands`, `variants` or `run`)");
                 return ExitCode::from(2);
             }
         },

@@ -198,6 +198,12 @@ fn tour_json_has_its_transcript_and_help_lists_commands() {
     ] {
         assert!(out.contains(form), "{form} missing from:\n{out}");
     }
+    let (code, out, _) = mmsim(&["help", "variants"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("cow_reuse=exclusive|refcount|mapcount"),
+        "{out}"
+    );
     let (code, out, _) = mmsim(&["run", "--help"]);
     assert_eq!(code, 0);
     assert!(out.contains("docs/scenarios.md"), "{out}");

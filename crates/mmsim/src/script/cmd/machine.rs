@@ -105,6 +105,14 @@ pub(crate) const FAMILY: Family = Family {
             syntax: "variant KEY=VALUE ...",
             summary: "select protocol variants (right after `machine`)",
         },
+        CommandDoc {
+            syntax: "let VAR = COMMAND",
+            summary: "run COMMAND and bind its printed value; `$VAR` in a later word is replaced by it",
+        },
+        CommandDoc {
+            syntax: "expect COMMAND == VALUE | != VALUE | has FLAG[,FLAG...] | fails ERRNO | violates oracle|invariant|fatal-access",
+            summary: "run COMMAND and check what it printed, how it failed, or which check it broke",
+        },
     ],
 };
 
