@@ -174,11 +174,14 @@ fn scenario_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Runs `mmsim run FILE`; the exit status, or why the case failed.
+/// Runs `mmsim run FILE` in FILE's directory (a scratch directory: a mutated
+/// `sysfs export` or `kpageflags dump` path lands there); the exit status, or
+/// why the case failed.
 fn run_case(file: &Path) -> Result<i32, String> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mmsim"))
         .arg("run")
         .arg(file)
+        .current_dir(file.parent().unwrap_or(Path::new(".")))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -11,6 +11,7 @@
 pub mod check;
 pub mod errno;
 pub mod gup;
+pub mod hostfs;
 pub mod hotplug;
 pub mod machine;
 pub mod oracle;

@@ -49,6 +49,16 @@ impl CmdError {
     }
 }
 
+/// The errno a failed write of a host file reports: EPERM for a target the
+/// model refuses (`crate::hostfs`) or may not write, ENOENT, else EIO.
+pub(crate) fn host_io_errno(e: &std::io::Error) -> CmdError {
+    CmdError::Errno(match e.kind() {
+        std::io::ErrorKind::PermissionDenied => Errno::EPERM,
+        std::io::ErrorKind::NotFound => Errno::ENOENT,
+        _ => Errno::EIO,
+    })
+}
+
 /// Fails with [`CmdError::Refused`] if `len` bytes exceed the bulk limit.
 pub(crate) fn check_bulk(what: &str, len: u64) -> Result<(), CmdError> {
     if len > MAX_BULK {

@@ -54,8 +54,15 @@ impl Machine {
     /// owns (`devices/system/memory`, `devices/system/node`,
     /// `kernel/debug/notifier-error-inject`) are deleted first if present;
     /// nothing else below `dir` is touched. Errors name the host path.
+    ///
+    /// A `dir` that leads into the host's own kernel interfaces (`/`, a link
+    /// to `/sys`, ...) is refused before anything is touched
+    /// ([`crate::hostfs`]).
     pub fn sysfs_export(&self, dir: &Path) -> io::Result<()> {
         let sys = dir.join("sys");
+        for owned in OWNED {
+            crate::hostfs::check_write_target(&sys.join(owned))?;
+        }
         for owned in OWNED {
             let path = sys.join(owned);
             match fs::remove_dir_all(&path) {

@@ -276,6 +276,7 @@ impl Machine {
     /// per PFN below `max_dump_pfn`, what `cat /proc/kpageflags > FILE`
     /// would save (`page-types -F FILE` reads it).
     pub fn kpageflags_dump(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
+        crate::hostfs::check_write_target(path.as_ref())?;
         let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
         let mut offset = 0;
         loop {

@@ -20,7 +20,7 @@ use crate::hotplug::{NotifierId, OnlinePageCallback, Task};
 use crate::page::PhysAddr;
 use crate::script::args::{set_once, Args, Parsed, Word};
 use crate::script::lexer::{Token, TokenKind};
-use crate::script::output::{ok, CmdResult, Output};
+use crate::script::output::{host_io_errno, ok, CmdResult, Output};
 use crate::script::world::World;
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{thread, Arc};
@@ -390,7 +390,7 @@ pub(crate) fn run(cmd: &HotplugCmd, w: &mut World) -> CmdResult {
         HotplugCmd::SysfsLs { path } => Ok(Output::Text(m.sysfs_ls(path)?.join("\n"))),
         HotplugCmd::SysfsExport { dir } => {
             m.sysfs_export(std::path::Path::new(dir))
-                .map_err(|_| Errno::EIO)?;
+                .map_err(|e| host_io_errno(&e))?;
             ok()
         }
         HotplugCmd::NotifierAdd {

@@ -9,7 +9,7 @@ use super::{Cmd, CommandDoc, Family};
 use crate::errno::Errno;
 use crate::page::{Pfn, PhysAddr, PAGE_SIZE};
 use crate::script::args::{Args, Parsed, Place};
-use crate::script::output::{ok, text, ByteSink, CmdResult};
+use crate::script::output::{host_io_errno, ok, text, ByteSink, CmdResult};
 use crate::script::world::World;
 
 /// A command of the readers family.
@@ -227,7 +227,7 @@ pub(crate) fn run(cmd: &ReaderCmd, w: &mut World, sink: &mut ByteSink) -> CmdRes
         }
         ReaderCmd::KpageflagsDump { file } => {
             m.kpageflags_dump(std::path::Path::new(file))
-                .map_err(|_| Errno::EIO)?;
+                .map_err(|e| host_io_errno(&e))?;
             ok()
         }
         ReaderCmd::Kpagecount { pfn } => text(m.kpagecount(Pfn(*pfn))),
