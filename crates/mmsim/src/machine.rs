@@ -240,7 +240,7 @@ impl MachineConfig {
                 "ram",
                 format!(
                     "ram={} must be a non-zero multiple of 128M (one section)",
-                    self.ram
+                    Size(self.ram)
                 ),
             );
         }
@@ -250,8 +250,8 @@ impl MachineConfig {
                 format!(
                     "ram={} is more than the model boots (at most {}T): booting initialises \
                      one page of memmap per 4 MiB of RAM, about 1 GiB of host memory and \
-                     2.5 s per TiB; add more memory later with `hotplug add`",
-                    self.ram,
+                     2.5 s per TiB",
+                    Size(self.ram),
                     MAX_BOOT_RAM >> 40
                 ),
             );
@@ -265,7 +265,7 @@ impl MachineConfig {
                     format!(
                         "ram={} needs about {} MiB of host memory to boot and this host has \
                          {} MiB available: at most {}G fits",
-                        self.ram,
+                        Size(self.ram),
                         needed >> 20,
                         available >> 20,
                         (available / 2 * 1024) >> 30
@@ -280,7 +280,7 @@ impl MachineConfig {
                 "block",
                 format!(
                     "block={} must be a power of two from 128M to 2G (x86-64's memory block sizes)",
-                    self.block_size
+                    Size(self.block_size)
                 ),
             );
         }
@@ -289,7 +289,7 @@ impl MachineConfig {
                 "max_phys",
                 format!(
                     "max_phys={} must be a multiple of 128M and at least ram",
-                    self.max_phys
+                    Size(self.max_phys)
                 ),
             );
         }
@@ -298,7 +298,7 @@ impl MachineConfig {
                 "max_phys",
                 format!(
                     "max_phys={} is beyond the model's {}T limit",
-                    self.max_phys,
+                    Size(self.max_phys),
                     MAX_PHYS >> 40
                 ),
             );
@@ -308,7 +308,8 @@ impl MachineConfig {
                 "block",
                 format!(
                     "block={} is larger than max_phys={}",
-                    self.block_size, self.max_phys
+                    Size(self.block_size),
+                    Size(self.max_phys)
                 ),
             );
         }
@@ -332,20 +333,24 @@ impl MachineConfig {
                 "hugepages",
                 format!(
                     "hugepages={} needs more than ram={} (2 MiB each)",
-                    self.hugepages, self.ram
+                    self.hugepages,
+                    Size(self.ram)
                 ),
             );
         }
         if self.movable % SECTION_SIZE != 0 {
             return err(
                 "movable",
-                format!("movable={} must be a multiple of 128M", self.movable),
+                format!("movable={} must be a multiple of 128M", Size(self.movable)),
             );
         }
         if self.movable >= self.ram {
             return err(
                 "movable",
-                format!("movable={} leaves no kernel memory below it", self.movable),
+                format!(
+                    "movable={} leaves no kernel memory below it",
+                    Size(self.movable)
+                ),
             );
         }
         Ok(())
@@ -368,6 +373,20 @@ impl MachineConfig {
         } else {
             ZoneType::Normal
         }
+    }
+}
+
+/// A byte count as a person writes it (`8T`, `192M`, `4097`).
+struct Size(u64);
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (shift, suffix) in [(40, 'T'), (30, 'G'), (20, 'M'), (10, 'K')] {
+            if self.0 >= 1 << shift && self.0 % (1 << shift) == 0 {
+                return write!(f, "{}{suffix}", self.0 >> shift);
+            }
+        }
+        write!(f, "{}", self.0)
     }
 }
 

@@ -184,21 +184,26 @@ struct Pin {
 impl Pin {
     /// The physical pieces of `[off, off + len)` of the pinned range, each
     /// within one page: EFAULT if the range is not all inside.
-    fn pieces(&self, off: u64, len: u64) -> Result<Vec<(PhysAddr, u64)>, Errno> {
+    fn pieces(
+        &self,
+        off: u64,
+        len: u64,
+    ) -> Result<impl Iterator<Item = (PhysAddr, u64)> + '_, Errno> {
         match off.checked_add(len) {
             Some(end) if end <= self.len => {}
             _ => return Err(Errno::EFAULT),
         }
-        let mut pieces = Vec::new();
         let mut done = 0;
-        while done < len {
+        Ok(std::iter::from_fn(move || {
+            if done == len {
+                return None;
+            }
             let at = self.first_off + off + done;
             let page = self.pinned.pages[(at / PAGE_SIZE) as usize];
             let n = (PAGE_SIZE - at % PAGE_SIZE).min(len - done);
-            pieces.push((PhysAddr(page.phys().0 + at % PAGE_SIZE), n));
             done += n;
-        }
-        Ok(pieces)
+            Some((PhysAddr(page.phys().0 + at % PAGE_SIZE), n))
+        }))
     }
 }
 
