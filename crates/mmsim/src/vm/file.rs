@@ -156,17 +156,14 @@ impl Machine {
         if hugetlb {
             f |= super::VM_HUGETLB;
         }
-        maps.vmas.insert(
-            addr,
-            Vma {
-                start: addr,
-                end: addr + size,
-                flags: f,
-                anon_vma,
-                file: Some(file),
-                pgoff: 0,
-            },
-        );
+        maps.insert(Vma {
+            start: addr,
+            end: addr + size,
+            flags: f,
+            anon_vma,
+            file: Some(file),
+            pgoff: 0,
+        });
         Ok(addr)
     }
 

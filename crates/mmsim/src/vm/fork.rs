@@ -31,11 +31,16 @@ impl Machine {
         let child = self.mm_alloc()?;
         let maps = parent.mmap_lock.down_write();
         let mut child_maps = child.mmap_lock.down_write();
-        for vma in maps.vmas.values().filter(|v| v.flags & VM_DONTCOPY == 0) {
+        let copied: Vec<Vma> = maps
+            .iter()
+            .filter(|v| v.flags & VM_DONTCOPY == 0)
+            .cloned()
+            .collect();
+        for vma in &copied {
             if let Some(av) = vma.anon_vma {
                 self.anon_vma_link(av, &child);
             }
-            child_maps.vmas.insert(vma.start, vma.clone());
+            child_maps.insert(vma.clone());
             if let Err(e) = self.copy_page_range(&child, parent, vma) {
                 drop(child_maps);
                 drop(maps);

@@ -41,6 +41,7 @@
 use super::pte::{
     MigrationKind, Pte, SwapEntry, PTE_DIRTY, PTE_PSE, PTE_RW, PTE_SPECIAL, PTE_YOUNG,
 };
+use super::vma::{Holes, RangeCall, UserRange};
 use super::{Mm, MmMaps, Vma, PTRS_PER_TABLE, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRITE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
@@ -400,14 +401,6 @@ impl Machine {
         Ok(())
     }
 
-    /// `vma_adjust_trans_huge()` + `split_vma()`: `addr` becomes a VMA
-    /// boundary, splitting any huge PMD across it first.
-    pub(crate) fn split_vma_at(&self, mm: &Mm, maps: &mut MmMaps, addr: u64) -> KResult<()> {
-        self.split_huge_pmd_address(mm, addr)?;
-        maps.split_at(addr);
-        Ok(())
-    }
-
     /// `copy_huge_pmd()`: fork of a huge PMD. Returns false if the PMD had
     /// to be split (the folio may be pinned) and the PTE level must copy it.
     #[allow(clippy::too_many_arguments)]
@@ -610,31 +603,34 @@ impl Machine {
         Ok(())
     }
 
-    /// MADV_COLLAPSE over `[start, end)`: every fully covered, 2 MiB-aligned
-    /// range becomes one PMD-mapped THP (`madvise_collapse`). The first
-    /// failure is returned.
+    /// MADV_COLLAPSE (`madvise_collapse`): in each VMA the range covers,
+    /// every fully covered, 2 MiB-aligned range becomes one PMD-mapped THP.
+    /// A VMA that THPs are not allowed in fails with -EINVAL; otherwise the
+    /// walk stops after the first VMA in which a collapse failed, with that
+    /// failure; unmapped holes give -ENOMEM at the end.
     pub fn madvise_collapse(&self, mm: &Mm, start: u64, len: u64) -> KResult<()> {
-        let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
+        let Some(r) = UserRange::new(RangeCall::Madvise, start, len)? else {
+            return Ok(());
+        };
         let maps = mm.mmap_lock.down_write();
-        let mut h = start.next_multiple_of(HPAGE_PMD_SIZE);
-        let mut ret = Ok(());
-        while h + HPAGE_PMD_SIZE <= end {
-            let Some(vma) = maps.find(h) else {
-                return Err(Errno::ENOMEM);
-            };
-            if vma.file.is_some()
-                || vma.flags & VM_NOHUGEPAGE != 0
-                || vma.start > h
-                || vma.end < h + HPAGE_PMD_SIZE
-            {
+        let (parts, holes) = Self::vma_parts(&maps, r, Holes::Skip);
+        for (s, e) in parts {
+            let vma = maps.find(s).expect("a part lies in a VMA");
+            // thp_vma_allowable_order() without the sysfs setting.
+            if vma.file.is_some() || vma.flags & (VM_NOHUGEPAGE | super::VM_HUGETLB) != 0 {
                 return Err(Errno::EINVAL);
             }
-            if let Err(e) = self.collapse_huge_page(mm, &maps, vma, h) {
-                ret = ret.and(Err(e));
+            let mut ret = Ok(());
+            let mut h = s.next_multiple_of(HPAGE_PMD_SIZE);
+            while h + HPAGE_PMD_SIZE <= e {
+                if let Err(err) = self.collapse_huge_page(mm, &maps, vma, h) {
+                    ret = Err(err);
+                }
+                h += HPAGE_PMD_SIZE;
             }
-            h += HPAGE_PMD_SIZE;
+            ret?;
         }
-        ret
+        holes
     }
 
     /// `is_refcount_suitable()`: the folio's references are its mappings'

@@ -18,12 +18,18 @@
 
 use super::pte::{Pte, PTE_YOUNG};
 use super::rmap::set_page_ksm;
-use super::{Mm, VM_MERGEABLE};
-use crate::errno::{Errno, KResult};
+use super::vma::{RangeCall, UserRange};
+use super::{Mm, Vma, VM_HUGETLB, VM_MERGEABLE, VM_SHARED};
+use crate::errno::KResult;
 use crate::machine::Machine;
 use crate::page::{Pfn, PAGE_SIZE, PG_ANON_EXCLUSIVE};
 use crate::sync::Arc;
 use std::collections::BTreeMap;
+
+/// `vma_ksm_compatible()`: KSM leaves shared and hugetlb mappings alone.
+fn ksm_compatible(v: &Vma) -> bool {
+    v.flags & (VM_SHARED | VM_HUGETLB) == 0
+}
 
 /// A page KSM may merge: who maps it where.
 type Candidate = (Arc<Mm>, u64, Pfn);
@@ -42,47 +48,34 @@ impl Machine {
     /// sharing of every KSM page in the range (`break_ksm()`: an unshare
     /// fault copies it).
     pub fn madvise_mergeable(&self, mm: &Mm, start: u64, len: u64, mergeable: bool) -> KResult<()> {
-        let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
-        {
-            let mut maps = mm.mmap_lock.down_write();
-            maps.split_at(start);
-            maps.split_at(end);
-            let mut covered = start;
-            for (_, v) in maps.vmas.range_mut(start..end) {
-                if v.start != covered || v.file.is_some() && v.flags & super::VM_SHARED != 0 {
-                    return Err(Errno::EINVAL);
-                }
-                covered = v.end;
-                if mergeable {
-                    v.flags |= VM_MERGEABLE;
-                } else {
-                    v.flags &= !VM_MERGEABLE;
-                }
-            }
-            if covered < end {
-                return Err(Errno::ENOMEM);
-            }
-        }
-        if !mergeable {
+        // ksm_madvise(): VMAs KSM cannot handle keep their flags, silently
+        // (vma_ksm_compatible()).
+        let ret = self.madvise_update_vma(mm, start, len, |v| {
+            Ok(if !ksm_compatible(v) {
+                v.flags
+            } else if mergeable {
+                v.flags | VM_MERGEABLE
+            } else {
+                v.flags & !VM_MERGEABLE
+            })
+        });
+        if let (false, Ok(Some(r))) = (mergeable, UserRange::new(RangeCall::Madvise, start, len)) {
+            // unmerge_ksm_pages(): break every KSM page of the mapped parts.
             let maps = mm.mmap_lock.down_read();
-            let mut addr = start;
-            while addr < end {
+            let mut addr = r.start;
+            while addr < r.end {
                 let pte = self.pte_at(mm, addr);
                 if pte.present() && !pte.special() && self.folio_test_ksm(pte.pfn()) {
-                    self.handle_mm_fault_locked(
-                        mm,
-                        &maps,
-                        addr,
-                        super::fault::FaultFlags {
-                            write: false,
-                            unshare: true,
-                        },
-                    )?;
+                    let unshare = super::fault::FaultFlags {
+                        write: false,
+                        unshare: true,
+                    };
+                    self.handle_mm_fault_locked(mm, &maps, addr, unshare)?;
                 }
                 addr += PAGE_SIZE;
             }
         }
-        Ok(())
+        ret
     }
 
     /// One full KSM scan over every mergeable range.
@@ -91,7 +84,7 @@ impl Machine {
         let mut groups: BTreeMap<Vec<u8>, Vec<Candidate>> = BTreeMap::new();
         for mm in self.live_mms() {
             let maps = mm.mmap_lock.down_read();
-            for v in maps.vmas.values().filter(|v| v.flags & VM_MERGEABLE != 0) {
+            for v in maps.iter().filter(|v| v.flags & VM_MERGEABLE != 0) {
                 let mut addr = v.start;
                 while addr < v.end {
                     let pte = self.pte_at(&mm, addr);

@@ -52,6 +52,7 @@ pub mod pte;
 pub mod rmap;
 pub mod swap;
 pub mod unmap;
+pub mod vma;
 
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
@@ -60,7 +61,7 @@ use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use crate::sync::{Arc, Mutex, RwSem, SeqCount, SpinLock, SpinLockGuard};
 use crate::zone::alloc::Gfp;
 use pte::Pte;
-use std::collections::BTreeMap;
+pub use vma::{MmMaps, Vma};
 
 /// VM_READ.
 pub const VM_READ: u32 = 1 << 0;
@@ -94,105 +95,6 @@ pub const PTRS_PER_TABLE: u64 = 512;
 pub const MMAP_BASE: u64 = 0x7f00_0000_0000;
 /// One past the highest user address (47 bits).
 pub const TASK_SIZE: u64 = 1 << 47;
-
-/// One `vm_area_struct`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Vma {
-    /// First address.
-    pub start: u64,
-    /// One past the last address.
-    pub end: u64,
-    /// VM_* flags.
-    pub flags: u32,
-    /// The anon_vma its anonymous pages point at (private mappings).
-    pub anon_vma: Option<u32>,
-    /// The file it maps (memfd/tmpfs), if any.
-    pub file: Option<u32>,
-    /// `vm_pgoff`: the file page mapped at `start`.
-    pub pgoff: u64,
-}
-
-impl Vma {
-    /// `is_cow_mapping()`: private and may be written.
-    pub fn is_cow(&self) -> bool {
-        self.flags & (VM_SHARED | VM_MAYWRITE) == VM_MAYWRITE
-    }
-
-    /// Whether `addr` lies in it.
-    pub fn contains(&self, addr: u64) -> bool {
-        self.start <= addr && addr < self.end
-    }
-}
-
-/// The VMA tree (under `mmap_lock`).
-#[derive(Default, Debug)]
-pub struct MmMaps {
-    /// VMAs by start address.
-    pub vmas: BTreeMap<u64, Vma>,
-}
-
-impl MmMaps {
-    /// `find_vma()` for an address inside a VMA.
-    pub fn find(&self, addr: u64) -> Option<&Vma> {
-        self.vmas
-            .range(..=addr)
-            .next_back()
-            .map(|(_, v)| v)
-            .filter(|v| v.contains(addr))
-    }
-
-    /// Splits VMAs so that `addr` is a boundary (`split_vma()`).
-    pub fn split_at(&mut self, addr: u64) {
-        let Some(v) = self.find(addr).cloned() else {
-            return;
-        };
-        if v.start == addr {
-            return;
-        }
-        let mut lower = v.clone();
-        lower.end = addr;
-        let mut upper = v;
-        upper.pgoff += (addr - upper.start) / PAGE_SIZE;
-        upper.start = addr;
-        self.vmas.insert(lower.start, lower);
-        self.vmas.insert(upper.start, upper);
-    }
-}
-
-impl MmMaps {
-    /// `vma_merge()`: joins the VMAs touching `[start, end)` with their
-    /// neighbours where they are one mapping again — adjacent, same flags,
-    /// anon_vma and file, and contiguous file offsets (mprotect and madvise
-    /// put a range back the way it was).
-    pub fn merge(&mut self, start: u64, end: u64) {
-        let first = self
-            .vmas
-            .range(..start)
-            .next_back()
-            .map_or(start, |(s, _)| *s);
-        let keys: Vec<u64> = self.vmas.range(first..=end).map(|(s, _)| *s).collect();
-        let mut cur: Option<u64> = None;
-        for k in keys {
-            let Some(c) = cur else {
-                cur = Some(k);
-                continue;
-            };
-            let (prev, next) = (&self.vmas[&c], &self.vmas[&k]);
-            let mergeable = prev.end == next.start
-                && prev.flags == next.flags
-                && prev.anon_vma == next.anon_vma
-                && prev.file == next.file
-                && prev.pgoff + (prev.end - prev.start) / PAGE_SIZE == next.pgoff;
-            if mergeable {
-                let next_end = next.end;
-                self.vmas.remove(&k);
-                self.vmas.get_mut(&c).expect("present").end = next_end;
-            } else {
-                cur = Some(k);
-            }
-        }
-    }
-}
 
 /// One `mm_struct`.
 pub struct Mm {
@@ -373,7 +275,7 @@ impl Machine {
     pub fn for_each_mapped_pte(&self, mut f: impl FnMut(&Arc<Mm>, u64, Pte)) {
         for mm in self.live_mms() {
             let maps = mm.mmap_lock.down_read();
-            for v in maps.vmas.values() {
+            for v in maps.iter() {
                 let mut addr = v.start;
                 while addr < v.end {
                     let pte = self.pte_at(&mm, addr);
@@ -392,7 +294,7 @@ impl Machine {
     pub fn for_each_mapping(&self, mut f: impl FnMut(&Arc<Mm>, u64, huge::Mapping)) {
         for mm in self.live_mms() {
             let maps = mm.mmap_lock.down_read();
-            for v in maps.vmas.values() {
+            for v in maps.iter() {
                 let mut addr = v.start;
                 while addr < v.end {
                     let m = self.lookup(&mm, addr);
@@ -536,7 +438,7 @@ impl Machine {
     /// above MMAP_BASE, aligned to `align`.
     pub fn get_unmapped_area(&self, maps: &MmMaps, size: u64, align: u64) -> KResult<u64> {
         let mut addr = MMAP_BASE;
-        for v in maps.vmas.values() {
+        for v in maps.iter() {
             if v.end <= addr {
                 continue;
             }
@@ -574,17 +476,14 @@ impl Machine {
             // anon_vma_prepare() at mmap rather than at the first fault: the
             // model's faults hold mmap_lock for read only.
             let anon_vma = Some(self.anon_vma_alloc(mm));
-            maps.vmas.insert(
-                addr,
-                Vma {
-                    start: addr,
-                    end: addr + size,
-                    flags: flags | VM_MAYREAD | VM_MAYWRITE | VM_SOFTDIRTY,
-                    anon_vma,
-                    file: None,
-                    pgoff: 0,
-                },
-            );
+            maps.insert(Vma {
+                start: addr,
+                end: addr + size,
+                flags: flags | VM_MAYREAD | VM_MAYWRITE | VM_SOFTDIRTY,
+                anon_vma,
+                file: None,
+                pgoff: 0,
+            });
             addr
         };
         if populate {

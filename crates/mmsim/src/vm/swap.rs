@@ -16,7 +16,8 @@
 //! never PG_anon_exclusive while a swap PTE refers to it.
 
 use super::pte::{Pte, SwapEntry, PTE_DIRTY, PTE_RW, PTE_YOUNG};
-use super::{Mm, Vma, VM_WRITE};
+use super::vma::{Holes, RangeCall, UserRange};
+use super::{Mm, Vma, VM_HUGETLB, VM_WRITE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
 use crate::page::{Pfn, PAGE_SIZE, PG_ANON_EXCLUSIVE, PG_LRU, PG_SWAPCACHE};
@@ -135,15 +136,24 @@ impl Machine {
     /// Reclaim takes each page off the LRU before it unmaps it, as the
     /// migration core does, so the two never own one page at once.
     pub fn madvise_pageout(&self, mm: &Mm, start: u64, len: u64) -> KResult<()> {
+        let Some(r) = UserRange::new(RangeCall::Madvise, start, len)? else {
+            return Ok(());
+        };
         let dev = self.swap()?;
-        let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
-        let _maps = mm.mmap_lock.down_read();
-        let mut addr = start;
-        while addr < end {
-            self.pageout_one(dev, mm, addr);
-            addr += PAGE_SIZE;
+        let maps = mm.mmap_lock.down_read();
+        let (parts, holes) = Self::vma_parts(&maps, r, Holes::Skip);
+        for (s, e) in parts {
+            // can_madv_lru_vma(): never hugetlb.
+            if maps.find(s).is_some_and(|v| v.flags & VM_HUGETLB != 0) {
+                return Err(Errno::EINVAL);
+            }
+            let mut addr = s;
+            while addr < e {
+                self.pageout_one(dev, mm, addr);
+                addr += PAGE_SIZE;
+            }
         }
-        Ok(())
+        holes
     }
 
     fn pageout_one(&self, dev: &SwapDevice, mm: &Mm, addr: u64) {
