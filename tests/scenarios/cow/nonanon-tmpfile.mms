@@ -35,3 +35,8 @@ P write mem3 4K 0x6b
 expect q read 0 4K == 0x6b
 release q
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+P exit
+check

@@ -26,3 +26,9 @@ A madvise a unmergeable
 expect A pfn a != $k
 expect ksm run == pages_shared=0 pages_sharing=0
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+A exit
+B exit
+check

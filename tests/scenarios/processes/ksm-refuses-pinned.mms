@@ -26,3 +26,8 @@ A write a 4K 0x44
 expect r read 0 4K == 0x44
 release r
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+A exit
+check

@@ -88,6 +88,7 @@ impl Machine {
             self.folio_pin(pfn);
             self.folio_put(head);
         }
+        self.gup_refs_taken(1);
         let back_off = |m: &Machine| {
             m.release_pages(&[pfn], flags);
             None

@@ -258,6 +258,7 @@ impl Machine {
         if self.is_zero_pfn_any(pfn) {
             return;
         }
+        self.gup_refs_taken(1);
         if flags.pin {
             self.folio_pin(pfn);
         } else {
@@ -271,6 +272,7 @@ impl Machine {
             if self.is_zero_pfn_any(pfn) {
                 continue;
             }
+            self.gup_refs_taken(-1);
             if flags.pin {
                 self.folio_unpin(pfn);
             } else {

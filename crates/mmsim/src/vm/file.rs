@@ -117,6 +117,23 @@ impl Machine {
         Ok(pfn)
     }
 
+    /// Every page-cache folio of every file, with its order: the cache
+    /// holds one reference on each for the life of the machine.
+    pub(crate) fn file_cache_folios(&self) -> Vec<(Pfn, u32)> {
+        let files = self.vm().files.lock();
+        files
+            .iter()
+            .flat_map(|f| {
+                let order = if f.hugetlb {
+                    super::huge::HPAGE_PMD_ORDER
+                } else {
+                    0
+                };
+                f.pages.values().map(move |&p| (p, order))
+            })
+            .collect()
+    }
+
     /// `mmap()` of a file, shared or private; returns the address.
     pub fn mmap_file(
         &self,

@@ -221,6 +221,13 @@ impl Machine {
         Ok(pfn)
     }
 
+    /// The huge zero folio, if it was ever needed.
+    pub fn huge_zero_if_allocated(&self) -> Option<Pfn> {
+        // Acquire pairs with the Release store in huge_zero_pfn().
+        let z = self.vm().huge_zero.load(Ordering::Acquire);
+        (z != 0).then_some(Pfn(z))
+    }
+
     /// Whether `pfn` is a page of the huge zero folio.
     pub fn is_huge_zero_pfn(&self, pfn: Pfn) -> bool {
         // Acquire pairs with the Release store in huge_zero_pfn().

@@ -57,6 +57,11 @@ impl Machine {
         (pool.total, pool.free.len() as u64)
     }
 
+    /// The folios free in the pool (refcount 0, PageHuge).
+    pub(crate) fn hugetlb_free_folios(&self) -> Vec<Pfn> {
+        self.vm().hugetlb.lock().free.clone()
+    }
+
     /// `alloc_hugetlb_folio()`: a zeroed folio from the pool, refcount 1.
     /// An empty pool is the fault's SIGBUS, which the model reports as
     /// -EFAULT (there are no mmap-time reservations).

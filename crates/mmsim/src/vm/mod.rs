@@ -57,7 +57,7 @@ pub mod vma;
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
 use crate::page::{PageType, Pfn, PhysAddr, PAGE_SIZE};
-use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use crate::sync::{Arc, Mutex, RwSem, SeqCount, SpinLock, SpinLockGuard};
 use crate::zone::alloc::Gfp;
 use pte::Pte;
@@ -152,9 +152,16 @@ impl Mm {
     }
 }
 
-/// Machine-wide VM state: the zero page, anon_vmas and mm ids.
+/// Machine-wide VM state: the zero page, anon_vmas, the live address
+/// spaces and the GUP references they handed out.
 pub struct VmState {
     next_mm: AtomicU32,
+    /// Every address space between `mm_alloc()` and `exit_mmap()` (the
+    /// kernel's mm_users > 0), in creation order.
+    mms: Mutex<Vec<crate::sync::Weak<Mm>>>,
+    /// Page references GUP took and nobody released yet (not counting the
+    /// zero pages, on which GUP takes none).
+    gup_refs: AtomicI64,
     /// Memory-backed files (memfd/tmpfs) and their page caches.
     pub(crate) files: Mutex<Vec<file::FileState>>,
     anon_vmas: Mutex<Vec<AnonVma>>,
@@ -185,6 +192,8 @@ impl VmState {
     pub fn new(zero_pfn: Pfn) -> VmState {
         VmState {
             next_mm: AtomicU32::new(1),
+            mms: Mutex::new(Vec::new()),
+            gup_refs: AtomicI64::new(0),
             files: Mutex::new(Vec::new()),
             anon_vmas: Mutex::new(Vec::new()),
             zero_pfn,
@@ -206,7 +215,7 @@ impl Machine {
     /// `mm_alloc()`: an empty address space with its PGD.
     pub fn mm_alloc(&self) -> KResult<Arc<Mm>> {
         let pgd = self.alloc_table()?;
-        Ok(Arc::new(Mm {
+        let mm = Arc::new(Mm {
             id: self.vm().next_mm.fetch_add(1, Ordering::Relaxed),
             pgd,
             mmap_lock: RwSem::new(MmMaps::default()),
@@ -214,7 +223,40 @@ impl Machine {
             has_pinned: AtomicBool::new(false),
             write_protect_seq: SeqCount::new(),
             fork_lock: Mutex::new(()),
-        }))
+        });
+        self.vm().mms.lock().push(Arc::downgrade(&mm));
+        Ok(mm)
+    }
+
+    /// Takes `mm` off the list of live address spaces (`exit_mmap()`,
+    /// mm_users dropping to 0).
+    pub(crate) fn mm_unlist(&self, mm: &Mm) {
+        self.vm()
+            .mms
+            .lock()
+            .retain(|w| w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), mm));
+    }
+
+    /// How many address spaces are alive: allocated and not yet torn down
+    /// by `exit_mmap()`. One dropped without `exit_mmap()` is not alive (its
+    /// page tables leaked, and the leak check says so).
+    pub fn nr_live_mms(&self) -> usize {
+        self.vm()
+            .mms
+            .lock()
+            .iter()
+            .filter(|w| w.strong_count() > 0)
+            .count()
+    }
+
+    /// GUP took `n` more page references (`try_grab_folio()`).
+    pub(crate) fn gup_refs_taken(&self, n: i64) {
+        self.vm().gup_refs.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Page references taken by GUP (get or pin) and not yet released.
+    pub fn gup_refs_outstanding(&self) -> i64 {
+        self.vm().gup_refs.load(Ordering::Relaxed)
     }
 
     /// `anon_vma_prepare()`: a new anon_vma for `mm`.
@@ -255,18 +297,14 @@ impl Machine {
             .unwrap_or_default()
     }
 
-    /// Every live address space that has anonymous memory (the model's
-    /// `mmlist`), each once.
+    /// Every live address space (the model's `mmlist`), in creation order.
     pub fn live_mms(&self) -> Vec<Arc<Mm>> {
-        let mut out: Vec<Arc<Mm>> = Vec::new();
-        for av in self.vm().anon_vmas.lock().iter() {
-            for mm in av.mms.iter().filter_map(|w| w.upgrade()) {
-                if !out.iter().any(|o| o.id == mm.id) {
-                    out.push(mm);
-                }
-            }
-        }
-        out
+        self.vm()
+            .mms
+            .lock()
+            .iter()
+            .filter_map(|w| w.upgrade())
+            .collect()
     }
 
     /// Calls `f(mm, address, pte)` for every present, non-special PTE of

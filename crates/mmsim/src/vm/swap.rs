@@ -305,6 +305,29 @@ impl Machine {
         Ok(())
     }
 
+    /// Every slot in use: its use count (swap PTEs referring to it), its
+    /// swap-cache page if any, and whether it holds written-out data.
+    pub(crate) fn swap_slots(&self) -> Vec<(u64, u32, Option<Pfn>, bool)> {
+        let Some(dev) = self.swap_device() else {
+            return Vec::new();
+        };
+        let s = dev.state.lock();
+        let mut slots: std::collections::BTreeSet<u64> = s.count.keys().copied().collect();
+        slots.extend(s.cache.keys());
+        slots.extend(s.data.keys());
+        slots
+            .into_iter()
+            .map(|slot| {
+                (
+                    slot,
+                    s.count.get(&slot).copied().unwrap_or(0),
+                    s.cache.get(&slot).copied(),
+                    s.data.contains_key(&slot),
+                )
+            })
+            .collect()
+    }
+
     /// Checks that no swap-cache page that a swap PTE still refers to is
     /// PG_anon_exclusive (the BUG_ON in `do_swap_page`).
     pub(crate) fn swap_cache_exclusive_violations(&self) -> Vec<String> {

@@ -92,6 +92,7 @@ impl Machine {
         // (split, migration) still holds one of these tables.
         let _rmap = self.vm().rmap_lock.down_write();
         self.anon_vma_unlink_mm(mm);
+        self.mm_unlist(mm);
         self.free_pgtables(mm, true);
     }
 

@@ -18,3 +18,8 @@ P madvise mem pageout 0 4K
 expect P pagemap mem == present=1 swapped=0 exclusive=1 pfn=$page
 release p
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+P exit
+check
