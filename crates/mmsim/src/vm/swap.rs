@@ -133,13 +133,16 @@ impl Machine {
     /// `madvise(MADV_PAGEOUT)`: reclaims every anonymous page of the range
     /// that this process alone maps. Pages that cannot go (pinned, with
     /// references beyond the mapping, or isolated by a migration) stay.
+    /// Without a swap device `add_to_swap()` fails: the call still succeeds
+    /// and the pages stay mapped (a large folio is split all the same, as
+    /// `shrink_folio_list()` falls back to small folios before it gives up).
     /// Reclaim takes each page off the LRU before it unmaps it, as the
     /// migration core does, so the two never own one page at once.
     pub fn madvise_pageout(&self, mm: &Mm, start: u64, len: u64) -> KResult<()> {
         let Some(r) = UserRange::new(RangeCall::Madvise, start, len)? else {
             return Ok(());
         };
-        let dev = self.swap()?;
+        let dev = self.swap_device();
         let maps = mm.mmap_lock.down_read();
         let (parts, holes) = Self::vma_parts(&maps, r, Holes::Skip);
         for (s, e) in parts {
@@ -156,7 +159,7 @@ impl Machine {
         holes
     }
 
-    fn pageout_one(&self, dev: &SwapDevice, mm: &Mm, addr: u64) {
+    fn pageout_one(&self, dev: Option<&SwapDevice>, mm: &Mm, addr: u64) {
         let Ok(Some((t, i))) = self.walk(mm, addr, false) else {
             return;
         };
@@ -180,6 +183,10 @@ impl Machine {
             }
             return;
         }
+        // add_to_swap() fails without swap space: the page stays.
+        let Some(dev) = dev else {
+            return;
+        };
         let p = self.page(pfn);
         // madvise_cold_or_pageout: skip folios that may be mapped shared.
         if !self.folio_test_anon(pfn) || self.folio_test_ksm(pfn) || p.mapcount() != 1 {
