@@ -18,6 +18,9 @@ pub const PTE_RW: u64 = 1 << 1;
 pub const PTE_USER: u64 = 1 << 2;
 /// _PAGE_PWT, reused as _PAGE_SWP_EXCLUSIVE in swap entries.
 pub const PTE_SWP_EXCLUSIVE: u64 = 1 << 3;
+/// _PAGE_SWP_SOFT_DIRTY: soft-dirty of a swap entry (x86 reuses _PAGE_RW,
+/// which a non-present entry has no use for).
+pub const PTE_SWP_SOFT_DIRTY: u64 = PTE_RW;
 /// _PAGE_ACCESSED.
 pub const PTE_YOUNG: u64 = 1 << 5;
 /// _PAGE_DIRTY, the hardware bit.
@@ -204,6 +207,11 @@ impl Pte {
                 offset,
             },
         })
+    }
+
+    /// `pte_swp_soft_dirty()`.
+    pub fn swp_soft_dirty(self) -> bool {
+        !self.present() && self.0 & PTE_SWP_SOFT_DIRTY != 0
     }
 
     /// `pte_swp_exclusive()`.

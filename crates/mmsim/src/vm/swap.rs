@@ -11,13 +11,17 @@
 //! Exclusivity while swapped out lives only in the swap PTE (the
 //! _PAGE_SWP_EXCLUSIVE bit): reclaim sets it when it unmaps a
 //! PG_anon_exclusive page, fork clears it in the parent, and swap-in maps the
-//! page exclusive and writable only if the bit says so or nobody else can hold
-//! the page (a fresh copy, or a sole reference). A page in the swap cache is
-//! never PG_anon_exclusive while a swap PTE refers to it.
+//! page exclusive only if the bit says so or nobody else can hold the page (a
+//! fresh copy, or a sole reference) — and then writable, on a read fault too,
+//! if the VMA is writable and soft-dirty tracking does not want to see the
+//! next write (the swap entry keeps the soft-dirty bit). A page in the swap
+//! cache is never PG_anon_exclusive while a swap PTE refers to it.
 
-use super::pte::{Pte, SwapEntry, PTE_DIRTY, PTE_RW, PTE_YOUNG};
+use super::pte::{
+    Pte, SwapEntry, PTE_DIRTY, PTE_RW, PTE_SOFT_DIRTY, PTE_SWP_SOFT_DIRTY, PTE_YOUNG,
+};
 use super::vma::{Holes, RangeCall, UserRange};
-use super::{Mm, Vma, VM_HUGETLB, VM_WRITE};
+use super::{Mm, Vma, VM_HUGETLB, VM_SOFTDIRTY, VM_WRITE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
 use crate::page::{Pfn, PAGE_SIZE, PG_ANON_EXCLUSIVE, PG_LRU, PG_SWAPCACHE};
@@ -226,7 +230,12 @@ impl Machine {
             ty: SWAP_TYPE,
             offset: slot,
         };
-        self.write_entry(t, i, Pte::swap(entry, exclusive));
+        // pte_swp_mksoft_dirty(): the swap entry keeps soft-dirty.
+        let mut swp = Pte::swap(entry, exclusive);
+        if pte.soft_dirty() {
+            swp = swp.with(PTE_SWP_SOFT_DIRTY);
+        }
+        self.write_entry(t, i, swp);
         self.folio_remove_rmap_pte(pfn);
         drop(ptl);
         // Off the LRU since the isolation above; the last reference goes.
@@ -295,11 +304,22 @@ impl Machine {
             p.mapcount_add(1);
         }
         let mut bits = PTE_YOUNG;
+        if orig.swp_soft_dirty() {
+            bits |= PTE_SOFT_DIRTY;
+        }
+        // "Same logic as in do_wp_page()", for pages certainly not shared:
+        // mapped writable whenever the VMA allows it and soft-dirty
+        // tracking needs no write fault (pte_needs_soft_dirty_wp()), on a
+        // read fault too; only the dirty bit is the write fault's.
         let may_own = exclusive || p.ref_count() == 1;
         if may_own {
             p.set(PG_ANON_EXCLUSIVE);
-            if write && vma.flags & VM_WRITE != 0 {
-                bits |= PTE_RW | PTE_DIRTY;
+            let soft_dirty_wp = vma.flags & VM_SOFTDIRTY == 0 && bits & PTE_SOFT_DIRTY == 0;
+            if vma.flags & VM_WRITE != 0 && !soft_dirty_wp {
+                bits |= PTE_RW;
+                if write {
+                    bits |= PTE_DIRTY;
+                }
             }
         }
         self.write_entry(table, idx, Pte::new(pfn, bits));
