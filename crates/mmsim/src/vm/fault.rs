@@ -18,7 +18,7 @@ use super::pte::{Pte, SwapEntry, PTE_DIRTY, PTE_RW, PTE_SPECIAL, PTE_YOUNG};
 use super::{huge, Mm, MmMaps, Vma, VM_WRITE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::{Pfn, PG_ANON_EXCLUSIVE};
+use crate::page::{Pfn, PG_ANON_EXCLUSIVE, PG_UPTODATE};
 use crate::sync::{thread, Arc};
 use crate::variant::CowReuse;
 use crate::zone::alloc::Gfp;
@@ -155,6 +155,8 @@ impl Machine {
             self.put_pages(new, 0);
             return Err(e);
         }
+        // __folio_mark_uptodate(): the contents are there before the PTE.
+        self.page(new).set(PG_UPTODATE);
         Ok(new)
     }
 

@@ -20,7 +20,7 @@
 use super::{Mm, Vma, VM_MAYREAD, VM_MAYWRITE, VM_SHARED, VM_WRITE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::{Pfn, PAGE_SIZE, PG_UPTODATE};
+use crate::page::{Pfn, PAGE_SIZE, PG_SWAPBACKED, PG_UPTODATE};
 use crate::sync::Arc;
 use crate::zone::alloc::Gfp;
 use std::collections::BTreeMap;
@@ -112,6 +112,9 @@ impl Machine {
         self.physmem().clear_page(pfn)?;
         let p = self.page(pfn);
         p.set_private(FILE_BIT | (u64::from(file) << FILE_SHIFT) | (index & INDEX_MASK));
+        // shmem_alloc_folio(): __folio_set_swapbacked(); shmem_get_folio()
+        // marks the zeroed folio uptodate.
+        p.set(PG_SWAPBACKED);
         p.set(PG_UPTODATE);
         f.pages.insert(index, pfn);
         Ok(pfn)

@@ -45,7 +45,7 @@ use super::vma::{Holes, RangeCall, UserRange};
 use super::{Mm, MmMaps, Vma, PTRS_PER_TABLE, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRITE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::{Pfn, PAGE_SIZE, PG_ANON_EXCLUSIVE, PG_LARGE_RMAPPABLE, PG_LRU};
+use crate::page::{Pfn, PAGE_SIZE, PG_ANON_EXCLUSIVE, PG_LARGE_RMAPPABLE, PG_LRU, PG_UPTODATE};
 use crate::sync::atomic::Ordering;
 use crate::sync::Arc;
 use crate::variant::CowReuse;
@@ -246,6 +246,8 @@ impl Machine {
                 return Err(e);
             }
         }
+        // __folio_mark_uptodate().
+        self.page(head).set(PG_UPTODATE);
         Ok(head)
     }
 
@@ -576,7 +578,14 @@ impl Machine {
                 t.set_private(0);
             }
             hp.clear(crate::page::PG_HEAD);
+            // __split_folio_to_order(): the new folios take the head's
+            // PG_uptodate (PG_lru and PG_swapbacked come with their anon
+            // mapping below).
+            let uptodate = hp.test(PG_UPTODATE);
             for i in 0..nr {
+                if uptodate {
+                    self.page(head + i).set(PG_UPTODATE);
+                }
                 self.folio_set_anon(head + i, anon_vma, haddr + i * PAGE_SIZE);
                 // Each new folio holds one reference for now (the caller's
                 // on `page`, a temporary one on the others).

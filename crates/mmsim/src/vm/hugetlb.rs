@@ -25,7 +25,7 @@ use super::pte::{Pte, PTE_DIRTY, PTE_RW, PTE_YOUNG};
 use super::{Mm, Vma, VM_SHARED, VM_WRITE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::{PageType, Pfn, PAGE_SIZE, PG_ANON_EXCLUSIVE};
+use crate::page::{PageType, Pfn, PAGE_SIZE, PG_ANON_EXCLUSIVE, PG_UPTODATE};
 use crate::zone::alloc::Gfp;
 
 /// The pool (`struct hstate` for 2 MiB pages).
@@ -71,6 +71,8 @@ impl Machine {
         for i in 0..HPAGE_PMD_NR {
             self.physmem().clear_page(head + i)?;
         }
+        // hugetlb_no_page(): folio_zero_user() + __folio_mark_uptodate().
+        self.page(head).set(PG_UPTODATE);
         Ok(head)
     }
 

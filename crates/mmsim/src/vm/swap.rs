@@ -24,7 +24,7 @@ use super::vma::{Holes, RangeCall, UserRange};
 use super::{Mm, Vma, VM_HUGETLB, VM_SOFTDIRTY, VM_WRITE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::{Pfn, PAGE_SIZE, PG_ANON_EXCLUSIVE, PG_LRU, PG_SWAPCACHE};
+use crate::page::{Pfn, PAGE_SIZE, PG_ANON_EXCLUSIVE, PG_LRU, PG_SWAPCACHE, PG_UPTODATE};
 use crate::sync::Mutex;
 use crate::zone::alloc::Gfp;
 use std::collections::BTreeMap;
@@ -272,6 +272,8 @@ impl Machine {
                     Some(d) => self.physmem().write(pfn.phys(), &d)?,
                     None => self.physmem().clear_page(pfn)?,
                 }
+                // swap_read_folio(): folio_mark_uptodate() once read.
+                self.page(pfn).set(PG_UPTODATE);
                 // SWP_SYNCHRONOUS_IO: a slot with one user skips the cache.
                 let shared = s.count.get(&slot).copied().unwrap_or(0) > 1;
                 if shared {
