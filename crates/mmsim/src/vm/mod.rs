@@ -61,6 +61,7 @@ use crate::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering}
 use crate::sync::{Arc, Mutex, RwSem, SeqCount, SpinLock, SpinLockGuard};
 use crate::zone::alloc::Gfp;
 use pte::Pte;
+use std::collections::BTreeMap;
 pub use vma::{MmMaps, Vma};
 
 /// VM_READ.
@@ -162,6 +163,9 @@ pub struct VmState {
     /// Page references GUP took and nobody released yet (not counting the
     /// zero pages, on which GUP takes none).
     gup_refs: AtomicI64,
+    /// ksmd's rmap_items, by (mm id, address): what each scan remembers for
+    /// the next. Held for the whole scan, which serialises scans.
+    pub(crate) ksm: Mutex<BTreeMap<(u32, u64), ksm::RmapItem>>,
     /// Memory-backed files (memfd/tmpfs) and their page caches.
     pub(crate) files: Mutex<Vec<file::FileState>>,
     anon_vmas: Mutex<Vec<AnonVma>>,
@@ -194,6 +198,7 @@ impl VmState {
             next_mm: AtomicU32::new(1),
             mms: Mutex::new(Vec::new()),
             gup_refs: AtomicI64::new(0),
+            ksm: Mutex::new(BTreeMap::new()),
             files: Mutex::new(Vec::new()),
             anon_vmas: Mutex::new(Vec::new()),
             zero_pfn,
