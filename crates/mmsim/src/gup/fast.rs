@@ -5,8 +5,8 @@
 //! (the kernel disables interrupts, which holds off the TLB-flush IPI that
 //! page-table freeing waits for). For each PTE, in the kernel's order:
 //!
-//! * (B1) read the PTE; stop at anything not present or special (the zero
-//!   page), or read-only when writing;
+//! * (B1) read the PTE; stop at anything not present, PROT_NONE or special
+//!   (the zero page), or read-only when writing;
 //! * (B3) take a speculative reference (`try_grab_folio_fast()`:
 //!   get_page_unless_zero, plus the pin bias for FOLL_PIN); a longterm pin of
 //!   a ZONE_MOVABLE page backs off;
@@ -69,7 +69,10 @@ impl Machine {
             Mapping::Pmd(t, i, pmd) => (t, i, pmd, pmd.pfn() + (addr - haddr(addr)) / PAGE_SIZE),
             Mapping::None => return None,
         };
-        if !entry.present() || entry.special() || (flags.write && !entry.write()) {
+        // "Always fallback to ordinary GUP on PROT_NONE-mapped pages"
+        // (pte_protnone()), then (B2) pte_access_permitted(): present, user,
+        // and writable for FOLL_WRITE.
+        if entry.protnone() || !entry.access_permitted(flags.write) || entry.special() {
             return None;
         }
         let page = self.mem().pfn_to_page(pfn)?;

@@ -25,7 +25,7 @@ use crate::sync::Arc;
 use crate::variant::CowReuse;
 use crate::vm::fault::FaultFlags;
 use crate::vm::huge::{self, Mapping};
-use crate::vm::{Mm, Vma, VM_WRITE};
+use crate::vm::{Mm, Vma, VM_READ, VM_WRITE};
 
 /// How often migrating a longterm GUP's pages out of ZONE_MOVABLE may fail
 /// before the GUP gives up with -EAGAIN.
@@ -176,7 +176,9 @@ impl Machine {
         flags: GupFlags,
     ) -> KResult<Pfn> {
         let vma = maps.find(addr).ok_or(Errno::EFAULT)?;
-        if flags.write && vma.flags & VM_WRITE == 0 {
+        // check_vma_flags() without FOLL_FORCE: a write needs VM_WRITE, a
+        // read VM_READ (so PROT_NONE is -EFAULT either way).
+        if flags.write && vma.flags & VM_WRITE == 0 || !flags.write && vma.flags & VM_READ == 0 {
             return Err(Errno::EFAULT);
         }
         // Each retry follows a fault that made progress, or a wait for a

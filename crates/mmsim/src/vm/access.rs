@@ -1,12 +1,14 @@
 //! A process touching its own memory: the CPU's loads and stores.
 //!
-//! An access looks the PTE up, faults if it is missing or read-only for a
-//! store, and then moves the bytes while holding the page-table lock. Holding
+//! An access looks the PTE up, faults if the MMU would (missing, PROT_NONE,
+//! or read-only for a store), and then moves the bytes while holding the
+//! page-table lock. A fault the VMA does not allow (no VMA, PROT_NONE, a
+//! store to a read-only mapping) is the process's SIGSEGV: -EFAULT. Holding
 //! the lock stands in for the TLB: the kernel changes a PTE under that lock and
 //! flushes the TLB before it copies or frees the old page, so no store can land
 //! in a page after migration or COW has started to move away from it.
 
-use super::fault::FaultFlags;
+use super::fault::{access_error, FaultFlags};
 use super::huge::{haddr, Mapping};
 use super::Mm;
 use crate::errno::{Errno, KResult};
@@ -41,6 +43,12 @@ impl Machine {
                     return Err(Errno::EAGAIN);
                 }
                 let fault_in = || {
+                    // do_user_addr_fault(): a bad access is the process's
+                    // SIGSEGV, before handle_mm_fault() is asked.
+                    let vma = maps.find(a).ok_or(Errno::EFAULT)?;
+                    if access_error(vma, write) {
+                        return Err(Errno::EFAULT);
+                    }
                     let ff = FaultFlags {
                         write,
                         unshare: false,
@@ -59,7 +67,9 @@ impl Machine {
                 };
                 let ptl = mm.ptl(t);
                 let pte = self.read_entry(t, i);
-                if !pte.present() || (write && !pte.write()) {
+                // What the MMU checks: a PROT_NONE entry faults like a
+                // missing one.
+                if !pte.access_permitted(write) {
                     drop(ptl);
                     fault_in()?;
                     continue;

@@ -32,6 +32,17 @@ pub struct FaultFlags {
     pub unshare: bool,
 }
 
+/// x86 `access_error()`: whether a user access of this kind may not fault
+/// in at all — a store to a VMA without VM_WRITE, or any access to a
+/// PROT_NONE one (`!vma_is_accessible()`).
+pub(crate) fn access_error(vma: &Vma, write: bool) -> bool {
+    if write {
+        vma.flags & VM_WRITE == 0
+    } else {
+        !vma.is_accessible()
+    }
+}
+
 impl Machine {
     /// `handle_mm_fault()` taking `mmap_lock` for read.
     pub fn handle_mm_fault(&self, mm: &Arc<Mm>, addr: u64, flags: FaultFlags) -> KResult<()> {
@@ -178,7 +189,7 @@ impl Machine {
             .expect("private mappings get an anon_vma at mmap");
         self.folio_add_new_anon_rmap(pfn, anon_vma, addr, true);
         let bits = PTE_YOUNG | if writable { PTE_RW | PTE_DIRTY } else { 0 };
-        self.write_entry(table, idx, Pte::new(pfn, bits));
+        self.write_entry(table, idx, vma.mk_pte(pfn, bits));
     }
 
     /// `do_anonymous_page()`.
@@ -194,11 +205,8 @@ impl Machine {
         if !write {
             let _ptl = mm.ptl(table);
             if self.read_entry(table, idx).is_none() {
-                self.write_entry(
-                    table,
-                    idx,
-                    Pte::new(self.zero_pfn(), PTE_SPECIAL | PTE_YOUNG),
-                );
+                let zero = vma.mk_pte(self.zero_pfn(), PTE_SPECIAL | PTE_YOUNG);
+                self.write_entry(table, idx, zero);
             }
             return Ok(());
         }

@@ -225,7 +225,7 @@ impl Machine {
         if shared && write && vma.flags & VM_WRITE != 0 {
             bits |= super::pte::PTE_RW | super::pte::PTE_DIRTY;
         }
-        self.write_entry(table, idx, super::pte::Pte::new(page, bits));
+        self.write_entry(table, idx, vma.mk_pte(page, bits));
         Ok(())
     }
 }

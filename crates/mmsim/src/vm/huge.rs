@@ -108,18 +108,19 @@ pub(crate) fn thp_vma_suitable(vma: &Vma, addr: u64) -> bool {
         && h + HPAGE_PMD_SIZE <= vma.end
 }
 
-/// A young huge PMD mapping the folio at `head`, writable and dirty if
-/// `writable` (`mk_huge_pmd` + `maybe_pmd_mkwrite(pmd_mkdirty())`).
-pub(crate) fn mk_huge_pmd(head: Pfn, writable: bool) -> Pte {
+/// A young huge PMD mapping the folio at `head` in `vma` (PROT_NONE if the
+/// VMA is), writable and dirty if `writable` (`mk_huge_pmd(page,
+/// vma->vm_page_prot)` + `maybe_pmd_mkwrite(pmd_mkdirty())`).
+pub(crate) fn mk_huge_pmd(vma: &Vma, head: Pfn, writable: bool) -> Pte {
     let bits = PTE_PSE | PTE_YOUNG | if writable { PTE_RW | PTE_DIRTY } else { 0 };
-    Pte::new(head, bits)
+    vma.mk_pte(head, bits)
 }
 
 /// The PTE a huge PMD implies for the subpage at `addr`.
 pub fn pmd_subpage_pte(pmd: Pte, addr: u64) -> Pte {
     let sub = (addr - haddr(addr)) / PAGE_SIZE;
     // The PMD's low flag bits (all of them below bit 12), without PSE.
-    Pte::new(pmd.pfn() + sub, pmd.0 & 0xfff & !PTE_PSE)
+    Pte::new(pmd.pfn() + sub, pmd.0 & 0xfff & !PTE_PSE).with_access_of(pmd)
 }
 
 impl Machine {
@@ -268,7 +269,7 @@ impl Machine {
             };
             let _ptl = mm.ptl(pt);
             if self.read_entry(pt, pi).is_none() {
-                self.write_entry(pt, pi, Pte::new(zero, PTE_PSE | PTE_SPECIAL | PTE_YOUNG));
+                self.write_entry(pt, pi, vma.mk_pte(zero, PTE_PSE | PTE_SPECIAL | PTE_YOUNG));
             }
             return HugeFault::Done;
         }
@@ -291,7 +292,7 @@ impl Machine {
             .anon_vma
             .expect("private mappings get an anon_vma at mmap");
         self.folio_add_new_anon_rmap_pmd(head, anon_vma, h);
-        self.write_entry(pt, pi, mk_huge_pmd(head, writable));
+        self.write_entry(pt, pi, mk_huge_pmd(vma, head, writable));
     }
 
     /// `do_huge_pmd_wp_page()`: a write or unshare fault on a read-only huge
@@ -378,7 +379,8 @@ impl Machine {
         if pmd.special() {
             let zero = self.zero_pfn();
             for i in 0..HPAGE_PMD_NR {
-                self.write_entry(table, i, Pte::new(zero, PTE_SPECIAL | (bits & PTE_YOUNG)));
+                let pte = Pte::new(zero, PTE_SPECIAL | (bits & PTE_YOUNG));
+                self.write_entry(table, i, pte.with_access_of(pmd));
             }
         } else {
             let head = pmd.pfn();
@@ -388,7 +390,7 @@ impl Machine {
             self.page(head).ref_add(HPAGE_PMD_NR as i32 - 1);
             for i in 0..HPAGE_PMD_NR {
                 self.folio_add_anon_rmap_pte(head + i, exclusive);
-                self.write_entry(table, i, Pte::new(head + i, bits));
+                self.write_entry(table, i, Pte::new(head + i, bits).with_access_of(pmd));
             }
             self.folio_remove_rmap_pmd(head);
         }
@@ -470,16 +472,15 @@ impl Machine {
         true
     }
 
-    /// `change_huge_pmd()`: mprotect of a whole huge PMD. Write permission
-    /// returns without a fault only under `can_change_pmd_writable()`: an
-    /// exclusive head, soft-dirty not tracked or already set. False if the
-    /// entry is no longer huge (split meanwhile).
+    /// `change_huge_pmd()`: mprotect of a whole huge PMD to `prot`
+    /// ([`Machine::mprotect_entry`]). False if the entry is no longer huge
+    /// (split meanwhile).
     pub(crate) fn change_huge_pmd(
         &self,
         mm: &Mm,
         pt: Pfn,
         pi: u64,
-        writable: bool,
+        prot: u32,
         soft_dirty_everywhere: bool,
         upgrade: bool,
     ) -> bool {
@@ -488,18 +489,8 @@ impl Machine {
         if !pmd.huge() {
             return false;
         }
-        let new = if !writable {
-            pmd.wrprotect()
-        } else if upgrade
-            && !pmd.special()
-            && self.page_anon_exclusive(pmd.pfn())
-            && (soft_dirty_everywhere || pmd.soft_dirty())
-        {
-            pmd.with(PTE_RW)
-        } else {
-            pmd
-        };
-        self.write_entry(pt, pi, new);
+        let upgrade = upgrade && (soft_dirty_everywhere || pmd.soft_dirty());
+        self.write_entry(pt, pi, self.mprotect_entry(pmd, prot, upgrade));
         true
     }
 
@@ -606,7 +597,9 @@ impl Machine {
             if kind == MigrationKind::Write {
                 bits |= PTE_RW;
             }
-            self.write_entry(*t, *idx, Pte::new(pfn, bits));
+            // The protection the PTE had: mprotect() waits for the entry
+            // rather than change what it restores to (change_protection()).
+            self.write_entry(*t, *idx, Pte::new(pfn, bits).with_access_of(*orig));
         }
         if !frozen {
             return Err(Errno::EAGAIN);

@@ -163,7 +163,7 @@ impl Machine {
             self.folio_get(cache);
             self.folio_add_anon_rmap_pmd(cache, false);
             let writable = shared && write && vma.flags & VM_WRITE != 0;
-            self.write_entry(pt, pi, mk_huge_pmd(cache, writable));
+            self.write_entry(pt, pi, mk_huge_pmd(vma, cache, writable));
         }
         if write && !shared {
             let pmd = self.read_entry(pt, pi);
@@ -180,7 +180,7 @@ impl Machine {
         self.write_entry(
             pt,
             pi,
-            mk_huge_pmd(head, write && vma.flags & VM_WRITE != 0),
+            mk_huge_pmd(vma, head, write && vma.flags & VM_WRITE != 0),
         );
     }
 

@@ -290,7 +290,8 @@ impl Machine {
         let s = self.page(stable);
         s.ref_inc();
         s.mapcount_add(1);
-        self.write_entry(t, i, Pte::new(stable, PTE_YOUNG));
+        // replace_page(): mk_pte(kpage, vma->vm_page_prot), read-only.
+        self.write_entry(t, i, Pte::new(stable, PTE_YOUNG).with_access_of(pte));
         self.folio_remove_rmap_pte(pfn);
         drop(ptl);
         self.put_pages(pfn, 0);

@@ -202,7 +202,9 @@ impl Machine {
             if kind == MigrationKind::Write {
                 bits |= PTE_RW | PTE_DIRTY;
             }
-            self.write_entry(*t, *i, Pte::new(to, bits));
+            // The protection the PTE had: mprotect() waits for the entry
+            // rather than change what it restores to (change_protection()).
+            self.write_entry(*t, *i, Pte::new(to, bits).with_access_of(orig));
             if to != from {
                 self.put_pages(from, 0);
             }

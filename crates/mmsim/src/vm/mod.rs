@@ -529,7 +529,9 @@ impl Machine {
             });
             addr
         };
-        if populate {
+        // populate_vma_page_range(): GUP without FOLL_FORCE on a PROT_NONE
+        // mapping fails, and mmap ignores that — nothing is populated.
+        if populate && flags & (VM_READ | VM_WRITE) != 0 {
             let write = flags & VM_WRITE != 0;
             let mut a = addr;
             while a < addr + size {

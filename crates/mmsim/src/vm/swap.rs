@@ -324,7 +324,7 @@ impl Machine {
                 }
             }
         }
-        self.write_entry(table, idx, Pte::new(pfn, bits));
+        self.write_entry(table, idx, vma.mk_pte(pfn, bits));
         drop(ptl);
         // swap_free() of this PTE's reference; the page's reference now
         // belongs to the mapping.

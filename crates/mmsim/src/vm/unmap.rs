@@ -109,20 +109,58 @@ impl Machine {
         let (changed, ret) = self.vma_modify_flags(mm, &mut maps, &parts, |v| {
             Ok((v.flags & !access) | (prot & access))
         });
-        for (s, e) in changed {
-            self.change_protection(mm, &maps, s, e, prot);
+        for (s, e, old_flags) in changed {
+            let was_accessible = old_flags & access != 0;
+            self.change_protection(mm, &maps, s, e, prot, was_accessible);
         }
         ret.and(holes)
     }
 
+    /// `pte_modify()` of a present PTE or huge PMD to `prot`, then — where
+    /// `upgrade` says `can_change_pte_writable()` would (the caller checked
+    /// soft-dirty) — write permission without a fault for an exclusive
+    /// anonymous page. PROT_NONE keeps the page mapped (`pte_protnone()`).
+    pub(crate) fn mprotect_entry(&self, entry: Pte, prot: u32, upgrade: bool) -> Pte {
+        if prot & (VM_READ | VM_WRITE) == 0 {
+            return entry.mkprotnone();
+        }
+        let e = if entry.protnone() {
+            entry.mkaccessible()
+        } else {
+            entry
+        };
+        if prot & VM_WRITE == 0 {
+            e.wrprotect()
+        } else if upgrade && !e.special() && self.page_anon_exclusive(e.pfn()) {
+            e.with(PTE_RW)
+        } else {
+            e
+        }
+    }
+
     /// `change_protection()` of `[start, end)` inside VMAs that now have
-    /// protection `prot`. Write-protects PTEs when write permission goes;
-    /// when it comes, upgrades a PTE to writable without a fault only if
-    /// `can_change_pte_writable()` — an anonymous page must be
-    /// PG_anon_exclusive (so never under the historical `cow_reuse`
-    /// variants, which predate the optimisation).
-    fn change_protection(&self, mm: &Mm, maps: &MmMaps, start: u64, end: u64, prot: u32) {
+    /// protection `prot` (and had access before if `was_accessible`).
+    /// Write-protects PTEs when write permission goes, makes them PROT_NONE
+    /// when all access goes; when write permission comes, upgrades a PTE to
+    /// writable without a fault only if `can_change_pte_writable()` — an
+    /// anonymous page must be PG_anon_exclusive (so never under the
+    /// historical `cow_reuse` variants, which predate the optimisation).
+    ///
+    /// A migration entry restores the PTE it replaced: the kernel reads
+    /// `vm_page_prot` when it restores, the model carries the old entry's
+    /// protection over, so where access comes or goes mprotect waits until
+    /// the migration has put the page back and then changes that.
+    fn change_protection(
+        &self,
+        mm: &Mm,
+        maps: &MmMaps,
+        start: u64,
+        end: u64,
+        prot: u32,
+        was_accessible: bool,
+    ) {
         let writable = prot & VM_WRITE != 0;
+        let access_changes = was_accessible != (prot & (VM_READ | VM_WRITE) != 0);
         // The write-fault-avoiding upgrade came with PG_anon_exclusive.
         let upgrade = self.variants().cow_reuse == crate::variant::CowReuse::Exclusive;
         let mut addr = start;
@@ -134,33 +172,26 @@ impl Machine {
             if let (true, Mapping::Pmd(pt, pi, _)) = (pmd_start, self.lookup(mm, addr)) {
                 let hugetlb = maps.find(addr).is_some_and(|v| v.flags & VM_HUGETLB != 0);
                 let sd = soft_dirty_everywhere(maps, addr);
-                if self.change_huge_pmd(mm, pt, pi, writable, sd, upgrade && !hugetlb) {
+                if self.change_huge_pmd(mm, pt, pi, prot, sd, upgrade && !hugetlb) {
                     addr = haddr(addr) + HPAGE_PMD_SIZE;
                     continue;
                 }
             }
             if let Ok(Some((t, i))) = self.walk(mm, addr, false) {
-                let _ptl = mm.ptl(t);
+                let ptl = mm.ptl(t);
                 let pte = self.read_entry(t, i);
                 if pte.present() {
-                    let new = if !writable {
-                        pte.wrprotect()
-                    } else if upgrade
-                        && !pte.special()
-                        && self.page_anon_exclusive(pte.pfn())
-                        && (soft_dirty_everywhere(maps, addr) || pte.soft_dirty())
-                    {
-                        pte.with(PTE_RW)
-                    } else {
-                        pte
-                    };
-                    self.write_entry(t, i, new);
-                } else if let (false, Some(SwapEntry::Migration { pfn, kind })) =
-                    (writable, pte.swap_entry())
-                {
+                    let up = upgrade && (soft_dirty_everywhere(maps, addr) || pte.soft_dirty());
+                    self.write_entry(t, i, self.mprotect_entry(pte, prot, up));
+                } else if let Some(SwapEntry::Migration { pfn, kind }) = pte.swap_entry() {
+                    if access_changes {
+                        drop(ptl);
+                        thread::yield_now();
+                        continue;
+                    }
                     // change_pte_range(): a writable migration entry becomes
                     // a readable(-exclusive) one.
-                    if kind == MigrationKind::Write {
+                    if !writable && kind == MigrationKind::Write {
                         let ro = SwapEntry::Migration {
                             pfn,
                             kind: MigrationKind::ReadExclusive,

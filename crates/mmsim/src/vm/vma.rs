@@ -41,10 +41,11 @@
 //! `vma_merge()`).
 
 use super::huge::HPAGE_PMD_SIZE;
+use super::pte::Pte;
 use super::{Mm, TASK_SIZE, VM_HUGETLB, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::PAGE_SIZE;
+use crate::page::{Pfn, PAGE_SIZE};
 use std::collections::BTreeMap;
 
 /// One `vm_area_struct`.
@@ -78,6 +79,18 @@ impl Vma {
     /// `vma_is_accessible()`: not PROT_NONE.
     pub fn is_accessible(&self) -> bool {
         self.flags & (VM_READ | VM_WRITE) != 0
+    }
+
+    /// `mk_pte(page, vma->vm_page_prot)` with `bits`: a PROT_NONE entry in
+    /// a VMA without access (`pte_modify(.., PAGE_NONE)`), an ordinary one
+    /// otherwise.
+    pub fn mk_pte(&self, pfn: Pfn, bits: u64) -> Pte {
+        let pte = Pte::new(pfn, bits);
+        if self.is_accessible() {
+            pte
+        } else {
+            pte.mkprotnone()
+        }
     }
 }
 
@@ -359,15 +372,16 @@ impl Machine {
     /// inside one VMA, from [`Machine::vma_parts`]): a VMA whose flags
     /// `new_flags` changes is split at the part's edges and takes the new
     /// flags; one whose flags stay is left alone (no split). Neighbours
-    /// merge afterwards. Returns the parts whose flags changed, and the
-    /// first error, which stops the walk (what was done before it stays).
+    /// merge afterwards. Returns the parts whose flags changed, each with
+    /// the flags it had, and the first error, which stops the walk (what was
+    /// done before it stays).
     pub(crate) fn vma_modify_flags(
         &self,
         mm: &Mm,
         maps: &mut MmMaps,
         parts: &[(u64, u64)],
         mut new_flags: impl FnMut(&Vma) -> KResult<u32>,
-    ) -> (Vec<(u64, u64)>, KResult<()>) {
+    ) -> (Vec<(u64, u64, u32)>, KResult<()>) {
         let mut changed = Vec::new();
         let mut ret = Ok(());
         for &(s, e) in parts {
@@ -379,7 +393,8 @@ impl Machine {
                     break;
                 }
             };
-            if flags == v.flags {
+            let old = v.flags;
+            if flags == old {
                 continue;
             }
             if let Err(err) = self
@@ -390,7 +405,7 @@ impl Machine {
                 break;
             }
             maps.vmas.get_mut(&s).expect("split at s").flags = flags;
-            changed.push((s, e));
+            changed.push((s, e, old));
         }
         if let (Some(&(s, _)), Some(&(_, e))) = (parts.first(), parts.last()) {
             maps.merge(s, e);
