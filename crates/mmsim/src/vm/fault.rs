@@ -221,20 +221,23 @@ impl Machine {
         Ok(())
     }
 
-    /// Whether a write fault may reuse the anonymous page instead of copying
-    /// it, under the machine's `cow_reuse` variant.
-    fn wp_can_reuse(&self, pfn: Pfn) -> bool {
+    /// Whether a write fault in `mm` may reuse the anonymous page instead of
+    /// copying it, under the machine's `cow_reuse` variant.
+    fn wp_can_reuse(&self, pfn: Pfn, mm: &Mm) -> bool {
         match self.variants().cow_reuse {
             // A KSM page is always copied. do_wp_page: "If we encounter a
             // page that is marked exclusive, we must reuse the page without
-            // further checks"; otherwise wp_can_reuse_anon_folio() wants the
-            // sole reference — and, as in 6.12, never reuses a page of a
-            // large folio that is not exclusive (it copies and lets the
-            // large folio go sooner).
+            // further checks"; otherwise wp_can_reuse_anon_folio(): a small
+            // folio needs the sole reference, a large one all its
+            // references to be mappings in this mm (7.2, CONFIG_MM_ID).
             _ if self.folio_test_ksm(pfn) => false,
             CowReuse::Exclusive => {
                 self.page_anon_exclusive(pfn)
-                    || (!self.folio_test_large(pfn) && self.folio_ref_count(pfn) == 1)
+                    || if self.folio_test_large(pfn) {
+                        self.wp_can_reuse_large_anon_folio(pfn, mm)
+                    } else {
+                        self.folio_ref_count(pfn) == 1
+                    }
             }
             CowReuse::Refcount => self.folio_ref_count(pfn) == 1,
             // reuse_swap_page(): mappings plus swap PTEs still referring to
@@ -274,7 +277,7 @@ impl Machine {
                 None
             } else {
                 let pfn = orig.pfn();
-                if self.folio_test_anon(pfn) && self.wp_can_reuse(pfn) {
+                if self.folio_test_anon(pfn) && self.wp_can_reuse(pfn, mm) {
                     self.page(pfn).set(PG_ANON_EXCLUSIVE);
                     if !unshare {
                         // wp_page_reuse()
@@ -328,7 +331,7 @@ impl Machine {
         if let Some(o) = old {
             // After the PTE switch, so nobody "reuses" the old page while
             // our stale mapping could still read it.
-            self.folio_remove_rmap_pte(o);
+            self.folio_remove_rmap_pte(o, mm);
             self.folio_put(o);
         }
         drop(ptl);

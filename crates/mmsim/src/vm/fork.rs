@@ -149,7 +149,10 @@ impl Machine {
                 return Ok(());
             }
             self.folio_get(pfn);
-            if self.folio_try_dup_anon_rmap_pte(pfn, pinned_check).is_ok() {
+            if self
+                .folio_try_dup_anon_rmap_pte(pfn, dst, pinned_check)
+                .is_ok()
+            {
                 if cow && pte.write() {
                     self.write_entry(st, si, pte.wrprotect());
                 }

@@ -282,16 +282,25 @@ impl Machine {
             self.folio_put(head);
             return HugeFault::Done;
         }
-        self.map_new_thp(vma, pt, pi, haddr(addr), head, vma.flags & VM_WRITE != 0);
+        self.map_new_thp(
+            mm,
+            vma,
+            pt,
+            pi,
+            haddr(addr),
+            head,
+            vma.flags & VM_WRITE != 0,
+        );
         HugeFault::Done
     }
 
     /// Maps a new exclusive THP with one PMD (PMD lock held).
-    fn map_new_thp(&self, vma: &Vma, pt: Pfn, pi: u64, h: u64, head: Pfn, writable: bool) {
+    #[allow(clippy::too_many_arguments)]
+    fn map_new_thp(&self, mm: &Mm, vma: &Vma, pt: Pfn, pi: u64, h: u64, head: Pfn, writable: bool) {
         let anon_vma = vma
             .anon_vma
             .expect("private mappings get an anon_vma at mmap");
-        self.folio_add_new_anon_rmap_pmd(head, anon_vma, h);
+        self.folio_add_new_anon_rmap_pmd(head, mm, anon_vma, h);
         self.write_entry(pt, pi, mk_huge_pmd(vma, head, writable));
     }
 
@@ -323,6 +332,7 @@ impl Machine {
                 return Ok(HugeFault::Done);
             }
             self.map_new_thp(
+                mm,
                 vma,
                 pt,
                 pi,
@@ -389,10 +399,10 @@ impl Machine {
             // + folio_remove_rmap_pmd().
             self.page(head).ref_add(HPAGE_PMD_NR as i32 - 1);
             for i in 0..HPAGE_PMD_NR {
-                self.folio_add_anon_rmap_pte(head + i, exclusive);
+                self.folio_add_anon_rmap_pte(head + i, mm, exclusive);
                 self.write_entry(table, i, Pte::new(head + i, bits).with_access_of(pmd));
             }
-            self.folio_remove_rmap_pmd(head);
+            self.folio_remove_rmap_pmd(head, mm);
         }
         // smp_wmb() + pmd_populate(): the table is complete before it is
         // linked.
@@ -439,7 +449,7 @@ impl Machine {
         let head = pmd.pfn();
         self.folio_get(head);
         if self
-            .folio_try_dup_anon_rmap_pmd(head, pinned_check)
+            .folio_try_dup_anon_rmap_pmd(head, dst, pinned_check)
             .is_err()
         {
             // "Page maybe pinned: split and retry the fault on PTEs."
@@ -466,7 +476,7 @@ impl Machine {
         self.write_entry(pt, pi, Pte::NONE);
         drop(ptl);
         if !pmd.special() {
-            self.folio_remove_rmap_pmd(pmd.pfn());
+            self.folio_remove_rmap_pmd(pmd.pfn(), mm);
             self.folio_put(pmd.pfn());
         }
         true
@@ -551,7 +561,7 @@ impl Machine {
                     kind,
                 };
                 self.write_entry(t, idx, Pte::swap(entry, false));
-                self.folio_remove_rmap_pte(head + i);
+                self.folio_remove_rmap_pte(head + i, mm);
                 self.folio_put(head);
                 unmapped.push((mm.clone(), t, idx, pte));
             }
@@ -592,7 +602,7 @@ impl Machine {
                 continue;
             };
             self.folio_get(pfn);
-            self.folio_add_anon_rmap_pte(pfn, kind != MigrationKind::Read);
+            self.folio_add_anon_rmap_pte(pfn, mm, kind != MigrationKind::Read);
             let mut bits = orig.0 & (PTE_YOUNG | PTE_DIRTY);
             if kind == MigrationKind::Write {
                 bits |= PTE_RW;
@@ -761,11 +771,11 @@ impl Machine {
         for pfn in isolated {
             self.page(pfn).set(PG_LRU);
         }
-        self.map_new_thp(vma, pt, pi, h, head, vma.flags & VM_WRITE != 0);
+        self.map_new_thp(mm, vma, pt, pi, h, head, vma.flags & VM_WRITE != 0);
         drop(tptl);
         drop(ptl);
         for pfn in old {
-            self.folio_remove_rmap_pte(pfn);
+            self.folio_remove_rmap_pte(pfn, mm);
             self.folio_put(pfn);
         }
         drop(_rmap);

@@ -122,7 +122,7 @@ impl Machine {
                 self.folio_put(head);
                 return Ok(());
             }
-            self.map_new_hugetlb(vma, pt, pi, haddr(addr), head, write);
+            self.map_new_hugetlb(mm, vma, pt, pi, haddr(addr), head, write);
             return Ok(());
         }
         if pmd.huge() && (write || unshare) && !pmd.write() {
@@ -161,7 +161,7 @@ impl Machine {
             }
             // hugetlb_add_file_rmap(): one more whole-folio mapping.
             self.folio_get(cache);
-            self.folio_add_anon_rmap_pmd(cache, false);
+            self.folio_add_anon_rmap_pmd(cache, mm, false);
             let writable = shared && write && vma.flags & VM_WRITE != 0;
             self.write_entry(pt, pi, mk_huge_pmd(vma, cache, writable));
         }
@@ -172,11 +172,21 @@ impl Machine {
         Ok(())
     }
 
-    fn map_new_hugetlb(&self, vma: &Vma, pt: Pfn, pi: u64, h: u64, head: Pfn, write: bool) {
+    #[allow(clippy::too_many_arguments)]
+    fn map_new_hugetlb(
+        &self,
+        mm: &Mm,
+        vma: &Vma,
+        pt: Pfn,
+        pi: u64,
+        h: u64,
+        head: Pfn,
+        write: bool,
+    ) {
         let anon_vma = vma
             .anon_vma
             .expect("private mappings get an anon_vma at mmap");
-        self.folio_add_new_anon_rmap_pmd(head, anon_vma, h);
+        self.folio_add_new_anon_rmap_pmd(head, mm, anon_vma, h);
         self.write_entry(
             pt,
             pi,
@@ -229,8 +239,8 @@ impl Machine {
             self.folio_put(old);
             return Ok(());
         }
-        self.map_new_hugetlb(vma, pt, pi, haddr(addr), new, !unshare);
-        self.folio_remove_rmap_pmd(old);
+        self.map_new_hugetlb(mm, vma, pt, pi, haddr(addr), new, !unshare);
+        self.folio_remove_rmap_pmd(old, mm);
         self.folio_put(old);
         drop(ptl);
         self.folio_put(old);
@@ -261,7 +271,10 @@ impl Machine {
             self.folio_get(head);
             // hugetlb_try_dup_anon_rmap(), or hugetlb_add_file_rmap() for a
             // file folio (which is never exclusive, so never refused).
-            if self.folio_try_dup_anon_rmap_pmd(head, pinned_check).is_ok() {
+            if self
+                .folio_try_dup_anon_rmap_pmd(head, dst, pinned_check)
+                .is_ok()
+            {
                 let cow = vma.is_cow();
                 if cow && pmd.write() {
                     self.write_entry(spt, spi, pmd.wrprotect());
@@ -287,7 +300,7 @@ impl Machine {
             self.folio_put(new);
             return Err(e);
         }
-        self.map_new_hugetlb(vma, dpt, dpi, haddr(addr), new, true);
+        self.map_new_hugetlb(dst, vma, dpt, dpi, haddr(addr), new, true);
         Ok(())
     }
 }

@@ -292,7 +292,7 @@ impl Machine {
         s.mapcount_add(1);
         // replace_page(): mk_pte(kpage, vma->vm_page_prot), read-only.
         self.write_entry(t, i, Pte::new(stable, PTE_YOUNG).with_access_of(pte));
-        self.folio_remove_rmap_pte(pfn);
+        self.folio_remove_rmap_pte(pfn, mm);
         drop(ptl);
         self.put_pages(pfn, 0);
         true

@@ -139,7 +139,7 @@ impl Machine {
                 *i,
                 Pte::swap(SwapEntry::Migration { pfn: src, kind }, false),
             );
-            self.folio_remove_rmap_pte(src);
+            self.folio_remove_rmap_pte(src, mm);
             unmapped.push((n, pte));
         }
         if failed {

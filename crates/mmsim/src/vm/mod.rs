@@ -48,6 +48,7 @@ pub mod huge;
 pub mod hugetlb;
 pub mod ksm;
 pub mod migrate;
+pub mod mm_id;
 pub mod pte;
 pub mod rmap;
 pub mod swap;
@@ -166,6 +167,8 @@ pub struct VmState {
     /// ksmd's rmap_items, by (mm id, address): what each scan remembers for
     /// the next. Held for the whole scan, which serialises scans.
     pub(crate) ksm: Mutex<BTreeMap<(u32, u64), ksm::RmapItem>>,
+    /// `folio_lock_large_mapcount()`, striped by folio.
+    pub(crate) large_mapcount_locks: mm_id::LargeMapcountLocks,
     /// Memory-backed files (memfd/tmpfs) and their page caches.
     pub(crate) files: Mutex<Vec<file::FileState>>,
     anon_vmas: Mutex<Vec<AnonVma>>,
@@ -199,6 +202,7 @@ impl VmState {
             mms: Mutex::new(Vec::new()),
             gup_refs: AtomicI64::new(0),
             ksm: Mutex::new(BTreeMap::new()),
+            large_mapcount_locks: mm_id::LargeMapcountLocks::new(),
             files: Mutex::new(Vec::new()),
             anon_vmas: Mutex::new(Vec::new()),
             zero_pfn,

@@ -236,7 +236,7 @@ impl Machine {
             swp = swp.with(PTE_SWP_SOFT_DIRTY);
         }
         self.write_entry(t, i, swp);
-        self.folio_remove_rmap_pte(pfn);
+        self.folio_remove_rmap_pte(pfn, mm);
         drop(ptl);
         // Off the LRU since the isolation above; the last reference goes.
         self.put_pages(pfn, 0);

@@ -58,7 +58,7 @@ impl Machine {
                 self.write_entry(t, i, Pte::NONE);
                 if !pte.special() {
                     let pfn = pte.pfn();
-                    self.folio_remove_rmap_pte(pfn);
+                    self.folio_remove_rmap_pte(pfn, mm);
                     self.folio_put(pfn);
                 }
                 break;
