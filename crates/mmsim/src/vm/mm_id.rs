@@ -13,6 +13,11 @@
 //! trusts a clear bit to reuse a PTE-mapped large folio
 //! (`__wp_can_reuse_large_anon_folio()`).
 //!
+//! A slot may count fewer mappings than its mm has: mappings added while
+//! the mm had no slot are not in it, and when they go they may be taken
+//! from a slot the mm got meanwhile. Never more, so "one slot holds every
+//! mapping" is true when it says so.
+//!
 //! The kernel stores the per-slot mapcounts with the usual -1 offset; the
 //! model stores plain counts (0 = a free slot, mm id 0 = `MM_ID_DUMMY`).
 //! Every change of `_large_mapcount` of such a folio and of its slots
