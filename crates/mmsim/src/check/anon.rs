@@ -21,7 +21,7 @@ use super::Report;
 use crate::machine::Machine;
 use crate::page::{Pfn, PG_ANON_EXCLUSIVE};
 use crate::variant::CowReuse;
-use crate::vm::huge::Mapping;
+use crate::vm::walk::Mapping;
 use std::collections::BTreeMap;
 
 impl Machine {

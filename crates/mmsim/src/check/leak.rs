@@ -22,8 +22,9 @@
 use super::Report;
 use crate::machine::Machine;
 use crate::page::{PageType, Pfn, PG_HEAD, PG_RESERVED};
-use crate::vm::huge::{Mapping, HPAGE_PMD_ORDER};
+use crate::vm::huge::HPAGE_PMD_ORDER;
 use crate::vm::pte::SwapEntry;
+use crate::vm::walk::Mapping;
 use crate::zone::buddy::buddy_order;
 use std::collections::BTreeMap;
 

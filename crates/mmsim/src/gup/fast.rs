@@ -26,7 +26,7 @@ use crate::machine::Machine;
 use crate::page::{Pfn, ZoneType, PAGE_SIZE};
 use crate::sync::Arc;
 use crate::variant::{GupFastRecheck, GupForkSeq};
-use crate::vm::huge::{haddr, Mapping};
+use crate::vm::walk::{pte_index, Mapping};
 use crate::vm::Mm;
 
 impl Machine {
@@ -66,7 +66,7 @@ impl Machine {
         // (B1) read the entry: a PTE, or a huge PMD (gup_fast_pmd_leaf()).
         let (table, idx, entry, pfn) = match self.lookup(mm, addr) {
             Mapping::Pte(t, i, pte) => (t, i, pte, pte.pfn()),
-            Mapping::Pmd(t, i, pmd) => (t, i, pmd, pmd.pfn() + (addr - haddr(addr)) / PAGE_SIZE),
+            Mapping::Pmd(t, i, pmd) => (t, i, pmd, pmd.pfn() + pte_index(addr)),
             Mapping::None => return None,
         };
         // "Always fallback to ordinary GUP on PROT_NONE-mapped pages"

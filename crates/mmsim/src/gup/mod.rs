@@ -24,7 +24,7 @@ use crate::page::{Pfn, PAGE_SIZE};
 use crate::sync::Arc;
 use crate::variant::CowReuse;
 use crate::vm::fault::FaultFlags;
-use crate::vm::huge::{self, Mapping};
+use crate::vm::walk::{pte_index, Mapping};
 use crate::vm::{Mm, Vma, VM_READ, VM_WRITE};
 
 /// How often migrating a longterm GUP's pages out of ZONE_MOVABLE may fail
@@ -214,7 +214,8 @@ impl Machine {
                     self.handle_mm_fault_locked(mm, maps, addr, unshare)?;
                     continue;
                 }
-                let pfn = pmd.pfn() + (addr - huge::haddr(addr)) / PAGE_SIZE;
+                // The subpage: its index within the PMD's 2 MiB.
+                let pfn = pmd.pfn() + pte_index(addr);
                 self.grab(pfn, flags);
                 return Ok(pfn);
             }

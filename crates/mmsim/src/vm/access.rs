@@ -9,7 +9,7 @@
 //! in a page after migration or COW has started to move away from it.
 
 use super::fault::{access_error, FaultFlags};
-use super::huge::{haddr, Mapping};
+use super::walk::{pte_index, Mapping};
 use super::Mm;
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
@@ -59,7 +59,7 @@ impl Machine {
                 // caches either; neither is split by an access).
                 let (t, i, pfn) = match self.lookup(mm, a) {
                     Mapping::Pte(t, i, pte) => (t, i, pte.pfn()),
-                    Mapping::Pmd(t, i, pmd) => (t, i, pmd.pfn() + (a - haddr(a)) / PAGE_SIZE),
+                    Mapping::Pmd(t, i, pmd) => (t, i, pmd.pfn() + pte_index(a)),
                     Mapping::None => {
                         fault_in()?;
                         continue;
@@ -79,7 +79,7 @@ impl Machine {
                     continue;
                 }
                 let pfn = if pte.huge() {
-                    pte.pfn() + (a - haddr(a)) / PAGE_SIZE
+                    pte.pfn() + pte_index(a)
                 } else {
                     pte.pfn()
                 };

@@ -15,8 +15,9 @@
 //! PTE rules above, so pinned subpages are copied one by one. A hugetlb
 //! page that may be pinned is copied whole for the child.
 
-use super::huge::{Mapping, HPAGE_PMD_SIZE};
+use super::huge::HPAGE_PMD_SIZE;
 use super::pte::{Pte, SwapEntry, PTE_YOUNG};
+use super::walk::Mapping;
 use super::{Mm, Vma, VM_DONTCOPY, VM_HUGETLB, VM_WRITE};
 use crate::errno::KResult;
 use crate::machine::Machine;

@@ -42,17 +42,20 @@ use super::pte::{
     MigrationKind, Pte, SwapEntry, PTE_DIRTY, PTE_PSE, PTE_RW, PTE_SPECIAL, PTE_YOUNG,
 };
 use super::vma::{Holes, RangeCall, UserRange};
-use super::{Mm, MmMaps, Vma, PTRS_PER_TABLE, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRITE};
+use super::walk::PMD_SHIFT;
+use super::{Mm, MmMaps, Vma, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRITE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::{Pfn, PAGE_SIZE, PG_ANON_EXCLUSIVE, PG_LARGE_RMAPPABLE, PG_LRU, PG_UPTODATE};
+use crate::page::{
+    Pfn, PAGE_SHIFT, PAGE_SIZE, PG_ANON_EXCLUSIVE, PG_LARGE_RMAPPABLE, PG_LRU, PG_UPTODATE,
+};
 use crate::sync::atomic::Ordering;
 use crate::sync::Arc;
 use crate::variant::CowReuse;
 use crate::zone::alloc::Gfp;
 
-/// `HPAGE_PMD_ORDER`.
-pub const HPAGE_PMD_ORDER: u32 = 9;
+/// `HPAGE_PMD_ORDER`: a PMD maps 2^9 pages.
+pub const HPAGE_PMD_ORDER: u32 = PMD_SHIFT - PAGE_SHIFT;
 /// `HPAGE_PMD_NR`.
 pub const HPAGE_PMD_NR: u64 = 1 << HPAGE_PMD_ORDER;
 /// `HPAGE_PMD_SIZE`.
@@ -66,30 +69,8 @@ pub(crate) enum HugeFault {
     Fallback,
 }
 
-/// What maps an address, as a reader sees it (no splitting).
-#[derive(Clone, Copy, Debug)]
-pub enum Mapping {
-    /// Nothing: no table, or an empty entry.
-    None,
-    /// A PTE: its table, index and value.
-    Pte(Pfn, u64, Pte),
-    /// A huge PMD: the PMD table, index and value.
-    Pmd(Pfn, u64, Pte),
-}
-
-/// The /proc/PID/smaps counters of a range, in bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Smaps {
-    /// `Rss`: present pages with a struct page (not the zero pages, not
-    /// hugetlb).
-    pub rss: u64,
-    /// `AnonHugePages`: anonymous THPs mapped by PMDs.
-    pub anon_huge: u64,
-    /// `Swap`: swap entries.
-    pub swap: u64,
-    /// `Private_Hugetlb`.
-    pub hugetlb: u64,
-}
+/// What maps an address (re-exported for the scenario layer's path).
+pub use super::walk::Mapping;
 
 /// The 2 MiB-aligned start of `addr`'s PMD range.
 pub fn haddr(addr: u64) -> u64 {
@@ -116,87 +97,7 @@ pub(crate) fn mk_huge_pmd(vma: &Vma, head: Pfn, writable: bool) -> Pte {
     vma.mk_pte(head, bits)
 }
 
-/// The PTE a huge PMD implies for the subpage at `addr`.
-pub fn pmd_subpage_pte(pmd: Pte, addr: u64) -> Pte {
-    let sub = (addr - haddr(addr)) / PAGE_SIZE;
-    // The PMD's low flag bits (all of them below bit 12), without PSE.
-    Pte::new(pmd.pfn() + sub, pmd.0 & 0xfff & !PTE_PSE).with_access_of(pmd)
-}
-
 impl Machine {
-    /// Walks to the PMD table entry covering `addr`, allocating the upper
-    /// levels if `alloc`.
-    pub fn walk_pmd(&self, mm: &Mm, addr: u64, alloc: bool) -> KResult<Option<(Pfn, u64)>> {
-        let mut table = mm.pgd();
-        for shift in [39u32, 30] {
-            let idx = (addr >> shift) & (PTRS_PER_TABLE - 1);
-            table = match self.table_at(mm, table, idx, alloc)? {
-                Some(t) => t,
-                None => return Ok(None),
-            };
-        }
-        Ok(Some((table, (addr >> 21) & (PTRS_PER_TABLE - 1))))
-    }
-
-    /// What maps `addr`, without changing anything (pagemap, the checker,
-    /// user accesses).
-    pub fn lookup(&self, mm: &Mm, addr: u64) -> Mapping {
-        let Ok(Some((pt, pi))) = self.walk_pmd(mm, addr, false) else {
-            return Mapping::None;
-        };
-        let pmd = self.read_entry(pt, pi);
-        if pmd.huge() {
-            return Mapping::Pmd(pt, pi, pmd);
-        }
-        if !pmd.present() {
-            return Mapping::None;
-        }
-        let (t, i) = (pmd.pfn(), (addr >> 12) & (PTRS_PER_TABLE - 1));
-        let pte = self.read_entry(t, i);
-        if pte.is_none() {
-            Mapping::None
-        } else {
-            Mapping::Pte(t, i, pte)
-        }
-    }
-
-    /// `show_smap()` counters for `[start, end)` of `mm`
-    /// (`smaps_pte_entry`, `smaps_pmd_entry`, `smaps_hugetlb_range`).
-    pub fn smaps(&self, mm: &Mm, start: u64, end: u64) -> Smaps {
-        let _maps = mm.mmap_lock.down_read();
-        let mut s = Smaps::default();
-        let mut addr = start;
-        while addr < end {
-            match self.lookup(mm, addr) {
-                Mapping::Pmd(_, _, pmd) => {
-                    let next = (haddr(addr) + HPAGE_PMD_SIZE).min(end);
-                    let len = next - addr;
-                    if self.folio_test_hugetlb(pmd.pfn()) {
-                        s.hugetlb += len;
-                    } else if !pmd.special() {
-                        s.rss += len;
-                        s.anon_huge += len;
-                    }
-                    addr = next;
-                    continue;
-                }
-                Mapping::Pte(_, _, pte) if pte.present() => {
-                    if !pte.special() {
-                        s.rss += PAGE_SIZE;
-                    }
-                }
-                Mapping::Pte(_, _, pte) => {
-                    if let Some(SwapEntry::Swap { .. }) = pte.swap_entry() {
-                        s.swap += PAGE_SIZE;
-                    }
-                }
-                Mapping::None => {}
-            }
-            addr += PAGE_SIZE;
-        }
-        s
-    }
-
     /// The huge zero folio (`mm_get_huge_zero_folio`), allocated on first use
     /// from the kernel zones, zeroed, and never freed.
     pub fn huge_zero_pfn(&self) -> KResult<Pfn> {

@@ -1,6 +1,27 @@
 //! User address spaces: `mm_struct`, VMAs, four-level page tables, faults,
 //! fork, unmapping and the anonymous reverse map.
 //!
+//! # Files
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | `mod.rs` | `Mm` (mm_struct), machine-wide VM state, anon_vmas, the list of live mms, mmap |
+//! | `vma.rs` | VMAs, the range checks of munmap/mprotect/madvise, VMA split and flag changes |
+//! | `walk.rs` | the page-table walk, `pgd_index()`..`pte_index()`, table pages, smaps |
+//! | `pte.rs` | the entry format: present, PROT_NONE, swap and migration entries |
+//! | `fault.rs` | `handle_mm_fault()`: anonymous faults, `do_wp_page()` |
+//! | `access.rs` | a process's own loads and stores |
+//! | `rmap.rs` | folio counts, anonymous identity, PG_anon_exclusive, rmap add/remove |
+//! | `mm_id.rs` | which mms map a large folio (CONFIG_MM_ID), large-folio reuse |
+//! | `fork.rs` | `dup_mm()`, `copy_page_range()` |
+//! | `unmap.rs` | zap, munmap, exit, mprotect, clear_refs, madvise advice on VMAs and PTEs |
+//! | `huge.rs` | THPs: PMD faults, PMD split, folio split, collapse, the huge zero page |
+//! | `hugetlb.rs` | the hugetlb pool and hugetlb mappings |
+//! | `swap.rs` | the swap device and cache, MADV_PAGEOUT, `do_swap_page()` |
+//! | `ksm.rs` | KSM scans |
+//! | `migrate.rs` | migrating anonymous pages |
+//! | `file.rs` | memfd/tmpfs files and their page cache |
+//!
 //! # Page tables live in the memmap
 //!
 //! Every page-table page (PGD, PUD, PMD, PTE table) is a real page taken from
@@ -54,14 +75,13 @@ pub mod rmap;
 pub mod swap;
 pub mod unmap;
 pub mod vma;
+pub mod walk;
 
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::{PageType, Pfn, PhysAddr, PAGE_SIZE};
+use crate::page::{Pfn, PAGE_SIZE};
 use crate::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use crate::sync::{Arc, Mutex, RwSem, SeqCount, SpinLock, SpinLockGuard};
-use crate::zone::alloc::Gfp;
-use pte::Pte;
 use std::collections::BTreeMap;
 pub use vma::{MmMaps, Vma};
 
@@ -314,171 +334,6 @@ impl Machine {
             .iter()
             .filter_map(|w| w.upgrade())
             .collect()
-    }
-
-    /// Calls `f(mm, address, pte)` for every present, non-special PTE of
-    /// every live address space (checker and KSM scans; each mm's
-    /// `mmap_lock` is held for read while its PTEs are visited).
-    pub fn for_each_mapped_pte(&self, mut f: impl FnMut(&Arc<Mm>, u64, Pte)) {
-        for mm in self.live_mms() {
-            let maps = mm.mmap_lock.down_read();
-            for v in maps.iter() {
-                let mut addr = v.start;
-                while addr < v.end {
-                    let pte = self.pte_at(&mm, addr);
-                    if pte.present() && !pte.special() {
-                        f(&mm, addr, pte);
-                    }
-                    addr += PAGE_SIZE;
-                }
-            }
-        }
-    }
-
-    /// Calls `f(mm, address, mapping)` for every present mapping of every
-    /// live address space: each PTE, and each huge PMD once at its first
-    /// address (the checker's walk; `mmap_lock` held for read per mm).
-    pub fn for_each_mapping(&self, mut f: impl FnMut(&Arc<Mm>, u64, huge::Mapping)) {
-        for mm in self.live_mms() {
-            let maps = mm.mmap_lock.down_read();
-            for v in maps.iter() {
-                let mut addr = v.start;
-                while addr < v.end {
-                    let m = self.lookup(&mm, addr);
-                    match m {
-                        huge::Mapping::Pmd(..) => {
-                            f(&mm, addr, m);
-                            addr = huge::haddr(addr) + huge::HPAGE_PMD_SIZE;
-                            continue;
-                        }
-                        huge::Mapping::Pte(_, _, pte) if pte.present() => f(&mm, addr, m),
-                        _ => {}
-                    }
-                    addr += PAGE_SIZE;
-                }
-            }
-        }
-    }
-
-    /// A zeroed page-table page (`__pte_alloc` and friends).
-    fn alloc_table(&self) -> KResult<Pfn> {
-        let pfn = self.alloc_pages(Gfp::KERNEL, 0, 0)?;
-        self.physmem().clear_page(pfn)?;
-        self.page(pfn).set_type(PageType::Table);
-        Ok(pfn)
-    }
-
-    /// Frees a page-table page.
-    fn free_table(&self, pfn: Pfn) {
-        self.page(pfn).clear_type(PageType::Table);
-        self.put_pages(pfn, 0);
-    }
-
-    fn entry_addr(table: Pfn, idx: u64) -> PhysAddr {
-        table.phys() + idx * 8
-    }
-
-    /// Reads entry `idx` of `table`.
-    pub fn read_entry(&self, table: Pfn, idx: u64) -> Pte {
-        Pte(self
-            .physmem()
-            .read_u64(Self::entry_addr(table, idx))
-            .unwrap_or(0))
-    }
-
-    /// Writes entry `idx` of `table` (its PTL held for PTE tables).
-    pub fn write_entry(&self, table: Pfn, idx: u64, pte: Pte) {
-        let _ = self
-            .physmem()
-            .write_u64(Self::entry_addr(table, idx), pte.0);
-    }
-
-    /// The table that entry `idx` of `table` points to, allocating a zeroed
-    /// one if it is empty and `alloc`. Tables are installed under a PTL
-    /// stripe so that two faulting threads do not both install one.
-    fn table_at(&self, mm: &Mm, table: Pfn, idx: u64, alloc: bool) -> KResult<Option<Pfn>> {
-        let e = self.read_entry(table, idx);
-        if e.present() {
-            return Ok(Some(e.pfn()));
-        }
-        if !alloc {
-            return Ok(None);
-        }
-        let new = self.alloc_table()?;
-        let _g = mm.ptl(table);
-        let again = self.read_entry(table, idx);
-        if again.present() {
-            drop(_g);
-            self.free_table(new);
-            Ok(Some(again.pfn()))
-        } else {
-            self.write_entry(table, idx, Pte::new(new, pte::PTE_RW));
-            Ok(Some(new))
-        }
-    }
-
-    /// Walks to the PTE table covering `addr`, allocating missing levels if
-    /// `alloc` (`pte_alloc_map`). Returns the table and the index in it.
-    ///
-    /// This is the PTE-level walk: a huge PMD on the way is split first
-    /// (`split_huge_pmd`), so callers that handle PMD mappings whole look
-    /// with [`Machine::lookup`] or [`Machine::walk_pmd`] before they call it.
-    pub fn walk(&self, mm: &Mm, addr: u64, alloc: bool) -> KResult<Option<(Pfn, u64)>> {
-        let Some((pt, pi)) = self.walk_pmd(mm, addr, alloc)? else {
-            return Ok(None);
-        };
-        loop {
-            let pmd = self.read_entry(pt, pi);
-            if pmd.huge() {
-                if self.folio_test_hugetlb(pmd.pfn()) {
-                    // hugetlb entries are never split.
-                    return Ok(None);
-                }
-                self.split_huge_pmd(mm, pt, pi)?;
-            }
-            let Some(t) = self.table_at(mm, pt, pi, alloc)? else {
-                return Ok(None);
-            };
-            // A fault may have installed a huge PMD since we looked: never
-            // take a THP's pages for a page table.
-            let now = self.read_entry(pt, pi);
-            if now.present() && !now.huge() && now.pfn() == t {
-                return Ok(Some((t, (addr >> 12) & (PTRS_PER_TABLE - 1))));
-            }
-        }
-    }
-
-    /// The PTE mapping `addr`, if the tables exist; for a huge PMD, the PTE
-    /// it implies for that subpage.
-    pub fn pte_at(&self, mm: &Mm, addr: u64) -> Pte {
-        match self.lookup(mm, addr) {
-            huge::Mapping::None => Pte::NONE,
-            huge::Mapping::Pte(_, _, pte) => pte,
-            huge::Mapping::Pmd(_, _, pmd) => huge::pmd_subpage_pte(pmd, addr),
-        }
-    }
-
-    /// `free_pgtables()`: frees every table below the PGD, and the PGD when
-    /// `pgd_too` (the mm is going away). Entries must already be cleared.
-    pub fn free_pgtables(&self, mm: &Mm, pgd_too: bool) {
-        fn free_level(m: &Machine, table: Pfn, level: u32) {
-            for idx in 0..PTRS_PER_TABLE {
-                let e = m.read_entry(table, idx);
-                if e.huge() {
-                    m.report_bug(format!("BUG: free_pgtables: huge PMD {e:?} still mapped"));
-                } else if e.present() {
-                    if level > 1 {
-                        free_level(m, e.pfn(), level - 1);
-                    }
-                    m.free_table(e.pfn());
-                    m.write_entry(table, idx, Pte::NONE);
-                }
-            }
-        }
-        free_level(self, mm.pgd, 3);
-        if pgd_too {
-            self.free_table(mm.pgd);
-        }
     }
 
     /// `get_unmapped_area()`: the lowest free range of `size` bytes at or

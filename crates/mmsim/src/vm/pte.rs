@@ -12,7 +12,7 @@
 //! unmapped. Migration entries are swap entries of three reserved types
 //! (readable, readable-exclusive, writable), as in `include/linux/swapops.h`.
 
-use crate::page::Pfn;
+use crate::page::{Pfn, PAGE_SHIFT};
 
 /// _PAGE_PRESENT.
 pub const PTE_PRESENT: u64 = 1 << 0;
@@ -41,14 +41,14 @@ pub const PTE_PROTNONE: u64 = 1 << 8;
 pub const PTE_SPECIAL: u64 = 1 << 9;
 /// _PAGE_SOFT_DIRTY (software).
 pub const PTE_SOFT_DIRTY: u64 = 1 << 11;
-const PFN_MASK: u64 = ((1 << 52) - 1) & !0xfff;
+const PFN_MASK: u64 = ((1 << 52) - 1) & !((1 << PAGE_SHIFT) - 1);
 
 /// Swap types reserved for migration entries (SWP_MIGRATION_*).
 const SWP_MIGRATION_READ: u64 = 29;
 const SWP_MIGRATION_READ_EXCLUSIVE: u64 = 30;
 const SWP_MIGRATION_WRITE: u64 = 31;
 const SWP_TYPE_SHIFT: u64 = 58;
-const SWP_OFFSET_SHIFT: u64 = 12;
+const SWP_OFFSET_SHIFT: u64 = PAGE_SHIFT as u64;
 const SWP_OFFSET_MASK: u64 = (1 << (SWP_TYPE_SHIFT - SWP_OFFSET_SHIFT)) - 1;
 
 /// One page-table entry (any level).
@@ -105,7 +105,7 @@ impl Pte {
 
     /// `pfn_pte()` with the given protection bits (present and user added).
     pub fn new(pfn: Pfn, bits: u64) -> Pte {
-        Pte(((pfn.0 << 12) & PFN_MASK) | bits | PTE_PRESENT | PTE_USER)
+        Pte(((pfn.0 << PAGE_SHIFT) & PFN_MASK) | bits | PTE_PRESENT | PTE_USER)
     }
 
     /// `pte_none()`.
@@ -154,7 +154,7 @@ impl Pte {
 
     /// `pte_pfn()`.
     pub fn pfn(self) -> Pfn {
-        Pfn((self.0 & PFN_MASK) >> 12)
+        Pfn((self.0 & PFN_MASK) >> PAGE_SHIFT)
     }
 
     /// `pte_write()`.

@@ -31,7 +31,9 @@
 use super::Mm;
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::{Page, PageType, Pfn, PG_ANON_EXCLUSIVE, PG_HEAD, PG_LRU, PG_SWAPBACKED};
+use crate::page::{
+    Page, PageType, Pfn, PAGE_SHIFT, PG_ANON_EXCLUSIVE, PG_HEAD, PG_LRU, PG_SWAPBACKED,
+};
 
 const ANON_BIT: u64 = 1 << 63;
 /// With ANON_BIT: a KSM page (`PAGE_MAPPING_KSM`), shared by content with no
@@ -229,7 +231,7 @@ impl Machine {
         let p = self.page(head).private();
         (self.folio_test_anon(pfn) && !self.folio_test_ksm(pfn)).then_some((
             ((p & !ANON_BIT) >> ANON_VMA_SHIFT) as u32,
-            ((p & INDEX_MASK) + (pfn.0 - head.0)) << 12,
+            ((p & INDEX_MASK) + (pfn.0 - head.0)) << PAGE_SHIFT,
         ))
     }
 
@@ -251,7 +253,9 @@ impl Machine {
     pub(crate) fn folio_set_anon(&self, head: Pfn, anon_vma: u32, addr: u64) {
         let p = self.page(head);
         p.set_private(
-            ANON_BIT | (u64::from(anon_vma) << ANON_VMA_SHIFT) | ((addr >> 12) & INDEX_MASK),
+            ANON_BIT
+                | (u64::from(anon_vma) << ANON_VMA_SHIFT)
+                | ((addr >> PAGE_SHIFT) & INDEX_MASK),
         );
         if !p.is_type(PageType::Hugetlb) {
             p.set(PG_LRU);

@@ -2,9 +2,10 @@
 //! exit, mprotect (with `can_change_pte_writable()`) and the madvise advice
 //! that only touch VMAs and PTEs.
 
-use super::huge::{haddr, Mapping, HPAGE_PMD_SIZE};
+use super::huge::{haddr, HPAGE_PMD_SIZE};
 use super::pte::{MigrationKind, Pte, SwapEntry, PTE_RW};
 use super::vma::{Holes, RangeCall, UserRange};
+use super::walk::Mapping;
 use super::{
     Mm, MmMaps, Vma, VM_DONTCOPY, VM_HUGEPAGE, VM_HUGETLB, VM_NOHUGEPAGE, VM_READ, VM_SOFTDIRTY,
     VM_WRITE,
