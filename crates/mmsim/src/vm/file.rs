@@ -17,6 +17,7 @@
 //! sit in ZONE_MOVABLE, and isolation treats them as unmovable (offlining
 //! their block fails with -EBUSY rather than retrying forever).
 
+use super::fault::VmFault;
 use super::{Mm, Vma, VM_MAYREAD, VM_MAYWRITE, VM_SHARED, VM_WRITE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
@@ -189,43 +190,36 @@ impl Machine {
 
     /// `do_read_fault()` / `do_shared_fault()` / `do_cow_fault()` on an
     /// empty PTE of a file mapping.
-    pub(crate) fn do_file_fault(
-        &self,
-        mm: &Mm,
-        vma: &Vma,
-        table: Pfn,
-        idx: u64,
-        addr: u64,
-        write: bool,
-    ) -> KResult<()> {
+    pub(crate) fn do_file_fault(&self, vmf: &VmFault<'_>) -> KResult<()> {
+        let vma = vmf.vma;
         let file = vma.file.expect("file VMA");
-        let index = vma.pgoff + (addr - vma.start) / PAGE_SIZE;
+        let index = vma.pgoff + (vmf.address - vma.start) / PAGE_SIZE;
         let page = self.file_get_page(file, index)?;
         let shared = vma.flags & VM_SHARED != 0;
-        if write && !shared {
+        if vmf.write() && !shared {
             // do_cow_fault(): a private copy, never the cache page.
             let new = self.alloc_anon_page(Some(page))?;
-            let _ptl = mm.ptl(table);
-            if !self.read_entry(table, idx).is_none() {
+            let _ptl = vmf.mm.ptl(vmf.table);
+            if !vmf.same(self) {
                 drop(_ptl);
                 self.put_pages(new, 0);
                 return Ok(());
             }
-            self.map_new_anon_page(vma, table, idx, addr, new, true);
+            self.map_new_anon_page(vma, vmf.table, vmf.idx, vmf.address, new, true);
             return Ok(());
         }
-        let _ptl = mm.ptl(table);
-        if !self.read_entry(table, idx).is_none() {
+        let _ptl = vmf.mm.ptl(vmf.table);
+        if !vmf.same(self) {
             return Ok(());
         }
         let p = self.page(page);
         p.ref_inc();
         p.mapcount_add(1);
         let mut bits = super::pte::PTE_YOUNG;
-        if shared && write && vma.flags & VM_WRITE != 0 {
+        if shared && vmf.write() && vma.flags & VM_WRITE != 0 {
             bits |= super::pte::PTE_RW | super::pte::PTE_DIRTY;
         }
-        self.write_entry(table, idx, vma.mk_pte(page, bits));
+        vmf.set(self, vma.mk_pte(page, bits));
         Ok(())
     }
 }

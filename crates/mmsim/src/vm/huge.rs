@@ -38,6 +38,7 @@
 //! no reference beyond its mappings (-EAGAIN) and at least one writable PTE
 //! (-EINVAL, SCAN_PAGE_RO).
 
+use super::fault::VmFault;
 use super::pte::{
     MigrationKind, Pte, SwapEntry, PTE_DIRTY, PTE_PSE, PTE_RW, PTE_SPECIAL, PTE_YOUNG,
 };
@@ -154,44 +155,31 @@ impl Machine {
     }
 
     /// `do_huge_pmd_anonymous_page()`: an empty PMD in a THP-enabled VMA.
-    pub(crate) fn do_huge_pmd_anonymous_page(
-        &self,
-        mm: &Mm,
-        vma: &Vma,
-        pt: Pfn,
-        pi: u64,
-        addr: u64,
-        write: bool,
-    ) -> HugeFault {
-        if !write {
+    pub(crate) fn do_huge_pmd_anonymous_page(&self, vmf: &VmFault<'_>) -> HugeFault {
+        let (mm, vma) = (vmf.mm, vmf.vma);
+        if !vmf.write() {
             // The huge zero page, read-only (use_zero_page=1).
             let Ok(zero) = self.huge_zero_pfn() else {
                 return HugeFault::Fallback;
             };
-            let _ptl = mm.ptl(pt);
-            if self.read_entry(pt, pi).is_none() {
-                self.write_entry(pt, pi, vma.mk_pte(zero, PTE_PSE | PTE_SPECIAL | PTE_YOUNG));
+            let _ptl = mm.ptl(vmf.table);
+            if vmf.same(self) {
+                vmf.set(self, vma.mk_pte(zero, PTE_PSE | PTE_SPECIAL | PTE_YOUNG));
             }
             return HugeFault::Done;
         }
         let Ok(head) = self.alloc_thp() else {
             return HugeFault::Fallback;
         };
-        let _ptl = mm.ptl(pt);
-        if !self.read_entry(pt, pi).is_none() {
+        let _ptl = mm.ptl(vmf.table);
+        if !vmf.same(self) {
             drop(_ptl);
             self.folio_put(head);
             return HugeFault::Done;
         }
-        self.map_new_thp(
-            mm,
-            vma,
-            pt,
-            pi,
-            haddr(addr),
-            head,
-            vma.flags & VM_WRITE != 0,
-        );
+        let writable = vma.flags & VM_WRITE != 0;
+        let h = haddr(vmf.address);
+        self.map_new_thp(mm, vma, vmf.table, vmf.idx, h, head, writable);
         HugeFault::Done
     }
 
@@ -210,42 +198,27 @@ impl Machine {
     /// only reference; a huge zero PMD gets a fresh THP
     /// (`do_huge_zero_wp_pmd`); anything else splits the PMD and falls back
     /// to the PTE level, which handles each subpage.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn do_huge_pmd_wp_page(
-        &self,
-        mm: &Mm,
-        vma: &Vma,
-        pt: Pfn,
-        pi: u64,
-        addr: u64,
-        orig: Pte,
-        unshare: bool,
-    ) -> KResult<HugeFault> {
+    pub(crate) fn do_huge_pmd_wp_page(&self, vmf: &VmFault<'_>) -> KResult<HugeFault> {
+        let (mm, vma, orig) = (vmf.mm, vmf.vma, vmf.orig);
+        let (pt, pi) = (vmf.table, vmf.idx);
         if orig.special() {
             let Ok(head) = self.alloc_thp() else {
                 self.split_huge_pmd(mm, pt, pi)?;
                 return Ok(HugeFault::Fallback);
             };
             let _ptl = mm.ptl(pt);
-            if self.read_entry(pt, pi) != orig {
+            if !vmf.same(self) {
                 drop(_ptl);
                 self.folio_put(head);
                 return Ok(HugeFault::Done);
             }
-            self.map_new_thp(
-                mm,
-                vma,
-                pt,
-                pi,
-                haddr(addr),
-                head,
-                !unshare && vma.flags & VM_WRITE != 0,
-            );
+            let writable = !vmf.unshare() && vma.flags & VM_WRITE != 0;
+            self.map_new_thp(mm, vma, pt, pi, haddr(vmf.address), head, writable);
             return Ok(HugeFault::Done);
         }
         {
             let _ptl = mm.ptl(pt);
-            if self.read_entry(pt, pi) != orig {
+            if !vmf.same(self) {
                 return Ok(HugeFault::Done);
             }
             let head = orig.pfn();
@@ -257,8 +230,8 @@ impl Machine {
             };
             if reuse {
                 p.set(PG_ANON_EXCLUSIVE);
-                if !unshare {
-                    self.write_entry(pt, pi, orig.with(PTE_RW | PTE_DIRTY | PTE_YOUNG));
+                if !vmf.unshare() {
+                    vmf.set(self, orig.with(PTE_RW | PTE_DIRTY | PTE_YOUNG));
                 }
                 return Ok(HugeFault::Done);
             }

@@ -17,11 +17,12 @@
 //! next write (the swap entry keeps the soft-dirty bit). A page in the swap
 //! cache is never PG_anon_exclusive while a swap PTE refers to it.
 
+use super::fault::VmFault;
 use super::pte::{
     Pte, SwapEntry, PTE_DIRTY, PTE_RW, PTE_SOFT_DIRTY, PTE_SWP_SOFT_DIRTY, PTE_YOUNG,
 };
 use super::vma::{Holes, RangeCall, UserRange};
-use super::{Mm, Vma, VM_HUGETLB, VM_SOFTDIRTY, VM_WRITE};
+use super::{Mm, VM_HUGETLB, VM_SOFTDIRTY, VM_WRITE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
 use crate::page::{Pfn, PAGE_SIZE, PG_ANON_EXCLUSIVE, PG_LRU, PG_SWAPCACHE, PG_UPTODATE};
@@ -242,20 +243,12 @@ impl Machine {
         self.put_pages(pfn, 0);
     }
 
-    /// `do_swap_page()`: brings the page at swap `slot` back for the PTE
-    /// `orig` at `table[idx]`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn do_swap_page(
-        &self,
-        mm: &Mm,
-        vma: &Vma,
-        table: Pfn,
-        idx: u64,
-        addr: u64,
-        orig: Pte,
-        slot: u64,
-        write: bool,
-    ) -> KResult<()> {
+    /// `do_swap_page()`: brings the page of the swap entry `vmf.orig` back.
+    pub(crate) fn do_swap_page(&self, vmf: &VmFault<'_>) -> KResult<()> {
+        let (mm, vma, orig, addr) = (vmf.mm, vmf.vma, vmf.orig, vmf.address);
+        let Some(SwapEntry::Swap { offset: slot, .. }) = orig.swap_entry() else {
+            return Ok(());
+        };
         let dev = self.swap()?;
         // Look the page up in the swap cache or read it in.
         let (pfn, fresh) = {
@@ -286,8 +279,8 @@ impl Machine {
                 (pfn, !shared)
             }
         };
-        let ptl = mm.ptl(table);
-        if self.read_entry(table, idx) != orig {
+        let ptl = mm.ptl(vmf.table);
+        if !vmf.same(self) {
             drop(ptl);
             self.put_pages(pfn, 0);
             return Ok(());
@@ -319,12 +312,12 @@ impl Machine {
             let soft_dirty_wp = vma.flags & VM_SOFTDIRTY == 0 && bits & PTE_SOFT_DIRTY == 0;
             if vma.flags & VM_WRITE != 0 && !soft_dirty_wp {
                 bits |= PTE_RW;
-                if write {
+                if vmf.write() {
                     bits |= PTE_DIRTY;
                 }
             }
         }
-        self.write_entry(table, idx, vma.mk_pte(pfn, bits));
+        vmf.set(self, vma.mk_pte(pfn, bits));
         drop(ptl);
         // swap_free() of this PTE's reference; the page's reference now
         // belongs to the mapping.
