@@ -227,6 +227,38 @@ def wrap(text, prefix="# "):
     return out
 
 
+def teardown(lines):
+    """Lines that release every pin still held and exit every process still
+    alive, then check, so the leak check (check/leak.rs) sees all memory
+    return."""
+    alive, pins = [], []
+    for line in lines:
+        t = line.split("#")[0].split()
+        if not t:
+            continue
+        if t[0] == "let" and len(t) > 3:
+            t = t[3:]
+        if t[0] == "expect":
+            if "fails" in t:
+                continue
+            t = t[1:]
+        if t[0] == "spawn":
+            alive.append(t[1])
+        elif t[0] == "release" and t[1] in pins:
+            pins.remove(t[1])
+        elif len(t) > 2 and t[1] == "fork":
+            alive.append(t[2])
+        elif len(t) == 2 and t[1] == "exit" and t[0] in alive:
+            alive.remove(t[0])
+        elif len(t) > 2 and t[1] == "gup":
+            pins.append(t[2])
+    if not alive and not pins:
+        return []
+    return (["", "# Teardown: with every pin released and every process gone, all memory",
+             "# returns (check/leak.rs)."]
+            + [f"release {p}" for p in pins] + [f"{p} exit" for p in alive] + ["check"])
+
+
 def main():
     root = pathlib.Path("tests/scenarios/cow")
     for prefix, label, machine, setup, size, what in RUNNERS:
@@ -247,6 +279,7 @@ def main():
                     b = f"expect {cmd} violates oracle" if leaks else f"expect {cmd} == 0x01"
                 lines.append(b)
             lines.append("check")
+            lines += teardown(lines)
             name = f"{prefix}-{num:02}-{slug(desc)}.mms"
             (sub / name).write_text("\n".join(lines) + "\n")
 

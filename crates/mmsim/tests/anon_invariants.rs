@@ -75,3 +75,31 @@ fn folio_get_of_a_free_page_is_reported() {
         "{v:#?}"
     );
 }
+
+// CONFIG_MM_ID (rmap.h folio_add_large_mapcount()): once a second mm maps a
+// large folio it is "maybe mapped shared" until one mm holds every mapping
+// again; a write fault trusts a clear bit to reuse the folio, so a clear bit
+// while two mms map it must be reported. (The bit lives in the folio's
+// eighth tail page, `vm::mm_id`.)
+#[test]
+fn large_folio_mapped_by_two_mms_but_not_shared_is_reported() {
+    let m = machine();
+    let mm = m.mm_alloc().unwrap();
+    let a = m
+        .mmap_anon(&mm, HPAGE_PMD_SIZE, VM_READ | VM_WRITE | VM_HUGEPAGE, false)
+        .unwrap();
+    m.user_write(&mm, a, &[7]).unwrap();
+    m.mprotect(&mm, a + PAGE_SIZE, PAGE_SIZE, VM_READ).unwrap();
+    let head = m.pte_at(&mm, a).pfn();
+    assert_eq!(
+        m.folio_mm_ids(head).unwrap().slots,
+        [Some((mm.id, 512)), None]
+    );
+    let child = m.dup_mm(&mm).unwrap();
+    let ids = m.folio_mm_ids(head).unwrap();
+    assert_eq!(ids.slots, [Some((mm.id, 512)), Some((child.id, 512))]);
+    assert!(ids.maybe_mapped_shared);
+    assert!(m.check_all().is_empty(), "{:?}", m.check_all());
+    m.page(head + 8).set_tail_word(0);
+    assert!(rules(&m).contains(&"folio-mm-ids"));
+}

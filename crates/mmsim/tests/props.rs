@@ -16,6 +16,19 @@ fn assert_clean(m: &Machine, step: &str) {
     assert!(v.is_empty(), "after {step}: {v:#?}");
 }
 
+/// Every invariant but `leak`: while the test itself holds pages it
+/// allocated with `alloc_pages()` — a kernel user the model cannot know —
+/// those pages are neither free nor owned. The test checks that it gets
+/// them all back itself, and asserts [`assert_clean`] once it freed them.
+fn assert_clean_but_held(m: &Machine, step: &str) {
+    let v: Vec<_> = m
+        .check_all()
+        .into_iter()
+        .filter(|v| v.rule != "leak")
+        .collect();
+    assert!(v.is_empty(), "after {step}: {v:#?}");
+}
+
 #[derive(Clone, Debug)]
 enum BuddyOp {
     Alloc { order: u32, movable: bool },
@@ -64,7 +77,7 @@ proptest! {
                     }
                 }
             }
-            assert_clean(&m, &format!("{op:?}"));
+            assert_clean_but_held(&m, &format!("{op:?}"));
         }
         for (pfn, order) in held.drain(..) {
             m.put_pages(pfn, order);

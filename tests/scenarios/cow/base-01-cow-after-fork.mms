@@ -21,3 +21,9 @@ expect P read mem 4K == 0xff
 C write mem 4K 0x02
 expect C pfn mem == $old
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+P exit
+C exit
+check

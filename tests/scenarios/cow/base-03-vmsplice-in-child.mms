@@ -13,3 +13,9 @@ P write mem 4K 0xff
 expect v read 0 4K == 0x01
 release v
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+P exit
+C exit
+check

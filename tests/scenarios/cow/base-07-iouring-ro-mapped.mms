@@ -19,3 +19,8 @@ expect P pfn mem == $page
 expect buf read 0 4K == 0xff
 release buf
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+P exit
+check

@@ -18,3 +18,8 @@ expect P pfn mem == $page
 expect p read 0 4K == 0xff
 release p
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+P exit
+check

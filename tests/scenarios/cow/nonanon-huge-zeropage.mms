@@ -37,3 +37,8 @@ expect q read 0 2M == 0x6b
 release q
 expect P read smem 2M == 0x00
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+P exit
+check

@@ -41,3 +41,8 @@ file g 4K
 expect P mmap bad 4K file=g hugetlb fails EINVAL
 expect file h 1M hugetlb fails EINVAL
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+P exit
+check

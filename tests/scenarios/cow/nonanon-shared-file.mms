@@ -20,3 +20,10 @@ C write s 4K 0x44
 expect A read s 4K == 0x44
 expect B read p 4K == 0x44
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+A exit
+B exit
+C exit
+check

@@ -12,7 +12,7 @@ P mmap mem 4K file=f private
 P mmap smem 4K file=f shared ro
 expect P read smem 4K == 0x00
 let cache = P pfn smem
-expect kpageflags $cache == uptodate,mmap
+expect kpageflags $cache == uptodate,mmap,swapbacked
 P write mem 4K 0xff
 expect P pfn mem != $cache
 expect P read smem 4K == 0x00
@@ -34,4 +34,9 @@ P gup q mem3 4K pin longterm fast
 P write mem3 4K 0x6b
 expect q read 0 4K == 0x6b
 release q
+check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+P exit
 check

@@ -22,3 +22,8 @@ P write mem2 4K 0xff
 expect p read 0 4K == 0xff
 release p
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+P exit
+check

@@ -35,3 +35,8 @@ expect Q mprotect m ro 2M 1M fails EINVAL
 Q munmap m 2M 2M
 expect Q mmap odd 3M hugetlb fails EINVAL
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+Q exit
+check

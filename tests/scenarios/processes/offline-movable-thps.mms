@@ -47,3 +47,10 @@ sysfs write devices/system/memory/memory15/state offline
 expect P pfn pinned != $phead
 expect P read pinned 2M == 0x77
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+A exit
+B exit
+P exit
+check

@@ -29,3 +29,9 @@ expect kpagecount $moved == 2
 A write buf 4K 0x11
 expect B read buf 4K == 0x5a
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+A exit
+B exit
+check

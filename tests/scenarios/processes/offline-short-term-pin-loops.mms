@@ -23,3 +23,8 @@ expect long read 0 4K == 0x78
 expect A read buf+4K 4K == 0x77
 release long
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+A exit
+check

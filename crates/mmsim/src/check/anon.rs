@@ -13,15 +13,47 @@
 //! * Every anonymous page's mapcount equals the number of PTEs that map it,
 //!   and its refcount is at least that (one reference per mapping, plus
 //!   whatever GUP and others hold).
+//! * A large folio's mm slots (CONFIG_MM_ID, `vm::mm_id`) count no more
+//!   mappings than their mm has, and a folio not "maybe mapped shared" is
+//!   mapped by one mm at most (a write fault reuses it on that word).
 
 use super::Report;
 use crate::machine::Machine;
 use crate::page::{Pfn, PG_ANON_EXCLUSIVE};
 use crate::variant::CowReuse;
-use crate::vm::huge::Mapping;
+use crate::vm::walk::Mapping;
 use std::collections::BTreeMap;
 
 impl Machine {
+    /// CONFIG_MM_ID: the slots against the mappings found per mm.
+    fn check_folio_mm_ids(&self, head: Pfn, mms: &BTreeMap<u32, i32>, r: &mut Report) {
+        let Some(ids) = self.folio_mm_ids(head) else {
+            return;
+        };
+        // A slot may count fewer mappings than its mm has (some were
+        // added while the mm had no slot, and "we might underflow a per-MM
+        // mapcount"), never more: "one slot holds every mapping" must
+        // really mean it.
+        for (id, n) in ids.slots.into_iter().flatten() {
+            let found = mms.get(&id).copied().unwrap_or(0);
+            if n > found || n < 1 {
+                r.fail(
+                    "folio-mm-ids",
+                    format!("folio {head}: slot of mm {id} counts {n} mappings, it has {found}"),
+                );
+            }
+        }
+        if !ids.maybe_mapped_shared && mms.len() > 1 {
+            r.fail(
+                "folio-mm-ids",
+                format!(
+                    "folio {head} is mapped by mms {:?} but not maybe mapped shared",
+                    mms.keys().collect::<Vec<_>>()
+                ),
+            );
+        }
+    }
+
     pub(super) fn check_anon(&self, r: &mut Report) {
         for v in self.swap_cache_exclusive_violations() {
             r.fail("swap-exclusive", v);
@@ -29,6 +61,8 @@ impl Machine {
         // Per page: PTEs mapping it; per folio head: PMDs mapping it.
         let mut ptes: BTreeMap<u64, i32> = BTreeMap::new();
         let mut pmds: BTreeMap<u64, i32> = BTreeMap::new();
+        // Per large folio head: mappings per mm id.
+        let mut per_mm: BTreeMap<u64, BTreeMap<u32, i32>> = BTreeMap::new();
         self.for_each_mapping(|mm, addr, m| {
             let (pfn, entry, whole) = match m {
                 Mapping::Pte(_, _, pte) => (pte.pfn(), pte, false),
@@ -42,6 +76,10 @@ impl Machine {
                 *pmds.entry(pfn.0).or_default() += 1;
             } else {
                 *ptes.entry(pfn.0).or_default() += 1;
+            }
+            if self.folio_mm_ids(pfn).is_some() {
+                let head = self.folio_head(pfn).0;
+                *per_mm.entry(head).or_default().entry(mm.id).or_default() += 1;
             }
             let exclusive = self.page_anon_exclusive(pfn);
             if self.folio_test_ksm(pfn) && self.page(pfn).test(PG_ANON_EXCLUSIVE) {
@@ -132,6 +170,9 @@ impl Machine {
                     format!("folio {head}: {n} mappings, mapcount {mapcount}, refcount {refs}"),
                 );
             }
+        }
+        for (head, mms) in per_mm {
+            self.check_folio_mm_ids(Pfn(head), &mms, r);
         }
     }
 }

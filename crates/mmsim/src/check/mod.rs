@@ -10,7 +10,8 @@
 //! * [`Machine::check_all`] (`check` in a scenario) adds a walk of every free
 //!   list and every memmap slot of every online section: buddy structure,
 //!   free-page accounting, pages inside free blocks, PageOffline rules,
-//!   present and managed-page accounting. (A refcount-0 page outside the
+//!   present and managed-page accounting, the anon-exclusive rules
+//!   ([`anon`]) and leaks ([`leak`]). (A refcount-0 page outside the
 //!   buddy is not flagged: the tail pages of a non-compound high-order
 //!   allocation look exactly like that, in the kernel too.)
 //!
@@ -18,6 +19,7 @@
 //! any other kernel code; it takes each zone's lock while walking its lists.
 
 mod anon;
+mod leak;
 
 use crate::hotplug::MemoryBlockState;
 use crate::machine::Machine;
@@ -77,6 +79,7 @@ impl Machine {
             }
         }
         self.check_anon(&mut r);
+        self.check_leaks(&mut r);
         r.0
     }
 

@@ -5,8 +5,8 @@
 //! (the kernel disables interrupts, which holds off the TLB-flush IPI that
 //! page-table freeing waits for). For each PTE, in the kernel's order:
 //!
-//! * (B1) read the PTE; stop at anything not present or special (the zero
-//!   page), or read-only when writing;
+//! * (B1) read the PTE; stop at anything not present, PROT_NONE or special
+//!   (the zero page), or read-only when writing;
 //! * (B3) take a speculative reference (`try_grab_folio_fast()`:
 //!   get_page_unless_zero, plus the pin bias for FOLL_PIN); a longterm pin of
 //!   a ZONE_MOVABLE page backs off;
@@ -26,7 +26,7 @@ use crate::machine::Machine;
 use crate::page::{Pfn, ZoneType, PAGE_SIZE};
 use crate::sync::{Arc, RcuReadGuard};
 use crate::variant::{GupFastRecheck, GupForkSeq};
-use crate::vm::huge::{haddr, Mapping};
+use crate::vm::walk::{pte_index, Mapping};
 use crate::vm::Mm;
 
 impl Machine {
@@ -74,10 +74,13 @@ impl Machine {
         // (B1) read the entry: a PTE, or a huge PMD (gup_fast_pmd_leaf()).
         let (table, idx, entry, pfn) = match self.lookup(mm, addr) {
             Mapping::Pte(t, i, pte) => (t, i, pte, pte.pfn()),
-            Mapping::Pmd(t, i, pmd) => (t, i, pmd, pmd.pfn() + (addr - haddr(addr)) / PAGE_SIZE),
+            Mapping::Pmd(t, i, pmd) => (t, i, pmd, pmd.pfn() + pte_index(addr)),
             Mapping::None => return None,
         };
-        if !entry.present() || entry.special() || (flags.write && !entry.write()) {
+        // "Always fallback to ordinary GUP on PROT_NONE-mapped pages"
+        // (pte_protnone()), then (B2) pte_access_permitted(): present, user,
+        // and writable for FOLL_WRITE.
+        if entry.protnone() || !entry.access_permitted(flags.write) || entry.special() {
             return None;
         }
         let page = self.mem().pfn_to_page(pfn)?;
@@ -96,6 +99,7 @@ impl Machine {
             self.folio_pin(pfn);
             self.folio_put(head);
         }
+        self.gup_refs_taken(1);
         let back_off = |m: &Machine| {
             m.release_pages(&[pfn], flags);
             None

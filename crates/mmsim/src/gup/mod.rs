@@ -24,8 +24,8 @@ use crate::page::{Pfn, PAGE_SIZE};
 use crate::sync::Arc;
 use crate::variant::CowReuse;
 use crate::vm::fault::FaultFlags;
-use crate::vm::huge::{self, Mapping};
-use crate::vm::{Mm, Vma, VM_WRITE};
+use crate::vm::walk::{pte_index, Mapping};
+use crate::vm::{Mm, Vma, VM_READ, VM_WRITE};
 
 /// How often migrating a longterm GUP's pages out of ZONE_MOVABLE may fail
 /// before the GUP gives up with -EAGAIN.
@@ -176,7 +176,9 @@ impl Machine {
         flags: GupFlags,
     ) -> KResult<Pfn> {
         let vma = maps.find(addr).ok_or(Errno::EFAULT)?;
-        if flags.write && vma.flags & VM_WRITE == 0 {
+        // check_vma_flags() without FOLL_FORCE: a write needs VM_WRITE, a
+        // read VM_READ (so PROT_NONE is -EFAULT either way).
+        if flags.write && vma.flags & VM_WRITE == 0 || !flags.write && vma.flags & VM_READ == 0 {
             return Err(Errno::EFAULT);
         }
         // Each retry follows a fault that made progress, or a wait for a
@@ -212,7 +214,8 @@ impl Machine {
                     self.handle_mm_fault_locked(mm, maps, addr, unshare)?;
                     continue;
                 }
-                let pfn = pmd.pfn() + (addr - huge::haddr(addr)) / PAGE_SIZE;
+                // The subpage: its index within the PMD's 2 MiB.
+                let pfn = pmd.pfn() + pte_index(addr);
                 self.grab(pfn, flags);
                 return Ok(pfn);
             }
@@ -258,6 +261,7 @@ impl Machine {
         if self.is_zero_pfn_any(pfn) {
             return;
         }
+        self.gup_refs_taken(1);
         if flags.pin {
             self.folio_pin(pfn);
         } else {
@@ -271,6 +275,7 @@ impl Machine {
             if self.is_zero_pfn_any(pfn) {
                 continue;
             }
+            self.gup_refs_taken(-1);
             if flags.pin {
                 self.folio_unpin(pfn);
             } else {

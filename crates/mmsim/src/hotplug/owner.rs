@@ -243,6 +243,28 @@ impl Machine {
         Ok(())
     }
 
+    /// What the owner holds: each allocated block's head, order and the
+    /// references the owner holds on it (1, or 0 while released in an
+    /// offline attempt), plus each speculative `page get` reference as an
+    /// order-0 entry.
+    pub(crate) fn owner_held(&self) -> Vec<(Pfn, u32, i32)> {
+        let mut out: Vec<(Pfn, u32, i32)> = Vec::new();
+        // offline_skip=frozen: a fake-offline page's reference is frozen at 0
+        // while the owner keeps it.
+        let frozen = self.variants().offline_skip == OfflineSkip::Frozen;
+        for a in self.owner().allocs.lock().values() {
+            let froze = frozen && a.marks.contains(&Mark::FakeOffline);
+            for &p in &a.pages {
+                let held = !a.released.contains(&p) && !froze;
+                out.push((p, a.order, i32::from(held)));
+            }
+        }
+        for (&pfn, &n) in self.owner().spec_refs.lock().iter() {
+            out.push((Pfn(pfn), 0, n as i32));
+        }
+        out
+    }
+
     /// `get_page_unless_zero()` by a kernel user; -EBUSY if the page is free
     /// or frozen, -EFAULT without an online memmap.
     pub fn page_get(&self, pfn: Pfn) -> KResult<()> {

@@ -274,6 +274,31 @@ impl Oracle {
         Ok(())
     }
 
+    /// `madvise(MADV_DONTNEED)` of a range with unmapped holes, as Linux
+    /// applies it (`madvise_walk_vmas()`: the advice goes to every mapped
+    /// part, then the call fails with ENOMEM): the still-mapped pages
+    /// holding `[off, off + len)` are discarded as [`Oracle::madvise_dontneed`]
+    /// does, the unmapped ones are skipped.
+    pub fn madvise_dontneed_mapped(
+        &mut self,
+        proc: &str,
+        map: &str,
+        off: u64,
+        len: u64,
+    ) -> Result<(), OracleError> {
+        let (id, pages) = self.page_range(proc, map, off, len)?;
+        let mapped: Vec<u64> = match self.maps.get(&id) {
+            Some(m) => pages
+                .filter(|p| !m.unmapped.overlaps(p * PAGE_SIZE, (p + 1) * PAGE_SIZE))
+                .collect(),
+            None => Vec::new(),
+        };
+        for p in mapped {
+            self.let_go(id, p..p + 1);
+        }
+        Ok(())
+    }
+
     /// A process writes `data` at `off` in its mapping.
     pub fn write(
         &mut self,

@@ -220,6 +220,26 @@ fn pin_coherent_keeps_last_bytes_after_owner_munmap_and_exit() -> R {
     Ok(())
 }
 
+// madvise_walk_vmas(): MADV_DONTNEED over a range with a hole discards the
+// mapped pages (the call fails with ENOMEM); the plain form refuses a hole.
+#[test]
+fn process_read_dontneed_across_a_hole_discards_the_mapped_pages() -> R {
+    let mut o = Oracle::new();
+    o.spawn("A")?;
+    o.mmap_anon("A", "buf", 3 * PAGE)?;
+    o.write("A", "buf", 0, &[0xaa; 3 * K4])?;
+    o.munmap("A", "buf", PAGE, PAGE)?;
+    assert!(matches!(
+        o.madvise_dontneed("A", "buf", 0, 3 * PAGE),
+        Err(OracleError::Unmapped { .. })
+    ));
+    o.check_read("A", "buf", 0, &[0xaa; K4])?;
+    o.madvise_dontneed_mapped("A", "buf", 0, 2 * PAGE + 1)?;
+    o.check_read("A", "buf", 0, &[0; K4])?;
+    o.check_read("A", "buf", 2 * PAGE, &[0; K4])?;
+    Ok(())
+}
+
 #[test]
 fn pin_coherent_after_dontneed_keeps_old_memory() -> R {
     let mut o = parent_with_buf()?;

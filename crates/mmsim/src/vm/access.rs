@@ -1,13 +1,15 @@
 //! A process touching its own memory: the CPU's loads and stores.
 //!
-//! An access looks the PTE up, faults if it is missing or read-only for a
-//! store, and then moves the bytes while holding the page-table lock. Holding
+//! An access looks the PTE up, faults if the MMU would (missing, PROT_NONE,
+//! or read-only for a store), and then moves the bytes while holding the
+//! page-table lock. A fault the VMA does not allow (no VMA, PROT_NONE, a
+//! store to a read-only mapping) is the process's SIGSEGV: -EFAULT. Holding
 //! the lock stands in for the TLB: the kernel changes a PTE under that lock and
 //! flushes the TLB before it copies or frees the old page, so no store can land
 //! in a page after migration or COW has started to move away from it.
 
-use super::fault::FaultFlags;
-use super::huge::{haddr, Mapping};
+use super::fault::{access_error, FaultFlags};
+use super::walk::{pte_index, Mapping};
 use super::Mm;
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
@@ -41,6 +43,12 @@ impl Machine {
                     return Err(Errno::EAGAIN);
                 }
                 let fault_in = || {
+                    // do_user_addr_fault(): a bad access is the process's
+                    // SIGSEGV, before handle_mm_fault() is asked.
+                    let vma = maps.find(a).ok_or(Errno::EFAULT)?;
+                    if access_error(vma, write) {
+                        return Err(Errno::EFAULT);
+                    }
                     let ff = FaultFlags {
                         write,
                         unshare: false,
@@ -51,7 +59,7 @@ impl Machine {
                 // caches either; neither is split by an access).
                 let (t, i, pfn) = match self.lookup(mm, a) {
                     Mapping::Pte(t, i, pte) => (t, i, pte.pfn()),
-                    Mapping::Pmd(t, i, pmd) => (t, i, pmd.pfn() + (a - haddr(a)) / PAGE_SIZE),
+                    Mapping::Pmd(t, i, pmd) => (t, i, pmd.pfn() + pte_index(a)),
                     Mapping::None => {
                         fault_in()?;
                         continue;
@@ -59,7 +67,9 @@ impl Machine {
                 };
                 let ptl = mm.ptl(t);
                 let pte = self.read_entry(t, i);
-                if !pte.present() || (write && !pte.write()) {
+                // What the MMU checks: a PROT_NONE entry faults like a
+                // missing one.
+                if !pte.access_permitted(write) {
                     drop(ptl);
                     fault_in()?;
                     continue;
@@ -69,7 +79,7 @@ impl Machine {
                     continue;
                 }
                 let pfn = if pte.huge() {
-                    pte.pfn() + (a - haddr(a)) / PAGE_SIZE
+                    pte.pfn() + pte_index(a)
                 } else {
                     pte.pfn()
                 };

@@ -17,10 +17,11 @@
 //! sit in ZONE_MOVABLE, and isolation treats them as unmovable (offlining
 //! their block fails with -EBUSY rather than retrying forever).
 
+use super::fault::VmFault;
 use super::{Mm, Vma, VM_MAYREAD, VM_MAYWRITE, VM_SHARED, VM_WRITE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::{Pfn, PAGE_SIZE, PG_UPTODATE};
+use crate::page::{Pfn, PAGE_SIZE, PG_SWAPBACKED, PG_UPTODATE};
 use crate::sync::Arc;
 use crate::zone::alloc::Gfp;
 use std::collections::BTreeMap;
@@ -112,9 +113,29 @@ impl Machine {
         self.physmem().clear_page(pfn)?;
         let p = self.page(pfn);
         p.set_private(FILE_BIT | (u64::from(file) << FILE_SHIFT) | (index & INDEX_MASK));
+        // shmem_alloc_folio(): __folio_set_swapbacked(); shmem_get_folio()
+        // marks the zeroed folio uptodate.
+        p.set(PG_SWAPBACKED);
         p.set(PG_UPTODATE);
         f.pages.insert(index, pfn);
         Ok(pfn)
+    }
+
+    /// Every page-cache folio of every file, with its order: the cache
+    /// holds one reference on each for the life of the machine.
+    pub(crate) fn file_cache_folios(&self) -> Vec<(Pfn, u32)> {
+        let files = self.vm().files.lock();
+        files
+            .iter()
+            .flat_map(|f| {
+                let order = if f.hugetlb {
+                    super::huge::HPAGE_PMD_ORDER
+                } else {
+                    0
+                };
+                f.pages.values().map(move |&p| (p, order))
+            })
+            .collect()
     }
 
     /// `mmap()` of a file, shared or private; returns the address.
@@ -156,59 +177,49 @@ impl Machine {
         if hugetlb {
             f |= super::VM_HUGETLB;
         }
-        maps.vmas.insert(
-            addr,
-            Vma {
-                start: addr,
-                end: addr + size,
-                flags: f,
-                anon_vma,
-                file: Some(file),
-                pgoff: 0,
-            },
-        );
+        maps.insert(Vma {
+            start: addr,
+            end: addr + size,
+            flags: f,
+            anon_vma,
+            file: Some(file),
+            pgoff: 0,
+        });
         Ok(addr)
     }
 
     /// `do_read_fault()` / `do_shared_fault()` / `do_cow_fault()` on an
     /// empty PTE of a file mapping.
-    pub(crate) fn do_file_fault(
-        &self,
-        mm: &Mm,
-        vma: &Vma,
-        table: Pfn,
-        idx: u64,
-        addr: u64,
-        write: bool,
-    ) -> KResult<()> {
+    pub(crate) fn do_file_fault(&self, vmf: &VmFault<'_>) -> KResult<()> {
+        let vma = vmf.vma;
         let file = vma.file.expect("file VMA");
-        let index = vma.pgoff + (addr - vma.start) / PAGE_SIZE;
+        let index = vma.pgoff + (vmf.address - vma.start) / PAGE_SIZE;
         let page = self.file_get_page(file, index)?;
         let shared = vma.flags & VM_SHARED != 0;
-        if write && !shared {
+        if vmf.write() && !shared {
             // do_cow_fault(): a private copy, never the cache page.
             let new = self.alloc_anon_page(Some(page))?;
-            let _ptl = mm.ptl(table);
-            if !self.read_entry(table, idx).is_none() {
+            let _ptl = vmf.mm.ptl(vmf.table);
+            if !vmf.same(self) {
                 drop(_ptl);
                 self.put_pages(new, 0);
                 return Ok(());
             }
-            self.map_new_anon_page(vma, table, idx, addr, new, true);
+            self.map_new_anon_page(vma, vmf.table, vmf.idx, vmf.address, new, true);
             return Ok(());
         }
-        let _ptl = mm.ptl(table);
-        if !self.read_entry(table, idx).is_none() {
+        let _ptl = vmf.mm.ptl(vmf.table);
+        if !vmf.same(self) {
             return Ok(());
         }
         let p = self.page(page);
         p.ref_inc();
         p.mapcount_add(1);
         let mut bits = super::pte::PTE_YOUNG;
-        if shared && write && vma.flags & VM_WRITE != 0 {
+        if shared && vmf.write() && vma.flags & VM_WRITE != 0 {
             bits |= super::pte::PTE_RW | super::pte::PTE_DIRTY;
         }
-        self.write_entry(table, idx, super::pte::Pte::new(page, bits));
+        vmf.set(self, vma.mk_pte(page, bits));
         Ok(())
     }
 }

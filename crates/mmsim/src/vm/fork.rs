@@ -15,8 +15,9 @@
 //! PTE rules above, so pinned subpages are copied one by one. A hugetlb
 //! page that may be pinned is copied whole for the child.
 
-use super::huge::{Mapping, HPAGE_PMD_SIZE};
+use super::huge::HPAGE_PMD_SIZE;
 use super::pte::{Pte, SwapEntry, PTE_YOUNG};
+use super::walk::Mapping;
 use super::{Mm, Vma, VM_DONTCOPY, VM_HUGETLB, VM_WRITE};
 use crate::errno::KResult;
 use crate::machine::Machine;
@@ -31,11 +32,16 @@ impl Machine {
         let child = self.mm_alloc()?;
         let maps = parent.mmap_lock.down_write();
         let mut child_maps = child.mmap_lock.down_write();
-        for vma in maps.vmas.values().filter(|v| v.flags & VM_DONTCOPY == 0) {
+        let copied: Vec<Vma> = maps
+            .iter()
+            .filter(|v| v.flags & VM_DONTCOPY == 0)
+            .cloned()
+            .collect();
+        for vma in &copied {
             if let Some(av) = vma.anon_vma {
                 self.anon_vma_link(av, &child);
             }
-            child_maps.vmas.insert(vma.start, vma.clone());
+            child_maps.insert(vma.clone());
             if let Err(e) = self.copy_page_range(&child, parent, vma) {
                 drop(child_maps);
                 drop(maps);
@@ -144,7 +150,10 @@ impl Machine {
                 return Ok(());
             }
             self.folio_get(pfn);
-            if self.folio_try_dup_anon_rmap_pte(pfn, pinned_check).is_ok() {
+            if self
+                .folio_try_dup_anon_rmap_pte(pfn, dst, pinned_check)
+                .is_ok()
+            {
                 if cow && pte.write() {
                     self.write_entry(st, si, pte.wrprotect());
                 }

@@ -38,20 +38,25 @@
 //! no reference beyond its mappings (-EAGAIN) and at least one writable PTE
 //! (-EINVAL, SCAN_PAGE_RO).
 
+use super::fault::VmFault;
 use super::pte::{
     MigrationKind, Pte, SwapEntry, PTE_DIRTY, PTE_PSE, PTE_RW, PTE_SPECIAL, PTE_YOUNG,
 };
-use super::{Mm, MmMaps, Vma, PTRS_PER_TABLE, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRITE};
+use super::vma::{Holes, RangeCall, UserRange};
+use super::walk::PMD_SHIFT;
+use super::{Mm, MmMaps, Vma, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRITE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::{Pfn, PAGE_SIZE, PG_ANON_EXCLUSIVE, PG_LARGE_RMAPPABLE, PG_LRU};
+use crate::page::{
+    Pfn, PAGE_SHIFT, PAGE_SIZE, PG_ANON_EXCLUSIVE, PG_LARGE_RMAPPABLE, PG_LRU, PG_UPTODATE,
+};
 use crate::sync::atomic::Ordering;
 use crate::sync::Arc;
 use crate::variant::CowReuse;
 use crate::zone::alloc::Gfp;
 
-/// `HPAGE_PMD_ORDER`.
-pub const HPAGE_PMD_ORDER: u32 = 9;
+/// `HPAGE_PMD_ORDER`: a PMD maps 2^9 pages.
+pub const HPAGE_PMD_ORDER: u32 = PMD_SHIFT - PAGE_SHIFT;
 /// `HPAGE_PMD_NR`.
 pub const HPAGE_PMD_NR: u64 = 1 << HPAGE_PMD_ORDER;
 /// `HPAGE_PMD_SIZE`.
@@ -65,30 +70,8 @@ pub(crate) enum HugeFault {
     Fallback,
 }
 
-/// What maps an address, as a reader sees it (no splitting).
-#[derive(Clone, Copy, Debug)]
-pub enum Mapping {
-    /// Nothing: no table, or an empty entry.
-    None,
-    /// A PTE: its table, index and value.
-    Pte(Pfn, u64, Pte),
-    /// A huge PMD: the PMD table, index and value.
-    Pmd(Pfn, u64, Pte),
-}
-
-/// The /proc/PID/smaps counters of a range, in bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Smaps {
-    /// `Rss`: present pages with a struct page (not the zero pages, not
-    /// hugetlb).
-    pub rss: u64,
-    /// `AnonHugePages`: anonymous THPs mapped by PMDs.
-    pub anon_huge: u64,
-    /// `Swap`: swap entries.
-    pub swap: u64,
-    /// `Private_Hugetlb`.
-    pub hugetlb: u64,
-}
+/// What maps an address (re-exported for the scenario layer's path).
+pub use super::walk::Mapping;
 
 /// The 2 MiB-aligned start of `addr`'s PMD range.
 pub fn haddr(addr: u64) -> u64 {
@@ -107,94 +90,15 @@ pub(crate) fn thp_vma_suitable(vma: &Vma, addr: u64) -> bool {
         && h + HPAGE_PMD_SIZE <= vma.end
 }
 
-/// A young huge PMD mapping the folio at `head`, writable and dirty if
-/// `writable` (`mk_huge_pmd` + `maybe_pmd_mkwrite(pmd_mkdirty())`).
-pub(crate) fn mk_huge_pmd(head: Pfn, writable: bool) -> Pte {
+/// A young huge PMD mapping the folio at `head` in `vma` (PROT_NONE if the
+/// VMA is), writable and dirty if `writable` (`mk_huge_pmd(page,
+/// vma->vm_page_prot)` + `maybe_pmd_mkwrite(pmd_mkdirty())`).
+pub(crate) fn mk_huge_pmd(vma: &Vma, head: Pfn, writable: bool) -> Pte {
     let bits = PTE_PSE | PTE_YOUNG | if writable { PTE_RW | PTE_DIRTY } else { 0 };
-    Pte::new(head, bits)
-}
-
-/// The PTE a huge PMD implies for the subpage at `addr`.
-pub fn pmd_subpage_pte(pmd: Pte, addr: u64) -> Pte {
-    let sub = (addr - haddr(addr)) / PAGE_SIZE;
-    // The PMD's low flag bits (all of them below bit 12), without PSE.
-    Pte::new(pmd.pfn() + sub, pmd.0 & 0xfff & !PTE_PSE)
+    vma.mk_pte(head, bits)
 }
 
 impl Machine {
-    /// Walks to the PMD table entry covering `addr`, allocating the upper
-    /// levels if `alloc`.
-    pub fn walk_pmd(&self, mm: &Mm, addr: u64, alloc: bool) -> KResult<Option<(Pfn, u64)>> {
-        let mut table = mm.pgd();
-        for shift in [39u32, 30] {
-            let idx = (addr >> shift) & (PTRS_PER_TABLE - 1);
-            table = match self.table_at(mm, table, idx, alloc)? {
-                Some(t) => t,
-                None => return Ok(None),
-            };
-        }
-        Ok(Some((table, (addr >> 21) & (PTRS_PER_TABLE - 1))))
-    }
-
-    /// What maps `addr`, without changing anything (pagemap, the checker,
-    /// user accesses).
-    pub fn lookup(&self, mm: &Mm, addr: u64) -> Mapping {
-        let Ok(Some((pt, pi))) = self.walk_pmd(mm, addr, false) else {
-            return Mapping::None;
-        };
-        let pmd = self.read_entry(pt, pi);
-        if pmd.huge() {
-            return Mapping::Pmd(pt, pi, pmd);
-        }
-        if !pmd.present() {
-            return Mapping::None;
-        }
-        let (t, i) = (pmd.pfn(), (addr >> 12) & (PTRS_PER_TABLE - 1));
-        let pte = self.read_entry(t, i);
-        if pte.is_none() {
-            Mapping::None
-        } else {
-            Mapping::Pte(t, i, pte)
-        }
-    }
-
-    /// `show_smap()` counters for `[start, end)` of `mm`
-    /// (`smaps_pte_entry`, `smaps_pmd_entry`, `smaps_hugetlb_range`).
-    pub fn smaps(&self, mm: &Mm, start: u64, end: u64) -> Smaps {
-        let _maps = mm.mmap_lock.down_read();
-        let mut s = Smaps::default();
-        let mut addr = start;
-        while addr < end {
-            match self.lookup(mm, addr) {
-                Mapping::Pmd(_, _, pmd) => {
-                    let next = (haddr(addr) + HPAGE_PMD_SIZE).min(end);
-                    let len = next - addr;
-                    if self.folio_test_hugetlb(pmd.pfn()) {
-                        s.hugetlb += len;
-                    } else if !pmd.special() {
-                        s.rss += len;
-                        s.anon_huge += len;
-                    }
-                    addr = next;
-                    continue;
-                }
-                Mapping::Pte(_, _, pte) if pte.present() => {
-                    if !pte.special() {
-                        s.rss += PAGE_SIZE;
-                    }
-                }
-                Mapping::Pte(_, _, pte) => {
-                    if let Some(SwapEntry::Swap { .. }) = pte.swap_entry() {
-                        s.swap += PAGE_SIZE;
-                    }
-                }
-                Mapping::None => {}
-            }
-            addr += PAGE_SIZE;
-        }
-        s
-    }
-
     /// The huge zero folio (`mm_get_huge_zero_folio`), allocated on first use
     /// from the kernel zones, zeroed, and never freed.
     pub fn huge_zero_pfn(&self) -> KResult<Pfn> {
@@ -220,6 +124,13 @@ impl Machine {
         Ok(pfn)
     }
 
+    /// The huge zero folio, if it was ever needed.
+    pub fn huge_zero_if_allocated(&self) -> Option<Pfn> {
+        // Acquire pairs with the Release store in huge_zero_pfn().
+        let z = self.vm().huge_zero.load(Ordering::Acquire);
+        (z != 0).then_some(Pfn(z))
+    }
+
     /// Whether `pfn` is a page of the huge zero folio.
     pub fn is_huge_zero_pfn(&self, pfn: Pfn) -> bool {
         // Acquire pairs with the Release store in huge_zero_pfn().
@@ -238,50 +149,48 @@ impl Machine {
                 return Err(e);
             }
         }
+        // __folio_mark_uptodate().
+        self.page(head).set(PG_UPTODATE);
         Ok(head)
     }
 
     /// `do_huge_pmd_anonymous_page()`: an empty PMD in a THP-enabled VMA.
-    pub(crate) fn do_huge_pmd_anonymous_page(
-        &self,
-        mm: &Mm,
-        vma: &Vma,
-        pt: Pfn,
-        pi: u64,
-        addr: u64,
-        write: bool,
-    ) -> HugeFault {
-        if !write {
+    pub(crate) fn do_huge_pmd_anonymous_page(&self, vmf: &VmFault<'_>) -> HugeFault {
+        let (mm, vma) = (vmf.mm, vmf.vma);
+        if !vmf.write() {
             // The huge zero page, read-only (use_zero_page=1).
             let Ok(zero) = self.huge_zero_pfn() else {
                 return HugeFault::Fallback;
             };
-            let _ptl = mm.ptl(pt);
-            if self.read_entry(pt, pi).is_none() {
-                self.write_entry(pt, pi, Pte::new(zero, PTE_PSE | PTE_SPECIAL | PTE_YOUNG));
+            let _ptl = mm.ptl(vmf.table);
+            if vmf.same(self) {
+                vmf.set(self, vma.mk_pte(zero, PTE_PSE | PTE_SPECIAL | PTE_YOUNG));
             }
             return HugeFault::Done;
         }
         let Ok(head) = self.alloc_thp() else {
             return HugeFault::Fallback;
         };
-        let _ptl = mm.ptl(pt);
-        if !self.read_entry(pt, pi).is_none() {
+        let _ptl = mm.ptl(vmf.table);
+        if !vmf.same(self) {
             drop(_ptl);
             self.folio_put(head);
             return HugeFault::Done;
         }
-        self.map_new_thp(vma, pt, pi, haddr(addr), head, vma.flags & VM_WRITE != 0);
+        let writable = vma.flags & VM_WRITE != 0;
+        let h = haddr(vmf.address);
+        self.map_new_thp(mm, vma, vmf.table, vmf.idx, h, head, writable);
         HugeFault::Done
     }
 
     /// Maps a new exclusive THP with one PMD (PMD lock held).
-    fn map_new_thp(&self, vma: &Vma, pt: Pfn, pi: u64, h: u64, head: Pfn, writable: bool) {
+    #[allow(clippy::too_many_arguments)]
+    fn map_new_thp(&self, mm: &Mm, vma: &Vma, pt: Pfn, pi: u64, h: u64, head: Pfn, writable: bool) {
         let anon_vma = vma
             .anon_vma
             .expect("private mappings get an anon_vma at mmap");
-        self.folio_add_new_anon_rmap_pmd(head, anon_vma, h);
-        self.write_entry(pt, pi, mk_huge_pmd(head, writable));
+        self.folio_add_new_anon_rmap_pmd(head, mm, anon_vma, h);
+        self.write_entry(pt, pi, mk_huge_pmd(vma, head, writable));
     }
 
     /// `do_huge_pmd_wp_page()`: a write or unshare fault on a read-only huge
@@ -289,41 +198,27 @@ impl Machine {
     /// only reference; a huge zero PMD gets a fresh THP
     /// (`do_huge_zero_wp_pmd`); anything else splits the PMD and falls back
     /// to the PTE level, which handles each subpage.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn do_huge_pmd_wp_page(
-        &self,
-        mm: &Mm,
-        vma: &Vma,
-        pt: Pfn,
-        pi: u64,
-        addr: u64,
-        orig: Pte,
-        unshare: bool,
-    ) -> KResult<HugeFault> {
+    pub(crate) fn do_huge_pmd_wp_page(&self, vmf: &VmFault<'_>) -> KResult<HugeFault> {
+        let (mm, vma, orig) = (vmf.mm, vmf.vma, vmf.orig);
+        let (pt, pi) = (vmf.table, vmf.idx);
         if orig.special() {
             let Ok(head) = self.alloc_thp() else {
                 self.split_huge_pmd(mm, pt, pi)?;
                 return Ok(HugeFault::Fallback);
             };
             let _ptl = mm.ptl(pt);
-            if self.read_entry(pt, pi) != orig {
+            if !vmf.same(self) {
                 drop(_ptl);
                 self.folio_put(head);
                 return Ok(HugeFault::Done);
             }
-            self.map_new_thp(
-                vma,
-                pt,
-                pi,
-                haddr(addr),
-                head,
-                !unshare && vma.flags & VM_WRITE != 0,
-            );
+            let writable = !vmf.unshare() && vma.flags & VM_WRITE != 0;
+            self.map_new_thp(mm, vma, pt, pi, haddr(vmf.address), head, writable);
             return Ok(HugeFault::Done);
         }
         {
             let _ptl = mm.ptl(pt);
-            if self.read_entry(pt, pi) != orig {
+            if !vmf.same(self) {
                 return Ok(HugeFault::Done);
             }
             let head = orig.pfn();
@@ -335,8 +230,8 @@ impl Machine {
             };
             if reuse {
                 p.set(PG_ANON_EXCLUSIVE);
-                if !unshare {
-                    self.write_entry(pt, pi, orig.with(PTE_RW | PTE_DIRTY | PTE_YOUNG));
+                if !vmf.unshare() {
+                    vmf.set(self, orig.with(PTE_RW | PTE_DIRTY | PTE_YOUNG));
                 }
                 return Ok(HugeFault::Done);
             }
@@ -368,7 +263,8 @@ impl Machine {
         if pmd.special() {
             let zero = self.zero_pfn();
             for i in 0..HPAGE_PMD_NR {
-                self.write_entry(table, i, Pte::new(zero, PTE_SPECIAL | (bits & PTE_YOUNG)));
+                let pte = Pte::new(zero, PTE_SPECIAL | (bits & PTE_YOUNG));
+                self.write_entry(table, i, pte.with_access_of(pmd));
             }
         } else {
             let head = pmd.pfn();
@@ -377,10 +273,10 @@ impl Machine {
             // + folio_remove_rmap_pmd().
             self.page(head).ref_add(HPAGE_PMD_NR as i32 - 1);
             for i in 0..HPAGE_PMD_NR {
-                self.folio_add_anon_rmap_pte(head + i, exclusive);
-                self.write_entry(table, i, Pte::new(head + i, bits));
+                self.folio_add_anon_rmap_pte(head + i, mm, exclusive);
+                self.write_entry(table, i, Pte::new(head + i, bits).with_access_of(pmd));
             }
-            self.folio_remove_rmap_pmd(head);
+            self.folio_remove_rmap_pmd(head, mm);
         }
         // smp_wmb() + pmd_populate(): the table is complete before it is
         // linked.
@@ -397,14 +293,6 @@ impl Machine {
         if let Some((pt, pi)) = self.walk_pmd(mm, addr, false)? {
             self.split_huge_pmd(mm, pt, pi)?;
         }
-        Ok(())
-    }
-
-    /// `vma_adjust_trans_huge()` + `split_vma()`: `addr` becomes a VMA
-    /// boundary, splitting any huge PMD across it first.
-    pub(crate) fn split_vma_at(&self, mm: &Mm, maps: &mut MmMaps, addr: u64) -> KResult<()> {
-        self.split_huge_pmd_address(mm, addr)?;
-        maps.split_at(addr);
         Ok(())
     }
 
@@ -435,7 +323,7 @@ impl Machine {
         let head = pmd.pfn();
         self.folio_get(head);
         if self
-            .folio_try_dup_anon_rmap_pmd(head, pinned_check)
+            .folio_try_dup_anon_rmap_pmd(head, dst, pinned_check)
             .is_err()
         {
             // "Page maybe pinned: split and retry the fault on PTEs."
@@ -462,22 +350,21 @@ impl Machine {
         self.write_entry(pt, pi, Pte::NONE);
         drop(ptl);
         if !pmd.special() {
-            self.folio_remove_rmap_pmd(pmd.pfn());
+            self.folio_remove_rmap_pmd(pmd.pfn(), mm);
             self.folio_put(pmd.pfn());
         }
         true
     }
 
-    /// `change_huge_pmd()`: mprotect of a whole huge PMD. Write permission
-    /// returns without a fault only under `can_change_pmd_writable()`: an
-    /// exclusive head, soft-dirty not tracked or already set. False if the
-    /// entry is no longer huge (split meanwhile).
+    /// `change_huge_pmd()`: mprotect of a whole huge PMD to `prot`
+    /// ([`Machine::mprotect_entry`]). False if the entry is no longer huge
+    /// (split meanwhile).
     pub(crate) fn change_huge_pmd(
         &self,
         mm: &Mm,
         pt: Pfn,
         pi: u64,
-        writable: bool,
+        prot: u32,
         soft_dirty_everywhere: bool,
         upgrade: bool,
     ) -> bool {
@@ -486,18 +373,8 @@ impl Machine {
         if !pmd.huge() {
             return false;
         }
-        let new = if !writable {
-            pmd.wrprotect()
-        } else if upgrade
-            && !pmd.special()
-            && self.page_anon_exclusive(pmd.pfn())
-            && (soft_dirty_everywhere || pmd.soft_dirty())
-        {
-            pmd.with(PTE_RW)
-        } else {
-            pmd
-        };
-        self.write_entry(pt, pi, new);
+        let upgrade = upgrade && (soft_dirty_everywhere || pmd.soft_dirty());
+        self.write_entry(pt, pi, self.mprotect_entry(pmd, prot, upgrade));
         true
     }
 
@@ -558,7 +435,7 @@ impl Machine {
                     kind,
                 };
                 self.write_entry(t, idx, Pte::swap(entry, false));
-                self.folio_remove_rmap_pte(head + i);
+                self.folio_remove_rmap_pte(head + i, mm);
                 self.folio_put(head);
                 unmapped.push((mm.clone(), t, idx, pte));
             }
@@ -576,7 +453,14 @@ impl Machine {
                 t.set_private(0);
             }
             hp.clear(crate::page::PG_HEAD);
+            // __split_folio_to_order(): the new folios take the head's
+            // PG_uptodate (PG_lru and PG_swapbacked come with their anon
+            // mapping below).
+            let uptodate = hp.test(PG_UPTODATE);
             for i in 0..nr {
+                if uptodate {
+                    self.page(head + i).set(PG_UPTODATE);
+                }
                 self.folio_set_anon(head + i, anon_vma, haddr + i * PAGE_SIZE);
                 // Each new folio holds one reference for now (the caller's
                 // on `page`, a temporary one on the others).
@@ -592,12 +476,14 @@ impl Machine {
                 continue;
             };
             self.folio_get(pfn);
-            self.folio_add_anon_rmap_pte(pfn, kind != MigrationKind::Read);
+            self.folio_add_anon_rmap_pte(pfn, mm, kind != MigrationKind::Read);
             let mut bits = orig.0 & (PTE_YOUNG | PTE_DIRTY);
             if kind == MigrationKind::Write {
                 bits |= PTE_RW;
             }
-            self.write_entry(*t, *idx, Pte::new(pfn, bits));
+            // The protection the PTE had: mprotect() waits for the entry
+            // rather than change what it restores to (change_protection()).
+            self.write_entry(*t, *idx, Pte::new(pfn, bits).with_access_of(*orig));
         }
         if !frozen {
             return Err(Errno::EAGAIN);
@@ -610,31 +496,34 @@ impl Machine {
         Ok(())
     }
 
-    /// MADV_COLLAPSE over `[start, end)`: every fully covered, 2 MiB-aligned
-    /// range becomes one PMD-mapped THP (`madvise_collapse`). The first
-    /// failure is returned.
+    /// MADV_COLLAPSE (`madvise_collapse`): in each VMA the range covers,
+    /// every fully covered, 2 MiB-aligned range becomes one PMD-mapped THP.
+    /// A VMA that THPs are not allowed in fails with -EINVAL; otherwise the
+    /// walk stops after the first VMA in which a collapse failed, with that
+    /// failure; unmapped holes give -ENOMEM at the end.
     pub fn madvise_collapse(&self, mm: &Mm, start: u64, len: u64) -> KResult<()> {
-        let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
+        let Some(r) = UserRange::new(RangeCall::Madvise, start, len)? else {
+            return Ok(());
+        };
         let maps = mm.mmap_lock.down_write();
-        let mut h = start.next_multiple_of(HPAGE_PMD_SIZE);
-        let mut ret = Ok(());
-        while h + HPAGE_PMD_SIZE <= end {
-            let Some(vma) = maps.find(h) else {
-                return Err(Errno::ENOMEM);
-            };
-            if vma.file.is_some()
-                || vma.flags & VM_NOHUGEPAGE != 0
-                || vma.start > h
-                || vma.end < h + HPAGE_PMD_SIZE
-            {
+        let (parts, holes) = Self::vma_parts(&maps, r, Holes::Skip);
+        for (s, e) in parts {
+            let vma = maps.find(s).expect("a part lies in a VMA");
+            // thp_vma_allowable_order() without the sysfs setting.
+            if vma.file.is_some() || vma.flags & (VM_NOHUGEPAGE | super::VM_HUGETLB) != 0 {
                 return Err(Errno::EINVAL);
             }
-            if let Err(e) = self.collapse_huge_page(mm, &maps, vma, h) {
-                ret = ret.and(Err(e));
+            let mut ret = Ok(());
+            let mut h = s.next_multiple_of(HPAGE_PMD_SIZE);
+            while h + HPAGE_PMD_SIZE <= e {
+                if let Err(err) = self.collapse_huge_page(mm, &maps, vma, h) {
+                    ret = Err(err);
+                }
+                h += HPAGE_PMD_SIZE;
             }
-            h += HPAGE_PMD_SIZE;
+            ret?;
         }
-        ret
+        holes
     }
 
     /// `is_refcount_suitable()`: the folio's references are its mappings'
@@ -756,11 +645,11 @@ impl Machine {
         for pfn in isolated {
             self.page(pfn).set(PG_LRU);
         }
-        self.map_new_thp(vma, pt, pi, h, head, vma.flags & VM_WRITE != 0);
+        self.map_new_thp(mm, vma, pt, pi, h, head, vma.flags & VM_WRITE != 0);
         drop(tptl);
         drop(ptl);
         for pfn in old {
-            self.folio_remove_rmap_pte(pfn);
+            self.folio_remove_rmap_pte(pfn, mm);
             self.folio_put(pfn);
         }
         drop(_rmap);

@@ -20,12 +20,13 @@
 //! references after the other process unmapped it is reused and written —
 //! the vmsplice cases leak, and cow.c marks them XFAIL on hugetlb.
 
+use super::fault::VmFault;
 use super::huge::{haddr, mk_huge_pmd, HPAGE_PMD_NR, HPAGE_PMD_ORDER, HPAGE_PMD_SIZE};
-use super::pte::{Pte, PTE_DIRTY, PTE_RW, PTE_YOUNG};
+use super::pte::{PTE_DIRTY, PTE_RW, PTE_YOUNG};
 use super::{Mm, Vma, VM_SHARED, VM_WRITE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::{PageType, Pfn, PAGE_SIZE, PG_ANON_EXCLUSIVE};
+use crate::page::{PageType, Pfn, PAGE_SIZE, PG_ANON_EXCLUSIVE, PG_UPTODATE};
 use crate::zone::alloc::Gfp;
 
 /// The pool (`struct hstate` for 2 MiB pages).
@@ -57,6 +58,11 @@ impl Machine {
         (pool.total, pool.free.len() as u64)
     }
 
+    /// The folios free in the pool (refcount 0, PageHuge).
+    pub(crate) fn hugetlb_free_folios(&self) -> Vec<Pfn> {
+        self.vm().hugetlb.lock().free.clone()
+    }
+
     /// `alloc_hugetlb_folio()`: a zeroed folio from the pool, refcount 1.
     /// An empty pool is the fault's SIGBUS, which the model reports as
     /// -EFAULT (there are no mmap-time reservations).
@@ -66,6 +72,8 @@ impl Machine {
         for i in 0..HPAGE_PMD_NR {
             self.physmem().clear_page(head + i)?;
         }
+        // hugetlb_no_page(): folio_zero_user() + __folio_mark_uptodate().
+        self.page(head).set(PG_UPTODATE);
         Ok(head)
     }
 
@@ -80,26 +88,19 @@ impl Machine {
         self.vm().hugetlb.lock().free.push(head);
     }
 
-    /// `hugetlb_fault()` at `addr` of a hugetlb VMA.
-    pub(crate) fn hugetlb_fault(
-        &self,
-        mm: &Mm,
-        vma: &Vma,
-        addr: u64,
-        write: bool,
-        unshare: bool,
-    ) -> KResult<()> {
-        let (pt, pi) = self.walk_pmd(mm, addr, true)?.ok_or(Errno::ENOMEM)?;
-        let pmd = self.read_entry(pt, pi);
+    /// `hugetlb_fault()`: `vmf` is at the PMD of the faulting address in a
+    /// hugetlb VMA.
+    pub(crate) fn hugetlb_fault(&self, vmf: &VmFault<'_>) -> KResult<()> {
+        let (mm, vma, pmd) = (vmf.mm, vmf.vma, vmf.orig);
         if pmd.is_none() && vma.file.is_some() {
-            return self.hugetlb_file_no_page(mm, vma, pt, pi, addr, write);
+            return self.hugetlb_file_no_page(vmf);
         }
         if pmd.huge() && vma.flags & VM_SHARED != 0 {
             // A shared mapping never copies: a write just makes it writable.
-            if write && !pmd.write() && vma.flags & VM_WRITE != 0 {
-                let _ptl = mm.ptl(pt);
-                if self.read_entry(pt, pi) == pmd {
-                    self.write_entry(pt, pi, pmd.with(PTE_RW | PTE_DIRTY | PTE_YOUNG));
+            if vmf.write() && !pmd.write() && vma.flags & VM_WRITE != 0 {
+                let _ptl = mm.ptl(vmf.table);
+                if vmf.same(self) {
+                    vmf.set(self, pmd.with(PTE_RW | PTE_DIRTY | PTE_YOUNG));
                 }
             }
             return Ok(());
@@ -109,22 +110,23 @@ impl Machine {
             // unless this is a write (the COW "optimisation" that follows in
             // the kernel reuses it at once).
             let head = self.alloc_hugetlb_folio()?;
-            let _ptl = mm.ptl(pt);
-            if !self.read_entry(pt, pi).is_none() {
+            let _ptl = mm.ptl(vmf.table);
+            if !vmf.same(self) {
                 drop(_ptl);
                 self.folio_put(head);
                 return Ok(());
             }
-            self.map_new_hugetlb(vma, pt, pi, haddr(addr), head, write);
+            let h = haddr(vmf.address);
+            self.map_new_hugetlb(mm, vma, vmf.table, vmf.idx, h, head, vmf.write());
             return Ok(());
         }
-        if pmd.huge() && (write || unshare) && !pmd.write() {
-            return self.hugetlb_wp(mm, vma, pt, pi, addr, pmd, unshare && !write);
+        if pmd.huge() && (vmf.write() || vmf.unshare()) && !pmd.write() {
+            return self.hugetlb_wp(vmf);
         }
-        if write {
-            let _ptl = mm.ptl(pt);
-            if self.read_entry(pt, pi) == pmd {
-                self.write_entry(pt, pi, pmd.with(PTE_DIRTY | PTE_YOUNG));
+        if vmf.write() {
+            let _ptl = mm.ptl(vmf.table);
+            if vmf.same(self) {
+                vmf.set(self, pmd.with(PTE_DIRTY | PTE_YOUNG));
             }
         }
         Ok(())
@@ -134,72 +136,67 @@ impl Machine {
     /// mapped shared (writable on a write) or read-only into a private
     /// mapping; a write into a private mapping copies it at once
     /// (`hugetlb_wp()` right after the fault).
-    fn hugetlb_file_no_page(
-        &self,
-        mm: &Mm,
-        vma: &Vma,
-        pt: Pfn,
-        pi: u64,
-        addr: u64,
-        write: bool,
-    ) -> KResult<()> {
+    fn hugetlb_file_no_page(&self, vmf: &VmFault<'_>) -> KResult<()> {
+        let (mm, vma) = (vmf.mm, vmf.vma);
         let file = vma.file.expect("file VMA");
-        let index = (vma.pgoff * PAGE_SIZE + haddr(addr) - vma.start) / HPAGE_PMD_SIZE;
+        let index = (vma.pgoff * PAGE_SIZE + haddr(vmf.address) - vma.start) / HPAGE_PMD_SIZE;
         let cache = self.file_get_huge(file, index)?;
         let shared = vma.flags & VM_SHARED != 0;
-        {
-            let _ptl = mm.ptl(pt);
-            if !self.read_entry(pt, pi).is_none() {
+        let mapped = {
+            let _ptl = mm.ptl(vmf.table);
+            if !vmf.same(self) {
                 return Ok(());
             }
             // hugetlb_add_file_rmap(): one more whole-folio mapping.
             self.folio_get(cache);
-            self.folio_add_anon_rmap_pmd(cache, false);
-            let writable = shared && write && vma.flags & VM_WRITE != 0;
-            self.write_entry(pt, pi, mk_huge_pmd(cache, writable));
-        }
-        if write && !shared {
-            let pmd = self.read_entry(pt, pi);
-            return self.hugetlb_wp(mm, vma, pt, pi, addr, pmd, false);
+            self.folio_add_anon_rmap_pmd(cache, mm, false);
+            let writable = shared && vmf.write() && vma.flags & VM_WRITE != 0;
+            let pmd = mk_huge_pmd(vma, cache, writable);
+            vmf.set(self, pmd);
+            pmd
+        };
+        if vmf.write() && !shared {
+            return self.hugetlb_wp(&vmf.at(vmf.table, vmf.idx, mapped));
         }
         Ok(())
     }
 
-    fn map_new_hugetlb(&self, vma: &Vma, pt: Pfn, pi: u64, h: u64, head: Pfn, write: bool) {
-        let anon_vma = vma
-            .anon_vma
-            .expect("private mappings get an anon_vma at mmap");
-        self.folio_add_new_anon_rmap_pmd(head, anon_vma, h);
-        self.write_entry(
-            pt,
-            pi,
-            mk_huge_pmd(head, write && vma.flags & VM_WRITE != 0),
-        );
-    }
-
-    /// `hugetlb_wp()`: reuse when mapped once, else copy the whole page.
     #[allow(clippy::too_many_arguments)]
-    fn hugetlb_wp(
+    fn map_new_hugetlb(
         &self,
         mm: &Mm,
         vma: &Vma,
         pt: Pfn,
         pi: u64,
-        addr: u64,
-        orig: Pte,
-        unshare: bool,
-    ) -> KResult<()> {
+        h: u64,
+        head: Pfn,
+        write: bool,
+    ) {
+        let anon_vma = vma
+            .anon_vma
+            .expect("private mappings get an anon_vma at mmap");
+        self.folio_add_new_anon_rmap_pmd(head, mm, anon_vma, h);
+        self.write_entry(
+            pt,
+            pi,
+            mk_huge_pmd(vma, head, write && vma.flags & VM_WRITE != 0),
+        );
+    }
+
+    /// `hugetlb_wp()`: reuse when mapped once, else copy the whole page.
+    fn hugetlb_wp(&self, vmf: &VmFault<'_>) -> KResult<()> {
+        let (mm, orig) = (vmf.mm, vmf.orig);
         let old = orig.pfn();
         {
-            let _ptl = mm.ptl(pt);
-            if self.read_entry(pt, pi) != orig {
+            let _ptl = mm.ptl(vmf.table);
+            if !vmf.same(self) {
                 return Ok(());
             }
             // "Note that we don't rely on the (safer) refcount check".
             if self.folio_mapcount(old) == 1 && self.folio_test_anon(old) {
                 self.page(old).set(PG_ANON_EXCLUSIVE);
-                if !unshare {
-                    self.write_entry(pt, pi, orig.with(PTE_RW | PTE_DIRTY | PTE_YOUNG));
+                if !vmf.unshare() {
+                    vmf.set(self, orig.with(PTE_RW | PTE_DIRTY | PTE_YOUNG));
                 }
                 return Ok(());
             }
@@ -212,18 +209,17 @@ impl Machine {
                 return Err(e);
             }
         };
-        for i in 0..HPAGE_PMD_NR {
-            self.physmem().copy_page(new + i, old + i)?;
-        }
-        let ptl = mm.ptl(pt);
-        if self.read_entry(pt, pi) != orig {
+        let copied = (0..HPAGE_PMD_NR).try_for_each(|i| self.physmem().copy_page(new + i, old + i));
+        let ptl = mm.ptl(vmf.table);
+        if copied.is_err() || !vmf.same(self) {
             drop(ptl);
             self.folio_put(new);
             self.folio_put(old);
-            return Ok(());
+            return copied;
         }
-        self.map_new_hugetlb(vma, pt, pi, haddr(addr), new, !unshare);
-        self.folio_remove_rmap_pmd(old);
+        let h = haddr(vmf.address);
+        self.map_new_hugetlb(mm, vmf.vma, vmf.table, vmf.idx, h, new, !vmf.unshare());
+        self.folio_remove_rmap_pmd(old, mm);
         self.folio_put(old);
         drop(ptl);
         self.folio_put(old);
@@ -254,7 +250,10 @@ impl Machine {
             self.folio_get(head);
             // hugetlb_try_dup_anon_rmap(), or hugetlb_add_file_rmap() for a
             // file folio (which is never exclusive, so never refused).
-            if self.folio_try_dup_anon_rmap_pmd(head, pinned_check).is_ok() {
+            if self
+                .folio_try_dup_anon_rmap_pmd(head, dst, pinned_check)
+                .is_ok()
+            {
                 let cow = vma.is_cow();
                 if cow && pmd.write() {
                     self.write_entry(spt, spi, pmd.wrprotect());
@@ -280,7 +279,7 @@ impl Machine {
             self.folio_put(new);
             return Err(e);
         }
-        self.map_new_hugetlb(vma, dpt, dpi, haddr(addr), new, true);
+        self.map_new_hugetlb(dst, vma, dpt, dpi, haddr(addr), new, true);
         Ok(())
     }
 }

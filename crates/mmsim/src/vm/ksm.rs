@@ -1,10 +1,22 @@
 //! KSM: merging identical anonymous pages of MADV_MERGEABLE ranges (mm/ksm.c;
 //! reference kernel-gup-cow.md §6.4).
 //!
-//! One `ksm_run()` is one full scan: every present anonymous page of every
-//! mergeable VMA is grouped by content; in each group of identical pages one
-//! page (or an existing KSM page with that content) becomes the stable KSM
-//! page and the others' PTEs are pointed at it, read-only.
+//! One `ksm_run()` is one full scan of ksmd: every present anonymous page of
+//! every mergeable VMA, in address-space and address order, goes through
+//! `cmp_and_merge_page()`:
+//!
+//! 1. KSM remembers each address from one scan to the next (an rmap_item):
+//!    a page whose checksum changed since the previous scan — or that was
+//!    not seen before — only has its checksum recorded. Merging two fresh
+//!    identical pages therefore takes two scans.
+//! 2. A page with the contents of a KSM page (the stable tree) is pointed
+//!    at that KSM page, read-only.
+//! 3. Otherwise the page goes into the unstable tree, which lives for one
+//!    scan; when a second page with the same contents comes along, it
+//!    becomes a KSM page and the first is pointed at it.
+//!
+//! With smart scan (the default since 6.7) a page that did not merge for
+//! three scans is skipped in some of the following ones.
 //!
 //! A page merges only if KSM can write-protect it (`write_protect_page()`):
 //! its references must all be mappings (`folio_ref_count == mapcount`, so a
@@ -18,15 +30,64 @@
 
 use super::pte::{Pte, PTE_YOUNG};
 use super::rmap::set_page_ksm;
-use super::{Mm, VM_MERGEABLE};
-use crate::errno::{Errno, KResult};
+use super::vma::{RangeCall, UserRange};
+use super::{Mm, Vma, VM_HUGETLB, VM_MERGEABLE, VM_SHARED};
+use crate::errno::KResult;
 use crate::machine::Machine;
 use crate::page::{Pfn, PAGE_SIZE, PG_ANON_EXCLUSIVE};
 use crate::sync::Arc;
 use std::collections::BTreeMap;
 
-/// A page KSM may merge: who maps it where.
-type Candidate = (Arc<Mm>, u64, Pfn);
+/// `vma_ksm_compatible()`: KSM leaves shared and hugetlb mappings alone.
+fn ksm_compatible(v: &Vma) -> bool {
+    v.flags & (VM_SHARED | VM_HUGETLB) == 0
+}
+
+/// `struct ksm_rmap_item`: what ksmd remembers about one address of a
+/// mergeable VMA from one scan to the next.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RmapItem {
+    /// `oldchecksum`: the page's checksum at the previous scan.
+    oldchecksum: Option<u64>,
+    /// `age`: scans that saw this address without it becoming KSM.
+    age: u8,
+    /// `remaining_skips`: scans still to skip (smart scan).
+    remaining_skips: u8,
+}
+
+impl RmapItem {
+    /// `should_skip_rmap_item()` with `ksm_smart_scan` on (the default): a
+    /// page that did not merge in three scans is skipped more and more
+    /// often. (KSM pages never come here.)
+    fn should_skip(&mut self) -> bool {
+        let age = self.age;
+        self.age = self.age.saturating_add(1);
+        if age < 3 {
+            return false;
+        }
+        if self.remaining_skips == 0 {
+            // skip_age()
+            self.remaining_skips = match age {
+                ..=3 => 1,
+                4..=5 => 2,
+                6..=8 => 4,
+                _ => 8,
+            };
+            return false;
+        }
+        self.remaining_skips -= 1;
+        true
+    }
+}
+
+/// `calc_checksum()`: a hash of the page's bytes (the kernel's xxhash; any
+/// hash that changes with the contents serves).
+fn calc_checksum(buf: &[u8]) -> u64 {
+    // FNV-1a.
+    buf.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
 
 /// What a scan did, as /sys/kernel/mm/ksm reports it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,104 +103,124 @@ impl Machine {
     /// sharing of every KSM page in the range (`break_ksm()`: an unshare
     /// fault copies it).
     pub fn madvise_mergeable(&self, mm: &Mm, start: u64, len: u64, mergeable: bool) -> KResult<()> {
-        let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
-        {
-            let mut maps = mm.mmap_lock.down_write();
-            maps.split_at(start);
-            maps.split_at(end);
-            let mut covered = start;
-            for (_, v) in maps.vmas.range_mut(start..end) {
-                if v.start != covered || v.file.is_some() && v.flags & super::VM_SHARED != 0 {
-                    return Err(Errno::EINVAL);
-                }
-                covered = v.end;
-                if mergeable {
-                    v.flags |= VM_MERGEABLE;
-                } else {
-                    v.flags &= !VM_MERGEABLE;
-                }
-            }
-            if covered < end {
-                return Err(Errno::ENOMEM);
-            }
-        }
-        if !mergeable {
+        // ksm_madvise(): VMAs KSM cannot handle keep their flags, silently
+        // (vma_ksm_compatible()).
+        let ret = self.madvise_update_vma(mm, start, len, |v| {
+            Ok(if !ksm_compatible(v) {
+                v.flags
+            } else if mergeable {
+                v.flags | VM_MERGEABLE
+            } else {
+                v.flags & !VM_MERGEABLE
+            })
+        });
+        if let (false, Ok(Some(r))) = (mergeable, UserRange::new(RangeCall::Madvise, start, len)) {
+            // unmerge_ksm_pages(): break every KSM page of the mapped parts.
             let maps = mm.mmap_lock.down_read();
-            let mut addr = start;
-            while addr < end {
+            let mut addr = r.start;
+            while addr < r.end {
                 let pte = self.pte_at(mm, addr);
                 if pte.present() && !pte.special() && self.folio_test_ksm(pte.pfn()) {
-                    self.handle_mm_fault_locked(
-                        mm,
-                        &maps,
-                        addr,
-                        super::fault::FaultFlags {
-                            write: false,
-                            unshare: true,
-                        },
-                    )?;
+                    let unshare = super::fault::FaultFlags {
+                        write: false,
+                        unshare: true,
+                    };
+                    self.handle_mm_fault_locked(mm, &maps, addr, unshare)?;
                 }
                 addr += PAGE_SIZE;
             }
         }
-        Ok(())
+        ret
     }
 
-    /// One full KSM scan over every mergeable range.
+    /// One full KSM scan (`ksm_do_scan()` until the cursor wraps): every
+    /// present anonymous page of every mergeable VMA, in address-space and
+    /// address order, goes through `cmp_and_merge_page()`.
     pub fn ksm_run(&self) -> KsmStats {
-        // Candidates by content: (mm, address, page).
-        let mut groups: BTreeMap<Vec<u8>, Vec<Candidate>> = BTreeMap::new();
+        // Every candidate in scan order, with its contents.
+        let mut candidates: Vec<(Arc<Mm>, u64, Pfn, Vec<u8>)> = Vec::new();
         for mm in self.live_mms() {
             let maps = mm.mmap_lock.down_read();
-            for v in maps.vmas.values().filter(|v| v.flags & VM_MERGEABLE != 0) {
+            for v in maps.iter().filter(|v| v.flags & VM_MERGEABLE != 0) {
                 let mut addr = v.start;
                 while addr < v.end {
                     let pte = self.pte_at(&mm, addr);
                     if pte.present() && !pte.special() && self.folio_test_anon(pte.pfn()) {
-                        let mut buf = vec![0u8; PAGE_SIZE as usize];
-                        if self.physmem().read(pte.pfn().phys(), &mut buf).is_ok() {
-                            groups
-                                .entry(buf)
-                                .or_default()
-                                .push((mm.clone(), addr, pte.pfn()));
+                        if let Some(buf) = self.page_contents(pte.pfn()) {
+                            candidates.push((mm.clone(), addr, pte.pfn(), buf));
                         }
                     }
                     addr += PAGE_SIZE;
                 }
             }
         }
-        for entries in groups.values() {
-            let mut distinct: Vec<Pfn> = entries.iter().map(|e| e.2).collect();
-            distinct.sort();
-            distinct.dedup();
-            if distinct.len() < 2 {
-                continue;
-            }
-            // An existing KSM page is the stable one; else the first page
-            // that can be write-protected becomes one — once a second page
-            // has merged into it (try_to_merge_two_pages).
-            let existing = distinct.iter().copied().find(|&p| self.folio_test_ksm(p));
-            let stable = match existing {
-                Some(s) => s,
-                None => match entries
-                    .iter()
-                    .find(|(mm, addr, pfn)| self.ksm_write_protect(mm, *addr, *pfn))
-                {
-                    Some(e) => e.2,
-                    None => continue,
-                },
-            };
-            let mut merged = false;
-            for (mm, addr, pfn) in entries {
-                if *pfn != stable && self.ksm_replace(mm, *addr, *pfn, stable) {
-                    merged = true;
+        // The stable tree: every KSM page, by contents.
+        let mut stable: BTreeMap<Vec<u8>, Pfn> = BTreeMap::new();
+        self.for_each_mapped_pte(|_, _, pte| {
+            if self.folio_test_ksm(pte.pfn()) {
+                if let Some(buf) = self.page_contents(pte.pfn()) {
+                    stable.insert(buf, pte.pfn());
                 }
             }
-            if merged && existing.is_none() {
-                set_page_ksm(self.page(stable));
+        });
+        // The unstable tree lives for one scan.
+        let mut unstable: BTreeMap<Vec<u8>, (Arc<Mm>, u64, Pfn)> = BTreeMap::new();
+        let mut items = self.vm().ksm.lock();
+        let mut next_items: BTreeMap<(u32, u64), RmapItem> = BTreeMap::new();
+        for (mm, addr, pfn, buf) in candidates {
+            // get_next_rmap_item(): an address keeps its rmap_item while a
+            // page is mapped there; one without a page loses it.
+            let item = next_items
+                .entry((mm.id, addr))
+                .or_insert_with(|| items.remove(&(mm.id, addr)).unwrap_or_default());
+            if self.folio_test_ksm(pfn) || item.should_skip() {
+                continue;
+            }
+            // "If the hash value of the page has changed from the last time
+            // we calculated it, this page is changing frequently: therefore
+            // we don't want to insert it in the unstable tree, and we don't
+            // want to waste our time searching for something identical to
+            // it there."
+            let checksum = calc_checksum(&buf);
+            if item.oldchecksum != Some(checksum) {
+                item.oldchecksum = Some(checksum);
+                continue;
+            }
+            // stable_tree_search() + try_to_merge_with_ksm_page().
+            if let Some(&kpfn) = stable.get(&buf) {
+                self.ksm_replace(&mm, addr, pfn, kpfn);
+                continue;
+            }
+            // unstable_tree_search_insert() + try_to_merge_two_pages(): this
+            // page becomes the KSM page and the tree page maps it too.
+            // A forked page meeting itself stays out ("Don't substitute a
+            // ksm page for a forked page"); a failed merge leaves the tree
+            // page in the tree.
+            match unstable.get(&buf).cloned() {
+                Some((tmm, taddr, tpfn)) => {
+                    if tpfn != pfn
+                        && self.ksm_write_protect(&mm, addr, pfn)
+                        && self.ksm_replace(&tmm, taddr, tpfn, pfn)
+                    {
+                        set_page_ksm(self.page(pfn));
+                        unstable.remove(&buf);
+                        stable.insert(buf, pfn);
+                    }
+                }
+                None => {
+                    unstable.insert(buf, (mm.clone(), addr, pfn));
+                }
             }
         }
+        *items = next_items;
+        drop(items);
         self.ksm_stats()
+    }
+
+    /// The bytes of a page, if it is readable.
+    fn page_contents(&self, pfn: Pfn) -> Option<Vec<u8>> {
+        let mut buf = vec![0u8; PAGE_SIZE as usize];
+        self.physmem().read(pfn.phys(), &mut buf).ok().map(|()| buf)
     }
 
     /// `write_protect_page()`: false if the page may not be merged.
@@ -209,8 +290,9 @@ impl Machine {
         let s = self.page(stable);
         s.ref_inc();
         s.mapcount_add(1);
-        self.write_entry(t, i, Pte::new(stable, PTE_YOUNG));
-        self.folio_remove_rmap_pte(pfn);
+        // replace_page(): mk_pte(kpage, vma->vm_page_prot), read-only.
+        self.write_entry(t, i, Pte::new(stable, PTE_YOUNG).with_access_of(pte));
+        self.folio_remove_rmap_pte(pfn, mm);
         drop(ptl);
         self.put_pages(pfn, 0);
         true

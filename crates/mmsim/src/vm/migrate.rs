@@ -26,7 +26,7 @@ use super::pte::{MigrationKind, Pte, SwapEntry, PTE_DIRTY, PTE_RW, PTE_YOUNG};
 use crate::errno::{Errno, KResult};
 use crate::hotplug::{MovableKind, MovableOps};
 use crate::machine::Machine;
-use crate::page::{Pfn, PG_ANON_EXCLUSIVE, PG_LRU};
+use crate::page::{Pfn, PG_ANON_EXCLUSIVE, PG_LRU, PG_UPTODATE};
 use crate::sync::Arc;
 
 /// The movable ops of anonymous LRU folios.
@@ -139,7 +139,7 @@ impl Machine {
                 *i,
                 Pte::swap(SwapEntry::Migration { pfn: src, kind }, false),
             );
-            self.folio_remove_rmap_pte(src);
+            self.folio_remove_rmap_pte(src, mm);
             unmapped.push((n, pte));
         }
         if failed {
@@ -155,6 +155,10 @@ impl Machine {
         }
         let (anon_vma, addr) = self.anon_location(src).expect("anonymous");
         self.folio_add_new_anon_rmap(dst, anon_vma, addr, false);
+        // folio_migrate_flags().
+        if self.page(src).test(PG_UPTODATE) {
+            self.page(dst).set(PG_UPTODATE);
+        }
         // folio_add_new_anon_rmap counted one mapping; the PTEs count below.
         self.page(dst).set_mapcount(0);
         // folio_migrate_mapping(): the mappings' references plus ours only.
@@ -198,7 +202,9 @@ impl Machine {
             if kind == MigrationKind::Write {
                 bits |= PTE_RW | PTE_DIRTY;
             }
-            self.write_entry(*t, *i, Pte::new(to, bits));
+            // The protection the PTE had: mprotect() waits for the entry
+            // rather than change what it restores to (change_protection()).
+            self.write_entry(*t, *i, Pte::new(to, bits).with_access_of(orig));
             if to != from {
                 self.put_pages(from, 0);
             }

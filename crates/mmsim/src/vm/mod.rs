@@ -1,6 +1,27 @@
 //! User address spaces: `mm_struct`, VMAs, four-level page tables, faults,
 //! fork, unmapping and the anonymous reverse map.
 //!
+//! # Files
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | `mod.rs` | `Mm` (mm_struct), machine-wide VM state, anon_vmas, the list of live mms, mmap |
+//! | `vma.rs` | VMAs, the range checks of munmap/mprotect/madvise, VMA split and flag changes |
+//! | `walk.rs` | the page-table walk, `pgd_index()`..`pte_index()`, table pages, smaps |
+//! | `pte.rs` | the entry format: present, PROT_NONE, swap and migration entries |
+//! | `fault.rs` | `handle_mm_fault()`: anonymous faults, `do_wp_page()` |
+//! | `access.rs` | a process's own loads and stores |
+//! | `rmap.rs` | folio counts, anonymous identity, PG_anon_exclusive, rmap add/remove |
+//! | `mm_id.rs` | which mms map a large folio (CONFIG_MM_ID), large-folio reuse |
+//! | `fork.rs` | `dup_mm()`, `copy_page_range()` |
+//! | `unmap.rs` | zap, munmap, exit, mprotect, clear_refs, madvise advice on VMAs and PTEs |
+//! | `huge.rs` | THPs: PMD faults, PMD split, folio split, collapse, the huge zero page |
+//! | `hugetlb.rs` | the hugetlb pool and hugetlb mappings |
+//! | `swap.rs` | the swap device and cache, MADV_PAGEOUT, `do_swap_page()` |
+//! | `ksm.rs` | KSM scans |
+//! | `migrate.rs` | migrating anonymous pages |
+//! | `file.rs` | memfd/tmpfs files and their page cache |
+//!
 //! # Page tables live in the memmap
 //!
 //! Every page-table page (PGD, PUD, PMD, PTE table) is a real page taken from
@@ -50,19 +71,21 @@ pub mod huge;
 pub mod hugetlb;
 pub mod ksm;
 pub mod migrate;
+pub mod mm_id;
 pub mod pte;
 pub mod rmap;
 pub mod swap;
 pub mod unmap;
+pub mod vma;
+pub mod walk;
 
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::{PageType, Pfn, PhysAddr, PAGE_SIZE};
-use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use crate::page::{Pfn, PAGE_SIZE};
+use crate::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use crate::sync::{Arc, Mutex, RwSem, SeqCount, SpinLock, SpinLockGuard};
-use crate::zone::alloc::Gfp;
-use pte::Pte;
 use std::collections::BTreeMap;
+pub use vma::{MmMaps, Vma};
 
 /// VM_READ.
 pub const VM_READ: u32 = 1 << 0;
@@ -96,105 +119,6 @@ pub const PTRS_PER_TABLE: u64 = 512;
 pub const MMAP_BASE: u64 = 0x7f00_0000_0000;
 /// One past the highest user address (47 bits).
 pub const TASK_SIZE: u64 = 1 << 47;
-
-/// One `vm_area_struct`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Vma {
-    /// First address.
-    pub start: u64,
-    /// One past the last address.
-    pub end: u64,
-    /// VM_* flags.
-    pub flags: u32,
-    /// The anon_vma its anonymous pages point at (private mappings).
-    pub anon_vma: Option<u32>,
-    /// The file it maps (memfd/tmpfs), if any.
-    pub file: Option<u32>,
-    /// `vm_pgoff`: the file page mapped at `start`.
-    pub pgoff: u64,
-}
-
-impl Vma {
-    /// `is_cow_mapping()`: private and may be written.
-    pub fn is_cow(&self) -> bool {
-        self.flags & (VM_SHARED | VM_MAYWRITE) == VM_MAYWRITE
-    }
-
-    /// Whether `addr` lies in it.
-    pub fn contains(&self, addr: u64) -> bool {
-        self.start <= addr && addr < self.end
-    }
-}
-
-/// The VMA tree (under `mmap_lock`).
-#[derive(Default, Debug)]
-pub struct MmMaps {
-    /// VMAs by start address.
-    pub vmas: BTreeMap<u64, Vma>,
-}
-
-impl MmMaps {
-    /// `find_vma()` for an address inside a VMA.
-    pub fn find(&self, addr: u64) -> Option<&Vma> {
-        self.vmas
-            .range(..=addr)
-            .next_back()
-            .map(|(_, v)| v)
-            .filter(|v| v.contains(addr))
-    }
-
-    /// Splits VMAs so that `addr` is a boundary (`split_vma()`).
-    pub fn split_at(&mut self, addr: u64) {
-        let Some(v) = self.find(addr).cloned() else {
-            return;
-        };
-        if v.start == addr {
-            return;
-        }
-        let mut lower = v.clone();
-        lower.end = addr;
-        let mut upper = v;
-        upper.pgoff += (addr - upper.start) / PAGE_SIZE;
-        upper.start = addr;
-        self.vmas.insert(lower.start, lower);
-        self.vmas.insert(upper.start, upper);
-    }
-}
-
-impl MmMaps {
-    /// `vma_merge()`: joins the VMAs touching `[start, end)` with their
-    /// neighbours where they are one mapping again — adjacent, same flags,
-    /// anon_vma and file, and contiguous file offsets (mprotect and madvise
-    /// put a range back the way it was).
-    pub fn merge(&mut self, start: u64, end: u64) {
-        let first = self
-            .vmas
-            .range(..start)
-            .next_back()
-            .map_or(start, |(s, _)| *s);
-        let keys: Vec<u64> = self.vmas.range(first..=end).map(|(s, _)| *s).collect();
-        let mut cur: Option<u64> = None;
-        for k in keys {
-            let Some(c) = cur else {
-                cur = Some(k);
-                continue;
-            };
-            let (prev, next) = (&self.vmas[&c], &self.vmas[&k]);
-            let mergeable = prev.end == next.start
-                && prev.flags == next.flags
-                && prev.anon_vma == next.anon_vma
-                && prev.file == next.file
-                && prev.pgoff + (prev.end - prev.start) / PAGE_SIZE == next.pgoff;
-            if mergeable {
-                let next_end = next.end;
-                self.vmas.remove(&k);
-                self.vmas.get_mut(&c).expect("present").end = next_end;
-            } else {
-                cur = Some(k);
-            }
-        }
-    }
-}
 
 /// One `mm_struct`.
 pub struct Mm {
@@ -254,9 +178,21 @@ impl Mm {
     }
 }
 
-/// Machine-wide VM state: the zero page, anon_vmas and mm ids.
+/// Machine-wide VM state: the zero page, anon_vmas, the live address
+/// spaces and the GUP references they handed out.
 pub struct VmState {
     next_mm: AtomicU32,
+    /// Every address space between `mm_alloc()` and `exit_mmap()` (the
+    /// kernel's mm_users > 0), in creation order.
+    mms: Mutex<Vec<crate::sync::Weak<Mm>>>,
+    /// Page references GUP took and nobody released yet (not counting the
+    /// zero pages, on which GUP takes none).
+    gup_refs: AtomicI64,
+    /// ksmd's rmap_items, by (mm id, address): what each scan remembers for
+    /// the next. Held for the whole scan, which serialises scans.
+    pub(crate) ksm: Mutex<BTreeMap<(u32, u64), ksm::RmapItem>>,
+    /// `folio_lock_large_mapcount()`, striped by folio.
+    pub(crate) large_mapcount_locks: mm_id::LargeMapcountLocks,
     /// Memory-backed files (memfd/tmpfs) and their page caches; a leaf but
     /// for allocating ([lock order](crate::machine#lock-order)).
     pub(crate) files: Mutex<Vec<file::FileState>>,
@@ -292,6 +228,10 @@ impl VmState {
     pub fn new(zero_pfn: Pfn) -> VmState {
         VmState {
             next_mm: AtomicU32::new(1),
+            mms: Mutex::new(Vec::new()),
+            gup_refs: AtomicI64::new(0),
+            ksm: Mutex::new(BTreeMap::new()),
+            large_mapcount_locks: mm_id::LargeMapcountLocks::new(),
             files: Mutex::new(Vec::new()),
             anon_vmas: Mutex::new(Vec::new()),
             zero_pfn,
@@ -313,7 +253,7 @@ impl Machine {
     /// `mm_alloc()`: an empty address space with its PGD.
     pub fn mm_alloc(&self) -> KResult<Arc<Mm>> {
         let pgd = self.alloc_table()?;
-        Ok(Arc::new(Mm {
+        let mm = Arc::new(Mm {
             id: self.vm().next_mm.fetch_add(1, Ordering::Relaxed),
             pgd,
             mmap_lock: RwSem::new(MmMaps::default()),
@@ -321,7 +261,40 @@ impl Machine {
             has_pinned: AtomicBool::new(false),
             write_protect_seq: SeqCount::new(),
             fork_lock: Mutex::new(()),
-        }))
+        });
+        self.vm().mms.lock().push(Arc::downgrade(&mm));
+        Ok(mm)
+    }
+
+    /// Takes `mm` off the list of live address spaces (`exit_mmap()`,
+    /// mm_users dropping to 0).
+    pub(crate) fn mm_unlist(&self, mm: &Mm) {
+        self.vm()
+            .mms
+            .lock()
+            .retain(|w| w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), mm));
+    }
+
+    /// How many address spaces are alive: allocated and not yet torn down
+    /// by `exit_mmap()`. One dropped without `exit_mmap()` is not alive (its
+    /// page tables leaked, and the leak check says so).
+    pub fn nr_live_mms(&self) -> usize {
+        self.vm()
+            .mms
+            .lock()
+            .iter()
+            .filter(|w| w.strong_count() > 0)
+            .count()
+    }
+
+    /// GUP took `n` more page references (`try_grab_folio()`).
+    pub(crate) fn gup_refs_taken(&self, n: i64) {
+        self.vm().gup_refs.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Page references taken by GUP (get or pin) and not yet released.
+    pub fn gup_refs_outstanding(&self) -> i64 {
+        self.vm().gup_refs.load(Ordering::Relaxed)
     }
 
     /// `anon_vma_prepare()`: a new anon_vma for `mm`.
@@ -362,190 +335,21 @@ impl Machine {
             .unwrap_or_default()
     }
 
-    /// Every live address space that has anonymous memory (the model's
-    /// `mmlist`), each once.
+    /// Every live address space (the model's `mmlist`), in creation order.
     pub fn live_mms(&self) -> Vec<Arc<Mm>> {
-        let mut out: Vec<Arc<Mm>> = Vec::new();
-        for av in self.vm().anon_vmas.lock().iter() {
-            for mm in av.mms.iter().filter_map(|w| w.upgrade()) {
-                if !out.iter().any(|o| o.id == mm.id) {
-                    out.push(mm);
-                }
-            }
-        }
-        out
-    }
-
-    /// Calls `f(mm, address, pte)` for every present, non-special PTE of
-    /// every live address space (checker and KSM scans; each mm's
-    /// `mmap_lock` is held for read while its PTEs are visited).
-    pub fn for_each_mapped_pte(&self, mut f: impl FnMut(&Arc<Mm>, u64, Pte)) {
-        for mm in self.live_mms() {
-            let maps = mm.mmap_lock.down_read();
-            for v in maps.vmas.values() {
-                let mut addr = v.start;
-                while addr < v.end {
-                    let pte = self.pte_at(&mm, addr);
-                    if pte.present() && !pte.special() {
-                        f(&mm, addr, pte);
-                    }
-                    addr += PAGE_SIZE;
-                }
-            }
-        }
-    }
-
-    /// Calls `f(mm, address, mapping)` for every present mapping of every
-    /// live address space: each PTE, and each huge PMD once at its first
-    /// address (the checker's walk; `mmap_lock` held for read per mm).
-    pub fn for_each_mapping(&self, mut f: impl FnMut(&Arc<Mm>, u64, huge::Mapping)) {
-        for mm in self.live_mms() {
-            let maps = mm.mmap_lock.down_read();
-            for v in maps.vmas.values() {
-                let mut addr = v.start;
-                while addr < v.end {
-                    let m = self.lookup(&mm, addr);
-                    match m {
-                        huge::Mapping::Pmd(..) => {
-                            f(&mm, addr, m);
-                            addr = huge::haddr(addr) + huge::HPAGE_PMD_SIZE;
-                            continue;
-                        }
-                        huge::Mapping::Pte(_, _, pte) if pte.present() => f(&mm, addr, m),
-                        _ => {}
-                    }
-                    addr += PAGE_SIZE;
-                }
-            }
-        }
-    }
-
-    /// A zeroed page-table page (`__pte_alloc` and friends).
-    fn alloc_table(&self) -> KResult<Pfn> {
-        let pfn = self.alloc_pages(Gfp::KERNEL, 0, 0)?;
-        self.physmem().clear_page(pfn)?;
-        self.page(pfn).set_type(PageType::Table);
-        Ok(pfn)
-    }
-
-    /// Frees a page-table page.
-    fn free_table(&self, pfn: Pfn) {
-        self.page(pfn).clear_type(PageType::Table);
-        self.put_pages(pfn, 0);
-    }
-
-    fn entry_addr(table: Pfn, idx: u64) -> PhysAddr {
-        table.phys() + idx * 8
-    }
-
-    /// Reads entry `idx` of `table`.
-    pub fn read_entry(&self, table: Pfn, idx: u64) -> Pte {
-        Pte(self
-            .physmem()
-            .read_u64(Self::entry_addr(table, idx))
-            .unwrap_or(0))
-    }
-
-    /// Writes entry `idx` of `table` (its PTL held for PTE tables).
-    pub fn write_entry(&self, table: Pfn, idx: u64, pte: Pte) {
-        let _ = self
-            .physmem()
-            .write_u64(Self::entry_addr(table, idx), pte.0);
-    }
-
-    /// The table that entry `idx` of `table` points to, allocating a zeroed
-    /// one if it is empty and `alloc`. Tables are installed under a PTL
-    /// stripe so that two faulting threads do not both install one.
-    fn table_at(&self, mm: &Mm, table: Pfn, idx: u64, alloc: bool) -> KResult<Option<Pfn>> {
-        let e = self.read_entry(table, idx);
-        if e.present() {
-            return Ok(Some(e.pfn()));
-        }
-        if !alloc {
-            return Ok(None);
-        }
-        let new = self.alloc_table()?;
-        let _g = mm.ptl(table);
-        let again = self.read_entry(table, idx);
-        if again.present() {
-            drop(_g);
-            self.free_table(new);
-            Ok(Some(again.pfn()))
-        } else {
-            self.write_entry(table, idx, Pte::new(new, pte::PTE_RW));
-            Ok(Some(new))
-        }
-    }
-
-    /// Walks to the PTE table covering `addr`, allocating missing levels if
-    /// `alloc` (`pte_alloc_map`). Returns the table and the index in it.
-    ///
-    /// This is the PTE-level walk: a huge PMD on the way is split first
-    /// (`split_huge_pmd`), so callers that handle PMD mappings whole look
-    /// with [`Machine::lookup`] or [`Machine::walk_pmd`] before they call it.
-    pub fn walk(&self, mm: &Mm, addr: u64, alloc: bool) -> KResult<Option<(Pfn, u64)>> {
-        let Some((pt, pi)) = self.walk_pmd(mm, addr, alloc)? else {
-            return Ok(None);
-        };
-        loop {
-            let pmd = self.read_entry(pt, pi);
-            if pmd.huge() {
-                if self.folio_test_hugetlb(pmd.pfn()) {
-                    // hugetlb entries are never split.
-                    return Ok(None);
-                }
-                self.split_huge_pmd(mm, pt, pi)?;
-            }
-            let Some(t) = self.table_at(mm, pt, pi, alloc)? else {
-                return Ok(None);
-            };
-            // A fault may have installed a huge PMD since we looked: never
-            // take a THP's pages for a page table.
-            let now = self.read_entry(pt, pi);
-            if now.present() && !now.huge() && now.pfn() == t {
-                return Ok(Some((t, (addr >> 12) & (PTRS_PER_TABLE - 1))));
-            }
-        }
-    }
-
-    /// The PTE mapping `addr`, if the tables exist; for a huge PMD, the PTE
-    /// it implies for that subpage.
-    pub fn pte_at(&self, mm: &Mm, addr: u64) -> Pte {
-        match self.lookup(mm, addr) {
-            huge::Mapping::None => Pte::NONE,
-            huge::Mapping::Pte(_, _, pte) => pte,
-            huge::Mapping::Pmd(_, _, pmd) => huge::pmd_subpage_pte(pmd, addr),
-        }
-    }
-
-    /// `free_pgtables()`: frees every table below the PGD, and the PGD when
-    /// `pgd_too` (the mm is going away). Entries must already be cleared.
-    pub fn free_pgtables(&self, mm: &Mm, pgd_too: bool) {
-        fn free_level(m: &Machine, table: Pfn, level: u32) {
-            for idx in 0..PTRS_PER_TABLE {
-                let e = m.read_entry(table, idx);
-                if e.huge() {
-                    m.report_bug(format!("BUG: free_pgtables: huge PMD {e:?} still mapped"));
-                } else if e.present() {
-                    if level > 1 {
-                        free_level(m, e.pfn(), level - 1);
-                    }
-                    m.free_table(e.pfn());
-                    m.write_entry(table, idx, Pte::NONE);
-                }
-            }
-        }
-        free_level(self, mm.pgd, 3);
-        if pgd_too {
-            self.free_table(mm.pgd);
-        }
+        self.vm()
+            .mms
+            .lock()
+            .iter()
+            .filter_map(|w| w.upgrade())
+            .collect()
     }
 
     /// `get_unmapped_area()`: the lowest free range of `size` bytes at or
     /// above MMAP_BASE, aligned to `align`.
     pub fn get_unmapped_area(&self, maps: &MmMaps, size: u64, align: u64) -> KResult<u64> {
         let mut addr = MMAP_BASE;
-        for v in maps.vmas.values() {
+        for v in maps.iter() {
             if v.end <= addr {
                 continue;
             }
@@ -562,7 +366,7 @@ impl Machine {
     }
 
     /// `mmap(MAP_PRIVATE|MAP_ANONYMOUS)`: a new anonymous VMA; returns its
-    /// address. `populate` faults every page in for writing (MAP_POPULATE).
+    /// address. `populate` is MAP_POPULATE ([`Machine::mm_populate`]).
     pub fn mmap_anon(&self, mm: &Arc<Mm>, size: u64, flags: u32, populate: bool) -> KResult<u64> {
         if size == 0 || size % PAGE_SIZE != 0 {
             return Err(Errno::EINVAL);
@@ -583,34 +387,50 @@ impl Machine {
             // anon_vma_prepare() at mmap rather than at the first fault: the
             // model's faults hold mmap_lock for read only.
             let anon_vma = Some(self.anon_vma_alloc(mm));
-            maps.vmas.insert(
-                addr,
-                Vma {
-                    start: addr,
-                    end: addr + size,
-                    flags: flags | VM_MAYREAD | VM_MAYWRITE | VM_SOFTDIRTY,
-                    anon_vma,
-                    file: None,
-                    pgoff: 0,
-                },
-            );
+            maps.insert(Vma {
+                start: addr,
+                end: addr + size,
+                flags: flags | VM_MAYREAD | VM_MAYWRITE | VM_SOFTDIRTY,
+                anon_vma,
+                file: None,
+                pgoff: 0,
+            });
             addr
         };
         if populate {
-            let write = flags & VM_WRITE != 0;
-            let mut a = addr;
-            while a < addr + size {
-                self.handle_mm_fault(
-                    mm,
-                    a,
-                    fault::FaultFlags {
-                        write,
-                        unshare: false,
-                    },
-                )?;
-                a += PAGE_SIZE;
-            }
+            self.mm_populate(mm, addr, size);
         }
         Ok(addr)
+    }
+
+    /// `mm_populate()` after `mmap(MAP_POPULATE)`: faults in every page of
+    /// the VMAs in `[start, start + len)` as `populate_vma_page_range()` does
+    /// — a write fault where the mapping is private and writable (breaking
+    /// COW now), a read fault otherwise, nothing in a PROT_NONE mapping — and,
+    /// like the kernel, ignores what fails (the mmap has succeeded).
+    pub fn mm_populate(&self, mm: &Arc<Mm>, start: u64, len: u64) {
+        let end = start.saturating_add(len);
+        let vmas: Vec<(u64, u64, u32)> = {
+            let maps = mm.mmap_lock.down_read();
+            maps.iter()
+                .filter(|v| v.start < end && start < v.end)
+                .map(|v| (v.start.max(start), v.end.min(end), v.flags))
+                .collect()
+        };
+        for (from, to, flags) in vmas {
+            if flags & (VM_READ | VM_WRITE) == 0 {
+                continue;
+            }
+            let write = flags & (VM_WRITE | VM_SHARED) == VM_WRITE;
+            let fault = fault::FaultFlags {
+                write,
+                unshare: false,
+            };
+            for a in (from..to).step_by(PAGE_SIZE as usize) {
+                if self.handle_mm_fault(mm, a, fault).is_err() {
+                    break;
+                }
+            }
+        }
     }
 }

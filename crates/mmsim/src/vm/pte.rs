@@ -2,13 +2,17 @@
 //!
 //! A present entry carries the PFN in bits 12..52 and the hardware bits
 //! (present, RW, user, accessed, dirty, PSE) plus the software bits Linux uses
-//! (_PAGE_SPECIAL for the zero page, _PAGE_SOFT_DIRTY). A non-present, non-zero
+//! (_PAGE_SPECIAL for the zero page, _PAGE_SOFT_DIRTY). A PROT_NONE entry
+//! (`pte_protnone()`) keeps its page but has _PAGE_PRESENT and _PAGE_USER
+//! clear and _PAGE_PROTNONE (the global bit) set: present for the kernel
+//! (`pte_present()`: the page stays mapped, counted and in the rmap), never
+//! accessible to the CPU (`pte_access_permitted()`), so every access faults. A non-present, non-zero
 //! entry is a swap entry: a type and an offset, with _PAGE_SWP_EXCLUSIVE (the
 //! PWT bit, as on x86) saying that the page was exclusive when it was
 //! unmapped. Migration entries are swap entries of three reserved types
 //! (readable, readable-exclusive, writable), as in `include/linux/swapops.h`.
 
-use crate::page::Pfn;
+use crate::page::{Pfn, PAGE_SHIFT};
 
 /// _PAGE_PRESENT.
 pub const PTE_PRESENT: u64 = 1 << 0;
@@ -18,6 +22,9 @@ pub const PTE_RW: u64 = 1 << 1;
 pub const PTE_USER: u64 = 1 << 2;
 /// _PAGE_PWT, reused as _PAGE_SWP_EXCLUSIVE in swap entries.
 pub const PTE_SWP_EXCLUSIVE: u64 = 1 << 3;
+/// _PAGE_SWP_SOFT_DIRTY: soft-dirty of a swap entry (x86 reuses _PAGE_RW,
+/// which a non-present entry has no use for).
+pub const PTE_SWP_SOFT_DIRTY: u64 = PTE_RW;
 /// _PAGE_ACCESSED.
 pub const PTE_YOUNG: u64 = 1 << 5;
 /// _PAGE_DIRTY, the hardware bit.
@@ -28,18 +35,20 @@ const PTE_HW_DIRTY: u64 = 1 << 6;
 pub const PTE_DIRTY: u64 = PTE_HW_DIRTY | PTE_SOFT_DIRTY;
 /// _PAGE_PSE: in a PMD, the entry maps a 2 MiB page instead of a table.
 pub const PTE_PSE: u64 = 1 << 7;
+/// _PAGE_PROTNONE (x86 reuses _PAGE_GLOBAL): a PROT_NONE mapping.
+pub const PTE_PROTNONE: u64 = 1 << 8;
 /// _PAGE_SPECIAL (software): no struct page to refcount (the zero page).
 pub const PTE_SPECIAL: u64 = 1 << 9;
 /// _PAGE_SOFT_DIRTY (software).
 pub const PTE_SOFT_DIRTY: u64 = 1 << 11;
-const PFN_MASK: u64 = ((1 << 52) - 1) & !0xfff;
+const PFN_MASK: u64 = ((1 << 52) - 1) & !((1 << PAGE_SHIFT) - 1);
 
 /// Swap types reserved for migration entries (SWP_MIGRATION_*).
 const SWP_MIGRATION_READ: u64 = 29;
 const SWP_MIGRATION_READ_EXCLUSIVE: u64 = 30;
 const SWP_MIGRATION_WRITE: u64 = 31;
 const SWP_TYPE_SHIFT: u64 = 58;
-const SWP_OFFSET_SHIFT: u64 = 12;
+const SWP_OFFSET_SHIFT: u64 = PAGE_SHIFT as u64;
 const SWP_OFFSET_MASK: u64 = (1 << (SWP_TYPE_SHIFT - SWP_OFFSET_SHIFT)) - 1;
 
 /// One page-table entry (any level).
@@ -96,7 +105,7 @@ impl Pte {
 
     /// `pfn_pte()` with the given protection bits (present and user added).
     pub fn new(pfn: Pfn, bits: u64) -> Pte {
-        Pte(((pfn.0 << 12) & PFN_MASK) | bits | PTE_PRESENT | PTE_USER)
+        Pte(((pfn.0 << PAGE_SHIFT) & PFN_MASK) | bits | PTE_PRESENT | PTE_USER)
     }
 
     /// `pte_none()`.
@@ -104,14 +113,48 @@ impl Pte {
         self.0 == 0
     }
 
-    /// `pte_present()`.
+    /// `pte_present()`: mapped, accessible or PROT_NONE.
     pub fn present(self) -> bool {
-        self.0 & PTE_PRESENT != 0
+        self.0 & (PTE_PRESENT | PTE_PROTNONE) != 0
+    }
+
+    /// `pte_protnone()`: mapped, but no access (PROT_NONE).
+    pub fn protnone(self) -> bool {
+        self.0 & (PTE_PRESENT | PTE_PROTNONE) == PTE_PROTNONE
+    }
+
+    /// `pte_access_permitted()`: the CPU may read through it (and write if
+    /// `write`) without a fault.
+    pub fn access_permitted(self, write: bool) -> bool {
+        self.0 & (PTE_PRESENT | PTE_USER) == PTE_PRESENT | PTE_USER
+            && (!write || self.0 & PTE_RW != 0)
+    }
+
+    /// `pte_modify(pte, PAGE_NONE)`: the same page, PROT_NONE.
+    pub fn mkprotnone(self) -> Pte {
+        Pte((self.0 & !(PTE_PRESENT | PTE_USER | PTE_RW)) | PTE_PROTNONE)
+    }
+
+    /// `pte_modify()` from PAGE_NONE back to an accessible, read-only
+    /// protection (write permission is granted on its own).
+    pub fn mkaccessible(self) -> Pte {
+        Pte((self.0 & !PTE_PROTNONE) | PTE_PRESENT | PTE_USER)
+    }
+
+    /// The same protection as `of` as far as access goes: PROT_NONE if
+    /// `of` is (what `mk_pte(page, vma->vm_page_prot)` gives where the
+    /// model has the old entry rather than the VMA at hand).
+    pub fn with_access_of(self, of: Pte) -> Pte {
+        if of.protnone() {
+            self.mkprotnone()
+        } else {
+            self
+        }
     }
 
     /// `pte_pfn()`.
     pub fn pfn(self) -> Pfn {
-        Pfn((self.0 & PFN_MASK) >> 12)
+        Pfn((self.0 & PFN_MASK) >> PAGE_SHIFT)
     }
 
     /// `pte_write()`.
@@ -206,6 +249,11 @@ impl Pte {
         })
     }
 
+    /// `pte_swp_soft_dirty()`.
+    pub fn swp_soft_dirty(self) -> bool {
+        !self.present() && self.0 & PTE_SWP_SOFT_DIRTY != 0
+    }
+
     /// `pte_swp_exclusive()`.
     pub fn swp_exclusive(self) -> bool {
         !self.present() && self.0 & PTE_SWP_EXCLUSIVE != 0
@@ -240,5 +288,26 @@ mod tests {
             })
         );
         assert_eq!(Pte::NONE.swap_entry(), None);
+    }
+}
+
+#[cfg(test)]
+mod protnone_tests {
+    use super::*;
+
+    // arch/x86/include/asm/pgtable.h: pte_present() counts _PAGE_PROTNONE,
+    // pte_protnone() and pte_access_permitted() tell it from a real mapping.
+    #[test]
+    fn protnone_is_present_but_not_accessible() {
+        let p = Pte::new(Pfn(0x1234), PTE_RW | PTE_DIRTY | PTE_YOUNG);
+        let n = p.mkprotnone();
+        assert!(n.present() && n.protnone() && !n.write());
+        assert!(!n.access_permitted(false) && n.swap_entry().is_none());
+        assert_eq!(n.pfn(), Pfn(0x1234));
+        assert!(n.dirty() && n.young() && n.soft_dirty());
+        let back = n.mkaccessible();
+        assert!(back.access_permitted(false) && !back.access_permitted(true));
+        assert!(!back.protnone() && back.pfn() == Pfn(0x1234));
+        assert!(p.access_permitted(true) && !p.protnone());
     }
 }

@@ -28,9 +28,12 @@
 //! offset. PG_anon_exclusive is per page for PTE-mapped pages and on the
 //! head only for a PMD-mapped THP or a hugetlb folio.
 
+use super::Mm;
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::{Page, PageType, Pfn, PG_ANON_EXCLUSIVE, PG_HEAD, PG_LRU, PG_SWAPBACKED};
+use crate::page::{
+    Page, PageType, Pfn, PAGE_SHIFT, PG_ANON_EXCLUSIVE, PG_HEAD, PG_LRU, PG_SWAPBACKED,
+};
 
 const ANON_BIT: u64 = 1 << 63;
 /// With ANON_BIT: a KSM page (`PAGE_MAPPING_KSM`), shared by content with no
@@ -45,8 +48,8 @@ pub const GUP_PIN_COUNTING_BIAS: i32 = 1 << 10;
 
 /// Tail page (offset from the head) holding `_entire_mapcount`.
 const ENTIRE_MAPCOUNT: u64 = 1;
-/// Tail page holding `_large_mapcount`.
-const LARGE_MAPCOUNT: u64 = 2;
+/// Tail page holding `_large_mapcount` (changed through `mm_id`).
+pub(crate) const LARGE_MAPCOUNT: u64 = 2;
 /// Tail page holding `_pincount`.
 const PINCOUNT: u64 = 3;
 
@@ -201,7 +204,7 @@ impl Machine {
         let p = self.page(head).private();
         (self.folio_test_anon(pfn) && !self.folio_test_ksm(pfn)).then_some((
             ((p & !ANON_BIT) >> ANON_VMA_SHIFT) as u32,
-            ((p & INDEX_MASK) + (pfn.0 - head.0)) << 12,
+            ((p & INDEX_MASK) + (pfn.0 - head.0)) << PAGE_SHIFT,
         ))
     }
 
@@ -223,7 +226,9 @@ impl Machine {
     pub(crate) fn folio_set_anon(&self, head: Pfn, anon_vma: u32, addr: u64) {
         let p = self.page(head);
         p.set_private(
-            ANON_BIT | (u64::from(anon_vma) << ANON_VMA_SHIFT) | ((addr >> 12) & INDEX_MASK),
+            ANON_BIT
+                | (u64::from(anon_vma) << ANON_VMA_SHIFT)
+                | ((addr >> PAGE_SHIFT) & INDEX_MASK),
         );
         if !p.is_type(PageType::Hugetlb) {
             p.set(PG_LRU);
@@ -246,22 +251,23 @@ impl Machine {
     }
 
     /// `folio_add_new_anon_rmap()` for a new PMD-mappable folio (a THP or a
-    /// hugetlb folio) mapped whole at `haddr`: entire and large mapcount 1,
-    /// PG_anon_exclusive on the head.
-    pub fn folio_add_new_anon_rmap_pmd(&self, head: Pfn, anon_vma: u32, haddr: u64) {
+    /// hugetlb folio) mapped whole at `haddr` in `mm`: entire and large
+    /// mapcount 1, PG_anon_exclusive on the head.
+    pub fn folio_add_new_anon_rmap_pmd(&self, head: Pfn, mm: &Mm, anon_vma: u32, haddr: u64) {
         self.folio_set_anon(head, anon_vma, haddr);
         self.large_word(head, ENTIRE_MAPCOUNT).set_tail_word(1);
-        self.large_word(head, LARGE_MAPCOUNT).set_tail_word(1);
+        self.folio_set_large_mapcount(head, 1, mm);
         self.page(head).set(PG_ANON_EXCLUSIVE);
     }
 
-    /// `folio_add_anon_rmap_pte()`: one more PTE maps `pfn` of an existing
-    /// anonymous folio; RMAP_EXCLUSIVE sets PG_anon_exclusive on it.
-    pub fn folio_add_anon_rmap_pte(&self, pfn: Pfn, exclusive: bool) {
+    /// `folio_add_anon_rmap_pte()`: one more PTE in `mm` maps `pfn` of an
+    /// existing anonymous folio; RMAP_EXCLUSIVE sets PG_anon_exclusive on
+    /// it.
+    pub fn folio_add_anon_rmap_pte(&self, pfn: Pfn, mm: &Mm, exclusive: bool) {
         self.page(pfn).mapcount_add(1);
         let head = self.folio_head(pfn);
         if self.page(head).test(PG_HEAD) {
-            self.large_word(head, LARGE_MAPCOUNT).tail_word_add(1);
+            self.folio_add_large_mapcount(head, 1, mm);
         }
         if exclusive {
             self.page(pfn).set(PG_ANON_EXCLUSIVE);
@@ -269,20 +275,25 @@ impl Machine {
     }
 
     /// `folio_add_anon_rmap_pmd()` / `hugetlb_add_anon_rmap()`: one more PMD
-    /// maps the whole folio.
-    pub fn folio_add_anon_rmap_pmd(&self, head: Pfn, exclusive: bool) {
+    /// in `mm` maps the whole folio.
+    pub fn folio_add_anon_rmap_pmd(&self, head: Pfn, mm: &Mm, exclusive: bool) {
         self.large_word(head, ENTIRE_MAPCOUNT).tail_word_add(1);
-        self.large_word(head, LARGE_MAPCOUNT).tail_word_add(1);
+        self.folio_add_large_mapcount(head, 1, mm);
         if exclusive {
             self.page(head).set(PG_ANON_EXCLUSIVE);
         }
     }
 
-    /// `folio_try_dup_anon_rmap_pte()` (fork, both PTLs and the parent's
-    /// `write_protect_seq` held): -EBUSY if the folio may be pinned and the
-    /// page is exclusive, so fork must copy it; else clears
+    /// `folio_try_dup_anon_rmap_pte()` (fork into `dst`, both PTLs and the
+    /// parent's `write_protect_seq` held): -EBUSY if the folio may be
+    /// pinned and the page is exclusive, so fork must copy it; else clears
     /// PG_anon_exclusive and adds a mapping. The caller took the reference.
-    pub fn folio_try_dup_anon_rmap_pte(&self, pfn: Pfn, src_mm_has_pinned: bool) -> KResult<()> {
+    pub fn folio_try_dup_anon_rmap_pte(
+        &self,
+        pfn: Pfn,
+        dst: &Mm,
+        src_mm_has_pinned: bool,
+    ) -> KResult<()> {
         // folio_needs_cow_for_dma(): only an mm that ever pinned can have a
         // pinned page.
         let maybe_pinned = src_mm_has_pinned && self.folio_maybe_dma_pinned(pfn);
@@ -291,43 +302,47 @@ impl Machine {
             return Err(Errno::EBUSY);
         }
         p.clear(PG_ANON_EXCLUSIVE);
-        self.folio_add_anon_rmap_pte(pfn, false);
+        self.folio_add_anon_rmap_pte(pfn, dst, false);
         Ok(())
     }
 
     /// `folio_try_dup_anon_rmap_pmd()` / `hugetlb_try_dup_anon_rmap()`: the
     /// same for a whole-folio mapping, with PG_anon_exclusive on the head.
-    pub fn folio_try_dup_anon_rmap_pmd(&self, head: Pfn, src_mm_has_pinned: bool) -> KResult<()> {
+    pub fn folio_try_dup_anon_rmap_pmd(
+        &self,
+        head: Pfn,
+        dst: &Mm,
+        src_mm_has_pinned: bool,
+    ) -> KResult<()> {
         let maybe_pinned = src_mm_has_pinned && self.folio_maybe_dma_pinned(head);
         let p = self.page(head);
         if maybe_pinned && p.test(PG_ANON_EXCLUSIVE) {
             return Err(Errno::EBUSY);
         }
         p.clear(PG_ANON_EXCLUSIVE);
-        self.folio_add_anon_rmap_pmd(head, false);
+        self.folio_add_anon_rmap_pmd(head, dst, false);
         Ok(())
     }
 
-    /// `folio_remove_rmap_pte()`: one PTE mapping fewer. PG_anon_exclusive is
-    /// left alone (it survives until the page is freed or reused).
-    pub fn folio_remove_rmap_pte(&self, pfn: Pfn) {
+    /// `folio_remove_rmap_pte()`: one PTE mapping in `mm` fewer.
+    /// PG_anon_exclusive is left alone (it survives until the page is freed
+    /// or reused).
+    pub fn folio_remove_rmap_pte(&self, pfn: Pfn, mm: &Mm) {
         let left = self.page(pfn).mapcount_add(-1);
         if left < 0 {
             self.report_bug(format!("BUG: mapcount underflow on pfn {pfn}"));
         }
         let head = self.folio_head(pfn);
-        if self.page(head).test(PG_HEAD)
-            && self.large_word(head, LARGE_MAPCOUNT).tail_word_add(-1) < 0
-        {
+        if self.page(head).test(PG_HEAD) && self.folio_sub_large_mapcount(head, 1, mm) < 0 {
             self.report_bug(format!("BUG: large mapcount underflow on folio {head}"));
         }
     }
 
     /// `folio_remove_rmap_pmd()` / `hugetlb_remove_rmap()`: one whole-folio
-    /// mapping fewer.
-    pub fn folio_remove_rmap_pmd(&self, head: Pfn) {
+    /// mapping in `mm` fewer.
+    pub fn folio_remove_rmap_pmd(&self, head: Pfn, mm: &Mm) {
         let e = self.large_word(head, ENTIRE_MAPCOUNT).tail_word_add(-1);
-        let l = self.large_word(head, LARGE_MAPCOUNT).tail_word_add(-1);
+        let l = self.folio_sub_large_mapcount(head, 1, mm);
         if e < 0 || l < 0 {
             self.report_bug(format!("BUG: entire mapcount underflow on folio {head}"));
         }

@@ -11,15 +11,21 @@
 //! Exclusivity while swapped out lives only in the swap PTE (the
 //! _PAGE_SWP_EXCLUSIVE bit): reclaim sets it when it unmaps a
 //! PG_anon_exclusive page, fork clears it in the parent, and swap-in maps the
-//! page exclusive and writable only if the bit says so or nobody else can hold
-//! the page (a fresh copy, or a sole reference). A page in the swap cache is
-//! never PG_anon_exclusive while a swap PTE refers to it.
+//! page exclusive only if the bit says so or nobody else can hold the page (a
+//! fresh copy, or a sole reference) — and then writable, on a read fault too,
+//! if the VMA is writable and soft-dirty tracking does not want to see the
+//! next write (the swap entry keeps the soft-dirty bit). A page in the swap
+//! cache is never PG_anon_exclusive while a swap PTE refers to it.
 
-use super::pte::{Pte, SwapEntry, PTE_DIRTY, PTE_RW, PTE_YOUNG};
-use super::{Mm, Vma, VM_WRITE};
+use super::fault::VmFault;
+use super::pte::{
+    Pte, SwapEntry, PTE_DIRTY, PTE_RW, PTE_SOFT_DIRTY, PTE_SWP_SOFT_DIRTY, PTE_YOUNG,
+};
+use super::vma::{Holes, RangeCall, UserRange};
+use super::{Mm, VM_HUGETLB, VM_SOFTDIRTY, VM_WRITE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::{Pfn, PAGE_SIZE, PG_ANON_EXCLUSIVE, PG_LRU, PG_SWAPCACHE};
+use crate::page::{Pfn, PAGE_SIZE, PG_ANON_EXCLUSIVE, PG_LRU, PG_SWAPCACHE, PG_UPTODATE};
 use crate::sync::Mutex;
 use crate::zone::alloc::Gfp;
 use std::collections::BTreeMap;
@@ -134,21 +140,33 @@ impl Machine {
     /// `madvise(MADV_PAGEOUT)`: reclaims every anonymous page of the range
     /// that this process alone maps. Pages that cannot go (pinned, with
     /// references beyond the mapping, or isolated by a migration) stay.
+    /// Without a swap device `add_to_swap()` fails: the call still succeeds
+    /// and the pages stay mapped (a large folio is split all the same, as
+    /// `shrink_folio_list()` falls back to small folios before it gives up).
     /// Reclaim takes each page off the LRU before it unmaps it, as the
     /// migration core does, so the two never own one page at once.
     pub fn madvise_pageout(&self, mm: &Mm, start: u64, len: u64) -> KResult<()> {
-        let dev = self.swap()?;
-        let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
-        let _maps = mm.mmap_lock.down_read();
-        let mut addr = start;
-        while addr < end {
-            self.pageout_one(dev, mm, addr);
-            addr += PAGE_SIZE;
+        let Some(r) = UserRange::new(RangeCall::Madvise, start, len)? else {
+            return Ok(());
+        };
+        let dev = self.swap_device();
+        let maps = mm.mmap_lock.down_read();
+        let (parts, holes) = Self::vma_parts(&maps, r, Holes::Skip);
+        for (s, e) in parts {
+            // can_madv_lru_vma(): never hugetlb.
+            if maps.find(s).is_some_and(|v| v.flags & VM_HUGETLB != 0) {
+                return Err(Errno::EINVAL);
+            }
+            let mut addr = s;
+            while addr < e {
+                self.pageout_one(dev, mm, addr);
+                addr += PAGE_SIZE;
+            }
         }
-        Ok(())
+        holes
     }
 
-    fn pageout_one(&self, dev: &SwapDevice, mm: &Mm, addr: u64) {
+    fn pageout_one(&self, dev: Option<&SwapDevice>, mm: &Mm, addr: u64) {
         let Ok(Some((t, i))) = self.walk(mm, addr, false) else {
             return;
         };
@@ -172,6 +190,10 @@ impl Machine {
             }
             return;
         }
+        // add_to_swap() fails without swap space: the page stays.
+        let Some(dev) = dev else {
+            return;
+        };
         let p = self.page(pfn);
         // madvise_cold_or_pageout: skip folios that may be mapped shared.
         if !self.folio_test_anon(pfn) || self.folio_test_ksm(pfn) || p.mapcount() != 1 {
@@ -211,27 +233,24 @@ impl Machine {
             ty: SWAP_TYPE,
             offset: slot,
         };
-        self.write_entry(t, i, Pte::swap(entry, exclusive));
-        self.folio_remove_rmap_pte(pfn);
+        // pte_swp_mksoft_dirty(): the swap entry keeps soft-dirty.
+        let mut swp = Pte::swap(entry, exclusive);
+        if pte.soft_dirty() {
+            swp = swp.with(PTE_SWP_SOFT_DIRTY);
+        }
+        self.write_entry(t, i, swp);
+        self.folio_remove_rmap_pte(pfn, mm);
         drop(ptl);
         // Off the LRU since the isolation above; the last reference goes.
         self.put_pages(pfn, 0);
     }
 
-    /// `do_swap_page()`: brings the page at swap `slot` back for the PTE
-    /// `orig` at `table[idx]`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn do_swap_page(
-        &self,
-        mm: &Mm,
-        vma: &Vma,
-        table: Pfn,
-        idx: u64,
-        addr: u64,
-        orig: Pte,
-        slot: u64,
-        write: bool,
-    ) -> KResult<()> {
+    /// `do_swap_page()`: brings the page of the swap entry `vmf.orig` back.
+    pub(crate) fn do_swap_page(&self, vmf: &VmFault<'_>) -> KResult<()> {
+        let (mm, vma, orig, addr) = (vmf.mm, vmf.vma, vmf.orig, vmf.address);
+        let Some(SwapEntry::Swap { offset: slot, .. }) = orig.swap_entry() else {
+            return Ok(());
+        };
         let dev = self.swap()?;
         // Look the page up in the swap cache or read it in.
         let (pfn, fresh) = {
@@ -248,6 +267,8 @@ impl Machine {
                     Some(d) => self.physmem().write(pfn.phys(), &d)?,
                     None => self.physmem().clear_page(pfn)?,
                 }
+                // swap_read_folio(): folio_mark_uptodate() once read.
+                self.page(pfn).set(PG_UPTODATE);
                 // SWP_SYNCHRONOUS_IO: a slot with one user skips the cache.
                 let shared = s.count.get(&slot).copied().unwrap_or(0) > 1;
                 if shared {
@@ -260,8 +281,8 @@ impl Machine {
                 (pfn, !shared)
             }
         };
-        let ptl = mm.ptl(table);
-        if self.read_entry(table, idx) != orig {
+        let ptl = mm.ptl(vmf.table);
+        if !vmf.same(self) {
             drop(ptl);
             self.put_pages(pfn, 0);
             return Ok(());
@@ -280,14 +301,25 @@ impl Machine {
             p.mapcount_add(1);
         }
         let mut bits = PTE_YOUNG;
+        if orig.swp_soft_dirty() {
+            bits |= PTE_SOFT_DIRTY;
+        }
+        // "Same logic as in do_wp_page()", for pages certainly not shared:
+        // mapped writable whenever the VMA allows it and soft-dirty
+        // tracking needs no write fault (pte_needs_soft_dirty_wp()), on a
+        // read fault too; only the dirty bit is the write fault's.
         let may_own = exclusive || p.ref_count() == 1;
         if may_own {
             p.set(PG_ANON_EXCLUSIVE);
-            if write && vma.flags & VM_WRITE != 0 {
-                bits |= PTE_RW | PTE_DIRTY;
+            let soft_dirty_wp = vma.flags & VM_SOFTDIRTY == 0 && bits & PTE_SOFT_DIRTY == 0;
+            if vma.flags & VM_WRITE != 0 && !soft_dirty_wp {
+                bits |= PTE_RW;
+                if vmf.write() {
+                    bits |= PTE_DIRTY;
+                }
             }
         }
-        self.write_entry(table, idx, Pte::new(pfn, bits));
+        vmf.set(self, vma.mk_pte(pfn, bits));
         drop(ptl);
         // swap_free() of this PTE's reference; the page's reference now
         // belongs to the mapping.
@@ -295,6 +327,29 @@ impl Machine {
         // do_wp_page() when the caller retries the now-present PTE.
         self.swap_put(slot);
         Ok(())
+    }
+
+    /// Every slot in use: its use count (swap PTEs referring to it), its
+    /// swap-cache page if any, and whether it holds written-out data.
+    pub(crate) fn swap_slots(&self) -> Vec<(u64, u32, Option<Pfn>, bool)> {
+        let Some(dev) = self.swap_device() else {
+            return Vec::new();
+        };
+        let s = dev.state.lock();
+        let mut slots: std::collections::BTreeSet<u64> = s.count.keys().copied().collect();
+        slots.extend(s.cache.keys());
+        slots.extend(s.data.keys());
+        slots
+            .into_iter()
+            .map(|slot| {
+                (
+                    slot,
+                    s.count.get(&slot).copied().unwrap_or(0),
+                    s.cache.get(&slot).copied(),
+                    s.data.contains_key(&slot),
+                )
+            })
+            .collect()
     }
 
     /// Checks that no swap-cache page that a swap PTE still refers to is

@@ -2,9 +2,14 @@
 //! exit, mprotect (with `can_change_pte_writable()`) and the madvise advice
 //! that only touch VMAs and PTEs.
 
-use super::huge::{haddr, Mapping, HPAGE_PMD_SIZE};
+use super::huge::{haddr, HPAGE_PMD_SIZE};
 use super::pte::{MigrationKind, Pte, SwapEntry, PTE_RW};
-use super::{Mm, MmMaps, VM_DONTCOPY, VM_HUGETLB, VM_READ, VM_SOFTDIRTY, VM_WRITE};
+use super::vma::{Holes, RangeCall, UserRange};
+use super::walk::Mapping;
+use super::{
+    Mm, MmMaps, Vma, VM_DONTCOPY, VM_HUGEPAGE, VM_HUGETLB, VM_NOHUGEPAGE, VM_READ, VM_SOFTDIRTY,
+    VM_WRITE,
+};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
 use crate::page::PAGE_SIZE;
@@ -54,7 +59,7 @@ impl Machine {
                 self.write_entry(t, i, Pte::NONE);
                 if !pte.special() {
                     let pfn = pte.pfn();
-                    self.folio_remove_rmap_pte(pfn);
+                    self.folio_remove_rmap_pte(pfn, mm);
                     self.folio_put(pfn);
                 }
                 break;
@@ -63,50 +68,100 @@ impl Machine {
         }
     }
 
-    /// `munmap()`: splits VMAs at the edges, removes those inside and zaps
-    /// their PTEs.
+    /// `munmap()`: validates the range ([`UserRange`]), splits the VMAs
+    /// across its edges, removes those inside and zaps their PTEs. Holes
+    /// are fine.
     pub fn munmap(&self, mm: &Mm, start: u64, len: u64) -> KResult<()> {
-        let end = Self::page_range_end(start, len)?;
+        let r =
+            UserRange::new(RangeCall::Munmap, start, len)?.expect("munmap ranges are never empty");
         let mut maps = mm.mmap_lock.down_write();
-        self.split_vmas_around(mm, &mut maps, start, end)?;
-        let inside: Vec<u64> = maps.vmas.range(start..end).map(|(s, _)| *s).collect();
-        for s in inside {
-            maps.vmas.remove(&s);
+        for (s, e) in self.vma_remove_range(mm, &mut maps, r)? {
+            self.zap_range(mm, s, e);
         }
-        self.zap_range(mm, start, end);
         Ok(())
     }
 
     /// `exit_mmap()`: every VMA goes, then the page tables.
     pub fn exit_mmap(&self, mm: &Mm) {
         let mut maps = mm.mmap_lock.down_write();
-        let ranges: Vec<(u64, u64)> = maps.vmas.values().map(|v| (v.start, v.end)).collect();
+        let ranges: Vec<(u64, u64)> = maps.iter().map(|v| (v.start, v.end)).collect();
         for (s, e) in ranges {
             self.zap_range(mm, s, e);
         }
-        maps.vmas.clear();
+        maps.clear();
         // unlink_anon_vmas() before free_pgtables(): no reverse-map walker
         // (split, migration) still holds one of these tables.
         let _rmap = self.vm().rmap_lock.down_write();
         self.anon_vma_unlink_mm(mm);
+        self.mm_unlist(mm);
         self.free_pgtables(mm, true);
     }
 
-    /// `mprotect()` to `prot` (VM_READ/VM_WRITE bits). Write-protects PTEs
-    /// when write permission goes; when it comes, upgrades a PTE to writable
-    /// without a fault only if `can_change_pte_writable()` — an anonymous
-    /// page must be PG_anon_exclusive (so never under the historical
-    /// `cow_reuse` variants, which predate the optimisation).
+    /// `mprotect()` to `prot` (VM_READ/VM_WRITE bits): VMAs whose
+    /// protection changes are split off and changed, up to the first
+    /// unmapped hole (-ENOMEM), then their PTEs (`change_protection()`).
     pub fn mprotect(&self, mm: &Mm, start: u64, len: u64, prot: u32) -> KResult<()> {
-        let end = Self::page_range_end(start, len)?;
+        let Some(r) = UserRange::new(RangeCall::Mprotect, start, len)? else {
+            return Ok(());
+        };
         let mut maps = mm.mmap_lock.down_write();
-        Self::check_covered(&maps, start, end)?;
-        self.split_vmas_around(mm, &mut maps, start, end)?;
-        for (_, v) in maps.vmas.range_mut(start..end) {
-            v.flags = (v.flags & !(VM_READ | VM_WRITE)) | (prot & (VM_READ | VM_WRITE));
+        let (parts, holes) = Self::vma_parts(&maps, r, Holes::Stop);
+        let access = VM_READ | VM_WRITE;
+        let (changed, ret) = self.vma_modify_flags(mm, &mut maps, &parts, |v| {
+            Ok((v.flags & !access) | (prot & access))
+        });
+        for (s, e, old_flags) in changed {
+            let was_accessible = old_flags & access != 0;
+            self.change_protection(mm, &maps, s, e, prot, was_accessible);
         }
-        maps.merge(start, end);
+        ret.and(holes)
+    }
+
+    /// `pte_modify()` of a present PTE or huge PMD to `prot`, then — where
+    /// `upgrade` says `can_change_pte_writable()` would (the caller checked
+    /// soft-dirty) — write permission without a fault for an exclusive
+    /// anonymous page. PROT_NONE keeps the page mapped (`pte_protnone()`).
+    pub(crate) fn mprotect_entry(&self, entry: Pte, prot: u32, upgrade: bool) -> Pte {
+        if prot & (VM_READ | VM_WRITE) == 0 {
+            return entry.mkprotnone();
+        }
+        let e = if entry.protnone() {
+            entry.mkaccessible()
+        } else {
+            entry
+        };
+        if prot & VM_WRITE == 0 {
+            e.wrprotect()
+        } else if upgrade && !e.special() && self.page_anon_exclusive(e.pfn()) {
+            e.with(PTE_RW)
+        } else {
+            e
+        }
+    }
+
+    /// `change_protection()` of `[start, end)` inside VMAs that now have
+    /// protection `prot` (and had access before if `was_accessible`).
+    /// Write-protects PTEs when write permission goes, makes them PROT_NONE
+    /// when all access goes; when write permission comes, upgrades a PTE to
+    /// writable without a fault only if `can_change_pte_writable()` — an
+    /// anonymous page must be PG_anon_exclusive (so never under the
+    /// historical `cow_reuse` variants, which predate the optimisation).
+    ///
+    /// A migration entry restores the PTE it replaced: the kernel reads
+    /// `vm_page_prot` when it restores, the model carries the old entry's
+    /// protection over, so where access comes or goes mprotect waits until
+    /// the migration has put the page back and then changes that.
+    fn change_protection(
+        &self,
+        mm: &Mm,
+        maps: &MmMaps,
+        start: u64,
+        end: u64,
+        prot: u32,
+        was_accessible: bool,
+    ) {
         let writable = prot & VM_WRITE != 0;
+        let access_changes = was_accessible != (prot & (VM_READ | VM_WRITE) != 0);
         // The write-fault-avoiding upgrade came with PG_anon_exclusive.
         let upgrade = self.variants().cow_reuse == crate::variant::CowReuse::Exclusive;
         let mut addr = start;
@@ -117,34 +172,27 @@ impl Machine {
             let pmd_start = addr == start || addr % HPAGE_PMD_SIZE == 0;
             if let (true, Mapping::Pmd(pt, pi, _)) = (pmd_start, self.lookup(mm, addr)) {
                 let hugetlb = maps.find(addr).is_some_and(|v| v.flags & VM_HUGETLB != 0);
-                let sd = soft_dirty_everywhere(&maps, addr);
-                if self.change_huge_pmd(mm, pt, pi, writable, sd, upgrade && !hugetlb) {
+                let sd = soft_dirty_everywhere(maps, addr);
+                if self.change_huge_pmd(mm, pt, pi, prot, sd, upgrade && !hugetlb) {
                     addr = haddr(addr) + HPAGE_PMD_SIZE;
                     continue;
                 }
             }
             if let Ok(Some((t, i))) = self.walk(mm, addr, false) {
-                let _ptl = mm.ptl(t);
+                let ptl = mm.ptl(t);
                 let pte = self.read_entry(t, i);
                 if pte.present() {
-                    let new = if !writable {
-                        pte.wrprotect()
-                    } else if upgrade
-                        && !pte.special()
-                        && self.page_anon_exclusive(pte.pfn())
-                        && (soft_dirty_everywhere(&maps, addr) || pte.soft_dirty())
-                    {
-                        pte.with(PTE_RW)
-                    } else {
-                        pte
-                    };
-                    self.write_entry(t, i, new);
-                } else if let (false, Some(SwapEntry::Migration { pfn, kind })) =
-                    (writable, pte.swap_entry())
-                {
+                    let up = upgrade && (soft_dirty_everywhere(maps, addr) || pte.soft_dirty());
+                    self.write_entry(t, i, self.mprotect_entry(pte, prot, up));
+                } else if let Some(SwapEntry::Migration { pfn, kind }) = pte.swap_entry() {
+                    if access_changes {
+                        drop(ptl);
+                        thread::yield_now();
+                        continue;
+                    }
                     // change_pte_range(): a writable migration entry becomes
                     // a readable(-exclusive) one.
-                    if kind == MigrationKind::Write {
+                    if !writable && kind == MigrationKind::Write {
                         let ro = SwapEntry::Migration {
                             pfn,
                             kind: MigrationKind::ReadExclusive,
@@ -155,7 +203,6 @@ impl Machine {
             }
             addr += PAGE_SIZE;
         }
-        Ok(())
     }
 
     /// `clear_refs` with CLEAR_REFS_SOFT_DIRTY (`echo 4 >
@@ -164,14 +211,8 @@ impl Machine {
     /// faults — and mprotect may no longer upgrade such a PTE to writable.
     pub fn clear_refs_soft_dirty(&self, mm: &Mm) {
         let mut maps = mm.mmap_lock.down_write();
-        let ranges: Vec<(u64, u64)> = maps
-            .vmas
-            .values_mut()
-            .map(|v| {
-                v.flags &= !VM_SOFTDIRTY;
-                (v.start, v.end)
-            })
-            .collect();
+        maps.clear_flags(VM_SOFTDIRTY);
+        let ranges: Vec<(u64, u64)> = maps.iter().map(|v| (v.start, v.end)).collect();
         for (s, e) in ranges {
             let mut addr = s;
             while addr < e {
@@ -200,86 +241,67 @@ impl Machine {
         }
     }
 
-    /// `madvise(MADV_DONTNEED)`: zaps the range; the VMAs stay.
+    /// `madvise(MADV_DONTNEED)`: zaps every mapped part of the range; the
+    /// VMAs stay. In a hugetlb VMA the part must start on a huge-page
+    /// boundary (-EINVAL) and its end is rounded down to one
+    /// (`madvise_dontneed_free_valid_vma()`).
     pub fn madvise_dontneed(&self, mm: &Mm, start: u64, len: u64) -> KResult<()> {
-        let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
+        let Some(r) = UserRange::new(RangeCall::Madvise, start, len)? else {
+            return Ok(());
+        };
         let maps = mm.mmap_lock.down_read();
-        Self::check_covered(&maps, start, end)?;
-        self.zap_range(mm, start, end);
-        Ok(())
+        let (parts, holes) = Self::vma_parts(&maps, r, Holes::Skip);
+        for (s, mut e) in parts {
+            if maps.find(s).is_some_and(|v| v.flags & VM_HUGETLB != 0) {
+                if s % HPAGE_PMD_SIZE != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                e = haddr(e);
+            }
+            self.zap_range(mm, s, e);
+        }
+        holes
     }
 
     /// `madvise(MADV_DONTFORK / MADV_DOFORK)`.
     pub fn madvise_dontfork(&self, mm: &Mm, start: u64, len: u64, dontfork: bool) -> KResult<()> {
-        let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
-        let mut maps = mm.mmap_lock.down_write();
-        Self::check_covered(&maps, start, end)?;
-        self.split_vmas_around(mm, &mut maps, start, end)?;
-        for (_, v) in maps.vmas.range_mut(start..end) {
-            if dontfork {
-                v.flags |= VM_DONTCOPY;
+        self.madvise_update_vma(mm, start, len, |v| {
+            Ok(if dontfork {
+                v.flags | VM_DONTCOPY
             } else {
-                v.flags &= !VM_DONTCOPY;
-            }
-        }
-        maps.merge(start, end);
-        Ok(())
-    }
-
-    /// The end of `[start, start + len)` rounded up to whole pages, as
-    /// munmap/mprotect validate it: -EINVAL for an unaligned start, an empty
-    /// or overflowing range.
-    fn page_range_end(start: u64, len: u64) -> KResult<u64> {
-        if start % PAGE_SIZE != 0 || len == 0 {
-            return Err(Errno::EINVAL);
-        }
-        len.checked_next_multiple_of(PAGE_SIZE)
-            .and_then(|l| start.checked_add(l))
-            .ok_or(Errno::EINVAL)
-    }
-
-    /// Makes `start` and `end` VMA boundaries (`split_vma()` at both ends of
-    /// a range an operation changes), splitting huge PMDs across them;
-    /// -EINVAL before anything changes if a hugetlb VMA would be split off a
-    /// 2 MiB boundary (its `may_split` refuses).
-    fn split_vmas_around(&self, mm: &Mm, maps: &mut MmMaps, start: u64, end: u64) -> KResult<()> {
-        for edge in [start, end] {
-            if maps.find(edge).is_some_and(|v| v.flags & VM_HUGETLB != 0)
-                && edge % HPAGE_PMD_SIZE != 0
-            {
-                return Err(Errno::EINVAL);
-            }
-        }
-        self.split_vma_at(mm, maps, start)?;
-        self.split_vma_at(mm, maps, end)
+                v.flags & !VM_DONTCOPY
+            })
+        })
     }
 
     /// `madvise(MADV_HUGEPAGE / MADV_NOHUGEPAGE)` (`hugepage_madvise`).
     pub fn madvise_hugepage(&self, mm: &Mm, start: u64, len: u64, huge: bool) -> KResult<()> {
-        let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
-        let mut maps = mm.mmap_lock.down_write();
-        Self::check_covered(&maps, start, end)?;
-        self.split_vmas_around(mm, &mut maps, start, end)?;
-        for (_, v) in maps.vmas.range_mut(start..end) {
-            if huge {
-                v.flags = (v.flags | super::VM_HUGEPAGE) & !super::VM_NOHUGEPAGE;
+        self.madvise_update_vma(mm, start, len, |v| {
+            Ok(if huge {
+                (v.flags | VM_HUGEPAGE) & !VM_NOHUGEPAGE
             } else {
-                v.flags = (v.flags | super::VM_NOHUGEPAGE) & !super::VM_HUGEPAGE;
-            }
-        }
-        maps.merge(start, end);
-        Ok(())
+                (v.flags | VM_NOHUGEPAGE) & !VM_HUGEPAGE
+            })
+        })
     }
 
-    /// -ENOMEM unless `[start, end)` is fully covered by VMAs (as mprotect
-    /// and madvise report unmapped holes).
-    fn check_covered(maps: &MmMaps, start: u64, end: u64) -> KResult<()> {
-        let mut addr = start;
-        while addr < end {
-            let v = maps.find(addr).ok_or(Errno::ENOMEM)?;
-            addr = v.end;
-        }
-        Ok(())
+    /// An advice that only changes VMA flags (`madvise_update_vma()` under
+    /// `madvise_walk_vmas()`): each mapped part whose flags `new_flags`
+    /// changes is split off and changed; holes give -ENOMEM at the end.
+    pub(crate) fn madvise_update_vma(
+        &self,
+        mm: &Mm,
+        start: u64,
+        len: u64,
+        new_flags: impl FnMut(&Vma) -> KResult<u32>,
+    ) -> KResult<()> {
+        let Some(r) = UserRange::new(RangeCall::Madvise, start, len)? else {
+            return Ok(());
+        };
+        let mut maps = mm.mmap_lock.down_write();
+        let (parts, holes) = Self::vma_parts(&maps, r, Holes::Skip);
+        let (_, ret) = self.vma_modify_flags(mm, &mut maps, &parts, new_flags);
+        ret.and(holes)
     }
 }
 

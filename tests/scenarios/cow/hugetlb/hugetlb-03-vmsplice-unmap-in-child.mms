@@ -17,3 +17,9 @@ P write mem 2M 0xff
 expect v read 0 2M violates oracle
 release v
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+P exit
+C exit
+check

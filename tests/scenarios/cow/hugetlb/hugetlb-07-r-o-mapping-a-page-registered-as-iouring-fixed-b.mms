@@ -18,3 +18,8 @@ P write mem 2M 0xff
 expect buf read 0 2M == 0xff
 release buf
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+P exit
+check

@@ -23,3 +23,9 @@ expect p read 0 2M == 0xff
 expect C read mem 2M == 0x01
 release p
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+P exit
+C exit
+check

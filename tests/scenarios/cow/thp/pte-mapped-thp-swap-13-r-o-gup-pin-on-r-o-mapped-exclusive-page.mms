@@ -20,3 +20,8 @@ P write mem 2M 0xff
 expect p read 0 2M == 0xff
 release p
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+P exit
+check

@@ -19,3 +19,9 @@ expect v read 0 4K == 0x01
 expect C read mem 4K == 0xff
 release v
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+P exit
+C exit
+check

@@ -19,3 +19,8 @@ P write mem 4K 0xff
 expect p read 0 4K == 0xff
 release p
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+P exit
+check

@@ -20,3 +20,8 @@ P write mem 4K 0xff
 expect buf read 0 4K == 0xff
 release buf
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+P exit
+check

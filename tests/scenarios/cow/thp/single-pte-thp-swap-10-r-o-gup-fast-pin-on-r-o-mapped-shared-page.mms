@@ -18,3 +18,9 @@ expect p read 0 4K == 0xff
 expect C read mem 4K == 0x01
 release p
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+P exit
+C exit
+check

@@ -16,3 +16,9 @@ expect v read 0 2M == 0x01
 expect C read mem 2M == 0xff
 release v
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+P exit
+C exit
+check

@@ -17,3 +17,9 @@ P write mem 2M 0xff
 expect C read mem 2M == 0x01
 expect P read mem 2M == 0xff
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+P exit
+C exit
+check

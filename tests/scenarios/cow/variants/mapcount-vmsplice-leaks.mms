@@ -24,3 +24,10 @@ D write mem2 4K 0xff
 expect w read 0 4K violates oracle
 release w
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+P exit
+C exit
+D exit
+check

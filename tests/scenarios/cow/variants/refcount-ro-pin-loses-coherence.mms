@@ -24,3 +24,8 @@ P write mem2 4K 0xff
 expect buf read 0 4K violates oracle
 release buf
 check
+
+# Teardown: with every pin released and every process gone, all memory
+# returns (check/leak.rs).
+P exit
+check

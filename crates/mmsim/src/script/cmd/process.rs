@@ -20,7 +20,6 @@ use crate::script::lexer::{Token, TokenKind};
 use crate::script::output::{check_bulk, ok, text, ByteSink, CmdResult};
 use crate::script::world::{Mapping, Process, Unmapped, World};
 use crate::sync::Arc;
-use crate::vm::fault::FaultFlags;
 use crate::vm::{Mm, TASK_SIZE, VM_HUGEPAGE, VM_HUGETLB, VM_READ, VM_WRITE};
 
 /// A command of the process family.
@@ -578,14 +577,7 @@ pub(crate) fn run(cmd: &ProcessCmd, w: &mut World, sink: &mut ByteSink) -> CmdRe
                     }
                     let addr = m.mmap_file(&p.mm, id, size, flags, shared)?;
                     if *populate {
-                        let write = flags & VM_WRITE != 0 && shared;
-                        let fault = FaultFlags {
-                            write,
-                            unshare: false,
-                        };
-                        for page in (addr..addr + size).step_by(PAGE_SIZE as usize) {
-                            m.handle_mm_fault(&p.mm, page, fault)?;
-                        }
+                        m.mm_populate(&p.mm, addr, size);
                     }
                     addr
                 }
@@ -759,8 +751,9 @@ pub(crate) fn run(cmd: &ProcessCmd, w: &mut World, sink: &mut ByteSink) -> CmdRe
 }
 
 /// `madvise(addr + off, len, advice)`, mirrored into the oracle and the
-/// process's MADV_DONTFORK ranges as the kernel applied it (the length rounded
-/// up to whole pages).
+/// process's MADV_DONTFORK ranges as the kernel applied it: the length rounded
+/// up to whole pages, and across a hole (a part already unmapped) to every
+/// mapped part before the call fails with ENOMEM (`madvise_walk_vmas()`).
 #[allow(clippy::too_many_arguments)]
 fn madvise(
     w: &mut World,
@@ -776,37 +769,42 @@ fn madvise(
     let start = addr + off;
     // The range is inside the mapping, so rounding up cannot overflow.
     let done = len.next_multiple_of(PAGE_SIZE);
+    // Whether the advice reached the mapped parts of the range.
+    let applied = |r: &Result<(), Errno>| matches!(r, Ok(()) | Err(Errno::ENOMEM));
     match advice {
         Advice::DontNeed => {
-            m.madvise_dontneed(mm, start, len)?;
-            if done > 0 {
+            let r = m.madvise_dontneed(mm, start, len);
+            if applied(&r) && done > 0 {
                 w.oracle
-                    .mirror(|o| o.madvise_dontneed(proc, name, off, done));
+                    .mirror(|o| o.madvise_dontneed_mapped(proc, name, off, done));
             }
+            r
         }
-        Advice::PageOut => m.madvise_pageout(mm, start, len)?,
+        Advice::PageOut => m.madvise_pageout(mm, start, len),
         Advice::HugePage | Advice::NoHugePage => {
-            m.madvise_hugepage(mm, start, len, advice == Advice::HugePage)?
+            m.madvise_hugepage(mm, start, len, advice == Advice::HugePage)
         }
-        Advice::Collapse => m.madvise_collapse(mm, start, len)?,
+        Advice::Collapse => m.madvise_collapse(mm, start, len),
         Advice::Mergeable | Advice::Unmergeable => {
-            m.madvise_mergeable(mm, start, len, advice == Advice::Mergeable)?
+            m.madvise_mergeable(mm, start, len, advice == Advice::Mergeable)
         }
         Advice::DontFork | Advice::DoFork => {
             let dontfork = advice == Advice::DontFork;
-            m.madvise_dontfork(mm, start, len, dontfork)?;
-            let ranges = w
-                .procs
-                .proc_mut(proc)?
-                .dontfork
-                .entry(name.to_owned())
-                .or_default();
-            if dontfork {
-                ranges.push((off, done));
-            } else {
-                ranges.retain(|&(o, l)| o + l <= off || off + done <= o);
+            let r = m.madvise_dontfork(mm, start, len, dontfork);
+            if applied(&r) {
+                let ranges = w
+                    .procs
+                    .proc_mut(proc)?
+                    .dontfork
+                    .entry(name.to_owned())
+                    .or_default();
+                if dontfork {
+                    ranges.push((off, done));
+                } else {
+                    ranges.retain(|&(o, l)| o + l <= off || off + done <= o);
+                }
             }
+            r
         }
     }
-    Ok(())
 }
