@@ -86,6 +86,21 @@ pub struct Smaps {
     pub hugetlb: u64,
 }
 
+/// `rss_kb= anon_huge_kb= swap_kb= hugetlb_kb=`: the counters in kB, as
+/// smaps prints them.
+impl std::fmt::Display for Smaps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "rss_kb={} anon_huge_kb={} swap_kb={} hugetlb_kb={}",
+            self.rss >> 10,
+            self.anon_huge >> 10,
+            self.swap >> 10,
+            self.hugetlb >> 10
+        )
+    }
+}
+
 /// The PTE a huge PMD implies for the subpage at `addr`.
 pub fn pmd_subpage_pte(pmd: Pte, addr: u64) -> Pte {
     let sub = pte_index(addr);

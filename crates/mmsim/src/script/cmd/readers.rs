@@ -249,14 +249,7 @@ pub(crate) fn run(cmd: &ReaderCmd, w: &mut World, sink: &mut ByteSink) -> CmdRes
         }
         ReaderCmd::Smaps { proc, name } => {
             let (mm, map) = w.procs.mapping(proc, name)?;
-            let s = m.smaps(&mm, map.addr, map.addr + map.size);
-            text(format!(
-                "rss_kb={} anon_huge_kb={} swap_kb={} hugetlb_kb={}",
-                s.rss >> 10,
-                s.anon_huge >> 10,
-                s.swap >> 10,
-                s.hugetlb >> 10
-            ))
+            text(m.smaps(&mm, map.addr, map.addr + map.size))
         }
     }
 }
