@@ -15,8 +15,9 @@
 // for model code.
 #![allow(clippy::disallowed_types)]
 
+use mmsim::script::source::find_scenarios;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -159,21 +160,6 @@ fn mutate(text: &[u8], rng: &mut Rng) -> Vec<u8> {
     lines.join(&b'\n')
 }
 
-fn scenario_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            scenario_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "mms") {
-            out.push(p);
-        }
-    }
-}
-
 /// Runs `mmsim run FILE` in FILE's directory (a scratch directory: a mutated
 /// `sysfs export` or `kpageflags dump` path lands there); the exit status, or
 /// why the case failed.
@@ -219,8 +205,7 @@ fn env_u64(name: &str, default: u64) -> u64 {
 #[test]
 fn mutated_scenarios_never_panic_hang_or_exit_strangely() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios");
-    let mut files = Vec::new();
-    scenario_files(&root, &mut files);
+    let files = find_scenarios(&root).expect("tests/scenarios");
     let seed = env_u64("MMSIM_FUZZ_SEED", 0x006d_6d73_696d);
     let cases = env_u64("MMSIM_FUZZ_CASES", DEFAULT_CASES);
     let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mutation-fuzz");

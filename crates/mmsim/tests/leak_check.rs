@@ -8,20 +8,14 @@ use mmsim::gup::GupFlags;
 use mmsim::page::PAGE_SIZE;
 use mmsim::vm::pte::Pte;
 use mmsim::vm::{VM_READ, VM_WRITE};
-use mmsim::{Machine, MachineConfig};
+use mmsim::Machine;
+
+mod common;
 
 const RW: u32 = VM_READ | VM_WRITE;
 
 fn machine(swap: u64) -> Machine {
-    Machine::boot(
-        MachineConfig {
-            ram: 512 << 20,
-            swap,
-            ..Default::default()
-        },
-        Default::default(),
-    )
-    .unwrap()
+    common::small_machine(swap)
 }
 
 fn rules(m: &Machine) -> Vec<&'static str> {

@@ -5,23 +5,8 @@
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use mmsim::script::interp::{run_sources, RunOptions};
-use mmsim::script::source::read_scenario;
-use std::path::{Path, PathBuf};
-
-fn scenario_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            scenario_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "mms") {
-            out.push(p);
-        }
-    }
-}
+use mmsim::script::source::{find_scenarios, read_scenario};
+use std::path::Path;
 
 fn run(path: &Path, name: String) -> Result<(), Failed> {
     let (_, text) = read_scenario(path).map_err(|e| e.to_string())?;
@@ -47,8 +32,7 @@ fn run(path: &Path, name: String) -> Result<(), Failed> {
 fn main() {
     let args = Arguments::from_args();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios");
-    let mut files = Vec::new();
-    scenario_files(&root, &mut files);
+    let files = find_scenarios(&root).expect("tests/scenarios");
     assert!(files.len() >= 30, "only {} scenarios found", files.len());
     let trials = files
         .into_iter()

@@ -5,20 +5,14 @@
 
 use mmsim::page::PAGE_SIZE;
 use mmsim::vm::{VM_READ, VM_WRITE};
-use mmsim::{Machine, MachineConfig};
+use mmsim::Machine;
+
+mod common;
 
 const RW: u32 = VM_READ | VM_WRITE;
 
 fn machine(swap: u64) -> Machine {
-    Machine::boot(
-        MachineConfig {
-            ram: 512 << 20,
-            swap,
-            ..Default::default()
-        },
-        Default::default(),
-    )
-    .unwrap()
+    common::small_machine(swap)
 }
 
 // madvise_pageout() -> shrink_folio_list(): without swap space add_to_swap()

@@ -74,12 +74,12 @@ mod store;
 mod tests;
 
 pub use pin::{PinFlags, PinKind};
+pub use ranges::RangeSet;
 pub use report::{OracleError, OracleViolation};
 
 use frame::{FileId, Frame, MapId};
 use orphans::Orphans;
 use pin::{PageCheck, Pin, PinPage};
-use ranges::RangeSet;
 use report::place;
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -287,14 +287,14 @@ impl Oracle {
         len: u64,
     ) -> Result<(), OracleError> {
         let (id, pages) = self.page_range(proc, map, off, len)?;
-        let mapped: Vec<u64> = match self.maps.get(&id) {
-            Some(m) => pages
-                .filter(|p| !m.unmapped.overlaps(p * PAGE_SIZE, (p + 1) * PAGE_SIZE))
-                .collect(),
+        let mapped = match self.maps.get(&id) {
+            Some(m) => m
+                .unmapped
+                .gaps(pages.start * PAGE_SIZE, pages.end * PAGE_SIZE),
             None => Vec::new(),
         };
-        for p in mapped {
-            self.let_go(id, p..p + 1);
+        for (start, end) in mapped {
+            self.let_go(id, start / PAGE_SIZE..end / PAGE_SIZE);
         }
         Ok(())
     }

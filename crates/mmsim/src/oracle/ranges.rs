@@ -1,10 +1,11 @@
-//! A set of byte ranges: the parts of a mapping that were unmapped.
+//! A set of byte ranges: the parts of a mapping that were unmapped. (The
+//! scenario layer keeps its own record of them with the same type.)
 
 use std::collections::BTreeMap;
 
 /// Disjoint, non-adjacent half-open ranges `start -> end`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(super) struct RangeSet(BTreeMap<u64, u64>);
+pub struct RangeSet(BTreeMap<u64, u64>);
 
 impl RangeSet {
     /// Adds `[start, end)`, merging with the ranges it overlaps or touches.
@@ -36,6 +37,29 @@ impl RangeSet {
                 .is_some_and(|(_, &e)| e > start)
     }
 
+    /// The parts of `[start, end)` not in the set, in order.
+    pub fn gaps(&self, start: u64, end: u64) -> Vec<(u64, u64)> {
+        let mut gaps = Vec::new();
+        if start >= end {
+            return gaps;
+        }
+        let mut at = start;
+        let before = self.0.range(..=start).next_back();
+        for (&s, &e) in before
+            .into_iter()
+            .chain(self.0.range(start.saturating_add(1)..end))
+        {
+            if s > at {
+                gaps.push((at, s.min(end)));
+            }
+            at = at.max(e);
+        }
+        if at < end {
+            gaps.push((at, end));
+        }
+        gaps
+    }
+
     /// Whether every byte of `[start, end)` is in the set.
     pub fn covers(&self, start: u64, end: u64) -> bool {
         start >= end
@@ -50,6 +74,18 @@ impl RangeSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gaps_are_what_the_set_leaves_out() {
+        let mut r = RangeSet::default();
+        assert_eq!(r.gaps(0, 10), [(0, 10)]);
+        r.insert(10, 20);
+        r.insert(30, 40);
+        assert_eq!(r.gaps(0, 50), [(0, 10), (20, 30), (40, 50)]);
+        assert_eq!(r.gaps(15, 35), [(20, 30)]);
+        assert_eq!(r.gaps(10, 20), []);
+        assert_eq!(r.gaps(12, 12), []);
+    }
 
     #[test]
     fn insert_merges_overlapping_and_touching_ranges() {

@@ -46,6 +46,24 @@ pub fn read_scenario(path: &Path) -> Result<(String, String), ParseError> {
     Ok((name, text))
 }
 
+/// Every `.mms` file below `dir`, in sorted path order (directories walked
+/// depth first, in name order).
+pub fn find_scenarios(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    entries.sort();
+    let mut out = Vec::new();
+    for p in entries {
+        if p.is_dir() {
+            out.extend(find_scenarios(&p)?);
+        } else if p.extension().is_some_and(|x| x == "mms") {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
 /// Checks that `bytes` are scenario text (see the module doc) and returns it.
 pub fn check_text(file: &str, bytes: &[u8]) -> Result<String, ParseError> {
     let error = |at: usize, message: String| {

@@ -8,14 +8,14 @@
 //! their own families (`cmd/pin.rs`, `cmd/hotplug.rs`). This is the one value
 //! the interpreter hands each runner.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use super::args::Place;
 use super::cmd::hotplug::HotplugState;
 use super::cmd::pin::Pins;
 use crate::errno::Errno;
 use crate::machine::Machine;
-use crate::oracle::{Oracle, OracleError, OracleViolation};
+use crate::oracle::{Oracle, OracleError, OracleViolation, RangeSet};
 use crate::sync::Arc;
 use crate::vm::Mm;
 
@@ -86,7 +86,7 @@ pub(crate) struct Mapping {
     /// Its size, a multiple of the page size.
     pub(crate) size: u64,
     /// Byte ranges already unmapped by a partial munmap.
-    pub(crate) unmapped: Unmapped,
+    pub(crate) unmapped: RangeSet,
 }
 
 /// One process.
@@ -138,49 +138,5 @@ impl Processes {
             Some(end) if end <= m.size => Ok((mm, m, place.off)),
             _ => Err(Errno::EFAULT),
         }
-    }
-}
-
-/// Disjoint, non-adjacent byte ranges `start -> end` of a mapping that are
-/// unmapped.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Unmapped(BTreeMap<u64, u64>);
-
-impl Unmapped {
-    /// The parts of `[start, end)` not unmapped yet, in order.
-    pub(crate) fn gaps(&self, start: u64, end: u64) -> Vec<(u64, u64)> {
-        let mut gaps = Vec::new();
-        let mut at = start;
-        let before = self.0.range(..=start).next_back();
-        for (&s, &e) in before.into_iter().chain(self.0.range(start + 1..end)) {
-            if s > at {
-                gaps.push((at, s.min(end)));
-            }
-            at = at.max(e);
-        }
-        if at < end {
-            gaps.push((at, end));
-        }
-        gaps
-    }
-
-    /// Marks `[start, end)` unmapped.
-    pub(crate) fn insert(&mut self, mut start: u64, mut end: u64) {
-        if let Some((&s, &e)) = self.0.range(..=start).next_back() {
-            if e >= start {
-                start = s;
-                end = end.max(e);
-            }
-        }
-        let swallowed: Vec<u64> = self.0.range(start..=end).map(|(&s, _)| s).collect();
-        for s in swallowed {
-            end = end.max(self.0.remove(&s).unwrap_or(end));
-        }
-        self.0.insert(start, end);
-    }
-
-    /// Whether all of `[0, size)` is unmapped.
-    pub(crate) fn all(&self, size: u64) -> bool {
-        self.0.get(&0).is_some_and(|&e| e >= size)
     }
 }

@@ -1,9 +1,23 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests (each test crate uses some).
+#![allow(dead_code)]
 
 use mmsim::hotplug::Task;
 use mmsim::sync::atomic::{AtomicBool, Ordering};
 use mmsim::sync::{thread, Arc};
-use mmsim::{Errno, Machine};
+use mmsim::{Errno, Machine, MachineConfig};
+
+/// A 512 MiB machine with `swap` bytes of swap and the default variants.
+pub fn small_machine(swap: u64) -> Machine {
+    Machine::boot(
+        MachineConfig {
+            ram: 512 << 20,
+            swap,
+            ..Default::default()
+        },
+        Default::default(),
+    )
+    .expect("boot")
+}
 
 /// A sysfs write from a task that is signalled after `ms` milliseconds and
 /// every millisecond after that until the write returns (an offline may loop

@@ -446,8 +446,11 @@ pub(crate) fn run(cmd: &HotplugCmd, w: &mut World) -> CmdResult {
     }
 }
 
-/// Runs `f` as a task that a timer thread signals after `after`, unless `f`
-/// returns first.
+/// Runs `f` as a task that a timer thread signals after `after`, and every
+/// millisecond after that, until `f` returns: a signal that arrives while the
+/// writer waits for `device_hotplug_lock` is used up by the syscall restart
+/// (`restart_syscall()`), as in the kernel, so a person who wants the write to
+/// end keeps pressing Ctrl-C.
 fn with_signal_after(
     after: Duration,
     f: impl FnOnce(&Task) -> Result<(), Errno>,
@@ -462,7 +465,6 @@ fn with_signal_after(
             while !done.load(Ordering::Acquire) {
                 if start.elapsed() >= after {
                     task.send_signal();
-                    return;
                 }
                 thread::sleep(Duration::from_millis(1));
             }

@@ -14,11 +14,12 @@ use std::collections::HashMap;
 
 use super::{Cmd, CommandDoc, Family};
 use crate::errno::Errno;
+use crate::oracle::RangeSet;
 use crate::page::PAGE_SIZE;
 use crate::script::args::{set_once, Args, ByteRange, Parsed, Place};
 use crate::script::lexer::{Token, TokenKind};
 use crate::script::output::{check_bulk, ok, text, ByteSink, CmdResult};
-use crate::script::world::{Mapping, Process, Unmapped, World};
+use crate::script::world::{Mapping, Process, World};
 use crate::sync::Arc;
 use crate::vm::{Mm, TASK_SIZE, VM_HUGEPAGE, VM_HUGETLB, VM_READ, VM_WRITE};
 
@@ -587,7 +588,7 @@ pub(crate) fn run(cmd: &ProcessCmd, w: &mut World, sink: &mut ByteSink) -> CmdRe
                 Mapping {
                     addr,
                     size,
-                    unmapped: Unmapped::default(),
+                    unmapped: RangeSet::default(),
                 },
             );
             w.oracle.mirror(|o| match backing {
@@ -613,7 +614,7 @@ pub(crate) fn run(cmd: &ProcessCmd, w: &mut World, sink: &mut ByteSink) -> CmdRe
             let p = w.procs.proc_mut(proc)?;
             let entry = p.maps.get_mut(name).ok_or(Errno::EFAULT)?;
             entry.unmapped.insert(start, end);
-            if entry.unmapped.all(entry.size) {
+            if entry.unmapped.covers(0, entry.size) {
                 p.maps.remove(name);
                 p.dontfork.remove(name);
             }
