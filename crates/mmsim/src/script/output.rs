@@ -13,7 +13,10 @@ use crate::errno::Errno;
 use crate::walkers::Fields;
 
 /// The most bytes one command may read, write, touch or pin (the bulk limit).
-pub const MAX_BULK: u64 = 4 << 30;
+/// Written bytes cost host memory twice (the model's page and the oracle's
+/// copy), and a command moves about 200 MiB a second, so one command stays
+/// within 2 GiB of host memory and a few seconds.
+pub const MAX_BULK: u64 = 1 << 30;
 
 /// The most bytes of a read a `let` may bind (the value cap): the value becomes
 /// text that later lines substitute.

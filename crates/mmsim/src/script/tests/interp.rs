@@ -122,7 +122,7 @@ fn let_binds_at_most_the_value_cap() {
     );
     let e = load_error("machine ram=1G\nspawn A\nA mmap b 4K\nA gup p b 4K\nlet y = p read 0 2M\n");
     assert!(e.message.contains("value cap"), "{e}");
-    let e = load_error("machine ram=1G\nlet x = kcore read 0 8G\n");
+    let e = load_error("machine ram=1G\nlet x = kcore read 0 2G\n");
     assert_eq!(e.column, 22, "{e}");
     assert!(e.message.contains("bulk limit"), "{e}");
 }
