@@ -5,7 +5,8 @@
 //!
 //! Run with `cargo bench -p mmsim --bench script`.
 
-use mmsim::script::interp::{load, run_sources, RunOptions};
+use mmsim::script::interp::{run_sources, RunOptions};
+use mmsim::script::parse::parse;
 
 fn main() {
     divan::main();
@@ -30,7 +31,7 @@ fn long_scenario() -> String {
 #[divan::bench(sample_count = 20)]
 fn parse_10k_lines(bencher: divan::Bencher) {
     let text = long_scenario();
-    bencher.bench(|| load("long.mms", &text).expect("valid"));
+    bencher.bench(|| parse("long.mms", &text).expect("valid"));
 }
 
 /// Boot a 1 GiB machine, write 64 MiB, and read it back through

@@ -270,8 +270,7 @@ impl Oracle {
                 at: place(map, off),
             });
         }
-        self.let_go(id, pages);
-        Ok(())
+        self.madvise_dontneed_mapped(proc, map, off, len)
     }
 
     /// `madvise(MADV_DONTNEED)` of a range with unmapped holes, as Linux

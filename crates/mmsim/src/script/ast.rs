@@ -29,9 +29,6 @@ pub struct Script {
 pub struct Stmt {
     /// 1-based line number.
     pub line: u32,
-    /// 1-based column of the command's first token (after `let VAR =` or
-    /// `expect`), where a failure of the command is reported.
-    pub column: u32,
     /// The command as written (without `let VAR =`, `expect` or the condition),
     /// for messages.
     pub text: String,
@@ -99,11 +96,8 @@ pub struct Deferred {
 pub enum FrameShape {
     /// `COMMAND`.
     Plain,
-    /// `let VAR = COMMAND`, VAR at this index.
-    Let {
-        /// Index of VAR.
-        var_at: usize,
-    },
+    /// `let VAR = COMMAND` (VAR is the second token).
+    Let,
     /// `expect COMMAND TERMINATOR ...`, the terminator at this index.
     Expect {
         /// Index of the terminator.

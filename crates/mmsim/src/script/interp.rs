@@ -58,11 +58,6 @@ impl RunOptions {
     }
 }
 
-/// Parses and checks a scenario file's text (nothing runs).
-pub fn load(file: &str, text: &str) -> Result<Script, ParseError> {
-    parse::parse(file, text)
-}
-
 /// Loads every file first (bad input anywhere stops everything: `Err`, nothing
 /// ran), then runs them in order. An input error found while running stops the
 /// run; the report keeps what ran and holds the error.
@@ -72,7 +67,7 @@ pub fn run_sources(
 ) -> Result<RunReport, ParseError> {
     let scripts = sources
         .iter()
-        .map(|(name, text)| load(name, text))
+        .map(|(name, text)| parse::parse(name, text))
         .collect::<Result<Vec<_>, _>>()?;
     let mut report = RunReport::default();
     for (script, (_, text)) in scripts.iter().zip(sources) {
@@ -195,43 +190,37 @@ impl Interp<'_> {
             .into_iter()
             .map(|v| v.to_string())
             .collect();
-        let mut invariants: Vec<String> = world
-            .machine
-            .check_cheap()
-            .into_iter()
-            .map(|v| v.to_string())
-            .collect();
-        if cmd.is_check() {
-            invariants.extend(world.machine.check_all().into_iter().map(|v| v.to_string()));
-        }
+        // `check` runs every invariant (the cheap ones among them); every
+        // other command the cheap ones.
+        let violations = if cmd.is_check() {
+            world.machine.check_all()
+        } else {
+            world.machine.check_cheap()
+        };
+        let mut invariants: Vec<String> = violations.iter().map(|v| v.to_string()).collect();
         self.transcribe(stmt, &result);
         let mut failures: Vec<(FailureKind, String)> = Vec::new();
-        match kind {
-            StmtKind::Let { var, .. } => {
+        if let StmtKind::Expect { cond, .. } = kind {
+            match expect(cond, &result, &mut invariants, &mut oracle) {
+                Ok(()) => self.report.passed += 1,
+                Err(what) => failures.push((FailureKind::Expectation, what)),
+            }
+        } else {
+            // Outside `expect`, a failed command fails the scenario.
+            if let Err(e) = &result {
+                let message = format!("{} failed: {}", stmt.text, e.describe());
+                failures.push((FailureKind::Command, message));
+            }
+            if let StmtKind::Let { var, .. } = kind {
+                // What it printed, or the errno.
                 let value = match &result {
                     Ok(out) => out.printed().unwrap_or_default(),
-                    Err(e) => {
-                        let message = format!("{} failed: {}", stmt.text, e.describe());
-                        failures.push((FailureKind::Command, message));
-                        e.describe()
-                    }
+                    Err(e) => e.describe(),
                 };
                 self.vars.insert(var.clone(), value);
+            } else if result.is_ok() && cmd.is_check() && invariants.is_empty() {
+                self.report.passed += 1;
             }
-            StmtKind::Expect { cond, .. } => {
-                match expect(cond, &result, &mut invariants, &mut oracle) {
-                    Ok(()) => self.report.passed += 1,
-                    Err(what) => failures.push((FailureKind::Expectation, what)),
-                }
-            }
-            _ => match &result {
-                Err(e) => failures.push((
-                    FailureKind::Command,
-                    format!("{} failed: {}", stmt.text, e.describe()),
-                )),
-                Ok(_) if cmd.is_check() && invariants.is_empty() => self.report.passed += 1,
-                Ok(_) => {}
-            },
         }
         let invariants = invariants.into_iter().map(|v| (FailureKind::Invariant, v));
         let oracle = oracle.into_iter().map(|v| (FailureKind::Oracle, v));

@@ -71,8 +71,9 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ParseError> {
 }
 
 /// Parses a whole scenario file, accepting the forms of commands this build
-/// does not run (to check a scenario written for a later build).
-pub fn parse_forms(file: &str, text: &str) -> Result<Script, ParseError> {
+/// does not run (the parser's tests check those forms too).
+#[cfg(test)]
+pub(crate) fn parse_forms(file: &str, text: &str) -> Result<Script, ParseError> {
     let scope = Scope {
         accept_unsupported: true,
         ..Scope::default()
@@ -160,27 +161,18 @@ pub fn substitute(
                 len = len.saturating_add(value.len());
             }
             line_len = line_len.saturating_add(len);
-            if len > MAX_SUBSTITUTED_TOKEN || line_len > MAX_SUBSTITUTED_LINE {
+            let over = if len > MAX_SUBSTITUTED_TOKEN {
+                Some(("token", MAX_SUBSTITUTED_TOKEN))
+            } else {
+                (line_len > MAX_SUBSTITUTED_LINE).then_some(("line", MAX_SUBSTITUTED_LINE))
+            };
+            if let Some((what, limit)) = over {
                 return Err(ColumnError::new(
                     token.column,
                     format!(
-                        "substituting makes this {} more than {} bytes long, the longest \
-                         substituted {} accepted",
-                        if len > MAX_SUBSTITUTED_TOKEN {
-                            "token"
-                        } else {
-                            "line"
-                        },
-                        format_size(if len > MAX_SUBSTITUTED_TOKEN {
-                            MAX_SUBSTITUTED_TOKEN as u64
-                        } else {
-                            MAX_SUBSTITUTED_LINE as u64
-                        }),
-                        if len > MAX_SUBSTITUTED_TOKEN {
-                            "token"
-                        } else {
-                            "line"
-                        },
+                        "substituting makes this {what} more than {} bytes long, the longest \
+                         substituted {what} accepted",
+                        format_size(limit as u64)
                     ),
                 ));
             }
@@ -230,7 +222,6 @@ impl Scope {
         let shape = FrameShape::split(&tokens)?;
         let frame = shape.frame(&tokens);
         let head_token = &frame.cmd[0];
-        let column = head_token.column;
         let text = lexer::readable(
             &frame
                 .cmd
@@ -241,7 +232,6 @@ impl Scope {
         );
         let stmt = |kind| Stmt {
             line,
-            column,
             text: text.clone(),
             kind,
         };
@@ -277,8 +267,8 @@ impl Scope {
         if let Some((name_kind, token)) = introduced_name(head, frame.cmd) {
             self.introduce(name_kind, token)?;
         }
-        if let FrameShape::Let { .. } = shape {
-            self.vars.insert(tokens[1].raw.clone());
+        if let Some(var) = frame.var {
+            self.vars.insert(var.raw.clone());
         }
         Ok(stmt(kind))
     }
@@ -464,7 +454,7 @@ impl FrameShape {
             if tokens.len() == 3 {
                 return Err(missing("COMMAND in `let VAR = COMMAND`"));
             }
-            Ok(FrameShape::Let { var_at: 1 })
+            Ok(FrameShape::Let)
         } else if first.is_word("expect") {
             let at = tokens
                 .iter()
@@ -499,10 +489,10 @@ impl FrameShape {
                 cond: &[],
                 cmd_end: line_end,
             },
-            FrameShape::Let { var_at } => Frame {
+            FrameShape::Let => Frame {
                 shape: self,
-                var: tokens.get(var_at),
-                cmd: &tokens[var_at + 2..],
+                var: tokens.get(1),
+                cmd: &tokens[3..],
                 cond: &[],
                 cmd_end: line_end,
             },
@@ -523,7 +513,7 @@ fn typed(head: HeadKind, frame: &Frame<'_>, holes: bool) -> Parsed<StmtKind> {
     let cmd = command(head, frame.cmd, frame.cmd_end, holes)?;
     Ok(match frame.shape {
         FrameShape::Plain => StmtKind::Command(cmd),
-        FrameShape::Let { .. } => {
+        FrameShape::Let => {
             if let Some(len) = cmd.read_len().filter(|&len| len > MAX_VALUE) {
                 return Err(ColumnError::new(
                     frame.cmd[0].column,

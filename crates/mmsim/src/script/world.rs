@@ -78,13 +78,20 @@ impl OracleMirror {
     }
 }
 
-/// A named mapping of a process.
-#[derive(Clone, Debug)]
-pub(crate) struct Mapping {
+/// Where a mapping lies: what commands need of it to reach its bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Span {
     /// Its start address.
     pub(crate) addr: u64,
     /// Its size, a multiple of the page size.
     pub(crate) size: u64,
+}
+
+/// A named mapping of a process.
+#[derive(Clone, Debug)]
+pub(crate) struct Mapping {
+    /// Where it lies.
+    pub(crate) span: Span,
     /// Byte ranges already unmapped by a partial munmap.
     pub(crate) unmapped: RangeSet,
 }
@@ -117,12 +124,12 @@ impl Processes {
         self.procs.get_mut(name).ok_or(Errno::ESRCH)
     }
 
-    /// A process's mm and one of its mappings (EFAULT if it has no such
-    /// mapping, ESRCH if there is no such process).
-    pub(crate) fn mapping(&self, proc: &str, map: &str) -> Result<(Arc<Mm>, Mapping), Errno> {
+    /// A process's mm and where one of its mappings lies (EFAULT if it has
+    /// no such mapping, ESRCH if there is no such process).
+    pub(crate) fn mapping(&self, proc: &str, map: &str) -> Result<(Arc<Mm>, Span), Errno> {
         let p = self.proc(proc)?;
         let m = p.maps.get(map).ok_or(Errno::EFAULT)?;
-        Ok((p.mm.clone(), m.clone()))
+        Ok((p.mm.clone(), m.span))
     }
 
     /// `len` bytes at `place`: the mm, the mapping and the offset (EFAULT if
@@ -132,7 +139,7 @@ impl Processes {
         proc: &str,
         place: &Place,
         len: u64,
-    ) -> Result<(Arc<Mm>, Mapping, u64), Errno> {
+    ) -> Result<(Arc<Mm>, Span, u64), Errno> {
         let (mm, m) = self.mapping(proc, &place.mapping)?;
         match place.off.checked_add(len) {
             Some(end) if end <= m.size => Ok((mm, m, place.off)),

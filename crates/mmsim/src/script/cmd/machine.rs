@@ -35,7 +35,7 @@ pub struct MachineSpec {
     /// `max_phys=SIZE` (default 1T): hotplug stays below this address.
     pub max_phys: u64,
     /// Column of each option given, by key, for errors found later (at boot).
-    pub columns: Vec<(&'static str, u32)>,
+    pub columns: Vec<(String, u32)>,
 }
 
 impl MachineSpec {
@@ -138,31 +138,30 @@ pub(crate) fn parse_machine(a: &mut Args<'_>) -> Parsed<MachineSpec> {
     let mut columns = Vec::new();
     for (word, token) in a.rest_words("a machine option KEY=VALUE")? {
         let (key, value) = word.key_value("a machine option KEY=VALUE")?;
-        let key = match key {
-            "ram" => set_once(&mut ram, value.size()?, token).map(|()| "ram"),
-            "block" => set_once(&mut block, value.size()?, token).map(|()| "block"),
+        match key {
+            "ram" => set_once(&mut ram, value.size()?, token)?,
+            "block" => set_once(&mut block, value.size()?, token)?,
             "nodes" => {
                 let n: u32 = value.small()?;
                 if n == 0 {
                     return Err(value.error("nodes must be at least 1".to_owned()));
                 }
-                set_once(&mut nodes, n, token).map(|()| "nodes")
+                set_once(&mut nodes, n, token)?
             }
-            "movable" => set_once(&mut movable, value.size()?, token).map(|()| "movable"),
-            "swap" => set_once(&mut swap, value.size()?, token).map(|()| "swap"),
-            "hugepages" => set_once(&mut hugepages, value.number()?, token).map(|()| "hugepages"),
-            "auto_online" => set_once(&mut auto_online, value.keyword(AUTO_ONLINE)?, token)
-                .map(|()| "auto_online"),
-            "max_phys" => set_once(&mut max_phys, value.size()?, token).map(|()| "max_phys"),
+            "movable" => set_once(&mut movable, value.size()?, token)?,
+            "swap" => set_once(&mut swap, value.size()?, token)?,
+            "hugepages" => set_once(&mut hugepages, value.number()?, token)?,
+            "auto_online" => set_once(&mut auto_online, value.keyword(AUTO_ONLINE)?, token)?,
+            "max_phys" => set_once(&mut max_phys, value.size()?, token)?,
             _ => {
                 return Err(ColumnError::new(
                     token.column,
                     format!("unknown machine option `{}`", lexer::readable(key)),
                 ))
             }
-        }?;
+        }
         // A value's problem is reported at the value.
-        columns.push((key, value.column));
+        columns.push((key.to_owned(), value.column));
     }
     let spec = MachineSpec {
         ram: ram.ok_or_else(|| ColumnError::new(a.end, "missing `ram=SIZE`"))?,

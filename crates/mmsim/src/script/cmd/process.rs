@@ -19,7 +19,7 @@ use crate::page::PAGE_SIZE;
 use crate::script::args::{set_once, Args, ByteRange, Parsed, Place};
 use crate::script::lexer::{Token, TokenKind};
 use crate::script::output::{check_bulk, ok, text, ByteSink, CmdResult};
-use crate::script::world::{Mapping, Process, World};
+use crate::script::world::{Mapping, Process, Span, World};
 use crate::sync::Arc;
 use crate::vm::{Mm, TASK_SIZE, VM_HUGEPAGE, VM_HUGETLB, VM_READ, VM_WRITE};
 
@@ -501,7 +501,7 @@ fn write(proc: String, a: &mut Args<'_>) -> Parsed<Cmd> {
 }
 
 /// `[off, off+len)` of a mapping, or all of it: EINVAL if it is not inside.
-fn range(m: &Mapping, r: Option<ByteRange>) -> Result<(u64, u64), Errno> {
+fn range(m: &Span, r: Option<ByteRange>) -> Result<(u64, u64), Errno> {
     let (off, len) = r.map_or((0, m.size), |r| (r.off, r.len));
     match off.checked_add(len) {
         Some(end) if end <= m.size => Ok((off, len)),
@@ -586,8 +586,7 @@ pub(crate) fn run(cmd: &ProcessCmd, w: &mut World, sink: &mut ByteSink) -> CmdRe
             p.maps.insert(
                 name.clone(),
                 Mapping {
-                    addr,
-                    size,
+                    span: Span { addr, size },
                     unmapped: RangeSet::default(),
                 },
             );
@@ -608,13 +607,13 @@ pub(crate) fn run(cmd: &ProcessCmd, w: &mut World, sink: &mut ByteSink) -> CmdRe
             // munmap() of memory that is already gone succeeds and does nothing;
             // the oracle hears only of pages that go now.
             let (start, end) = (off, (off + len).next_multiple_of(PAGE_SIZE));
-            for (s, e) in map.unmapped.gaps(start, end) {
-                w.oracle.mirror(|o| o.munmap(proc, name, s, e - s));
-            }
             let p = w.procs.proc_mut(proc)?;
             let entry = p.maps.get_mut(name).ok_or(Errno::EFAULT)?;
+            for (s, e) in entry.unmapped.gaps(start, end) {
+                w.oracle.mirror(|o| o.munmap(proc, name, s, e - s));
+            }
             entry.unmapped.insert(start, end);
-            if entry.unmapped.covers(0, entry.size) {
+            if entry.unmapped.covers(0, entry.span.size) {
                 p.maps.remove(name);
                 p.dontfork.remove(name);
             }
@@ -716,7 +715,7 @@ pub(crate) fn run(cmd: &ProcessCmd, w: &mut World, sink: &mut ByteSink) -> CmdRe
                 .filter(|(name, map)| {
                     !dontfork
                         .iter()
-                        .any(|(n, o, l)| n == *name && *o == 0 && *l == map.size)
+                        .any(|(n, o, l)| n == *name && *o == 0 && *l == map.span.size)
                 })
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
