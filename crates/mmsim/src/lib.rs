@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod check;
+pub mod drivers;
 pub mod errno;
 pub mod gup;
 pub mod hostfs;
@@ -23,6 +24,7 @@ pub mod sync;
 pub mod sysfs;
 pub mod variant;
 pub mod vm;
+pub mod vmm;
 pub mod walkers;
 pub mod zone;
 

@@ -13,6 +13,7 @@
 //!   - the page cache of every file (the model never truncates or unlinks),
 //!   - the hugetlb pool (free folios at refcount 0; file folios above),
 //!   - the test owner's kernel allocations and `page get` references,
+//!   - each virtio-mem driver's virtqueue pages,
 //!   - pages that are not managed at all: PG_reserved (boot memory, the
 //!     zero page in the kernel image) and PageOffline.
 //!
@@ -105,6 +106,9 @@ impl Machine {
         }
         for head in self.hugetlb_free_folios() {
             add(head, HPAGE_PMD_ORDER, 0);
+        }
+        for (pfn, order, refs) in self.virtio_mem_held() {
+            add(pfn, order, refs);
         }
         for (pfn, order, refs) in self.owner_held() {
             add(pfn, order, refs);

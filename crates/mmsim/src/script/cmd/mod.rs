@@ -79,7 +79,7 @@ impl Cmd {
     pub fn unsupported(&self) -> Option<&'static str> {
         match self {
             Cmd::Process(c) => c.unsupported(),
-            Cmd::Virtio(c) => Some(c.unsupported()),
+            Cmd::Virtio(c) => c.unsupported(),
             Cmd::Hotplug(_) | Cmd::Kernel(_) | Cmd::Reader(_) | Cmd::Pin(_) => None,
         }
     }
@@ -93,7 +93,7 @@ pub(crate) fn run(cmd: &Cmd, w: &mut World, sink: &mut ByteSink) -> CmdResult {
         Cmd::Reader(c) => readers::run(c, w, sink),
         Cmd::Process(c) => process::run(c, w, sink),
         Cmd::Pin(c) => pin::run(c, w, sink),
-        Cmd::Virtio(c) => virtio::run(c),
+        Cmd::Virtio(c) => virtio::run(c, w),
     }
 }
 
