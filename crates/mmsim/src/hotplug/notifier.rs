@@ -276,6 +276,9 @@ impl Machine {
 pub struct RecordingNotifier {
     going_online: i32,
     going_offline: i32,
+    /// A `page get` reference it drops in MEM_GOING_OFFLINE (a kernel user
+    /// letting go of a page while an offline runs).
+    put_on_going_offline: Option<Pfn>,
     log: Mutex<Vec<MemAction>>,
 }
 
@@ -286,7 +289,16 @@ impl RecordingNotifier {
         RecordingNotifier {
             going_online,
             going_offline,
+            put_on_going_offline: None,
             log: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Also drops a `page get` reference on `pfn` in MEM_GOING_OFFLINE.
+    pub fn put_on_going_offline(self, pfn: Pfn) -> RecordingNotifier {
+        RecordingNotifier {
+            put_on_going_offline: Some(pfn),
+            ..self
         }
     }
 
@@ -297,8 +309,13 @@ impl RecordingNotifier {
 }
 
 impl MemoryNotifier for RecordingNotifier {
-    fn notify(&self, _m: &Machine, action: MemAction, _arg: &MemoryNotify) -> i32 {
+    fn notify(&self, m: &Machine, action: MemAction, _arg: &MemoryNotify) -> i32 {
         self.log.lock().push(action);
+        if let (MemAction::GoingOffline, Some(pfn)) = (action, self.put_on_going_offline) {
+            if m.page_put(pfn).is_err() {
+                m.log(format!("notifier: no reference to drop on pfn {pfn}"));
+            }
+        }
         match action {
             MemAction::GoingOnline => self.going_online,
             MemAction::GoingOffline => self.going_offline,

@@ -50,14 +50,19 @@ impl Fence {
     /// A fence over `[start, start + size)` in blocks of `block_size` (a
     /// power of two), every block unplugged.
     pub fn new(name: &str, start: u64, size: u64, block_size: u64) -> Fence {
-        assert!(block_size.is_power_of_two(), "device block size is a power of two");
+        assert!(
+            block_size.is_power_of_two(),
+            "device block size is a power of two"
+        );
         let blocks = size / block_size;
         Fence {
             name: name.to_string(),
             start,
             end: start + size,
             block_shift: block_size.trailing_zeros(),
-            plugged: (0..blocks.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+            plugged: (0..blocks.div_ceil(64))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
         }
     }
 
@@ -224,8 +229,9 @@ fn accessor() -> String {
         .unwrap_or_else(|| "an unnamed thread".into())
 }
 
-/// The model functions on the stack, innermost first, without the
-/// physical-memory layer itself and without symbol hashes.
+/// The model functions on the stack, innermost first: without the
+/// physical-memory layer itself, symbol hashes and `<impl ...>` noise, and
+/// ending where the scenario layer called into the model.
 fn model_stack() -> Vec<String> {
     let bt = std::backtrace::Backtrace::force_capture().to_string();
     let mut out: Vec<String> = Vec::new();
@@ -236,15 +242,38 @@ fn model_stack() -> Vec<String> {
         if !sym.starts_with("mmsim::") || sym.starts_with("mmsim::physmem::") {
             continue;
         }
-        let sym = strip_hash(sym).trim_start_matches("mmsim::");
-        if out.last().map(String::as_str) != Some(sym) {
-            out.push(sym.to_string());
+        if sym.starts_with("mmsim::script::") {
+            break;
+        }
+        let sym = tidy(strip_hash(sym).trim_start_matches("mmsim::"));
+        if out.last() != Some(&sym) {
+            out.push(sym);
         }
         if out.len() == STACK_MAX {
             break;
         }
     }
     out
+}
+
+/// `vm::fault::<impl mmsim::machine::Machine>::f::{{closure}}` →
+/// `vm::fault::Machine::f`.
+fn tidy(sym: &str) -> String {
+    let mut out = String::with_capacity(sym.len());
+    let mut rest = sym;
+    while let Some(i) = rest.find("<impl ") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 6..];
+        let Some(end) = after.find('>') else {
+            rest = after;
+            break;
+        };
+        let ty = &after[..end];
+        out.push_str(ty.rsplit("::").next().unwrap_or(ty));
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out.replace("::{{closure}}", "")
 }
 
 /// `a::b::h0123456789abcdef` → `a::b`.
@@ -268,11 +297,22 @@ mod tests {
         f.set_plugged(1 << 30, 4 << 20, true);
         assert_eq!(f.blocked(1 << 30, 4 << 20), None);
         // Straddling into the third (unplugged) block.
-        assert_eq!(f.blocked((1 << 30) + (4 << 20) - 8, 16), Some((1 << 30) + (4 << 20)));
+        assert_eq!(
+            f.blocked((1 << 30) + (4 << 20) - 8, 16),
+            Some((1 << 30) + (4 << 20))
+        );
         // Outside the region nothing is fenced.
         assert_eq!(f.blocked(0, 1 << 30), None);
         f.set_plugged((1 << 30) + (2 << 20), 2 << 20, false);
         assert_eq!(f.blocked(1 << 30, 4 << 20), Some((1 << 30) + (2 << 20)));
+    }
+
+    #[test]
+    fn tidy_shortens_impl_paths() {
+        assert_eq!(
+            tidy("vm::fault::<impl mmsim::machine::Machine>::alloc_anon_page::{{closure}}"),
+            "vm::fault::Machine::alloc_anon_page"
+        );
     }
 
     #[test]

@@ -244,7 +244,14 @@ impl VirtioTransport for HostVirtioMem {
         self.inner.lock().dev.config_generation()
     }
 
-    fn setup_queue(&self, _m: &Machine, size: u16, desc: PhysAddr, avail: PhysAddr, used: PhysAddr) {
+    fn setup_queue(
+        &self,
+        _m: &Machine,
+        size: u16,
+        desc: PhysAddr,
+        avail: PhysAddr,
+        used: PhysAddr,
+    ) {
         let mut inner = self.inner.lock();
         let q = &mut inner.queue;
         // Errors leave the queue not ready; the driver then sees no answer.

@@ -721,12 +721,20 @@ impl Machine {
         let sb_size = block_size.max(PAGEBLOCK_NR_PAGES * PAGE_SIZE);
         let (mode, unit) = if sb_size < memory_block_size && !params.force_bbm {
             let sbs_per_mb = memory_block_size / sb_size;
-            (Mode::Sbm { sb_size, sbs_per_mb }, memory_block_size)
+            (
+                Mode::Sbm {
+                    sb_size,
+                    sbs_per_mb,
+                },
+                memory_block_size,
+            )
         } else {
             let mut bb_size = block_size.max(memory_block_size);
             if params.bbm_block_size != 0 {
                 if !params.bbm_block_size.is_power_of_two() {
-                    m.log(format!("virtio_mem {name}: bbm_block_size is not a power of 2"));
+                    m.log(format!(
+                        "virtio_mem {name}: bbm_block_size is not a power of 2"
+                    ));
                 } else if params.bbm_block_size < bb_size {
                     m.log(format!("virtio_mem {name}: bbm_block_size is too small"));
                 } else {

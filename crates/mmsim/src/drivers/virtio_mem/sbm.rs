@@ -332,7 +332,8 @@ impl VirtioMem {
         }
         // offline_and_remove_memory() works for online and offline memory.
         self.hotplug_mutex.unlock();
-        let rc = self.offline_and_remove_memory(m, self.mb_id_to_phys(mb_id), self.memory_block_size);
+        let rc =
+            self.offline_and_remove_memory(m, self.mb_id_to_phys(mb_id), self.memory_block_size);
         self.hotplug_mutex.lock();
         if rc.is_ok() {
             self.sbm_set_mb_state(mb_id, MbState::Unused);

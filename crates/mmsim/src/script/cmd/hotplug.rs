@@ -17,7 +17,7 @@ use crate::errno::Errno;
 use crate::hotplug::callback::KeepRangeCallback;
 use crate::hotplug::notifier::{notifier_from_errno, RecordingNotifier, NOTIFY_BAD, NOTIFY_OK};
 use crate::hotplug::{NotifierId, OnlinePageCallback, Task};
-use crate::page::PhysAddr;
+use crate::page::{Pfn, PhysAddr};
 use crate::script::args::{set_once, Args, Parsed, Word};
 use crate::script::lexer::{Token, TokenKind};
 use crate::script::output::{host_io_errno, ok, CmdResult, Output};
@@ -88,6 +88,8 @@ pub enum HotplugCmd {
         going_online: NotifierAction,
         /// Answer to MEM_GOING_OFFLINE (default `ok`).
         going_offline: NotifierAction,
+        /// A `page get` reference to drop in MEM_GOING_OFFLINE.
+        put: Option<u64>,
     },
     /// `notifier remove NAME`.
     NotifierRemove {
@@ -183,7 +185,7 @@ pub(crate) const FAMILY: Family = Family {
             summary: "write DIR/sys/devices/system/memory/... as plain files (for lsmem --sysroot)",
         },
         CommandDoc {
-            syntax: "notifier add NAME [priority=N] [going_online=ok|bad|ERRNO] [going_offline=ok|bad|ERRNO]",
+            syntax: "notifier add NAME [priority=N] [going_online=ok|bad|ERRNO] [going_offline=ok|bad|ERRNO] [put=PFN]",
             summary: "register a memory notifier that answers MEM_GOING_ONLINE/OFFLINE so",
         },
         CommandDoc {
@@ -282,6 +284,7 @@ fn notifier(a: &mut Args<'_>) -> Parsed<Cmd> {
             let mut priority = None;
             let mut going_online = None;
             let mut going_offline = None;
+            let mut put = None;
             for (word, token) in a.rest_words("a notifier option")? {
                 match word.option() {
                     Some(("priority", value)) => set_once(&mut priority, value.int()?, token)?,
@@ -291,6 +294,7 @@ fn notifier(a: &mut Args<'_>) -> Parsed<Cmd> {
                     Some(("going_offline", value)) => {
                         set_once(&mut going_offline, notifier_action(value)?, token)?
                     }
+                    Some(("put", value)) => set_once(&mut put, value.number()?, token)?,
                     _ => return Err(word.unknown_option("notifier add")),
                 }
             }
@@ -299,6 +303,7 @@ fn notifier(a: &mut Args<'_>) -> Parsed<Cmd> {
                 priority: priority.unwrap_or(0),
                 going_online: going_online.unwrap_or(NotifierAction::Ok),
                 going_offline: going_offline.unwrap_or(NotifierAction::Ok),
+                put,
             }
         }
         "remove" => HotplugCmd::NotifierRemove { name },
@@ -398,6 +403,7 @@ pub(crate) fn run(cmd: &HotplugCmd, w: &mut World) -> CmdResult {
             priority,
             going_online,
             going_offline,
+            put,
         } => {
             if state.notifiers.contains_key(name) {
                 return Err(Errno::EEXIST.into());
@@ -407,10 +413,11 @@ pub(crate) fn run(cmd: &HotplugCmd, w: &mut World) -> CmdResult {
                 NotifierAction::Bad => NOTIFY_BAD,
                 NotifierAction::Errno(e) => notifier_from_errno(Some(*e)),
             };
-            let nb = Arc::new(RecordingNotifier::new(
-                ret(going_online),
-                ret(going_offline),
-            ));
+            let mut nb = RecordingNotifier::new(ret(going_online), ret(going_offline));
+            if let Some(pfn) = put {
+                nb = nb.put_on_going_offline(Pfn(*pfn));
+            }
+            let nb = Arc::new(nb);
             let id = m.hotplug().register_memory_notifier(nb.clone(), *priority);
             state.notifiers.insert(name.clone(), (id, nb));
             ok()

@@ -266,7 +266,8 @@ pub(crate) const FAMILY: Family = Family {
 };
 
 fn virtio_mem(a: &mut Args<'_>) -> Parsed<Cmd> {
-    let sub = a.word("`add`, `probe`, `resize`, `show`, `driver`, `request`, `busy` or `expire`")?;
+    let sub =
+        a.word("`add`, `probe`, `resize`, `show`, `driver`, `request`, `busy` or `expire`")?;
     let dev = match sub.text {
         "add" | "probe" | "resize" | "show" | "driver" | "request" | "busy" | "expire" => {
             a.name("DEV")?
@@ -649,7 +650,10 @@ fn driver_state(m: &Machine, vm: &VirtioMem, field: &Option<String>) -> CmdResul
     match vm.mode {
         Mode::Sbm { sbs_per_mb, .. } => {
             for (id, s, n) in vm.sbm_blocks() {
-                fields.push((format!("memory{id}"), format!("{} {n}/{sbs_per_mb}", s.name())));
+                fields.push((
+                    format!("memory{id}"),
+                    format!("{} {n}/{sbs_per_mb}", s.name()),
+                ));
             }
         }
         Mode::Bbm { .. } => {
