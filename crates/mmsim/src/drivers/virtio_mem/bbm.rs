@@ -268,3 +268,56 @@ impl VirtioMem {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hotplug::OnlineType;
+    use crate::page::{PageType, PG_DIRTY};
+    use crate::sync::Arc;
+    use crate::vmm::virtio_mem::HostVirtioMem;
+    use crate::MachineConfig;
+
+    // Reference §10 case 56 (virtio_mem_online_page, BBM branch): onlining
+    // a memory block inside a FAKE_OFFLINE big block keeps every page
+    // fake-offline (PageOffline, PG_dirty: never given to the buddy).
+    #[test]
+    fn online_inside_fake_offline_big_block_keeps_pages_offline() {
+        let m = Arc::new(Machine::boot(MachineConfig::default(), Default::default()).unwrap());
+        let params = virtio_mem::DeviceParams {
+            addr: 4 << 30,
+            region_size: 1 << 30,
+            block_size: 128 << 20,
+            requested_size: 256 << 20,
+            offer_unplugged_inaccessible: false,
+            ..Default::default()
+        };
+        let host = Arc::new(HostVirtioMem::new(&m, "vm0", params).unwrap());
+        let p = super::super::DriverParams {
+            bbm_block_size: 256 << 20,
+            ..Default::default()
+        };
+        let vm = m.virtio_mem_probe("vm0", host, p).unwrap();
+        m.virtio_mem_settle();
+        assert_eq!(vm.bbm_blocks(), vec![(16, BbState::Added)]);
+        // The unplug path's first step, frozen here: FAKE_OFFLINE.
+        vm.bbm_set_bb_state(16, BbState::FakeOffline);
+        let mem = m.hotplug().find_block(32).unwrap();
+        m.online_memory_block(&mem, OnlineType::OnlineMovable)
+            .unwrap();
+        for pfn in [0x100000u64, 0x104321, 0x107fff] {
+            let page = m.page(Pfn(pfn));
+            assert!(page.is_type(PageType::Offline), "pfn {pfn:#x}");
+            assert!(page.test(PG_DIRTY), "pfn {pfn:#x}");
+            assert_eq!(page.ref_count(), 1);
+        }
+        assert_eq!(m.zone(0, ZoneType::Movable).managed_pages(), 0);
+        // Back to ADDED: the next online gives the pages to the buddy.
+        vm.bbm_set_bb_state(16, BbState::Added);
+        let mem33 = m.hotplug().find_block(33).unwrap();
+        m.online_memory_block(&mem33, OnlineType::OnlineMovable)
+            .unwrap();
+        assert!(m.page(Pfn(0x108000)).is_type(PageType::Buddy));
+        m.virtio_mem_shutdown();
+    }
+}

@@ -280,6 +280,7 @@ fn notifier_and_online_page_callback_commands() {
             priority: 0,
             going_online: NotifierAction::Ok,
             going_offline: NotifierAction::Ok,
+            put: None,
         })
     );
     assert_eq!(
@@ -289,6 +290,17 @@ fn notifier_and_online_page_callback_commands() {
             priority: -10,
             going_online: NotifierAction::Bad,
             going_offline: NotifierAction::Errno(Errno::EBUSY),
+            put: None,
+        })
+    );
+    assert_eq!(
+        cmd("notifier add n3 put=0x10c800 priority=-1"),
+        Cmd::Hotplug(HotplugCmd::NotifierAdd {
+            name: "n3".to_owned(),
+            priority: -1,
+            going_online: NotifierAction::Ok,
+            going_offline: NotifierAction::Ok,
+            put: Some(0x10c800),
         })
     );
     assert_eq!(
