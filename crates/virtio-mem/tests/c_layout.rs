@@ -147,9 +147,21 @@ fn rust_facts() -> BTreeMap<String, u64> {
         ("block_size", cfg.block_size, Config::OFFSET_BLOCK_SIZE),
         ("addr", cfg.addr, Config::OFFSET_ADDR),
         ("region_size", cfg.region_size, Config::OFFSET_REGION_SIZE),
-        ("usable_region_size", cfg.usable_region_size, Config::OFFSET_USABLE_REGION_SIZE),
-        ("plugged_size", cfg.plugged_size, Config::OFFSET_PLUGGED_SIZE),
-        ("requested_size", cfg.requested_size, Config::OFFSET_REQUESTED_SIZE),
+        (
+            "usable_region_size",
+            cfg.usable_region_size,
+            Config::OFFSET_USABLE_REGION_SIZE,
+        ),
+        (
+            "plugged_size",
+            cfg.plugged_size,
+            Config::OFFSET_PLUGGED_SIZE,
+        ),
+        (
+            "requested_size",
+            cfg.requested_size,
+            Config::OFFSET_REQUESTED_SIZE,
+        ),
     ] {
         let found = find(&cb, &v.to_le_bytes());
         assert_eq!(found, off, "Config's offset constant for {name}");
@@ -163,15 +175,23 @@ fn rust_facts() -> BTreeMap<String, u64> {
     // The padding is what lies between node_id and addr, and reads as zero.
     assert_eq!(Config::OFFSET_PADDING, node + 2);
     put("virtio_mem_config.padding.offset", Config::OFFSET_PADDING);
-    put("virtio_mem_config.padding.size", Config::OFFSET_ADDR - Config::OFFSET_PADDING);
-    assert!(cb[Config::OFFSET_PADDING as usize..Config::OFFSET_ADDR as usize]
-        .iter()
-        .all(|&b| b == 0));
+    put(
+        "virtio_mem_config.padding.size",
+        Config::OFFSET_ADDR - Config::OFFSET_PADDING,
+    );
+    assert!(
+        cb[Config::OFFSET_PADDING as usize..Config::OFFSET_ADDR as usize]
+            .iter()
+            .all(|&b| b == 0)
+    );
     assert_eq!(Config::from_bytes(&cb), cfg);
 
     put("virtio_mem_req.size", REQUEST_SIZE as u64);
     let ty = Request::Unknown(0xc3d4).to_bytes();
-    put("virtio_mem_req.type.offset", find(&ty, &0xc3d4u16.to_le_bytes()));
+    put(
+        "virtio_mem_req.type.offset",
+        find(&ty, &0xc3d4u16.to_le_bytes()),
+    );
     put("virtio_mem_req.type.size", 2);
     put("virtio_mem_req.padding.offset", 2);
     put("virtio_mem_req.padding.size", 6);
@@ -214,10 +234,16 @@ fn rust_facts() -> BTreeMap<String, u64> {
     put("virtio_mem_resp.u.state.state.size", 2);
 
     put("VIRTIO_ID_MEM", u64::from(VIRTIO_ID_MEM));
-    put("VIRTIO_F_VERSION_1", VIRTIO_F_VERSION_1.trailing_zeros().into());
+    put(
+        "VIRTIO_F_VERSION_1",
+        VIRTIO_F_VERSION_1.trailing_zeros().into(),
+    );
     put("VIRTIO_MEM_REQ_PLUG", VIRTIO_MEM_REQ_PLUG.into());
     put("VIRTIO_MEM_REQ_UNPLUG", VIRTIO_MEM_REQ_UNPLUG.into());
-    put("VIRTIO_MEM_REQ_UNPLUG_ALL", VIRTIO_MEM_REQ_UNPLUG_ALL.into());
+    put(
+        "VIRTIO_MEM_REQ_UNPLUG_ALL",
+        VIRTIO_MEM_REQ_UNPLUG_ALL.into(),
+    );
     put("VIRTIO_MEM_REQ_STATE", VIRTIO_MEM_REQ_STATE.into());
     put("VIRTIO_MEM_RESP_ACK", ResponseType::Ack as u64);
     put("VIRTIO_MEM_RESP_NACK", ResponseType::Nack as u64);
@@ -227,7 +253,10 @@ fn rust_facts() -> BTreeMap<String, u64> {
     put("VIRTIO_MEM_STATE_UNPLUGGED", BlockState::Unplugged as u64);
     put("VIRTIO_MEM_STATE_MIXED", BlockState::Mixed as u64);
     // The header defines feature *bit numbers*; the Rust constants are masks.
-    put("VIRTIO_MEM_F_ACPI_PXM", VIRTIO_MEM_F_ACPI_PXM.trailing_zeros().into());
+    put(
+        "VIRTIO_MEM_F_ACPI_PXM",
+        VIRTIO_MEM_F_ACPI_PXM.trailing_zeros().into(),
+    );
     put(
         "VIRTIO_MEM_F_UNPLUGGED_INACCESSIBLE",
         VIRTIO_MEM_F_UNPLUGGED_INACCESSIBLE.trailing_zeros().into(),
