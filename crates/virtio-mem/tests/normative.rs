@@ -1118,7 +1118,7 @@ fn v_state_3_error_on_misaligned_zero_or_outside_usable() {
             nb_blocks: 2,
         },
         Request::State {
-            addr: u64::MAX & !(BS - 1),
+            addr: !(BS - 1),
             nb_blocks: 1,
         },
     ] {
