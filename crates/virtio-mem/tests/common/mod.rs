@@ -6,8 +6,8 @@
 
 use virtio_mem::*;
 use virtio_queue::desc::{split::Descriptor as SplitDescriptor, RawDescriptor};
-use virtio_queue::mock::MockSplitQueue;
-use virtio_queue::Queue;
+use virtio_queue::mock::{AvailRing, MockSplitQueue, UsedRing};
+use virtio_queue::{Queue, QueueT};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 pub const MIB: u64 = 1 << 20;
@@ -149,10 +149,23 @@ pub struct Seg {
     pub write: bool,
 }
 
+/// Where the driver's available ring lives.
+pub const AVAIL_RING: u64 = 0x10000;
+/// Where the driver's used ring lives.
+pub const USED_RING: u64 = 0x20000;
+
 /// The driver side of the queue: descriptor table, available and used ring
-/// in guest memory (MockSplitQueue's layout), with wrap-around.
+/// in guest memory, with wrap-around.
+///
+/// The descriptor table is MockSplitQueue's; the rings are virtio-queue's
+/// mock ring types placed apart, because MockSplitQueue (0.18) puts the
+/// used ring at the available ring's start plus its *entry count* rather
+/// than its byte size, so the two overlap: the device's used-ring flag
+/// writes land on available-ring entries past the 8th.
 pub struct Driver<'a> {
     pub vq: MockSplitQueue<'a, GuestMemoryMmap>,
+    pub avail: AvailRing<'a, GuestMemoryMmap>,
+    pub used: UsedRing<'a, GuestMemoryMmap>,
     pub mem: &'a GuestMemoryMmap,
     pub size: u16,
     next_desc: u16,
@@ -163,10 +176,23 @@ pub struct Driver<'a> {
 impl<'a> Driver<'a> {
     pub fn new(mem: &'a GuestMemoryMmap, size: u16) -> (Driver<'a>, Queue) {
         let vq = MockSplitQueue::new(mem, size);
-        let queue: Queue = vq.create_queue().expect("valid queue");
+        let avail = AvailRing::new(mem, GuestAddress(AVAIL_RING), size);
+        let used = UsedRing::new(mem, GuestAddress(USED_RING), size);
+        let mut queue = Queue::new(size).expect("valid size");
+        queue.set_size(size);
+        let split = |a: u64| (Some(a as u32), Some((a >> 32) as u32));
+        let (lo, hi) = split(vq.desc_table_addr().0);
+        queue.set_desc_table_address(lo, hi);
+        let (lo, hi) = split(AVAIL_RING);
+        queue.set_avail_ring_address(lo, hi);
+        let (lo, hi) = split(USED_RING);
+        queue.set_used_ring_address(lo, hi);
+        queue.set_ready(true);
         (
             Driver {
                 vq,
+                avail,
+                used,
                 mem,
                 size,
                 next_desc: 0,
@@ -191,14 +217,13 @@ impl<'a> Driver<'a> {
     /// Make `head` available.
     pub fn publish(&mut self, head: u16) {
         let slot = self.avail_idx % self.size;
-        self.vq
-            .avail()
+        self.avail
             .ring()
             .ref_at(slot as usize)
             .unwrap()
             .store(u16::to_le(head));
         self.avail_idx = self.avail_idx.wrapping_add(1);
-        self.vq.avail().idx().store(u16::to_le(self.avail_idx));
+        self.avail.idx().store(u16::to_le(self.avail_idx));
     }
 
     /// Link `segs` into a chain at the next free table indexes and publish it.
@@ -246,7 +271,7 @@ impl<'a> Driver<'a> {
 
     /// The used ring's index.
     pub fn used_idx(&self) -> u16 {
-        u16::from_le(self.vq.used().idx().load())
+        u16::from_le(self.used.idx().load())
     }
 
     /// Used entries not yet taken, as `(id, len)`.
@@ -254,8 +279,7 @@ impl<'a> Driver<'a> {
         let mut out = Vec::new();
         while self.used_seen != self.used_idx() {
             let e = self
-                .vq
-                .used()
+                .used
                 .ring()
                 .ref_at((self.used_seen % self.size) as usize)
                 .unwrap()
