@@ -158,7 +158,7 @@ impl Model {
                 if plug && self.plugged_size() + r.len() as u64 * bs > self.requested {
                     return Response::new(ResponseType::Nack);
                 }
-                if self.plugged[r.clone()].iter().any(|&b| b == plug) {
+                if self.plugged[r.clone()].contains(&plug) {
                     return Response::new(ResponseType::Error);
                 }
                 if busy || failing {
