@@ -118,7 +118,7 @@ fn request_bytes() -> impl Strategy<Value = [u8; 24]> {
                 1 => Request::Unplug { addr, nb_blocks: n },
                 2 => Request::UnplugAll,
                 3 => Request::State { addr, nb_blocks: n },
-                _ => Request::Unknown(u16::from(n) + 4),
+                _ => Request::Unknown(n + 4),
             }
             .to_bytes()
         }),
