@@ -624,7 +624,7 @@ impl Device {
         let Some(r) = self.valid_range(addr, nb_blocks) else {
             return Response::new(ResponseType::Error);
         };
-        if plug && self.plugged_size() + r.len > self.requested_size {
+        if plug && self.plugged_size().saturating_add(r.len) > self.requested_size {
             return Response::new(ResponseType::Nack);
         }
         let from = if plug {
