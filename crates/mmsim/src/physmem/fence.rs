@@ -256,8 +256,8 @@ fn model_stack() -> Vec<String> {
     out
 }
 
-/// `vm::fault::<impl mmsim::machine::Machine>::f::{{closure}}` →
-/// `vm::fault::Machine::f`.
+/// `vm::fault::<impl mmsim::a::Owner>::f::{{closure}}` →
+/// `vm::fault::Owner::f`.
 fn tidy(sym: &str) -> String {
     let mut out = String::with_capacity(sym.len());
     let mut rest = sym;
@@ -310,8 +310,8 @@ mod tests {
     #[test]
     fn tidy_shortens_impl_paths() {
         assert_eq!(
-            tidy("vm::fault::<impl mmsim::machine::Machine>::alloc_anon_page::{{closure}}"),
-            "vm::fault::Machine::alloc_anon_page"
+            tidy("vm::fault::<impl mmsim::a::Owner>::alloc_anon_page::{{closure}}"),
+            "vm::fault::Owner::alloc_anon_page"
         );
     }
 

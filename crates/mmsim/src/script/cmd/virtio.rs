@@ -391,6 +391,12 @@ fn virtio_mem_add(dev: String, a: &mut Args<'_>) -> Parsed<VirtioCmd> {
     if !size_w.is_hole() && size == 0 {
         return Err(size_w.error("size must not be 0".into()));
     }
+    if !size_w.is_hole() && !block_w.is_hole() && size / block > MAX_DEVICE_BLOCKS {
+        return Err(size_w.error(format!(
+            "size={size:#x} is {} blocks of {block:#x}; a device has at most {MAX_DEVICE_BLOCKS} (its bitmaps live in host memory): use a larger block",
+            size / block
+        )));
+    }
     if !addr_w.is_hole() && !size_w.is_hole() && addr.checked_add(size).is_none() {
         return Err(size_w.error(format!(
             "addr={addr:#x} + size={size:#x} overflows the address space"
@@ -426,6 +432,14 @@ fn balloon(a: &mut Args<'_>) -> Parsed<Cmd> {
         _ => return Err(sub.unknown("balloon")),
     }))
 }
+
+/// Blocks a device may have (2^26: 8 MiB of bitmap in the device and as
+/// much in its fence; 256G of 4K blocks, 128T of 2M blocks).
+pub const MAX_DEVICE_BLOCKS: u64 = 1 << 26;
+
+/// Devices a machine may have (each driver runs a thread; KVM offers a few
+/// hundred memory slots in all).
+pub const MAX_DEVICES: usize = 64;
 
 /// A device of the scenario and its driver, if one is bound.
 pub(crate) struct VirtioDev {
@@ -472,6 +486,10 @@ pub(crate) fn run(cmd: &VirtioCmd, w: &mut World) -> CmdResult {
         } => {
             if devs.devs.contains_key(dev) {
                 return Err(CmdError::Errno(Errno::EEXIST));
+            }
+            if devs.devs.len() >= MAX_DEVICES {
+                m.log(format!("virtio-mem {dev}: at most {MAX_DEVICES} devices"));
+                return Err(CmdError::Errno(Errno::ENOSPC));
             }
             let end = addr.saturating_add(*size);
             // The region is the device's own: no RAM and no other device there
