@@ -393,6 +393,27 @@ impl VirtioMem {
         self.offline_size.load(Ordering::Relaxed)
     }
 
+    /// Whether the work is neither queued nor running.
+    pub fn is_idle(&self) -> bool {
+        let w = self.work.lock();
+        !w.queued && !w.running
+    }
+
+    /// The device's `plugged_size`, read from its configuration.
+    pub fn device_plugged_size(&self, m: &Machine) -> u64 {
+        cread_le64(&*self.transport, m, uapi::CFG_PLUGGED_SIZE)
+    }
+
+    /// `vm->sbm.have_unplugged_mb`.
+    pub fn sbm_have_unplugged_mb(&self) -> bool {
+        self.state.lock().sbm.have_unplugged_mb
+    }
+
+    /// Whether sub-block `sb_id` of memory block `mb_id` is plugged.
+    pub fn sbm_sb_plugged(&self, mb_id: u64, sb_id: u64) -> bool {
+        self.sbm_test_sb_plugged(mb_id, sb_id, 1)
+    }
+
     /// Whether `[start, start + size)` overlaps the device region.
     pub fn overlaps(&self, start: u64, size: u64) -> bool {
         start < self.addr + self.region_size && self.addr < start + size
