@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod check;
+pub mod drivers;
 pub mod errno;
 pub mod gup;
 pub mod hostfs;

@@ -13,6 +13,7 @@
 //!   - the page cache of every file (the model never truncates or unlinks),
 //!   - the hugetlb pool (free folios at refcount 0; file folios above),
 //!   - the test owner's kernel allocations and `page get` references,
+//!   - the balloon's pages (one reference each),
 //!   - pages that are not managed at all: PG_reserved (boot memory, the
 //!     zero page in the kernel image) and PageOffline.
 //!
@@ -108,6 +109,9 @@ impl Machine {
         }
         for (pfn, order, refs) in self.owner_held() {
             add(pfn, order, refs);
+        }
+        for pfn in self.balloon_held() {
+            add(pfn, 0, 1);
         }
         held
     }

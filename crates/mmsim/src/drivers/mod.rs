@@ -1,0 +1,3 @@
+//! Guest drivers.
+
+pub mod balloon;
