@@ -1,17 +1,16 @@
-//! virtio-mem devices and the balloon: `virtio-mem add|resize|show|request`,
-//! `balloon inflate|deflate`.
+//! virtio-mem devices: `virtio-mem add|resize|show|request`.
 //!
 //! The forms are parsed and checked as SCENARIOS.md writes them, so a scenario
-//! written for them is valid input; this build does not model the device, the
-//! guest drivers or the balloon yet, so a scenario that uses one is refused
-//! before anything runs (exit status 2, "not supported yet").
+//! written for them is valid input; this build does not model the device or
+//! the guest drivers yet, so a scenario that uses one is refused before
+//! anything runs (exit status 2, "not supported yet").
 
 use super::{Cmd, CommandDoc, Family};
 use crate::script::args::{set_once, Args, Parsed};
 use crate::script::lexer::ColumnError;
 use crate::script::output::{CmdError, CmdResult};
 
-/// A command of the virtio-mem and balloon family.
+/// A command of the virtio-mem family.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VirtioCmd {
     /// `virtio-mem add DEV addr=ADDR size=SIZE block=SIZE [node=N]
@@ -55,16 +54,6 @@ pub enum VirtioCmd {
         /// The request.
         req: VirtioMemRequest,
     },
-    /// `balloon inflate SIZE`.
-    BalloonInflate {
-        /// Bytes.
-        size: u64,
-    },
-    /// `balloon deflate SIZE`.
-    BalloonDeflate {
-        /// Bytes.
-        size: u64,
-    },
 }
 
 /// A raw virtio-mem guest request.
@@ -104,8 +93,6 @@ impl VirtioCmd {
             VirtioCmd::Resize { .. } => "virtio-mem resize",
             VirtioCmd::Show { .. } => "virtio-mem show",
             VirtioCmd::Request { .. } => "virtio-mem request",
-            VirtioCmd::BalloonInflate { .. } => "balloon inflate",
-            VirtioCmd::BalloonDeflate { .. } => "balloon deflate",
         }
     }
 
@@ -116,15 +103,12 @@ impl VirtioCmd {
             | VirtioCmd::Resize { .. }
             | VirtioCmd::Show { .. }
             | VirtioCmd::Request { .. } => "virtio-mem",
-            VirtioCmd::BalloonInflate { .. } | VirtioCmd::BalloonDeflate { .. } => {
-                "the balloon driver"
-            }
         }
     }
 }
 
 pub(crate) const FAMILY: Family = Family {
-    keywords: &[("virtio-mem", virtio_mem), ("balloon", balloon)],
+    keywords: &[("virtio-mem", virtio_mem)],
     process_verbs: &[],
     pin_verbs: &[],
     docs: &[
@@ -143,14 +127,6 @@ pub(crate) const FAMILY: Family = Family {
         CommandDoc {
             syntax: "virtio-mem request DEV plug|unplug|unplug_all|state ADDR NB_BLOCKS",
             summary: "a raw guest request (not modelled yet)",
-        },
-        CommandDoc {
-            syntax: "balloon inflate SIZE",
-            summary: "inflate the balloon (not modelled yet)",
-        },
-        CommandDoc {
-            syntax: "balloon deflate SIZE",
-            summary: "deflate the balloon (not modelled yet)",
         },
     ],
 };
@@ -235,19 +211,6 @@ fn virtio_mem_add(dev: String, a: &mut Args<'_>) -> Parsed<VirtioCmd> {
         inaccessible: inaccessible.is_some(),
         nodriver: nodriver.is_some(),
     })
-}
-
-fn balloon(a: &mut Args<'_>) -> Parsed<Cmd> {
-    let sub = a.word("`inflate` or `deflate`")?;
-    Ok(Cmd::Virtio(match sub.text {
-        "inflate" => VirtioCmd::BalloonInflate {
-            size: a.size("SIZE")?,
-        },
-        "deflate" => VirtioCmd::BalloonDeflate {
-            size: a.size("SIZE")?,
-        },
-        _ => return Err(sub.unknown("balloon")),
-    }))
 }
 
 /// The family's runner. The load-time check refuses every command of this
