@@ -3,13 +3,14 @@
 //!
 //! Who may move a page is decided by its owner through [`MovableOps`], the
 //! model of 7.2's `movable_operations`: registered per kind of page (PageOffline
-//! balloon pages, zsmalloc, and — later — LRU folios through the same
-//! interface). Migration of one page:
+//! pages of the balloon driver and of the test owner, zsmalloc, and LRU folios
+//! through the same interface). Migration of one page:
 //!
 //! 1. `folio_try_get()`: a speculative reference; free pages and pages whose
 //!    owner dropped its reference (PageOffline during offlining) are skipped.
-//! 2. `isolate`: the owner takes the page off its own lists and keeps a
-//!    reference for the migration core (PG_movable_ops_isolated).
+//! 2. `isolate`: the first owner of the page's kind that recognises the page
+//!    takes it off its own lists and keeps a reference for the migration
+//!    core (PG_movable_ops_isolated).
 //! 3. A target page is allocated outside the isolated range (the allocator
 //!    never hands out isolated pageblocks), on another node if there is one.
 //! 4. `migrate`: the owner copies the contents and moves its ownership to the
