@@ -15,14 +15,15 @@
 //!   - the test owner's kernel allocations and `page get` references,
 //!   - the balloon's pages (one reference each),
 //!   - pages that are not managed at all: PG_reserved (boot memory, the
-//!     zero page in the kernel image) and PageOffline.
+//!     zero page in the kernel image) and PageOffline,
+//!   - PG_hwpoison pages, which `memory_failure()` withdrew for good.
 //!
 //!   Anything else — an anonymous page, a THP, a page table, a swap-cache
 //!   page, a page with a stray reference — is a leak.
 
 use super::Report;
 use crate::machine::Machine;
-use crate::page::{PageType, Pfn, PG_HEAD, PG_RESERVED};
+use crate::page::{PageType, Pfn, PG_HEAD, PG_HWPOISON, PG_RESERVED};
 use crate::vm::huge::HPAGE_PMD_ORDER;
 use crate::vm::pte::SwapEntry;
 use crate::vm::walk::Mapping;
@@ -152,7 +153,7 @@ impl Machine {
                         pfn = pfn + (1 << buddy_order(p));
                         continue;
                     }
-                    if p.test(PG_RESERVED) || p.is_type(PageType::Offline) {
+                    if p.test(PG_RESERVED) || p.test(PG_HWPOISON) || p.is_type(PageType::Offline) {
                         pfn = pfn + 1;
                         continue;
                     }
