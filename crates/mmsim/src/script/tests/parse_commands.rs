@@ -280,6 +280,7 @@ fn notifier_and_online_page_callback_commands() {
             priority: 0,
             going_online: NotifierAction::Ok,
             going_offline: NotifierAction::Ok,
+            range: None,
         })
     );
     assert_eq!(
@@ -289,6 +290,17 @@ fn notifier_and_online_page_callback_commands() {
             priority: -10,
             going_online: NotifierAction::Bad,
             going_offline: NotifierAction::Errno(Errno::EBUSY),
+            range: None,
+        })
+    );
+    assert_eq!(
+        cmd("notifier add n3 range=0x108000000,128M going_online=bad"),
+        Cmd::Hotplug(HotplugCmd::NotifierAdd {
+            name: "n3".to_owned(),
+            priority: 0,
+            going_online: NotifierAction::Bad,
+            going_offline: NotifierAction::Ok,
+            range: Some((0x1_0800_0000, 128 * M)),
         })
     );
     assert_eq!(
@@ -327,6 +339,8 @@ fn notifier_and_online_page_callback_commands() {
         ("notifier add n going_online=EWHAT", "EWHAT"),
         ("notifier add n going_online=busy", "busy"),
         ("notifier add n priority=0x80000000", "0x8"),
+        ("notifier add n range=0x1000", "0x1000"),
+        ("notifier add n range=0x1000,1M range=0,1M", "range=0,"),
         ("online_page_callback set vmem keep=0x1000", "0x1000"),
         ("online_page_callback set vmem keep=0x1000,4X", "4X"),
     ] {
