@@ -8,44 +8,24 @@
 
 mod common;
 
-use common::write_with_signal;
-use mmsim::hotplug::{MemoryBlockState, Task};
-use mmsim::page::{Pfn, PhysAddr, PAGE_SIZE};
-use mmsim::sync::atomic::{AtomicBool, Ordering};
-use mmsim::sync::{thread, Arc};
+use common::{
+    machine_with_movable_blocks, offline_online_blocks, racing_state_write, run_with_pfn_walker,
+    Rng, BLOCK_PAGES,
+};
+use mmsim::page::{Pfn, PAGE_SIZE};
+use mmsim::sync::thread;
 use mmsim::walkers::{KPF_OFFLINE, KPF_UPTODATE};
-use mmsim::{Errno, Machine, MachineConfig};
+use mmsim::Errno;
 
 const FIRST_BLOCK: u64 = 32;
 const BLOCKS: u64 = 2;
-const BLOCK_PAGES: u64 = 32768;
-
-/// A tiny xorshift so each thread's choices are reproducible from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
 
 #[test]
 fn balloon_migration_races_inflate_deflate_offline_and_contig_allocation() {
-    let m = Arc::new(Machine::boot(MachineConfig::default(), Default::default()).unwrap());
-    m.add_memory(0, PhysAddr(FIRST_BLOCK * (128 << 20)), BLOCKS * (128 << 20))
-        .unwrap();
-    for b in FIRST_BLOCK..FIRST_BLOCK + BLOCKS {
-        let path = format!("devices/system/memory/memory{b}/state");
-        m.sysfs_write(&path, "online_movable", &Task::new())
-            .unwrap();
-    }
+    let m = machine_with_movable_blocks(FIRST_BLOCK, BLOCKS);
     // Balloon pages in the hot blocks from the start (movable allocations
     // prefer ZONE_MOVABLE), so the first offline has some to migrate.
     assert_eq!(m.balloon().inflate(16 << 20), Ok(16 << 20));
-    let stop = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
 
     // The host moves the balloon up and down, never beyond 64 MiB, so
@@ -76,17 +56,10 @@ fn balloon_migration_races_inflate_deflate_offline_and_contig_allocation() {
             let path = format!("devices/system/memory/memory{FIRST_BLOCK}/state");
             for i in 0..40 {
                 let value = ["offline", "online_movable"][i % 2];
-                match write_with_signal(&m, &path, value, 50) {
-                    Ok(()) => {}
-                    // EINVAL: the previous offline failed, the block is
-                    // still online. EBUSY: a scan saw a page between
-                    // __SetPageOffline() and SetPageMovableOps() in
-                    // balloon_page_insert() — a window the kernel has too.
-                    Err(e) => assert!(
-                        [Errno::EINVAL, Errno::EBUSY, Errno::EINTR].contains(&e),
-                        "{path} <- {value}: {e}"
-                    ),
-                }
+                // EBUSY: a scan saw a page between __SetPageOffline() and
+                // SetPageMovableOps() in balloon_page_insert() — a window
+                // the kernel has too.
+                racing_state_write(&m, &path, value, 50);
             }
         }));
     }
@@ -111,27 +84,7 @@ fn balloon_migration_races_inflate_deflate_offline_and_contig_allocation() {
         }));
     }
 
-    // PFN walkers over the hot range until everybody else is done.
-    {
-        let (m, stop) = (m.clone(), stop.clone());
-        workers.push(thread::spawn(move || {
-            let mut rng = Rng(99);
-            // Acquire pairs with the Release store of `stop` below.
-            while !stop.load(Ordering::Acquire) {
-                let pfn = Pfn(FIRST_BLOCK * BLOCK_PAGES + rng.below(BLOCKS * BLOCK_PAGES));
-                let _ = m.kpageflags(pfn);
-                let _ = m.kpagecount(pfn);
-                let _ = m.kcore_page(pfn, 0, 64);
-            }
-        }));
-    }
-
-    let walker = workers.pop().unwrap();
-    for w in workers {
-        w.join().unwrap();
-    }
-    stop.store(true, Ordering::Release); // pairs with the walker's Acquire
-    walker.join().unwrap();
+    run_with_pfn_walker(&m, FIRST_BLOCK, BLOCKS, workers);
 
     let v = m.check_all();
     assert!(v.is_empty(), "{v:#?}");
@@ -144,12 +97,7 @@ fn balloon_migration_races_inflate_deflate_offline_and_contig_allocation() {
     }
     // Every block can go offline with the balloon inflated, and the whole
     // balloon deflates.
-    for id in FIRST_BLOCK..FIRST_BLOCK + BLOCKS {
-        let blk = m.hotplug().find_block(id).unwrap();
-        if blk.state() == MemoryBlockState::Online {
-            m.device_offline(&blk, &Task::new()).unwrap();
-        }
-    }
+    offline_online_blocks(&m, FIRST_BLOCK, BLOCKS);
     let held = stats.pages * PAGE_SIZE;
     assert_eq!(b.deflate(held + PAGE_SIZE), Ok(held));
     let v = m.check_all();

@@ -3,7 +3,7 @@
 
 use mmsim::hotplug::notifier::{MemAction, MemoryNotifier, MemoryNotify, NOTIFY_OK};
 use mmsim::hotplug::owner::Mark;
-use mmsim::hotplug::{MemoryBlockState, OnlinePageCallback, OnlineType, Task};
+use mmsim::hotplug::{MemoryBlock, MemoryBlockState, OnlinePageCallback, OnlineType, Task};
 use mmsim::page::{PageType, Pfn, PhysAddr, ZoneType};
 use mmsim::sync::atomic::{AtomicBool, Ordering};
 use mmsim::sync::{thread, Arc, Mutex};
@@ -21,6 +21,35 @@ fn machine() -> Machine {
 fn assert_clean(m: &Machine) {
     let v = m.check_all();
     assert!(v.is_empty(), "{v:#?}");
+}
+
+/// Hot-adds memory32 at 4 GiB and onlines it to ZONE_MOVABLE.
+fn movable_block(m: &Machine) -> Arc<MemoryBlock> {
+    m.add_memory(0, PhysAddr(GIB4), 128 << 20).unwrap();
+    let blk = m.hotplug().find_block(32).unwrap();
+    m.online_memory_block(&blk, OnlineType::OnlineMovable)
+        .unwrap();
+    blk
+}
+
+/// An unmovable page (slab) in memory32's ZONE_MOVABLE, which isolation lets
+/// through: an offline of the block loops until a signal.
+fn pin_unmovable(m: &Machine) {
+    m.owner_alloc_contig("pin", PhysAddr(GIB4).pfn() + 100, 1)
+        .unwrap();
+    m.owner_mark("pin", Mark::Slab).unwrap();
+}
+
+/// Polls `cond` between yields, at most `steps` times (a bound in steps, not
+/// time); whether it came true.
+fn poll(steps: u64, mut cond: impl FnMut() -> bool) -> bool {
+    for _ in 0..steps {
+        if cond() {
+            return true;
+        }
+        thread::yield_now();
+    }
+    cond()
 }
 
 /// Records, at each event and each online_page callback, whether the
@@ -89,28 +118,17 @@ fn case16_pfn_to_online_page_null_while_online_callbacks_run() {
 #[test]
 fn case31_state_reads_going_offline_during_a_long_offline_attempt() {
     let m = Arc::new(machine());
-    m.add_memory(0, PhysAddr(GIB4), 128 << 20).unwrap();
-    let blk = m.hotplug().find_block(32).unwrap();
-    m.online_memory_block(&blk, OnlineType::OnlineMovable)
-        .unwrap();
-    m.owner_alloc_contig("pin", PhysAddr(GIB4).pfn() + 100, 1)
-        .unwrap();
-    m.owner_mark("pin", Mark::Slab).unwrap();
+    movable_block(&m);
+    pin_unmovable(&m);
     let state = "devices/system/memory/memory32/state";
     let task = Arc::new(Task::new());
     let writer = {
         let (m, task) = (m.clone(), task.clone());
         thread::spawn(move || m.sysfs_write(state, "offline", &task))
     };
-    // A bounded wait (in steps, not time) for the attempt to show.
-    let mut seen = false;
-    for _ in 0..10_000_000 {
-        if m.sysfs_read(state).unwrap() == "going-offline\n" {
-            seen = true;
-            break;
-        }
-        thread::yield_now();
-    }
+    let seen = poll(10_000_000, || {
+        m.sysfs_read(state).unwrap() == "going-offline\n"
+    });
     // The reader of `online` blocks on device_lock until the attempt ends.
     let reader_done = Arc::new(AtomicBool::new(false));
     let reader = {
@@ -122,14 +140,8 @@ fn case31_state_reads_going_offline_during_a_long_offline_attempt() {
             (online, m.sysfs_read(state))
         })
     };
-    for _ in 0..100_000 {
-        // Acquire pairs with the reader's Release store.
-        if reader_done.load(Ordering::Acquire) {
-            break;
-        }
-        thread::yield_now();
-    }
-    let returned_early = reader_done.load(Ordering::Acquire);
+    // Acquire pairs with the reader's Release store.
+    let returned_early = poll(100_000, || reader_done.load(Ordering::Acquire));
     task.send_signal();
     assert_eq!(writer.join().unwrap(), Err(Errno::EINTR));
     let (online, after) = reader.join().unwrap();
@@ -170,28 +182,18 @@ fn case32_overlapping_isolation_is_busy() {
 #[test]
 fn case32_alloc_contig_range_and_offline_exclude_each_other() {
     let m = Arc::new(machine());
-    m.add_memory(0, PhysAddr(GIB4), 128 << 20).unwrap();
-    let blk = m.hotplug().find_block(32).unwrap();
-    m.online_memory_block(&blk, OnlineType::OnlineMovable)
-        .unwrap();
+    let blk = movable_block(&m);
     let start = PhysAddr(GIB4).pfn();
-    m.owner_alloc_contig("pin", start + 100, 1).unwrap();
-    m.owner_mark("pin", Mark::Slab).unwrap();
+    pin_unmovable(&m);
     let task = Arc::new(Task::new());
     let offliner = {
         let (m, blk, task) = (m.clone(), blk.clone(), task.clone());
         thread::spawn(move || m.device_offline(&blk, &task))
     };
-    // Bounded wait (in steps) until offline_pages() has isolated the range.
+    // Until offline_pages() has isolated the range.
     let last = start + BLOCK_PAGES - 512;
-    for _ in 0..10_000_000 {
-        if m.mem().pageblock_isolated(last) {
-            break;
-        }
-        thread::yield_now();
-    }
     assert!(
-        m.mem().pageblock_isolated(last),
+        poll(10_000_000, || m.mem().pageblock_isolated(last)),
         "the offline never isolated"
     );
     // The offline cannot finish before we signal it, so the range stays
@@ -240,12 +242,9 @@ fn case32_alloc_contig_range_and_offline_exclude_each_other() {
 #[test]
 fn case34_test_pages_isolated_page_kinds_by_mode() {
     let m = machine();
-    m.add_memory(0, PhysAddr(GIB4), 128 << 20).unwrap();
-    let blk = m.hotplug().find_block(32).unwrap();
     // ZONE_MOVABLE: isolation lets every page through in every mode, so
     // only test_pages_isolated() decides.
-    m.online_memory_block(&blk, OnlineType::OnlineMovable)
-        .unwrap();
+    let blk = movable_block(&m);
     let start = PhysAddr(GIB4).pfn();
     let end = start + 512;
     let isolated = |mode| {
@@ -284,10 +283,7 @@ fn case34_test_pages_isolated_page_kinds_by_mode() {
 #[test]
 fn case35_offline_isolated_pages_counts_and_reports_referenced_pageoffline() {
     let m = machine();
-    m.add_memory(0, PhysAddr(GIB4), 128 << 20).unwrap();
-    let blk = m.hotplug().find_block(32).unwrap();
-    m.online_memory_block(&blk, OnlineType::OnlineMovable)
-        .unwrap();
+    let blk = movable_block(&m);
     let start = PhysAddr(GIB4).pfn();
     m.owner_alloc_contig("fake", start + 512, 512).unwrap();
     m.owner_mark("fake", Mark::FakeOffline).unwrap();

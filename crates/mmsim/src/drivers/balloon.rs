@@ -217,6 +217,22 @@ fn bytes_to_pages(bytes: u64) -> KResult<u64> {
     Ok(bytes / PAGE_SIZE)
 }
 
+/// `update_balloon_size_func()`'s loop: `round(n)` moves up to `n` pages
+/// ([`ARRAY_PFNS_MAX`] at most) and says how many it moved; rounds go on
+/// until `nr` pages moved or one comes back short. Returns the pages moved.
+fn in_rounds(nr: u64, mut round: impl FnMut(u64) -> u64) -> u64 {
+    let mut done = 0;
+    while done < nr {
+        let want = (nr - done).min(ARRAY_PFNS_MAX);
+        let got = round(want);
+        done += got;
+        if got < want {
+            break;
+        }
+    }
+    done
+}
+
 impl<'m> Balloon<'m> {
     pub(crate) fn new(m: &'m Machine, dev: &'m VirtioBalloon) -> Balloon<'m> {
         Balloon { m, dev }
@@ -226,34 +242,14 @@ impl<'m> Balloon<'m> {
     /// until that many are inflated or an allocation fails. Returns the
     /// bytes inflated (0 for 0); EINVAL if `bytes` is not whole pages.
     pub fn inflate(&self, bytes: u64) -> KResult<u64> {
-        let nr = bytes_to_pages(bytes)?;
-        let mut done = 0;
-        while done < nr {
-            let want = (nr - done).min(ARRAY_PFNS_MAX);
-            let got = self.fill_balloon(want);
-            done += got;
-            if got < want {
-                break;
-            }
-        }
-        Ok(done * PAGE_SIZE)
+        Ok(in_rounds(bytes_to_pages(bytes)?, |n| self.fill_balloon(n)) * PAGE_SIZE)
     }
 
     /// The host gives `bytes` back: `leak_balloon()` round after round,
     /// never more than the balloon holds. Returns the bytes deflated;
     /// EINVAL if `bytes` is not whole pages.
     pub fn deflate(&self, bytes: u64) -> KResult<u64> {
-        let nr = bytes_to_pages(bytes)?;
-        let mut done = 0;
-        while done < nr {
-            let want = (nr - done).min(ARRAY_PFNS_MAX);
-            let got = self.leak_balloon(want);
-            done += got;
-            if got < want {
-                break;
-            }
-        }
-        Ok(done * PAGE_SIZE)
+        Ok(in_rounds(bytes_to_pages(bytes)?, |n| self.leak_balloon(n)) * PAGE_SIZE)
     }
 
     /// The balloon's counters.
