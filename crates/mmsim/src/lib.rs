@@ -24,6 +24,7 @@ pub mod sync;
 pub mod sysfs;
 pub mod variant;
 pub mod vm;
+pub mod vmm;
 pub mod walkers;
 pub mod zone;
 

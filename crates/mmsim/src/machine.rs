@@ -425,6 +425,9 @@ pub struct Machine {
     mem: SparseMem,
     nodes: Box<[Node]>,
     hotplug: Hotplug,
+    /// The virtio-mem devices' drivers. Declared before `physmem`: their
+    /// devices reach guest memory through it, so they go first.
+    virtio_mem: crate::drivers::virtio_mem::Registry,
     physmem: PhysMem,
     /// `iomem_resource`'s System RAM children (a leaf lock).
     resources: Mutex<Vec<Resource>>,
@@ -462,6 +465,7 @@ impl Machine {
             mem: SparseMem::new(config.max_phys / SECTION_SIZE),
             nodes: (0..MAX_NUMNODES).map(Node::new).collect(),
             hotplug: Hotplug::new(config.block_size, config.auto_online),
+            virtio_mem: Default::default(),
             resources: Mutex::new(Vec::new()),
             max_pfn: AtomicU64::new(0),
             owner: KernelOwner::new(),
@@ -828,6 +832,11 @@ impl Machine {
         &self.vm
     }
 
+    /// The virtio-mem devices' drivers.
+    pub fn virtio_mem(&self) -> &crate::drivers::virtio_mem::Registry {
+        &self.virtio_mem
+    }
+
     /// The test-only kernel user.
     pub fn owner(&self) -> &KernelOwner {
         &self.owner
@@ -864,6 +873,17 @@ impl Machine {
     /// Takes the bugs recorded since the last call.
     pub fn take_bugs(&self) -> Vec<String> {
         std::mem::take(&mut *self.bugs.lock())
+    }
+
+    /// The fatal accesses ([`crate::physmem::fence`]) since the last call,
+    /// one report line each.
+    pub fn fatal_access_reports(&self) -> Vec<String> {
+        let (list, more) = self.physmem.take_fatal_accesses();
+        let mut out: Vec<String> = list.iter().map(ToString::to_string).collect();
+        if more > 0 {
+            out.push(format!("and {more} more fatal accesses"));
+        }
+        out
     }
 
     /// `totalram_pages()`: managed pages over every zone.

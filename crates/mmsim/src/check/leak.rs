@@ -14,6 +14,7 @@
 //!   - the hugetlb pool (free folios at refcount 0; file folios above),
 //!   - the test owner's kernel allocations and `page get` references,
 //!   - the balloon's pages (one reference each),
+//!   - each virtio-mem driver's virtqueue pages,
 //!   - pages that are not managed at all: PG_reserved (boot memory, the
 //!     zero page in the kernel image) and PageOffline,
 //!   - PG_hwpoison pages, which `memory_failure()` withdrew for good.
@@ -107,6 +108,9 @@ impl Machine {
         }
         for head in self.hugetlb_free_folios() {
             add(head, HPAGE_PMD_ORDER, 0);
+        }
+        for (pfn, order, refs) in self.virtio_mem_held() {
+            add(pfn, order, refs);
         }
         for (pfn, order, refs) in self.owner_held() {
             add(pfn, order, refs);

@@ -21,6 +21,7 @@
 
 mod anon;
 mod leak;
+mod virtio_mem;
 
 use crate::hotplug::MemoryBlockState;
 use crate::machine::Machine;
@@ -82,6 +83,7 @@ impl Machine {
         }
         self.check_balloon_pages(&mut r);
         self.check_anon(&mut r);
+        self.check_virtio_mem(&mut r);
         self.check_leaks(&mut r);
         r.0
     }

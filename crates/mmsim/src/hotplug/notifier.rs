@@ -281,6 +281,9 @@ pub struct RecordingNotifier {
     /// `[start, start + nr)`: the PFNs whose events get the configured
     /// answers; NOTIFY_OK elsewhere.
     only: Option<(Pfn, u64)>,
+    /// A `page get` reference it drops in MEM_GOING_OFFLINE (a kernel user
+    /// letting go of a page while an offline runs).
+    put_on_going_offline: Option<Pfn>,
     log: Mutex<Vec<MemAction>>,
 }
 
@@ -292,6 +295,7 @@ impl RecordingNotifier {
             going_online,
             going_offline,
             only: None,
+            put_on_going_offline: None,
             log: Mutex::new(Vec::new()),
         }
     }
@@ -305,6 +309,14 @@ impl RecordingNotifier {
         }
     }
 
+    /// Also drops a `page get` reference on `pfn` in MEM_GOING_OFFLINE.
+    pub fn put_on_going_offline(self, pfn: Pfn) -> RecordingNotifier {
+        RecordingNotifier {
+            put_on_going_offline: Some(pfn),
+            ..self
+        }
+    }
+
     /// The events seen so far.
     pub fn events(&self) -> Vec<MemAction> {
         self.log.lock().clone()
@@ -312,8 +324,13 @@ impl RecordingNotifier {
 }
 
 impl MemoryNotifier for RecordingNotifier {
-    fn notify(&self, _m: &Machine, action: MemAction, arg: &MemoryNotify) -> i32 {
+    fn notify(&self, m: &Machine, action: MemAction, arg: &MemoryNotify) -> i32 {
         self.log.lock().push(action);
+        if let (MemAction::GoingOffline, Some(pfn)) = (action, self.put_on_going_offline) {
+            if m.page_put(pfn).is_err() {
+                m.log(format!("notifier: no reference to drop on pfn {pfn}"));
+            }
+        }
         if self
             .only
             .is_some_and(|(start, nr)| !arg.overlaps(start, nr))

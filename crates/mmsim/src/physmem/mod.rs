@@ -11,17 +11,28 @@
 //! behaviour on plain memory, so every access goes through 64-bit relaxed
 //! atomics on aligned words; a partial-word write is a compare-and-swap on its
 //! word. All accesses have the same size, so they never mix.
+//!
+//! A hypervisor may fence parts of it ([`fence`]): an access there is a
+//! fatal access, recorded with who made it, and reads zeros / loses the
+//! write.
+
+pub mod fence;
+
+pub use fence::{set_accessor, AccessorGuard, FatalAccess, Fence};
 
 use crate::errno::{Errno, KResult};
 use crate::page::{Pfn, PhysAddr, PAGE_SIZE};
 use crate::sync::atomic::Ordering;
 use crate::sync::data::AtomicU64;
+use crate::sync::Arc;
+use fence::Fences;
 use std::ptr::NonNull;
 
 /// The physical memory contents.
 pub struct PhysMem {
     base: NonNull<AtomicU64>,
     len: u64,
+    fences: Fences,
 }
 
 // SAFETY: the mapping is only accessed through atomics.
@@ -46,6 +57,7 @@ impl PhysMem {
         Ok(PhysMem {
             base: NonNull::new(ptr.cast()).ok_or(std::io::ErrorKind::OutOfMemory)?,
             len,
+            fences: Fences::default(),
         })
     }
 
@@ -75,6 +87,10 @@ impl PhysMem {
     /// Reads `buf.len()` bytes at `addr`.
     pub fn read(&self, addr: PhysAddr, buf: &mut [u8]) -> KResult<()> {
         self.check(addr, buf.len() as u64)?;
+        if !self.fences.allow(addr.0, buf.len() as u64, false) {
+            buf.fill(0);
+            return Ok(());
+        }
         for (i, b) in buf.iter_mut().enumerate() {
             let a = addr.0 + i as u64;
             let w = self.word(a / WORD).load(Ordering::Relaxed);
@@ -86,6 +102,9 @@ impl PhysMem {
     /// Writes `data` at `addr`.
     pub fn write(&self, addr: PhysAddr, data: &[u8]) -> KResult<()> {
         self.check(addr, data.len() as u64)?;
+        if !self.fences.allow(addr.0, data.len() as u64, true) {
+            return Ok(());
+        }
         let mut i = 0usize;
         while i < data.len() {
             let a = addr.0 + i as u64;
@@ -127,6 +146,9 @@ impl PhysMem {
         if addr.0 % WORD != 0 {
             return Err(Errno::EINVAL);
         }
+        if !self.fences.allow(addr.0, WORD, false) {
+            return Ok(0);
+        }
         // Acquire pairs with the Release in write_u64: a lockless walker
         // that sees an entry sees the page it maps set up.
         Ok(self.word(addr.0 / WORD).load(Ordering::Acquire))
@@ -139,6 +161,9 @@ impl PhysMem {
         if addr.0 % WORD != 0 {
             return Err(Errno::EINVAL);
         }
+        if !self.fences.allow(addr.0, WORD, true) {
+            return Ok(());
+        }
         // Release pairs with the Acquire in read_u64 (set_pte_at after
         // __folio_mark_uptodate's barrier).
         self.word(addr.0 / WORD).store(v, Ordering::Release);
@@ -149,6 +174,13 @@ impl PhysMem {
     pub fn copy_page(&self, dst: Pfn, src: Pfn) -> KResult<()> {
         self.check(dst.phys(), PAGE_SIZE)?;
         self.check(src.phys(), PAGE_SIZE)?;
+        let readable = self.fences.allow(src.phys().0, PAGE_SIZE, false);
+        if !self.fences.allow(dst.phys().0, PAGE_SIZE, true) {
+            return Ok(());
+        }
+        if !readable {
+            return self.clear_page(dst);
+        }
         let (d, s) = (dst.phys().0 / WORD, src.phys().0 / WORD);
         for i in 0..PAGE_SIZE / WORD {
             let v = self.word(s + i).load(Ordering::Relaxed);
@@ -160,6 +192,9 @@ impl PhysMem {
     /// `clear_highpage()`.
     pub fn clear_page(&self, pfn: Pfn) -> KResult<()> {
         self.check(pfn.phys(), PAGE_SIZE)?;
+        if !self.fences.allow(pfn.phys().0, PAGE_SIZE, true) {
+            return Ok(());
+        }
         let d = pfn.phys().0 / WORD;
         for i in 0..PAGE_SIZE / WORD {
             self.word(d + i).store(0, Ordering::Relaxed);
@@ -182,6 +217,36 @@ impl PhysMem {
             )
         }
         .map_err(|_| Errno::EINVAL)
+    }
+}
+
+impl PhysMem {
+    /// Puts a fence up (a device made part of the memory inaccessible).
+    pub fn add_fence(&self, fence: Arc<Fence>) {
+        self.fences.add(fence);
+    }
+
+    /// Takes a fence down.
+    pub fn remove_fence(&self, fence: &Arc<Fence>) {
+        self.fences.remove(fence);
+    }
+
+    /// The fatal accesses caught since the last call, and how many more
+    /// there were than the list holds.
+    pub fn take_fatal_accesses(&self) -> (Vec<FatalAccess>, u64) {
+        self.fences.take()
+    }
+
+    /// The host mapping behind the store, for a device model (the VMM's
+    /// view of guest memory). Accesses through it bypass the fences, as a
+    /// hypervisor's own accesses do.
+    ///
+    /// # Safety
+    /// The caller must not use the pointer after the store is dropped, and
+    /// must access the memory only with accesses that tolerate concurrent
+    /// atomic word accesses by the model (volatile or atomic ones).
+    pub unsafe fn host_mapping(&self) -> (*mut u8, u64) {
+        (self.base.as_ptr().cast(), self.len)
     }
 }
 

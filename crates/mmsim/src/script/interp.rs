@@ -10,7 +10,9 @@
 //! * a command outside `expect` that fails (`FILE:LINE: COMMAND failed: ERRNO`),
 //!   as a shell script under `set -e` would stop there;
 //! * an expectation that does not hold;
-//! * an invariant or oracle violation no `expect ... violates` asked for.
+//! * an invariant or oracle violation no `expect ... violates` asked for;
+//! * a fatal access (memory a virtio-mem device made inaccessible was
+//!   touched) no `expect ... violates fatal-access` asked for.
 //!
 //! A line that uses `$VAR` is typed when reached; a value that makes it bad
 //! input stops the run there (exit status 2), keeping the reports of what ran.
@@ -183,7 +185,15 @@ impl Interp<'_> {
     fn statement(&mut self, stmt: &Stmt, kind: &StmtKind, cmd: &Cmd) {
         let world = self.world.as_mut().expect("booted before any command");
         let mut sink = sink_for(kind);
-        let result = cmd::run(cmd, world, &mut sink);
+        let result = {
+            let _who = crate::physmem::set_accessor(format!("`{}`", stmt.text));
+            let result = cmd::run(cmd, world, &mut sink);
+            // Work the command queued for drivers runs before anything is
+            // checked, so a scenario's outcome does not depend on timing.
+            world.machine.virtio_mem_settle();
+            result
+        };
+        let mut fatal = world.machine.fatal_access_reports();
         let mut oracle: Vec<String> = world
             .oracle
             .take_violations()
@@ -201,7 +211,7 @@ impl Interp<'_> {
         self.transcribe(stmt, &result);
         let mut failures: Vec<(FailureKind, String)> = Vec::new();
         if let StmtKind::Expect { cond, .. } = kind {
-            match expect(cond, &result, &mut invariants, &mut oracle) {
+            match expect(cond, &result, &mut invariants, &mut oracle, &mut fatal) {
                 Ok(()) => self.report.passed += 1,
                 Err(what) => failures.push((FailureKind::Expectation, what)),
             }
@@ -224,7 +234,13 @@ impl Interp<'_> {
         }
         let invariants = invariants.into_iter().map(|v| (FailureKind::Invariant, v));
         let oracle = oracle.into_iter().map(|v| (FailureKind::Oracle, v));
-        for (kind, message) in failures.into_iter().chain(invariants).chain(oracle) {
+        let fatal = fatal.into_iter().map(|v| (FailureKind::FatalAccess, v));
+        for (kind, message) in failures
+            .into_iter()
+            .chain(invariants)
+            .chain(oracle)
+            .chain(fatal)
+        {
             self.fail(stmt.line, kind, message);
         }
     }
@@ -297,6 +313,7 @@ fn expect(
     result: &CmdResult,
     invariants: &mut Vec<String>,
     oracle: &mut Vec<String>,
+    fatal: &mut Vec<String>,
 ) -> Result<(), String> {
     let shown = || match result {
         Ok(out) => fold(&out.summary()),
@@ -317,12 +334,7 @@ fn expect(
             let (list, name) = match kind {
                 ViolationKind::Invariant => (invariants, "an invariant violation"),
                 ViolationKind::Oracle => (oracle, "an oracle violation"),
-                ViolationKind::FatalAccess => {
-                    return Err(
-                        "expected a fatal access, which needs virtio-mem (not modelled yet)"
-                            .to_owned(),
-                    )
-                }
+                ViolationKind::FatalAccess => (fatal, "a fatal access"),
             };
             let held = !list.is_empty();
             list.clear();

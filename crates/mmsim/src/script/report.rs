@@ -43,6 +43,9 @@ pub enum FailureKind {
     Invariant,
     /// What user space saw disagrees with the oracle, unasked.
     Oracle,
+    /// Something touched memory the hypervisor made inaccessible, unasked.
+    #[serde(rename = "fatal-access")]
+    FatalAccess,
 }
 
 /// The result of running a set of files.

@@ -101,3 +101,32 @@ expect A smaps big == rss_kb=2048 anon_huge_kb=2048 swap_kb=0 hugetlb_kb=0
 expect A read big 4K == 0x72
 expect C read big 4K == 0x71
 check
+
+# virtio-mem. The hypervisor offers a 1 GiB region at 8 GiB in 2 MiB device
+# blocks and may make unplugged memory inaccessible; Linux's driver talks to
+# the device through a virtqueue in guest memory. Asked for 200 MiB, it plugs
+# a whole memory block and 36 sub-blocks of the next, and adds both.
+virtio-mem add vm0 addr=0x200000000 size=1G block=2M inaccessible
+virtio-mem resize vm0 200M
+expect virtio-mem show vm0 plugged_size == 209715200
+expect virtio-mem driver vm0 memory64 == OFFLINE 64/64
+expect virtio-mem driver vm0 memory65 == OFFLINE_PARTIAL 36/64
+sysfs write devices/system/memory/memory64/state online_movable
+sysfs write devices/system/memory/memory65/state online_movable
+# Sub-blocks never plugged stay PageOffline (PG_dirty: never onlined).
+expect kpageflags 0x20c800 == dirty,offline
+# A process fills memory; much of it lands in the device's ZONE_MOVABLE.
+spawn D
+D mmap data 64M
+D write data 64M 0x5d
+# Shrinking: the driver takes sub-blocks back with alloc_contig_range(),
+# which migrates the process's pages out, unplugs them, and removes blocks
+# that became empty. The bytes stay, and nothing touches unplugged memory.
+virtio-mem resize vm0 64M
+expect virtio-mem show vm0 plugged_size == 67108864
+expect D read data 64M == 0x5d
+virtio-mem resize vm0 0
+expect virtio-mem show vm0 plugged_size == 0
+expect virtio-mem driver vm0 memory64 == UNUSED 0/64
+expect D read data 64M == 0x5d
+check

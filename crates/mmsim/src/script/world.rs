@@ -21,8 +21,8 @@ use crate::vm::Mm;
 
 /// A running scenario's state.
 pub(crate) struct World {
-    /// The machine.
-    pub(crate) machine: Machine,
+    /// The machine (shared with its drivers' threads).
+    pub(crate) machine: Arc<Machine>,
     /// Processes and files.
     pub(crate) procs: Processes,
     /// GUP references.
@@ -31,6 +31,8 @@ pub(crate) struct World {
     pub(crate) hotplug: HotplugState,
     /// What user space must see, and what it found wrong.
     pub(crate) oracle: OracleMirror,
+    /// virtio-mem devices and their drivers.
+    pub(crate) virtio: super::cmd::virtio::VirtioDevs,
 }
 
 /// The oracle, and the violations it found during the command running now.
@@ -44,12 +46,20 @@ impl World {
     /// A world with nothing in it yet but the machine.
     pub(crate) fn new(machine: Machine) -> World {
         World {
-            machine,
+            machine: Arc::new(machine),
             procs: Processes::default(),
             pins: Pins::default(),
             hotplug: HotplugState::default(),
             oracle: OracleMirror::default(),
+            virtio: Default::default(),
         }
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        // The drivers' threads hold the machine: stop them so it goes.
+        self.machine.virtio_mem_shutdown();
     }
 }
 

@@ -99,7 +99,9 @@ pub mod atomic {
 
 /// Threads of the selected backend (OS threads, or shuttle tasks).
 pub mod thread {
-    pub use super::backend::thread::{sleep, spawn, yield_now, JoinHandle};
+    pub use super::backend::thread::{
+        current_name, sleep, spawn, spawn_named, yield_now, JoinHandle,
+    };
 }
 
 /// `cpu_relax()`: the hint to put in a spin loop. A pause instruction on

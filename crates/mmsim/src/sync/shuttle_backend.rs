@@ -51,7 +51,7 @@ pub mod thread {
 
     /// Starts a named shuttle task.
     #[track_caller]
-    pub(crate) fn spawn_named<F, T>(name: &str, f: F) -> JoinHandle<T>
+    pub fn spawn_named<F, T>(name: &str, f: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -60,6 +60,11 @@ pub mod thread {
             .name(name.to_owned())
             .spawn(f)
             .expect("failed to spawn a shuttle task")
+    }
+
+    /// The calling thread's name, if it was given one.
+    pub fn current_name() -> Option<String> {
+        shuttle::thread::current().name().map(str::to_owned)
     }
 
     /// The calling task's identity.

@@ -66,7 +66,7 @@ pub mod thread {
     }
 
     /// Starts an OS thread with a name (shown by debuggers and panics).
-    pub(crate) fn spawn_named<F, T>(name: &str, f: F) -> JoinHandle<T>
+    pub fn spawn_named<F, T>(name: &str, f: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -75,6 +75,11 @@ pub mod thread {
             .name(name.to_owned())
             .spawn(f)
             .expect("failed to spawn an OS thread")
+    }
+
+    /// The calling thread's name, if it was given one.
+    pub fn current_name() -> Option<String> {
+        std::thread::current().name().map(str::to_owned)
     }
 
     /// The calling thread's identity.

@@ -162,8 +162,14 @@ impl<'a> PageAlloc<'a> {
             }
             self.page(pfn + 1).set_private(u64::from(order));
         }
-        // Publishes the page to its new owner; speculative getters pair with
-        // this through Page::try_get's Acquire (set_page_refcounted).
+        // set_page_refcounted(): publishes the page to its new owner;
+        // speculative getters pair with this through Page::try_get's Acquire.
+        // A free page someone still took a reference on (a bug the checker
+        // reports as a buddy page with a refcount) is handed out anyway, as
+        // a kernel without CONFIG_DEBUG_VM does.
+        if head.ref_count() != 0 {
+            head.set_ref_count(0);
+        }
         head.ref_unfreeze(1);
     }
 
@@ -192,6 +198,13 @@ impl<'a> PageAlloc<'a> {
         }
         for i in 0..(1u64 << order) {
             let p = self.page(pfn + i);
+            // 7.2 resets a page type on free (page_type overlays _mapcount):
+            // a PageOffline page whose last reference goes is freed like any
+            // other. PageBuddy is no type a freed page may have (a double
+            // free).
+            if let Some(t) = p.page_type().filter(|t| *t != PageType::Buddy) {
+                p.clear_type(t);
+            }
             if p.test(PG_RESERVED) || p.has_type() || p.ref_count() != 0 || p.mapcount() != 0 {
                 return Err(BadPage {
                     pfn: pfn + i,

@@ -17,7 +17,7 @@ use crate::errno::Errno;
 use crate::hotplug::callback::KeepRangeCallback;
 use crate::hotplug::notifier::{notifier_from_errno, RecordingNotifier, NOTIFY_BAD, NOTIFY_OK};
 use crate::hotplug::{NotifierId, OnlinePageCallback, Task};
-use crate::page::PhysAddr;
+use crate::page::{Pfn, PhysAddr};
 use crate::script::args::{set_once, Args, Parsed, Word};
 use crate::script::lexer::{Token, TokenKind};
 use crate::script::output::{host_io_errno, ok, CmdResult, Output};
@@ -92,6 +92,8 @@ pub enum HotplugCmd {
         /// `(addr, size)`: answer so only for events overlapping it (`ok`
         /// to the others).
         range: Option<(u64, u64)>,
+        /// A `page get` reference to drop in MEM_GOING_OFFLINE.
+        put: Option<u64>,
     },
     /// `notifier remove NAME`.
     NotifierRemove {
@@ -187,7 +189,7 @@ pub(crate) const FAMILY: Family = Family {
             summary: "write DIR/sys/devices/system/memory/... as plain files (for lsmem --sysroot)",
         },
         CommandDoc {
-            syntax: "notifier add NAME [priority=N] [going_online=ok|bad|ERRNO] [going_offline=ok|bad|ERRNO] [range=ADDR,SIZE]",
+            syntax: "notifier add NAME [priority=N] [going_online=ok|bad|ERRNO] [going_offline=ok|bad|ERRNO] [put=PFN] [range=ADDR,SIZE]",
             summary: "register a memory notifier that answers MEM_GOING_ONLINE/OFFLINE so (only for blocks overlapping ADDR,SIZE if given)",
         },
         CommandDoc {
@@ -287,6 +289,7 @@ fn notifier(a: &mut Args<'_>) -> Parsed<Cmd> {
             let mut going_online = None;
             let mut going_offline = None;
             let mut range = None;
+            let mut put = None;
             for (word, token) in a.rest_words("a notifier option")? {
                 match word.option() {
                     Some(("priority", value)) => set_once(&mut priority, value.int()?, token)?,
@@ -297,6 +300,7 @@ fn notifier(a: &mut Args<'_>) -> Parsed<Cmd> {
                         set_once(&mut going_offline, notifier_action(value)?, token)?
                     }
                     Some(("range", value)) => set_once(&mut range, addr_size(value)?, token)?,
+                    Some(("put", value)) => set_once(&mut put, value.number()?, token)?,
                     _ => return Err(word.unknown_option("notifier add")),
                 }
             }
@@ -306,6 +310,7 @@ fn notifier(a: &mut Args<'_>) -> Parsed<Cmd> {
                 going_online: going_online.unwrap_or(NotifierAction::Ok),
                 going_offline: going_offline.unwrap_or(NotifierAction::Ok),
                 range,
+                put,
             }
         }
         "remove" => HotplugCmd::NotifierRemove { name },
@@ -406,6 +411,7 @@ pub(crate) fn run(cmd: &HotplugCmd, w: &mut World) -> CmdResult {
             going_online,
             going_offline,
             range,
+            put,
         } => {
             if state.notifiers.contains_key(name) {
                 return Err(Errno::EEXIST.into());
@@ -416,6 +422,9 @@ pub(crate) fn run(cmd: &HotplugCmd, w: &mut World) -> CmdResult {
                 NotifierAction::Errno(e) => notifier_from_errno(Some(*e)),
             };
             let mut nb = RecordingNotifier::new(ret(going_online), ret(going_offline));
+            if let Some(pfn) = put {
+                nb = nb.put_on_going_offline(Pfn(*pfn));
+            }
             if let Some((addr, size)) = *range {
                 let start = PhysAddr(addr).pfn();
                 nb = nb.only(start, PhysAddr(addr.saturating_add(size)).pfn() - start);

@@ -84,10 +84,12 @@ impl Cmd {
     pub fn unsupported(&self) -> Option<&'static str> {
         match self {
             Cmd::Process(c) => c.unsupported(),
-            Cmd::Virtio(c) => Some(c.unsupported()),
-            Cmd::Hotplug(_) | Cmd::Kernel(_) | Cmd::Reader(_) | Cmd::Pin(_) | Cmd::Balloon(_) => {
-                None
-            }
+            Cmd::Hotplug(_)
+            | Cmd::Kernel(_)
+            | Cmd::Reader(_)
+            | Cmd::Pin(_)
+            | Cmd::Virtio(_)
+            | Cmd::Balloon(_) => None,
         }
     }
 }
@@ -100,7 +102,7 @@ pub(crate) fn run(cmd: &Cmd, w: &mut World, sink: &mut ByteSink) -> CmdResult {
         Cmd::Reader(c) => readers::run(c, w, sink),
         Cmd::Process(c) => process::run(c, w, sink),
         Cmd::Pin(c) => pin::run(c, w, sink),
-        Cmd::Virtio(c) => virtio::run(c),
+        Cmd::Virtio(c) => virtio::run(c, w),
         Cmd::Balloon(c) => balloon::run(c, w),
     }
 }

@@ -280,6 +280,7 @@ fn notifier_and_online_page_callback_commands() {
             priority: 0,
             going_online: NotifierAction::Ok,
             going_offline: NotifierAction::Ok,
+            put: None,
             range: None,
         })
     );
@@ -290,16 +291,29 @@ fn notifier_and_online_page_callback_commands() {
             priority: -10,
             going_online: NotifierAction::Bad,
             going_offline: NotifierAction::Errno(Errno::EBUSY),
+            put: None,
             range: None,
         })
     );
     assert_eq!(
-        cmd("notifier add n3 range=0x108000000,128M going_online=bad"),
+        cmd("notifier add n3 put=0x10c800 priority=-1"),
         Cmd::Hotplug(HotplugCmd::NotifierAdd {
             name: "n3".to_owned(),
+            priority: -1,
+            going_online: NotifierAction::Ok,
+            going_offline: NotifierAction::Ok,
+            put: Some(0x10c800),
+            range: None,
+        })
+    );
+    assert_eq!(
+        cmd("notifier add n4 range=0x108000000,128M going_online=bad"),
+        Cmd::Hotplug(HotplugCmd::NotifierAdd {
+            name: "n4".to_owned(),
             priority: 0,
             going_online: NotifierAction::Bad,
             going_offline: NotifierAction::Ok,
+            put: None,
             range: Some((0x1_0800_0000, 128 * M)),
         })
     );

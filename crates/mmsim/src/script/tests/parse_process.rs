@@ -268,6 +268,7 @@ fn virtio_mem_commands() {
             requested: 0,
             inaccessible: false,
             nodriver: false,
+            opts: DriverOpts::default(),
         })
     );
     assert_eq!(
@@ -281,6 +282,39 @@ fn virtio_mem_commands() {
             requested: 256 * M,
             inaccessible: true,
             nodriver: true,
+            opts: DriverOpts::default(),
+        })
+    );
+    assert_eq!(
+        cmd("virtio-mem probe vm0 force_bbm=1 unplug_online=0 bbm_block_size=256M offline_threshold=2G"),
+        Cmd::Virtio(VirtioCmd::Probe {
+            dev: "vm0".to_owned(),
+            opts: DriverOpts {
+                force_bbm: Some(true),
+                bbm_block_size: Some(256 * M),
+                unplug_online: Some(false),
+                offline_threshold: Some(2 * G),
+            },
+        })
+    );
+    assert_eq!(
+        cmd("virtio-mem busy vm0 on"),
+        Cmd::Virtio(VirtioCmd::Busy {
+            dev: "vm0".to_owned(),
+            on: true,
+        })
+    );
+    assert_eq!(
+        cmd("virtio-mem expire vm0"),
+        Cmd::Virtio(VirtioCmd::Expire {
+            dev: "vm0".to_owned(),
+        })
+    );
+    assert_eq!(
+        cmd("virtio-mem driver vm0 memory33"),
+        Cmd::Virtio(VirtioCmd::Driver {
+            dev: "vm0".to_owned(),
+            field: Some("memory33".to_owned()),
         })
     );
     assert_eq!(
@@ -347,9 +381,44 @@ fn virtio_mem_commands() {
         ),
         ("virtio-mem add vm0 addr=0 size=1G block=2M fast", "fast"),
         ("virtio-mem add 0vm addr=0 size=1G block=2M", "0vm"),
+        // The device's own rules, at the word that breaks them (V-CFG-5/6).
+        ("virtio-mem add vm0 addr=0 size=1G block=3M", "block=3M"),
+        ("virtio-mem add vm0 addr=0 size=1G block=2K", "block=2K"),
+        (
+            "virtio-mem add vm0 addr=0x100000 size=1G block=2M",
+            "addr=0x100000",
+        ),
+        ("virtio-mem add vm0 addr=0 size=3M block=2M", "size=3M"),
+        ("virtio-mem add vm0 addr=0 size=0 block=4K", "size=0"),
+        (
+            "virtio-mem add vm0 addr=0 size=1G block=2M requested=2G",
+            "requested=2G",
+        ),
+        (
+            "virtio-mem add vm0 addr=0 size=1G block=2M requested=1M",
+            "requested=1M",
+        ),
+        (
+            "virtio-mem add vm0 addr=0xfffffffffff00000 size=2M block=1M",
+            "size=2M",
+        ),
+        (
+            "virtio-mem add vm0 addr=0 size=1G block=2M force_bbm=2",
+            "force_bbm=2",
+        ),
+        (
+            "virtio-mem add vm0 addr=0 size=1G block=2M offline_threshold=0",
+            "offline_threshold=0",
+        ),
+        ("virtio-mem probe vm0 addr=0", "addr=0"),
+        ("virtio-mem busy vm0 maybe", "maybe"),
     ] {
         let at = match needle {
             "0" => lexer::char_count(line) + 1,
+            // A bad option value is reported at the value.
+            n if n.contains('=') && !n.ends_with(' ') && n != "addr=0" => {
+                col(line, n) + n.find('=').unwrap() as u32 + 1
+            }
             "addr=0 " => col(line, "2M") + 3,
             _ => col(line, needle),
         };
