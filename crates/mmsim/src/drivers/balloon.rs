@@ -34,10 +34,13 @@
 //! NR_BALLOON_PAGES (meminfo's `Balloon`): virtio-balloon does so unless
 //! VIRTIO_BALLOON_F_DEFLATE_ON_OOM was negotiated, which the model's device
 //! (like QEMU's by default) does not offer. 7.2 keeps a dequeued page
-//! PageOffline until the page allocator frees it and clears the type; the
-//! model's allocator, like 6.12's, treats a typed page as a bad page, so the
-//! driver clears PageOffline and PG_movable_ops itself right before the put
-//! that frees the page (6.12's `balloon_page_finalize()`).
+//! PageOffline with PG_movable_ops until the page allocator frees it; the
+//! model's driver clears both itself right before the put that frees the
+//! page, as 6.12's `balloon_page_finalize()` did. The two differ only while
+//! someone else (a PFN walker's speculative reference) keeps the page past
+//! the deflate: 7.2 then has a PageOffline page that is managed again, which
+//! the checker's rule "PageOffline pages are never managed" (reference §9)
+//! would call a broken invariant.
 //!
 //! # Migration (movable_ops, `MovableKind::Offline`)
 //!
@@ -408,8 +411,9 @@ pub(crate) fn is_balloon_page(p: &Page) -> bool {
     p.private() == BALLOON_DEV
 }
 
-/// What freeing a balloon page clears in 7.2 (`free_pages_prepare()`):
-/// PageOffline and PG_movable_ops (PG_uptodate). See the module doc.
+/// 6.12's `balloon_page_finalize()`: PageOffline and PG_movable_ops
+/// (PG_uptodate) go before the balloon's last put; 7.2 leaves them to
+/// `free_pages_prepare()`. See the module doc.
 fn clear_balloon_page(m: &Machine, pfn: Pfn) {
     let p = m.page(pfn);
     p.clear(PG_MOVABLE_OPS);
