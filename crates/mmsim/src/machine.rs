@@ -39,6 +39,7 @@
 //!       │     allocations), page_offline_rwsem (write)
 //!       ├─ online_page_callback_lock  Mutex
 //!       ├─ [rmap_lock]              offline migration, THP split
+//!       ├─ balloon_pages_lock       offline migration of balloon pages
 //!       └─ zone->lock
 //!
 //! mmap_lock                         RwSem         vm::Mm: faults and GUP read;
@@ -65,6 +66,13 @@
 //! │                                 only the parent's: the child is private)
 //! └─ swap-cache lock                Mutex         vm::swap::SwapDevice
 //!                                                 (pageout, fork's swap_dup)
+//!
+//! balloon_lock                      Mutex         drivers::balloon: inflate,
+//! │                                               deflate; migration only
+//! │                                               trylocks it
+//! ├─ balloon_pages_lock             SpinLock      drivers::balloon: the page
+//! │                                               list
+//! └─ zone->lock                     deflate frees pages
 //!
 //! page_offline_rwsem (read)         RwSem         Machine: kcore's
 //! │                                               page_offline_freeze(), under
@@ -425,6 +433,7 @@ pub struct Machine {
     resources: Mutex<Vec<Resource>>,
     max_pfn: AtomicU64,
     owner: KernelOwner,
+    balloon: crate::drivers::balloon::VirtioBalloon,
     vm: crate::vm::VmState,
     swap: Option<crate::vm::swap::SwapDevice>,
     /// The kernel log (dmesg), newest last (a leaf lock).
@@ -460,6 +469,7 @@ impl Machine {
             resources: Mutex::new(Vec::new()),
             max_pfn: AtomicU64::new(0),
             owner: KernelOwner::new(),
+            balloon: crate::drivers::balloon::VirtioBalloon::new(),
             // The shared zero page: the first page of the (reserved) kernel
             // image, whose bytes are zero and stay so.
             vm: crate::vm::VmState::new(Pfn(KERNEL_IMAGE.start >> PAGE_SHIFT)),
@@ -473,6 +483,7 @@ impl Machine {
             config,
         };
         m.boot_memory()?;
+        m.register_balloon();
         m.register_owner();
         m.register_anon_migration();
         if m.config.hugepages > 0 {
@@ -829,6 +840,11 @@ impl Machine {
     /// The test-only kernel user.
     pub fn owner(&self) -> &KernelOwner {
         &self.owner
+    }
+
+    /// The balloon driver's state; [`Machine::balloon`] is its interface.
+    pub(crate) fn balloon_dev(&self) -> &crate::drivers::balloon::VirtioBalloon {
+        &self.balloon
     }
 
     /// `page_offline_rwsem`. Take it through `page_offline_freeze()` or

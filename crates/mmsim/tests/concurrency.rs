@@ -5,46 +5,22 @@
 
 mod common;
 
-use common::write_with_signal;
+use common::{
+    machine_with_movable_blocks, offline_online_blocks, racing_state_write, run_with_pfn_walker,
+    Rng, BLOCK_PAGES,
+};
 use mmsim::hotplug::owner::Mark;
-use mmsim::hotplug::{MemoryBlockState, Task};
-use mmsim::page::{Pfn, PhysAddr};
-use mmsim::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use mmsim::page::Pfn;
+use mmsim::sync::atomic::{AtomicU64, Ordering};
 use mmsim::sync::{thread, Arc};
 use mmsim::zone::alloc::Gfp;
-use mmsim::{Errno, Machine, MachineConfig};
 
 const FIRST_BLOCK: u64 = 32;
 const BLOCKS: u64 = 4;
-const BLOCK_PAGES: u64 = 32768;
-
-/// A tiny xorshift so each thread's choices are reproducible from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 #[test]
 fn hotplug_allocators_and_walkers_race_cleanly() {
-    let m = Arc::new(Machine::boot(MachineConfig::default(), Default::default()).unwrap());
-    m.add_memory(0, PhysAddr(FIRST_BLOCK * (128 << 20)), BLOCKS * (128 << 20))
-        .unwrap();
-    for b in FIRST_BLOCK..FIRST_BLOCK + BLOCKS {
-        let path = format!("devices/system/memory/memory{b}/state");
-        m.sysfs_write(&path, "online_movable", &Task::new())
-            .unwrap();
-    }
-    let stop = Arc::new(AtomicBool::new(false));
+    let m = machine_with_movable_blocks(FIRST_BLOCK, BLOCKS);
     let onlined = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
 
@@ -57,15 +33,8 @@ fn hotplug_allocators_and_walkers_race_cleanly() {
                 let b = FIRST_BLOCK + rng.below(BLOCKS);
                 let path = format!("devices/system/memory/memory{b}/state");
                 let value = ["online_movable", "online_kernel", "offline"][rng.below(3) as usize];
-                match write_with_signal(&m, &path, value, 20) {
-                    Ok(()) if value != "offline" => {
-                        onlined.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(()) => {}
-                    Err(e) => assert!(
-                        [Errno::EINVAL, Errno::EBUSY, Errno::EINTR].contains(&e),
-                        "{path} <- {value}: {e}"
-                    ),
+                if racing_state_write(&m, &path, value, 20) && value != "offline" {
+                    onlined.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }));
@@ -128,37 +97,12 @@ fn hotplug_allocators_and_walkers_race_cleanly() {
         }));
     }
 
-    // PFN walkers over the hot range until everybody else is done.
-    {
-        let (m, stop) = (m.clone(), stop.clone());
-        workers.push(thread::spawn(move || {
-            let mut rng = Rng(99);
-            // Acquire pairs with the Release store of `stop` below.
-            while !stop.load(Ordering::Acquire) {
-                let pfn = Pfn(FIRST_BLOCK * BLOCK_PAGES + rng.below(BLOCKS * BLOCK_PAGES));
-                let _ = m.kpageflags(pfn);
-                let _ = m.kpagecount(pfn);
-                let _ = m.kcore_page(pfn, 0, 64);
-            }
-        }));
-    }
-
-    let walker = workers.pop().unwrap();
-    for w in workers {
-        w.join().unwrap();
-    }
-    stop.store(true, Ordering::Release); // pairs with the walker's Acquire
-    walker.join().unwrap();
+    run_with_pfn_walker(&m, FIRST_BLOCK, BLOCKS, workers);
 
     let v = m.check_all();
     assert!(v.is_empty(), "{v:#?}");
     // Everything can go offline once nobody holds pages there.
-    for b in FIRST_BLOCK..FIRST_BLOCK + BLOCKS {
-        let blk = m.hotplug().find_block(b).unwrap();
-        if blk.state() == MemoryBlockState::Online {
-            m.device_offline(&blk, &Task::new()).unwrap();
-        }
-    }
+    offline_online_blocks(&m, FIRST_BLOCK, BLOCKS);
     let v = m.check_all();
     assert!(v.is_empty(), "{v:#?}");
     assert!(onlined.load(Ordering::Relaxed) > 0);

@@ -1,12 +1,12 @@
 //! Hotplug cases of reference §10 that a scenario cannot express (custom
 //! notifiers and callbacks, concurrency, internal return values).
 
-use mmsim::hotplug::notifier::{MemAction, MemoryNotifier, MemoryNotify, NOTIFY_BAD, NOTIFY_OK};
+use mmsim::hotplug::notifier::{MemAction, MemoryNotifier, MemoryNotify, NOTIFY_OK};
 use mmsim::hotplug::owner::Mark;
-use mmsim::hotplug::{MemoryBlockState, OnlinePageCallback, OnlineType, Task};
+use mmsim::hotplug::{MemoryBlock, MemoryBlockState, OnlinePageCallback, OnlineType, Task};
 use mmsim::page::{PageType, Pfn, PhysAddr, ZoneType};
-use mmsim::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use mmsim::sync::{thread, Arc};
+use mmsim::sync::atomic::{AtomicBool, Ordering};
+use mmsim::sync::{thread, Arc, Mutex};
 use mmsim::walkers::KPF_BUDDY;
 use mmsim::zone::isolation::IsolateMode;
 use mmsim::{Errno, Machine, MachineConfig};
@@ -23,117 +23,141 @@ fn assert_clean(m: &Machine) {
     assert!(v.is_empty(), "{v:#?}");
 }
 
-/// Vetoes MEM_GOING_ONLINE for one PFN range only.
-struct VetoRange(Pfn);
+/// Hot-adds memory32 at 4 GiB and onlines it to ZONE_MOVABLE.
+fn movable_block(m: &Machine) -> Arc<MemoryBlock> {
+    m.add_memory(0, PhysAddr(GIB4), 128 << 20).unwrap();
+    let blk = m.hotplug().find_block(32).unwrap();
+    m.online_memory_block(&blk, OnlineType::OnlineMovable)
+        .unwrap();
+    blk
+}
 
-impl MemoryNotifier for VetoRange {
-    fn notify(&self, _m: &Machine, action: MemAction, arg: &MemoryNotify) -> i32 {
-        if action == MemAction::GoingOnline && arg.start_pfn == self.0 {
-            NOTIFY_BAD
-        } else {
-            NOTIFY_OK
+/// An unmovable page (slab) in memory32's ZONE_MOVABLE, which isolation lets
+/// through: an offline of the block loops until a signal.
+fn pin_unmovable(m: &Machine) {
+    m.owner_alloc_contig("pin", PhysAddr(GIB4).pfn() + 100, 1)
+        .unwrap();
+    m.owner_mark("pin", Mark::Slab).unwrap();
+}
+
+/// Polls `cond` between yields, at most `steps` times (a bound in steps, not
+/// time); whether it came true.
+fn poll(steps: u64, mut cond: impl FnMut() -> bool) -> bool {
+    for _ in 0..steps {
+        if cond() {
+            return true;
         }
+        thread::yield_now();
+    }
+    cond()
+}
+
+/// Records, at each event and each online_page callback, whether the
+/// block's first PFN has an online page.
+#[derive(Default)]
+struct OnlineProbe {
+    start: Pfn,
+    seen: Mutex<Vec<(&'static str, bool)>>,
+}
+
+impl OnlineProbe {
+    fn record(&self, m: &Machine, what: &'static str) {
+        let online = m.mem().pfn_to_online_page(self.start).is_some();
+        self.seen.lock().push((what, online));
     }
 }
 
-// Reference §10 case 6: add_memory() auto-onlines block by block and stops at
-// the first failure; the add itself succeeds (add_memory_resource ignores the
-// walk's result).
-#[test]
-fn auto_online_stops_at_first_failure_add_memory_succeeds() {
-    let m = Machine::boot(
-        MachineConfig {
-            auto_online: OnlineType::Online,
-            ..Default::default()
-        },
-        Default::default(),
-    )
-    .unwrap();
-    let second = PhysAddr(GIB4 + (128 << 20)).pfn();
-    m.hotplug()
-        .register_memory_notifier(Arc::new(VetoRange(second)), 0);
-    m.add_memory(0, PhysAddr(GIB4), 384 << 20).unwrap();
-    let state = |id| m.hotplug().find_block(id).unwrap().state();
-    assert_eq!(state(32), MemoryBlockState::Online);
-    assert_eq!(state(33), MemoryBlockState::Offline);
-    assert_eq!(state(34), MemoryBlockState::Offline);
-    assert_clean(&m);
-}
-
-/// Records whether any PFN of the block had an online page while the
-/// callback ran.
-struct Probe {
-    seen_online: AtomicBool,
-    calls: AtomicUsize,
-}
-
-impl OnlinePageCallback for Probe {
+impl OnlinePageCallback for OnlineProbe {
     fn online_page(&self, m: &Machine, pfn: Pfn, order: u32) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        if m.mem().pfn_to_online_page(pfn).is_some() {
-            self.seen_online.store(true, Ordering::Relaxed);
-        }
+        self.record(m, "callback");
         m.generic_online_page(pfn, order);
     }
 }
 
-// Reference §10 case 16: while online callbacks run, pfn_to_online_page() of
-// the block is NULL (online_pages_range sets SECTION_IS_ONLINE afterwards).
+impl MemoryNotifier for OnlineProbe {
+    fn notify(&self, m: &Machine, action: MemAction, _arg: &MemoryNotify) -> i32 {
+        self.record(m, action.name());
+        NOTIFY_OK
+    }
+}
+
+// Reference §10 case 16: while the online_page callbacks run,
+// pfn_to_online_page() of the block is NULL — online_pages_range() calls
+// them before online_mem_sections() sets SECTION_IS_ONLINE — and it is
+// non-NULL by MEM_ONLINE.
 #[test]
-fn online_callback_runs_before_section_is_online() {
+fn case16_pfn_to_online_page_null_while_online_callbacks_run() {
     let m = machine();
     m.add_memory(0, PhysAddr(GIB4), 128 << 20).unwrap();
-    let probe = Arc::new(Probe {
-        seen_online: AtomicBool::new(false),
-        calls: AtomicUsize::new(0),
+    let probe = Arc::new(OnlineProbe {
+        start: PhysAddr(GIB4).pfn(),
+        ..Default::default()
     });
     let cb: Arc<dyn OnlinePageCallback> = probe.clone();
     m.set_online_page_callback(cb.clone()).unwrap();
+    m.hotplug().register_memory_notifier(probe.clone(), 0);
     let blk = m.hotplug().find_block(32).unwrap();
     m.online_memory_block(&blk, OnlineType::OnlineMovable)
         .unwrap();
-    assert!(!probe.seen_online.load(Ordering::Relaxed));
-    // MAX_PAGE_ORDER chunks: 32768 / 1024.
-    assert_eq!(probe.calls.load(Ordering::Relaxed), 32);
-    assert!(m.mem().pfn_to_online_page(PhysAddr(GIB4).pfn()).is_some());
+    let seen = probe.seen.lock().clone();
+    // MAX_PAGE_ORDER chunks: 32768 / 1024 callbacks between the two events.
+    let mut want = vec![("MEM_GOING_ONLINE", false)];
+    want.extend(std::iter::repeat_n(("callback", false), 32));
+    want.push(("MEM_ONLINE", true));
+    assert_eq!(seen, want);
     m.restore_online_page_callback(&cb).unwrap();
     assert_clean(&m);
 }
 
-// Reference §10 case 31: `state` reads going-offline during a long offline
-// attempt and `online` reads 1 (memory_block_change_state sets the state
-// before offline_pages runs).
+// Reference §10 case 31: during a long offline attempt (offline_pages()
+// retries forever on an unmovable page in ZONE_MOVABLE) another reader sees
+// `state` = going-offline (memory_block_change_state() sets it before
+// offline_pages() runs; state_show() reads it unlocked), while a read of
+// `online` waits for the attempt to end (online_show() takes device_lock,
+// which device_offline() holds) and then reads 1.
 #[test]
-fn state_reads_going_offline_during_offline_attempt() {
+fn case31_state_reads_going_offline_during_a_long_offline_attempt() {
     let m = Arc::new(machine());
-    m.add_memory(0, PhysAddr(GIB4), 128 << 20).unwrap();
-    let blk = m.hotplug().find_block(32).unwrap();
-    m.online_memory_block(&blk, OnlineType::OnlineMovable)
-        .unwrap();
-    // An unmovable page in ZONE_MOVABLE: the offline loops until a signal.
-    m.owner_alloc_contig("pin", PhysAddr(GIB4).pfn() + 100, 1)
-        .unwrap();
-    m.owner_mark("pin", Mark::Slab).unwrap();
+    movable_block(&m);
+    pin_unmovable(&m);
+    let state = "devices/system/memory/memory32/state";
     let task = Arc::new(Task::new());
-    let worker = {
-        let (m, blk, task) = (m.clone(), blk.clone(), task.clone());
-        thread::spawn(move || m.device_offline(&blk, &task))
+    let writer = {
+        let (m, task) = (m.clone(), task.clone());
+        thread::spawn(move || m.sysfs_write(state, "offline", &task))
     };
-    while blk.state() != MemoryBlockState::GoingOffline {
-        thread::yield_now();
-    }
-    assert!(blk.dev_online(), "`online` reads 1 while going offline");
+    let seen = poll(10_000_000, || {
+        m.sysfs_read(state).unwrap() == "going-offline\n"
+    });
+    // The reader of `online` blocks on device_lock until the attempt ends.
+    let reader_done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (m, done) = (m.clone(), reader_done.clone());
+        thread::spawn(move || {
+            let online = m.sysfs_read("devices/system/memory/memory32/online");
+            // Release pairs with the Acquire loads below.
+            done.store(true, Ordering::Release);
+            (online, m.sysfs_read(state))
+        })
+    };
+    // Acquire pairs with the reader's Release store.
+    let returned_early = poll(100_000, || reader_done.load(Ordering::Acquire));
     task.send_signal();
-    assert_eq!(worker.join().unwrap(), Err(Errno::EINTR));
-    assert_eq!(blk.state(), MemoryBlockState::Online);
+    assert_eq!(writer.join().unwrap(), Err(Errno::EINTR));
+    let (online, after) = reader.join().unwrap();
+    assert!(seen, "`state` never read going-offline");
+    assert!(!returned_early, "`online` was read while the offline ran");
+    assert_eq!(online.unwrap(), "1\n");
+    assert_eq!(after.unwrap(), "online\n");
     m.owner_free("pin").unwrap();
     assert_clean(&m);
 }
 
-// Reference §10 case 32: a second isolator of an overlapping range gets EBUSY
-// (set_migratetype_isolate on an already isolated pageblock).
+// Reference §10 case 32: of two isolators of overlapping ranges the later
+// one gets EBUSY (set_migratetype_isolate() on a pageblock that is already
+// isolated), and undoes only its own pageblocks.
 #[test]
-fn overlapping_isolation_is_busy() {
+fn case32_overlapping_isolation_is_busy() {
     let m = machine();
     let start = Pfn(0x20000);
     m.start_isolate_page_range(start, start + 1024, IsolateMode::Other)
@@ -142,7 +166,6 @@ fn overlapping_isolation_is_busy() {
         m.alloc_contig_range(start + 512, start + 2048, IsolateMode::Other),
         Err(Errno::EBUSY)
     );
-    // The failed isolator undid only its own pageblocks.
     assert!(m.mem().pageblock_isolated(start));
     assert!(!m.mem().pageblock_isolated(start + 1536));
     m.undo_isolate_page_range(start, start + 1024);
@@ -152,52 +175,115 @@ fn overlapping_isolation_is_busy() {
     assert_clean(&m);
 }
 
-// Reference §10 case 34: test_pages_isolated() accepts buddy, HWPoison and
-// refcount-0 PageOffline pages only in MEM_OFFLINE mode.
+// Reference §10 case 32 against offlining: alloc_contig_range() over part of
+// a block whose offline is in progress (offline_pages() isolated it, then
+// loops) gets EBUSY; an offline of a block while alloc_contig_range() holds
+// part of it isolated fails with EBUSY "failure to isolate range".
 #[test]
-fn test_pages_isolated_page_kinds() {
-    let m = machine();
-    let start = Pfn(0x30000);
-    let end = start + 512;
-    m.owner_alloc_contig("off", start + 7, 1).unwrap();
-    m.owner_mark("off", Mark::Offline).unwrap();
-    m.start_isolate_page_range(start, end, IsolateMode::MemOffline)
-        .unwrap();
-    // Refcount 1: not isolated in any mode.
+fn case32_alloc_contig_range_and_offline_exclude_each_other() {
+    let m = Arc::new(machine());
+    let blk = movable_block(&m);
+    let start = PhysAddr(GIB4).pfn();
+    pin_unmovable(&m);
+    let task = Arc::new(Task::new());
+    let offliner = {
+        let (m, blk, task) = (m.clone(), blk.clone(), task.clone());
+        thread::spawn(move || m.device_offline(&blk, &task))
+    };
+    // Until offline_pages() has isolated the range.
+    let last = start + BLOCK_PAGES - 512;
+    assert!(
+        poll(10_000_000, || m.mem().pageblock_isolated(last)),
+        "the offline never isolated"
+    );
+    // The offline cannot finish before we signal it, so the range stays
+    // online for alloc_contig_range()'s caller (see its doc).
     assert_eq!(
-        m.test_pages_isolated(start, end, IsolateMode::MemOffline),
+        m.alloc_contig_range(start + 4096, start + 4608, IsolateMode::Other),
         Err(Errno::EBUSY)
     );
-    let page = m.page(start + 7);
-    assert!(page.ref_dec_and_test());
-    m.test_pages_isolated(start, end, IsolateMode::MemOffline)
+    task.send_signal();
+    assert_eq!(offliner.join().unwrap(), Err(Errno::EINTR));
+    m.owner_free("pin").unwrap();
+
+    // The other way round: the offline starts while alloc_contig_range()
+    // has its pageblock isolated and is migrating a movable page out.
+    m.owner_alloc_contig("mover", start + 4100, 1).unwrap();
+    m.owner_mark("mover", Mark::MovableOps).unwrap();
+    let mut offline = None;
+    m.page_alloc()
+        .alloc_contig_range(
+            start + 4096,
+            start + 4608,
+            IsolateMode::Other,
+            &mut |first, end| {
+                if offline.is_none() {
+                    offline = Some(m.device_offline(&blk, &Task::new()));
+                }
+                m.do_migrate_range(first, end)
+            },
+        )
         .unwrap();
-    assert_eq!(
-        m.test_pages_isolated(start, end, IsolateMode::Other),
-        Err(Errno::EBUSY)
-    );
-    page.ref_inc();
-    m.undo_isolate_page_range(start, end);
-    m.owner_free("off").unwrap();
-    // A free range is isolated in every mode once isolated.
-    m.start_isolate_page_range(start, end, IsolateMode::Other)
-        .unwrap();
-    m.test_pages_isolated(start, end, IsolateMode::Other)
-        .unwrap();
-    m.undo_isolate_page_range(start, end);
+    assert_eq!(offline, Some(Err(Errno::EBUSY)));
+    assert_eq!(blk.state(), MemoryBlockState::Online);
+    assert!(m
+        .dmesg()
+        .iter()
+        .any(|l| l.contains("failed due to failure to isolate range")));
+    m.free_contig_range(start + 4096, 512);
+    m.owner_free("mover").unwrap();
     assert_clean(&m);
 }
 
-// Reference §10 case 35: __offline_isolated_pages() returns nr_pages minus the
-// PageOffline pages; a referenced PageOffline page there is a BUG the model
-// reports.
+// Reference §10 case 34: test_pages_isolated() accepts free (buddy) pages in
+// every mode, but HWPoison pages and PageOffline pages with refcount 0 only
+// in MEM_OFFLINE mode; a PageOffline page with refcount 1 is EBUSY in any
+// (__test_page_isolated_in_pageblock()).
 #[test]
-fn offline_isolated_pages_counts_and_reports_referenced_pageoffline() {
+fn case34_test_pages_isolated_page_kinds_by_mode() {
     let m = machine();
-    m.add_memory(0, PhysAddr(GIB4), 128 << 20).unwrap();
-    let blk = m.hotplug().find_block(32).unwrap();
-    m.online_memory_block(&blk, OnlineType::OnlineMovable)
-        .unwrap();
+    // ZONE_MOVABLE: isolation lets every page through in every mode, so
+    // only test_pages_isolated() decides.
+    let blk = movable_block(&m);
+    let start = PhysAddr(GIB4).pfn();
+    let end = start + 512;
+    let isolated = |mode| {
+        m.start_isolate_page_range(start, end, mode).unwrap();
+        let ret = m.test_pages_isolated(start, end, mode);
+        m.undo_isolate_page_range(start, end);
+        ret
+    };
+    // Free pages only.
+    assert_eq!(isolated(IsolateMode::Other), Ok(()));
+    assert_eq!(isolated(IsolateMode::MemOffline), Ok(()));
+    // A PageOffline page its owner holds (refcount 1).
+    m.owner_alloc_contig("off", start + 7, 1).unwrap();
+    m.owner_mark("off", Mark::Offline).unwrap();
+    assert_eq!(isolated(IsolateMode::MemOffline), Err(Errno::EBUSY));
+    assert_eq!(isolated(IsolateMode::Other), Err(Errno::EBUSY));
+    // Its owner let go (as in MEM_GOING_OFFLINE): refcount 0.
+    let page = m.page(start + 7);
+    assert!(page.ref_dec_and_test());
+    assert_eq!(isolated(IsolateMode::MemOffline), Ok(()));
+    assert_eq!(isolated(IsolateMode::Other), Err(Errno::EBUSY));
+    page.ref_inc();
+    m.owner_free("off").unwrap();
+    // A HWPoison page (memory_failure() took it off the buddy).
+    m.memory_failure(start + 9).unwrap();
+    assert_eq!(isolated(IsolateMode::MemOffline), Ok(()));
+    assert_eq!(isolated(IsolateMode::Other), Err(Errno::EBUSY));
+    // The block still goes offline around it.
+    m.device_offline(&blk, &Task::new()).unwrap();
+    assert_clean(&m);
+}
+
+// Reference §10 case 35: __offline_isolated_pages() returns nr_pages minus
+// the PageOffline pages (they were never managed); a PageOffline page still
+// referenced there is a BUG the model reports.
+#[test]
+fn case35_offline_isolated_pages_counts_and_reports_referenced_pageoffline() {
+    let m = machine();
+    let blk = movable_block(&m);
     let start = PhysAddr(GIB4).pfn();
     m.owner_alloc_contig("fake", start + 512, 512).unwrap();
     m.owner_mark("fake", Mark::FakeOffline).unwrap();
@@ -208,9 +294,9 @@ fn offline_isolated_pages_counts_and_reports_referenced_pageoffline() {
     assert_eq!(zone.managed_pages(), 0);
     assert!(m.take_bugs().is_empty());
 
-    // Drive the internal step directly with a referenced PageOffline page:
-    // the pipeline never gets there (scan_movable_pages says EBUSY first), so
-    // reaching it is a kernel BUG, which the model records.
+    // Drive the internal step directly: the pipeline never gets there with
+    // a referenced PageOffline page (scan_movable_pages() says EBUSY first),
+    // so reaching it is a kernel BUG, which the model records.
     m.online_memory_block(&blk, OnlineType::OnlineMovable)
         .unwrap();
     m.owner_alloc_contig("held", start, 1).unwrap();

@@ -13,16 +13,18 @@
 //!   - the page cache of every file (the model never truncates or unlinks),
 //!   - the hugetlb pool (free folios at refcount 0; file folios above),
 //!   - the test owner's kernel allocations and `page get` references,
+//!   - the balloon's pages (one reference each),
 //!   - each virtio-mem driver's virtqueue pages,
 //!   - pages that are not managed at all: PG_reserved (boot memory, the
-//!     zero page in the kernel image) and PageOffline.
+//!     zero page in the kernel image) and PageOffline,
+//!   - PG_hwpoison pages, which `memory_failure()` withdrew for good.
 //!
 //!   Anything else — an anonymous page, a THP, a page table, a swap-cache
 //!   page, a page with a stray reference — is a leak.
 
 use super::Report;
 use crate::machine::Machine;
-use crate::page::{PageType, Pfn, PG_HEAD, PG_RESERVED};
+use crate::page::{PageType, Pfn, PG_HEAD, PG_HWPOISON, PG_RESERVED};
 use crate::vm::huge::HPAGE_PMD_ORDER;
 use crate::vm::pte::SwapEntry;
 use crate::vm::walk::Mapping;
@@ -113,6 +115,9 @@ impl Machine {
         for (pfn, order, refs) in self.owner_held() {
             add(pfn, order, refs);
         }
+        for pfn in self.balloon_held() {
+            add(pfn, 0, 1);
+        }
         held
     }
 
@@ -152,7 +157,7 @@ impl Machine {
                         pfn = pfn + (1 << buddy_order(p));
                         continue;
                     }
-                    if p.test(PG_RESERVED) || p.is_type(PageType::Offline) {
+                    if p.test(PG_RESERVED) || p.test(PG_HWPOISON) || p.is_type(PageType::Offline) {
                         pfn = pfn + 1;
                         continue;
                     }

@@ -6,11 +6,12 @@
 //! * [`Machine::check_cheap`] runs after every scenario command: kernel bugs the
 //!   model detected on the way (BUG_ON/WARN/bad page), memory-block state
 //!   against `dev->offline` and section online bits, zone counters and
-//!   isolation counts.
+//!   isolation counts, the balloon's page counts.
 //! * [`Machine::check_all`] (`check` in a scenario) adds a walk of every free
 //!   list and every memmap slot of every online section: buddy structure,
 //!   free-page accounting, pages inside free blocks, PageOffline rules,
-//!   present and managed-page accounting, the anon-exclusive rules
+//!   present and managed-page accounting, the balloon's pages, the
+//!   anon-exclusive rules
 //!   ([`anon`]) and leaks ([`leak`]). (A refcount-0 page outside the
 //!   buddy is not flagged: the tail pages of a non-compound high-order
 //!   allocation look exactly like that, in the kernel too.)
@@ -24,7 +25,7 @@ mod virtio_mem;
 
 use crate::hotplug::MemoryBlockState;
 use crate::machine::Machine;
-use crate::page::{PageType, Pfn, PG_OFFLINE_SKIPPABLE, PG_RESERVED};
+use crate::page::{PageType, Pfn, PG_MOVABLE_OPS_ISOLATED, PG_OFFLINE_SKIPPABLE, PG_RESERVED};
 use crate::sparse::PAGES_PER_SECTION;
 use crate::variant::OfflineSkip;
 use crate::zone::buddy::{buddy_list, buddy_order};
@@ -67,6 +68,7 @@ impl Machine {
                 self.check_zone_counters(zone, &mut r);
             }
         }
+        self.check_balloon_counts(&mut r);
         r.0
     }
 
@@ -79,6 +81,7 @@ impl Machine {
                 self.check_zone_pages(zone, &mut r);
             }
         }
+        self.check_balloon_pages(&mut r);
         self.check_anon(&mut r);
         self.check_virtio_mem(&mut r);
         self.check_leaks(&mut r);
@@ -328,6 +331,60 @@ impl Machine {
                     zone.managed_pages()
                 ),
             );
+        }
+    }
+
+    /// The balloon's counts agree: the pages the driver holds
+    /// (`num_pages`), NR_BALLOON_PAGES and its list, with nothing isolated
+    /// for migration.
+    fn check_balloon_counts(&self, r: &mut Report) {
+        let b = self.balloon();
+        let (held, nr, isolated) = (b.stats().pages, b.nr_balloon_pages(), b.isolated());
+        if held != nr || isolated != 0 {
+            r.fail(
+                "balloon-count",
+                format!(
+                    "the driver holds {held} pages, NR_BALLOON_PAGES is {nr}, {isolated} isolated"
+                ),
+            );
+        }
+    }
+
+    /// Every page on the balloon's list is an online PageOffline page with
+    /// movable_ops, not isolated, marked as the balloon's, and referenced.
+    fn check_balloon_pages(&self, r: &mut Report) {
+        let b = self.balloon();
+        let pages = b.pages();
+        if pages.len() as u64 != b.nr_balloon_pages() {
+            r.fail(
+                "balloon-count",
+                format!(
+                    "{} pages on the balloon's list, NR_BALLOON_PAGES is {}",
+                    pages.len(),
+                    b.nr_balloon_pages()
+                ),
+            );
+        }
+        for pfn in pages {
+            let Some(p) = self.mem().pfn_to_online_page(pfn) else {
+                r.fail("balloon-page", format!("balloon page {pfn} is not online"));
+                continue;
+            };
+            if !p.has_movable_ops()
+                || p.test(PG_MOVABLE_OPS_ISOLATED)
+                || !crate::drivers::balloon::is_balloon_page(p)
+                || p.ref_count() < 1
+            {
+                r.fail(
+                    "balloon-page",
+                    format!(
+                        "balloon page {pfn}: type {:?} flags {:#x} refcount {}",
+                        p.page_type(),
+                        p.flags_raw() & crate::page::PAGEFLAGS_MASK,
+                        p.ref_count()
+                    ),
+                );
+            }
         }
     }
 

@@ -12,9 +12,11 @@
 //!   or ZONE_MOVABLE for KERNEL* and MOVABLE*).
 //! * `virtio-mem-pages`: in an online block, every page of an unplugged
 //!   sub-block is PageOffline (PG_dirty exactly when it was never onlined is
-//!   not checkable afterwards), and no page of a plugged one is.
+//!   not checkable afterwards), and no page of a plugged one is (but for
+//!   the balloon's).
 
 use super::Report;
+use crate::drivers::balloon::is_balloon_page;
 use crate::drivers::virtio_mem::{BbState, MbState, Mode, VirtioMem};
 use crate::hotplug::MemoryBlockState;
 use crate::machine::Machine;
@@ -135,7 +137,11 @@ impl Machine {
             let start = Pfn((id * per * sb_size + sb * sb_size) >> PAGE_SHIFT);
             let plugged = vm.sbm_sb_plugged(id, sb);
             for pfn in crate::page::pfn_range(start, start + pages) {
-                if self.page(pfn).is_type(PageType::Offline) == plugged {
+                // A plugged sub-block is ordinary memory: other drivers may
+                // own PageOffline pages there (the balloon's).
+                let p = self.page(pfn);
+                let vmem_offline = p.is_type(PageType::Offline) && !is_balloon_page(p);
+                if vmem_offline == plugged {
                     r.fail(
                         "virtio-mem-pages",
                         format!(

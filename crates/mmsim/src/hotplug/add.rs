@@ -354,9 +354,10 @@ impl Machine {
     }
 
     /// `memory_failure()` reduced to what hotplug observes: the page gets
-    /// PG_hwpoison, a free page is taken off the buddy, and its block counts
-    /// one more poisoned page (so the block can no longer be onlined once
-    /// offline).
+    /// PG_hwpoison, a free page is taken off the buddy with a reference that
+    /// is never dropped (`take_page_off_buddy()` then `page_ref_inc()`: the
+    /// frame is withdrawn for good), and its block counts one more poisoned
+    /// page (so the block can no longer be onlined once offline).
     pub fn memory_failure(&self, pfn: Pfn) -> KResult<()> {
         let page = self.mem().pfn_to_online_page(pfn).ok_or(Errno::ENXIO)?;
         if page.test_and_set(crate::page::PG_HWPOISON) {
@@ -384,6 +385,7 @@ impl Machine {
                         );
                     }
                 }
+                page.ref_unfreeze(1);
             }
         }
         if let Some(mem) = self.hotplug().find_block(self.hotplug().block_id(pfn)) {

@@ -3,13 +3,14 @@
 //!
 //! Who may move a page is decided by its owner through [`MovableOps`], the
 //! model of 7.2's `movable_operations`: registered per kind of page (PageOffline
-//! balloon pages, zsmalloc, and — later — LRU folios through the same
-//! interface). Migration of one page:
+//! pages of the balloon driver and of the test owner, zsmalloc, and LRU folios
+//! through the same interface). Migration of one page:
 //!
 //! 1. `folio_try_get()`: a speculative reference; free pages and pages whose
 //!    owner dropped its reference (PageOffline during offlining) are skipped.
-//! 2. `isolate`: the owner takes the page off its own lists and keeps a
-//!    reference for the migration core (PG_movable_ops_isolated).
+//! 2. `isolate`: the first owner of the page's kind that recognises the page
+//!    takes it off its own lists and keeps a reference for the migration
+//!    core (PG_movable_ops_isolated).
 //! 3. A target page is allocated outside the isolated range (the allocator
 //!    never hands out isolated pageblocks), on another node if there is one.
 //! 4. `migrate`: the owner copies the contents and moves its ownership to the
@@ -50,14 +51,23 @@ pub trait MovableOps: Send + Sync {
 }
 
 impl Machine {
-    /// `set_movable_ops()`: registers `ops` for `kind` (replacing any).
+    /// `set_movable_ops()`: registers `ops` for pages of `kind`.
+    ///
+    /// 7.2 keeps one `movable_operations` per page type (a second
+    /// registration is -EBUSY), and the balloon core's ops find a page's
+    /// device through `page->private`. In the model each owner of a kind
+    /// registers its own ops — PageOffline pages have two, the balloon
+    /// driver and the test-only kernel user — and a page belongs to the
+    /// first whose `isolate` takes it: the same dispatch, with each owner
+    /// recognising its pages by its own records.
     pub fn set_movable_ops(&self, kind: MovableKind, ops: Arc<dyn MovableOps>) {
-        let mut reg = self.hotplug().movable_ops.down_write();
-        reg.retain(|(k, _)| *k != kind);
-        reg.push((kind, ops));
+        self.hotplug().movable_ops.down_write().push((kind, ops));
     }
 
-    fn movable_ops_for(&self, pfn: Pfn) -> Option<Arc<dyn MovableOps>> {
+    /// The ops registered for the kind of page `pfn` is (none if it is not
+    /// movable). Copied out, so that no owner's `isolate` runs under the
+    /// registrations' lock.
+    fn movable_owners(&self, pfn: Pfn) -> Vec<Arc<dyn MovableOps>> {
         let p = self.page(pfn);
         let kind = if p.has_movable_ops() {
             if p.is_type(PageType::Offline) {
@@ -69,14 +79,15 @@ impl Machine {
             // A user folio: its head is on the LRU for all its pages.
             MovableKind::Lru
         } else {
-            return None;
+            return Vec::new();
         };
         self.hotplug()
             .movable_ops
             .down_read()
             .iter()
-            .find(|(k, _)| *k == kind)
+            .filter(|(k, _)| *k == kind)
             .map(|(_, ops)| ops.clone())
+            .collect()
     }
 
     /// `do_migrate_range()`: migrates every movable page of `[start, end)`
@@ -94,11 +105,11 @@ impl Machine {
                 continue;
             }
             // Re-check under our reference: it may have changed hands.
-            if let Some(ops) = self.movable_ops_for(pfn) {
-                if ops.isolate(self, pfn) {
-                    isolated.push((pfn, ops));
-                } else {
-                    self.log(format!("failed to isolate pfn {:x}", pfn.0));
+            let owners = self.movable_owners(pfn);
+            if !owners.is_empty() {
+                match owners.into_iter().find(|ops| ops.isolate(self, pfn)) {
+                    Some(ops) => isolated.push((pfn, ops)),
+                    None => self.log(format!("failed to isolate pfn {:x}", pfn.0)),
                 }
             }
             self.folio_put(pfn);
@@ -128,8 +139,9 @@ impl Machine {
             return false;
         }
         let isolated = self
-            .movable_ops_for(src)
-            .filter(|ops| ops.isolate(self, src));
+            .movable_owners(src)
+            .into_iter()
+            .find(|ops| ops.isolate(self, src));
         // After a THP split our reference is on `src` itself.
         self.folio_put(src);
         match isolated {

@@ -272,10 +272,15 @@ impl Machine {
 }
 
 /// A notifier for scenarios and tests: records every event it sees and
-/// answers GOING_ONLINE / GOING_OFFLINE as configured.
+/// answers GOING_ONLINE / GOING_OFFLINE as configured — for every range, or
+/// only for ranges that overlap the one it is limited to ([`Self::only`]),
+/// which lets a test veto one memory block of several.
 pub struct RecordingNotifier {
     going_online: i32,
     going_offline: i32,
+    /// `[start, start + nr)`: the PFNs whose events get the configured
+    /// answers; NOTIFY_OK elsewhere.
+    only: Option<(Pfn, u64)>,
     /// A `page get` reference it drops in MEM_GOING_OFFLINE (a kernel user
     /// letting go of a page while an offline runs).
     put_on_going_offline: Option<Pfn>,
@@ -289,8 +294,18 @@ impl RecordingNotifier {
         RecordingNotifier {
             going_online,
             going_offline,
+            only: None,
             put_on_going_offline: None,
             log: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Gives the configured answers only to events whose range overlaps
+    /// `[start, start + nr)`, NOTIFY_OK to the others.
+    pub fn only(self, start: Pfn, nr: u64) -> RecordingNotifier {
+        RecordingNotifier {
+            only: Some((start, nr)),
+            ..self
         }
     }
 
@@ -309,12 +324,18 @@ impl RecordingNotifier {
 }
 
 impl MemoryNotifier for RecordingNotifier {
-    fn notify(&self, m: &Machine, action: MemAction, _arg: &MemoryNotify) -> i32 {
+    fn notify(&self, m: &Machine, action: MemAction, arg: &MemoryNotify) -> i32 {
         self.log.lock().push(action);
         if let (MemAction::GoingOffline, Some(pfn)) = (action, self.put_on_going_offline) {
             if m.page_put(pfn).is_err() {
                 m.log(format!("notifier: no reference to drop on pfn {pfn}"));
             }
+        }
+        if self
+            .only
+            .is_some_and(|(start, nr)| !arg.overlaps(start, nr))
+        {
+            return NOTIFY_OK;
         }
         match action {
             MemAction::GoingOnline => self.going_online,

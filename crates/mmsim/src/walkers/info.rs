@@ -127,7 +127,8 @@ impl Machine {
         Ok(f)
     }
 
-    /// /proc/meminfo's lines the model keeps (kB, as there), and `max_pfn`.
+    /// /proc/meminfo's lines the model keeps (kB, as there; `Balloon` is
+    /// NR_BALLOON_PAGES, 6.15 on), and `max_pfn`.
     pub fn meminfo(&self) -> Fields {
         let kb = PAGE_SIZE as i64 / 1024;
         let free: i64 = self
@@ -140,6 +141,7 @@ impl Machine {
         let mut f = Fields::default();
         f.push("MemTotal", self.totalram_pages() * kb);
         f.push("MemFree", free * kb);
+        f.push("Balloon", self.balloon().nr_balloon_pages() as i64 * kb);
         f.push("max_pfn", self.max_pfn());
         f.push("HugePages_Total", huge_total);
         f.push("HugePages_Free", huge_free);

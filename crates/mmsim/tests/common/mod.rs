@@ -1,7 +1,8 @@
 //! Helpers shared by the integration tests (each test crate uses some).
 #![allow(dead_code)]
 
-use mmsim::hotplug::Task;
+use mmsim::hotplug::{MemoryBlockState, Task};
+use mmsim::page::{Pfn, PhysAddr};
 use mmsim::sync::atomic::{AtomicBool, Ordering};
 use mmsim::sync::{thread, Arc};
 use mmsim::{Errno, Machine, MachineConfig};
@@ -45,4 +46,95 @@ pub fn write_with_signal(m: &Machine, path: &str, value: &str, ms: u64) -> Resul
     done.store(true, Ordering::Release); // pairs with the timer's Acquire
     timer.join().unwrap();
     r
+}
+
+/// A tiny xorshift so each thread's choices are reproducible from its seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Pages of a 128 MiB memory block.
+pub const BLOCK_PAGES: u64 = 32768;
+
+/// A default machine with `blocks` memory blocks hot-added from block
+/// `first` on and onlined to ZONE_MOVABLE through sysfs.
+pub fn machine_with_movable_blocks(first: u64, blocks: u64) -> Arc<Machine> {
+    let m = Arc::new(Machine::boot(MachineConfig::default(), Default::default()).unwrap());
+    m.add_memory(0, PhysAddr(first * (128 << 20)), blocks * (128 << 20))
+        .unwrap();
+    for b in first..first + blocks {
+        let path = format!("devices/system/memory/memory{b}/state");
+        m.sysfs_write(&path, "online_movable", &Task::new())
+            .unwrap();
+    }
+    m
+}
+
+/// Joins `workers`, then stops and joins a PFN walker that reads
+/// kpageflags, kpagecount and kcore over `blocks` blocks from block `first`
+/// until then.
+pub fn run_with_pfn_walker(
+    m: &Arc<Machine>,
+    first: u64,
+    blocks: u64,
+    workers: Vec<thread::JoinHandle<()>>,
+) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let walker = {
+        let (m, stop) = (m.clone(), stop.clone());
+        thread::spawn(move || {
+            let mut rng = Rng(99);
+            // Acquire pairs with the Release store of `stop` below.
+            while !stop.load(Ordering::Acquire) {
+                let pfn = Pfn(first * BLOCK_PAGES + rng.below(blocks * BLOCK_PAGES));
+                let _ = m.kpageflags(pfn);
+                let _ = m.kpagecount(pfn);
+                let _ = m.kcore_page(pfn, 0, 64);
+            }
+        })
+    };
+    for w in workers {
+        w.join().unwrap();
+    }
+    stop.store(true, Ordering::Release); // pairs with the walker's Acquire
+    walker.join().unwrap();
+}
+
+/// Offlines every block of `blocks` from `first` on that is online; each
+/// must succeed.
+pub fn offline_online_blocks(m: &Machine, first: u64, blocks: u64) {
+    for b in first..first + blocks {
+        let blk = m.hotplug().find_block(b).unwrap();
+        if blk.state() == MemoryBlockState::Online {
+            m.device_offline(&blk, &Task::new()).unwrap();
+        }
+    }
+}
+
+/// A `state` write racing other hotplug users, from a task signalled after
+/// `ms` milliseconds: it may fail only with EINVAL (the block is not in the
+/// state the write expects), EBUSY (isolation, an unmovable page) or EINTR
+/// (the signal). Whether it succeeded.
+pub fn racing_state_write(m: &Machine, path: &str, value: &str, ms: u64) -> bool {
+    match write_with_signal(m, path, value, ms) {
+        Ok(()) => true,
+        Err(e) => {
+            assert!(
+                [Errno::EINVAL, Errno::EBUSY, Errno::EINTR].contains(&e),
+                "{path} <- {value}: {e}"
+            );
+            false
+        }
+    }
 }

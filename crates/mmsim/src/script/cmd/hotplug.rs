@@ -78,7 +78,8 @@ pub enum HotplugCmd {
         /// Host directory.
         dir: String,
     },
-    /// `notifier add NAME [priority=N] [going_online=...] [going_offline=...]`.
+    /// `notifier add NAME [priority=N] [going_online=...] [going_offline=...]
+    /// [range=ADDR,SIZE]`.
     NotifierAdd {
         /// The notifier's name.
         name: String,
@@ -88,6 +89,9 @@ pub enum HotplugCmd {
         going_online: NotifierAction,
         /// Answer to MEM_GOING_OFFLINE (default `ok`).
         going_offline: NotifierAction,
+        /// `(addr, size)`: answer so only for events overlapping it (`ok`
+        /// to the others).
+        range: Option<(u64, u64)>,
         /// A `page get` reference to drop in MEM_GOING_OFFLINE.
         put: Option<u64>,
     },
@@ -185,8 +189,8 @@ pub(crate) const FAMILY: Family = Family {
             summary: "write DIR/sys/devices/system/memory/... as plain files (for lsmem --sysroot)",
         },
         CommandDoc {
-            syntax: "notifier add NAME [priority=N] [going_online=ok|bad|ERRNO] [going_offline=ok|bad|ERRNO] [put=PFN]",
-            summary: "register a memory notifier that answers MEM_GOING_ONLINE/OFFLINE so",
+            syntax: "notifier add NAME [priority=N] [going_online=ok|bad|ERRNO] [going_offline=ok|bad|ERRNO] [put=PFN] [range=ADDR,SIZE]",
+            summary: "register a memory notifier that answers MEM_GOING_ONLINE/OFFLINE so (only for blocks overlapping ADDR,SIZE if given)",
         },
         CommandDoc {
             syntax: "notifier remove NAME",
@@ -284,6 +288,7 @@ fn notifier(a: &mut Args<'_>) -> Parsed<Cmd> {
             let mut priority = None;
             let mut going_online = None;
             let mut going_offline = None;
+            let mut range = None;
             let mut put = None;
             for (word, token) in a.rest_words("a notifier option")? {
                 match word.option() {
@@ -294,6 +299,7 @@ fn notifier(a: &mut Args<'_>) -> Parsed<Cmd> {
                     Some(("going_offline", value)) => {
                         set_once(&mut going_offline, notifier_action(value)?, token)?
                     }
+                    Some(("range", value)) => set_once(&mut range, addr_size(value)?, token)?,
                     Some(("put", value)) => set_once(&mut put, value.number()?, token)?,
                     _ => return Err(word.unknown_option("notifier add")),
                 }
@@ -303,6 +309,7 @@ fn notifier(a: &mut Args<'_>) -> Parsed<Cmd> {
                 priority: priority.unwrap_or(0),
                 going_online: going_online.unwrap_or(NotifierAction::Ok),
                 going_offline: going_offline.unwrap_or(NotifierAction::Ok),
+                range,
                 put,
             }
         }
@@ -319,27 +326,27 @@ fn notifier_action(word: Word<'_>) -> Parsed<NotifierAction> {
     }
 }
 
+/// The value of an `OPTION=ADDR,SIZE` option (`keep=`, `range=`).
+fn addr_size(value: Word<'_>) -> Parsed<(u64, u64)> {
+    if value.is_hole() {
+        return Ok((0, 0));
+    }
+    let mut parts = value.pieces(',');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(addr), Some(size), None) => Ok((addr.number()?, size.size()?)),
+        _ => Err(value.error(format!(
+            "expected ADDR,SIZE after `=`, found {}",
+            value.text
+        ))),
+    }
+}
+
 fn online_page_callback(a: &mut Args<'_>) -> Parsed<Cmd> {
     let sub = a.word("`set` or `restore`")?;
     Ok(Cmd::Hotplug(match sub.text {
         "set" => HotplugCmd::CallbackSet {
             name: a.name("NAME")?,
-            keep: a
-                .option("keep")
-                .map(|value| {
-                    if value.is_hole() {
-                        return Ok((0, 0));
-                    }
-                    let mut parts = value.pieces(',');
-                    match (parts.next(), parts.next(), parts.next()) {
-                        (Some(addr), Some(size), None) => Ok((addr.number()?, size.size()?)),
-                        _ => Err(value.error(format!(
-                            "expected keep=ADDR,SIZE, found keep={}",
-                            value.text
-                        ))),
-                    }
-                })
-                .transpose()?,
+            keep: a.option("keep").map(addr_size).transpose()?,
         },
         "restore" => HotplugCmd::CallbackRestore {
             name: a.name("NAME")?,
@@ -403,6 +410,7 @@ pub(crate) fn run(cmd: &HotplugCmd, w: &mut World) -> CmdResult {
             priority,
             going_online,
             going_offline,
+            range,
             put,
         } => {
             if state.notifiers.contains_key(name) {
@@ -416,6 +424,10 @@ pub(crate) fn run(cmd: &HotplugCmd, w: &mut World) -> CmdResult {
             let mut nb = RecordingNotifier::new(ret(going_online), ret(going_offline));
             if let Some(pfn) = put {
                 nb = nb.put_on_going_offline(Pfn(*pfn));
+            }
+            if let Some((addr, size)) = *range {
+                let start = PhysAddr(addr).pfn();
+                nb = nb.only(start, PhysAddr(addr.saturating_add(size)).pfn() - start);
             }
             let nb = Arc::new(nb);
             let id = m.hotplug().register_memory_notifier(nb.clone(), *priority);

@@ -275,7 +275,7 @@ pub(crate) const FAMILY: Family = Family {
         },
         CommandDoc {
             syntax: "meminfo [FIELD]",
-            summary: "MemTotal, MemFree (kB), max_pfn and the hugetlb counters",
+            summary: "MemTotal, MemFree, Balloon (kB), max_pfn and the hugetlb counters",
         },
         CommandDoc {
             syntax: "check",

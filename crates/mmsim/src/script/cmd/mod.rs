@@ -9,7 +9,8 @@
 //! | readers of /proc | `readers.rs` | `kcore`, `kpageflags`, `kpagecount`, `P pagemap`, `P pte`, `P pfn`, `P smaps` |
 //! | processes | `process.rs` | `spawn`, `file`, `ksm run`, `P mmap`, ... `P exit` |
 //! | pins | `pin.rs` | `P gup`, `PIN read`, `PIN write`, `release` |
-//! | virtio-mem and balloon | `virtio.rs` | `virtio-mem`, `balloon` |
+//! | virtio-mem | `virtio.rs` | `virtio-mem` |
+//! | the balloon | `balloon.rs` | `balloon` |
 //!
 //! A command's first word is a keyword, a process or a pin. Each family lists
 //! the keywords it owns and the verbs it owns after a process or a pin; the
@@ -17,6 +18,7 @@
 //! enum, and both the runner here and each family's runner match exhaustively,
 //! so a command added to a family and not run is a compile error.
 
+pub mod balloon;
 pub mod hotplug;
 pub mod kernel;
 pub mod machine;
@@ -42,8 +44,10 @@ pub enum Cmd {
     Process(process::ProcessCmd),
     /// GUP references.
     Pin(pin::PinCmd),
-    /// virtio-mem devices and the balloon.
+    /// virtio-mem devices.
     Virtio(virtio::VirtioCmd),
+    /// The balloon.
+    Balloon(balloon::BalloonCmd),
 }
 
 impl Cmd {
@@ -56,6 +60,7 @@ impl Cmd {
             Cmd::Process(c) => c.name(),
             Cmd::Pin(c) => c.name(),
             Cmd::Virtio(c) => c.name(),
+            Cmd::Balloon(c) => c.name(),
         }
     }
 
@@ -65,7 +70,7 @@ impl Cmd {
             Cmd::Reader(c) => c.read_len(),
             Cmd::Process(c) => c.read_len(),
             Cmd::Pin(c) => c.read_len(),
-            Cmd::Hotplug(_) | Cmd::Kernel(_) | Cmd::Virtio(_) => None,
+            Cmd::Hotplug(_) | Cmd::Kernel(_) | Cmd::Virtio(_) | Cmd::Balloon(_) => None,
         }
     }
 
@@ -79,8 +84,12 @@ impl Cmd {
     pub fn unsupported(&self) -> Option<&'static str> {
         match self {
             Cmd::Process(c) => c.unsupported(),
-            Cmd::Virtio(c) => c.unsupported(),
-            Cmd::Hotplug(_) | Cmd::Kernel(_) | Cmd::Reader(_) | Cmd::Pin(_) => None,
+            Cmd::Hotplug(_)
+            | Cmd::Kernel(_)
+            | Cmd::Reader(_)
+            | Cmd::Pin(_)
+            | Cmd::Virtio(_)
+            | Cmd::Balloon(_) => None,
         }
     }
 }
@@ -94,6 +103,7 @@ pub(crate) fn run(cmd: &Cmd, w: &mut World, sink: &mut ByteSink) -> CmdResult {
         Cmd::Process(c) => process::run(c, w, sink),
         Cmd::Pin(c) => pin::run(c, w, sink),
         Cmd::Virtio(c) => virtio::run(c, w),
+        Cmd::Balloon(c) => balloon::run(c, w),
     }
 }
 
@@ -134,6 +144,7 @@ const FAMILIES: &[&Family] = &[
     &process::FAMILY,
     &pin::FAMILY,
     &virtio::FAMILY,
+    &balloon::FAMILY,
 ];
 
 /// The parser of a command keyword.

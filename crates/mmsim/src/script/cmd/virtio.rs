@@ -1,5 +1,5 @@
-//! virtio-mem devices and the balloon: `virtio-mem add|probe|resize|show|
-//! driver|request|busy|expire`, `balloon inflate|deflate`.
+//! virtio-mem devices: `virtio-mem add|probe|resize|show|driver|request|busy|
+//! expire`.
 //!
 //! A device is the `virtio-mem` crate's, run by the VMM model
 //! ([`crate::vmm::virtio_mem`]); unless `nodriver` is given, Linux's driver
@@ -73,7 +73,7 @@ impl DriverOpts {
     }
 }
 
-/// A command of the virtio-mem and balloon family.
+/// A command of the virtio-mem family.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VirtioCmd {
     /// `virtio-mem add DEV addr=ADDR size=SIZE block=SIZE [node=N]
@@ -148,16 +148,6 @@ pub enum VirtioCmd {
         /// The device.
         dev: String,
     },
-    /// `balloon inflate SIZE`.
-    BalloonInflate {
-        /// Bytes.
-        size: u64,
-    },
-    /// `balloon deflate SIZE`.
-    BalloonDeflate {
-        /// Bytes.
-        size: u64,
-    },
 }
 
 /// A raw virtio-mem guest request.
@@ -201,24 +191,12 @@ impl VirtioCmd {
             VirtioCmd::Request { .. } => "virtio-mem request",
             VirtioCmd::Busy { .. } => "virtio-mem busy",
             VirtioCmd::Expire { .. } => "virtio-mem expire",
-            VirtioCmd::BalloonInflate { .. } => "balloon inflate",
-            VirtioCmd::BalloonDeflate { .. } => "balloon deflate",
-        }
-    }
-
-    /// What the command needs that this build does not model.
-    pub(crate) fn unsupported(&self) -> Option<&'static str> {
-        match self {
-            VirtioCmd::BalloonInflate { .. } | VirtioCmd::BalloonDeflate { .. } => {
-                Some("the balloon driver")
-            }
-            _ => None,
         }
     }
 }
 
 pub(crate) const FAMILY: Family = Family {
-    keywords: &[("virtio-mem", virtio_mem), ("balloon", balloon)],
+    keywords: &[("virtio-mem", virtio_mem)],
     process_verbs: &[],
     pin_verbs: &[],
     docs: &[
@@ -253,14 +231,6 @@ pub(crate) const FAMILY: Family = Family {
         CommandDoc {
             syntax: "virtio-mem expire DEV",
             summary: "model time jumps to the driver's armed retry timer, which fires (ENOENT if none is armed)",
-        },
-        CommandDoc {
-            syntax: "balloon inflate SIZE",
-            summary: "inflate the balloon (not modelled yet)",
-        },
-        CommandDoc {
-            syntax: "balloon deflate SIZE",
-            summary: "deflate the balloon (not modelled yet)",
         },
     ],
 };
@@ -418,19 +388,6 @@ fn virtio_mem_add(dev: String, a: &mut Args<'_>) -> Parsed<VirtioCmd> {
         nodriver: nodriver.is_some(),
         opts,
     })
-}
-
-fn balloon(a: &mut Args<'_>) -> Parsed<Cmd> {
-    let sub = a.word("`inflate` or `deflate`")?;
-    Ok(Cmd::Virtio(match sub.text {
-        "inflate" => VirtioCmd::BalloonInflate {
-            size: a.size("SIZE")?,
-        },
-        "deflate" => VirtioCmd::BalloonDeflate {
-            size: a.size("SIZE")?,
-        },
-        _ => return Err(sub.unknown("balloon")),
-    }))
 }
 
 /// Blocks a device may have (2^26: 8 MiB of bitmap in the device and as
@@ -613,12 +570,6 @@ pub(crate) fn run(cmd: &VirtioCmd, w: &mut World) -> CmdResult {
                 .advance_to_timer(&vm)
                 .ok_or(CmdError::Errno(Errno::ENOENT))?;
             ok()
-        }
-        VirtioCmd::BalloonInflate { .. } | VirtioCmd::BalloonDeflate { .. } => {
-            Err(CmdError::Refused(format!(
-                "`{}` needs the balloon driver, which this build does not model",
-                cmd.name()
-            )))
         }
     }
 }

@@ -281,6 +281,7 @@ fn notifier_and_online_page_callback_commands() {
             going_online: NotifierAction::Ok,
             going_offline: NotifierAction::Ok,
             put: None,
+            range: None,
         })
     );
     assert_eq!(
@@ -291,6 +292,7 @@ fn notifier_and_online_page_callback_commands() {
             going_online: NotifierAction::Bad,
             going_offline: NotifierAction::Errno(Errno::EBUSY),
             put: None,
+            range: None,
         })
     );
     assert_eq!(
@@ -301,6 +303,18 @@ fn notifier_and_online_page_callback_commands() {
             going_online: NotifierAction::Ok,
             going_offline: NotifierAction::Ok,
             put: Some(0x10c800),
+            range: None,
+        })
+    );
+    assert_eq!(
+        cmd("notifier add n4 range=0x108000000,128M going_online=bad"),
+        Cmd::Hotplug(HotplugCmd::NotifierAdd {
+            name: "n4".to_owned(),
+            priority: 0,
+            going_online: NotifierAction::Bad,
+            going_offline: NotifierAction::Ok,
+            put: None,
+            range: Some((0x1_0800_0000, 128 * M)),
         })
     );
     assert_eq!(
@@ -339,6 +353,8 @@ fn notifier_and_online_page_callback_commands() {
         ("notifier add n going_online=EWHAT", "EWHAT"),
         ("notifier add n going_online=busy", "busy"),
         ("notifier add n priority=0x80000000", "0x8"),
+        ("notifier add n range=0x1000", "0x1000"),
+        ("notifier add n range=0x1000,1M range=0,1M", "range=0,"),
         ("online_page_callback set vmem keep=0x1000", "0x1000"),
         ("online_page_callback set vmem keep=0x1000,4X", "4X"),
     ] {

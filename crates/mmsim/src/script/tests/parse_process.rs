@@ -3,6 +3,7 @@
 use super::*;
 use crate::script::args::ByteRange;
 use crate::script::ast::*;
+use crate::script::cmd::balloon::*;
 use crate::script::cmd::pin::*;
 use crate::script::cmd::process::*;
 use crate::script::cmd::readers::*;
@@ -255,7 +256,7 @@ fn pin_commands() {
 }
 
 #[test]
-fn virtio_mem_and_balloon_commands() {
+fn virtio_mem_commands() {
     assert_eq!(
         cmd("virtio-mem add vm0 addr=0x140000000 size=1G block=2M"),
         Cmd::Virtio(VirtioCmd::Add {
@@ -370,14 +371,6 @@ fn virtio_mem_and_balloon_commands() {
             "{line}"
         );
     }
-    assert_eq!(
-        cmd("balloon inflate 64M"),
-        Cmd::Virtio(VirtioCmd::BalloonInflate { size: 64 * M })
-    );
-    assert_eq!(
-        cmd("balloon deflate 64M"),
-        Cmd::Virtio(VirtioCmd::BalloonDeflate { size: 64 * M })
-    );
     for (line, needle) in [
         ("virtio-mem request vm0 plug 0x140000000 65536", "65536"),
         ("virtio-mem request vm0 unplug_all 0", "0"),
@@ -419,7 +412,6 @@ fn virtio_mem_and_balloon_commands() {
         ),
         ("virtio-mem probe vm0 addr=0", "addr=0"),
         ("virtio-mem busy vm0 maybe", "maybe"),
-        ("balloon pop 1M", "pop"),
     ] {
         let at = match needle {
             "0" => lexer::char_count(line) + 1,
@@ -436,4 +428,38 @@ fn virtio_mem_and_balloon_commands() {
     let (column, message) = line_error(line);
     assert_eq!(column, lexer::char_count(line) + 1);
     assert!(message.contains("block="), "{message}");
+}
+
+#[test]
+fn balloon_commands() {
+    assert_eq!(
+        cmd("balloon inflate 64M"),
+        Cmd::Balloon(BalloonCmd::Inflate { size: 64 * M })
+    );
+    assert_eq!(
+        cmd("balloon deflate 4097"),
+        Cmd::Balloon(BalloonCmd::Deflate { size: 4097 })
+    );
+    assert_eq!(
+        cmd("balloon show pages"),
+        Cmd::Balloon(BalloonCmd::Show {
+            field: Some("pages".to_owned())
+        })
+    );
+    assert_eq!(
+        cmd("balloon show"),
+        Cmd::Balloon(BalloonCmd::Show { field: None })
+    );
+    for (line, needle) in [
+        ("balloon pop 1M", "pop"),
+        ("balloon inflate", ""),
+        ("balloon deflate 1Q", "1Q"),
+        ("balloon show pages extra", "extra"),
+    ] {
+        let at = match needle {
+            "" => lexer::char_count(line) + 1,
+            _ => col(line, needle),
+        };
+        assert_eq!(line_error(line).0, at, "{line}");
+    }
 }
