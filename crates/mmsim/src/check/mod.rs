@@ -12,7 +12,7 @@
 //!   free-page accounting, pages inside free blocks, PageOffline rules,
 //!   present and managed-page accounting, the balloon's pages, the
 //!   anon-exclusive rules
-//!   ([`anon`]) and leaks ([`leak`]). (A refcount-0 page outside the
+//!   (`anon.rs`) and leaks (`leak.rs`). (A refcount-0 page outside the
 //!   buddy is not flagged: the tail pages of a non-compound high-order
 //!   allocation look exactly like that, in the kernel too.)
 //!

@@ -4,8 +4,8 @@
 //!
 //! The ring is laid out as VIRTIO 1.x §2.7 says, in pages the driver
 //! allocates from the buddy allocator: the descriptor table (16 bytes a
-//! descriptor), the available ring (flags, idx, ring[size], used_event) and
-//! the used ring (flags, idx, ring[size] of {id, len}, avail_event), all
+//! descriptor), the available ring (flags, idx, `ring[size]`, used_event) and
+//! the used ring (flags, idx, `ring[size]` of `{id, len}`, avail_event), all
 //! little-endian. The driver writes descriptors and the available index
 //! through physical memory and rings the doorbell; the device (a VMM, see
 //! [`crate::vmm`]) reads them through its own mapping of the same memory and

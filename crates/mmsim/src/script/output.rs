@@ -2,7 +2,7 @@
 //!
 //! A read may be as long as the bulk limit (gigabytes), so its bytes are never
 //! gathered whole unless the statement needs them whole. The interpreter hands
-//! the command a [`ByteSink`] shaped by the statement: it keeps as many leading
+//! the command a `ByteSink` shaped by the statement: it keeps as many leading
 //! bytes as a `let` binding or a hex comparison needs, compares with an expected
 //! `"text"` as the bytes stream by, and always notes the length and whether all
 //! bytes are one value (what `== 0xNN` asks and what a summary shows).

@@ -10,7 +10,7 @@
 //!   PG_anon_exclusive or a sole reference (5.19 on), refcount == 1 (5.8 to
 //!   5.18), or mapcount == 1 (up to 5.7).
 //!
-//! A fault travels through its handlers as a [`VmFault`] (the kernel's
+//! A fault travels through its handlers as a `VmFault` (the kernel's
 //! `struct vm_fault`): the mm, the VMA, the address, the flags, and the
 //! entry being handled with its value when the fault read it. Every handler
 //! rechecks that entry under the page-table lock before changing it

@@ -29,13 +29,13 @@
 //!
 //! # Splitting
 //!
-//! [`Machine::split_vma`] is the only way to split a VMA (`__split_vma()`):
+//! `Machine::split_vma` is the only way to split a VMA (`__split_vma()`):
 //! it refuses to split a hugetlb VMA off a huge-page boundary (the
 //! `may_split` hook, -EINVAL) and splits a huge PMD that straddles the new
 //! boundary first (`vma_adjust_trans_huge()`), so one PMD is never mapped by
 //! two VMAs. [`MmMaps`]'s own split is private to this file, so no entry
 //! point can forget either step. A change of VMA flags over a range
-//! ([`Machine::vma_modify_flags`], the kernel's `mprotect_fixup()` and
+//! (`Machine::vma_modify_flags`, the kernel's `mprotect_fixup()` and
 //! `madvise_update_vma()`) splits only VMAs whose flags really change, and
 //! merges neighbours again afterwards (`vma_modify_flags()` +
 //! `vma_merge()`).
