@@ -56,6 +56,8 @@
 //! │                                               locks: reverse-map walkers
 //! │                                               read, collapse and exit write
 //! ├─ anon_vma list                  Mutex         vm::VmState
+//! ├─ an mm's VMA copy (rmap_vmas)   Mutex         vm::Mm, published by
+//! │                                               vm::MmMaps under mmap_lock
 //! ├─ [page-table lock]              other address spaces' PTEs
 //! └─ swap-cache lock                migration's reference check
 //!
@@ -86,8 +88,9 @@
 //! Leaf locks, with nothing taken under them: the System RAM resources, the
 //! kernel log and the bug list (all `Machine`'s), the memory-block table
 //! (RwSem), the movable_ops registrations, the node events, the hugetlb
-//! pool, the memmap chunk pool and `zone->span_seq` (a seqcount written
-//! under mem_hotplug_lock). The huge-zero-page and memfd-file mutexes are
+//! pool, the memmap chunk pool, each mm's VMA copy for the reverse map
+//! (`rmap_vmas`, written under mmap_lock, read under rmap_lock) and
+//! `zone->span_seq` (a seqcount written under mem_hotplug_lock). The huge-zero-page and memfd-file mutexes are
 //! leaves but for allocating (`zone->lock`, the hugetlb pool).
 //!
 //! # Sleeping and spinning

@@ -175,7 +175,7 @@ impl Machine {
         let anon_vma = vma
             .anon_vma
             .expect("private mappings get an anon_vma at mmap");
-        self.folio_add_new_anon_rmap_pmd(head, mm, anon_vma, h);
+        self.folio_add_new_anon_rmap_pmd(head, mm, anon_vma, vma.linear_page_index(h));
         self.write_entry(
             pt,
             pi,

@@ -97,14 +97,14 @@ impl Machine {
         self.set_movable_ops(MovableKind::Lru, Arc::new(AnonLruOps));
     }
 
-    /// The (mm, table, index) of every PTE that maps `pfn` or holds a
+    /// The (mm, table, index) of every PTE that may map `pfn` or hold a
     /// migration entry for it.
     fn rmap_walk(&self, pfn: Pfn) -> Vec<(Arc<super::Mm>, Pfn, u64)> {
-        let Some((anon_vma, addr)) = self.anon_location(pfn) else {
+        let Some((anon_vma, index)) = self.anon_location(pfn) else {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for mm in self.anon_vma_mms(anon_vma) {
+        for (mm, addr) in self.anon_rmap_addresses(anon_vma, index) {
             if let Ok(Some((t, i))) = self.walk(&mm, addr, false) {
                 out.push((mm, t, i));
             }
@@ -153,8 +153,8 @@ impl Machine {
             self.restore_migration_ptes(&targets, &unmapped, src, src);
             return Err(e);
         }
-        let (anon_vma, addr) = self.anon_location(src).expect("anonymous");
-        self.folio_add_new_anon_rmap(dst, anon_vma, addr, false);
+        let (anon_vma, index) = self.anon_location(src).expect("anonymous");
+        self.folio_add_new_anon_rmap(dst, anon_vma, index, false);
         // folio_migrate_flags().
         if self.page(src).test(PG_UPTODATE) {
             self.page(dst).set(PG_UPTODATE);

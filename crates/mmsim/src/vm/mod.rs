@@ -128,6 +128,10 @@ pub struct Mm {
     pgd: Pfn,
     /// `mmap_lock` and the VMAs it protects; [lock order](crate::machine#lock-order).
     pub mmap_lock: RwSem<MmMaps>,
+    /// What reverse-map walkers see of the VMAs: the copy [`MmMaps`]
+    /// publishes after every change (the kernel's anon_vma chains and i_mmap
+    /// trees, read without `mmap_lock`); a leaf lock.
+    rmap_vmas: Arc<Mutex<Vec<Vma>>>,
     /// The split page-table locks, striped by table PFN; [lock order](crate::machine#lock-order).
     ptl: [SpinLock<()>; PTL_STRIPES],
     /// MMF_HAS_PINNED: set by the first FOLL_PIN, never cleared.
@@ -253,10 +257,12 @@ impl Machine {
     /// `mm_alloc()`: an empty address space with its PGD.
     pub fn mm_alloc(&self) -> KResult<Arc<Mm>> {
         let pgd = self.alloc_table()?;
+        let maps = MmMaps::default();
         let mm = Arc::new(Mm {
             id: self.vm().next_mm.fetch_add(1, Ordering::Relaxed),
             pgd,
-            mmap_lock: RwSem::new(MmMaps::default()),
+            rmap_vmas: maps.rmap_index(),
+            mmap_lock: RwSem::new(maps),
             ptl: std::array::from_fn(|_| SpinLock::new(())),
             has_pinned: AtomicBool::new(false),
             write_protect_seq: SeqCount::new(),
@@ -335,6 +341,38 @@ impl Machine {
             .unwrap_or_default()
     }
 
+    /// The reverse map's candidates for page index `index` (in `vm_pgoff`
+    /// space) in `mms`: every address at which a VMA that `owns` says may
+    /// map the page would map it (`vma_address()` over the VMAs
+    /// `anon_vma_interval_tree_foreach()` or `vma_interval_tree_foreach()`
+    /// visit). A caller checks the entry there before it believes it.
+    pub(crate) fn rmap_addresses(
+        &self,
+        mms: Vec<Arc<Mm>>,
+        index: u64,
+        owns: impl Fn(&Vma) -> bool,
+    ) -> Vec<(Arc<Mm>, u64)> {
+        let mut out = Vec::new();
+        for mm in mms {
+            let addrs: Vec<u64> = mm
+                .rmap_vmas
+                .lock()
+                .iter()
+                .filter(|v| owns(v))
+                .filter_map(|v| v.address_of(index))
+                .collect();
+            out.extend(addrs.into_iter().map(|a| (mm.clone(), a)));
+        }
+        out
+    }
+
+    /// `rmap_walk_anon()`'s candidates: where the anonymous page at index
+    /// `index` of anon_vma `anon_vma` may be mapped.
+    pub(crate) fn anon_rmap_addresses(&self, anon_vma: u32, index: u64) -> Vec<(Arc<Mm>, u64)> {
+        let mms = self.anon_vma_mms(anon_vma);
+        self.rmap_addresses(mms, index, |v| v.anon_vma == Some(anon_vma))
+    }
+
     /// Every live address space (the model's `mmlist`), in creation order.
     pub fn live_mms(&self) -> Vec<Arc<Mm>> {
         self.vm()
@@ -393,7 +431,9 @@ impl Machine {
                 flags: flags | VM_MAYREAD | VM_MAYWRITE | VM_SOFTDIRTY,
                 anon_vma,
                 file: None,
-                pgoff: 0,
+                // do_mmap(): "pgoff = addr >> PAGE_SHIFT" for private
+                // anonymous memory, the index its pages record.
+                pgoff: addr >> crate::page::PAGE_SHIFT,
             });
             addr
         };
