@@ -170,6 +170,28 @@ impl Oracle {
         self.mmap(proc, map, size, Backing::Anon)
     }
 
+    /// `mmap(MAP_SHARED | MAP_ANONYMOUS)` of `size` bytes: zeros, shared by
+    /// every process that inherits the mapping — a file of the mapping's
+    /// size that nothing else can name.
+    pub fn mmap_shared_anon(
+        &mut self,
+        proc: &str,
+        map: &str,
+        size: u64,
+    ) -> Result<(), OracleError> {
+        let id = FileId(self.files.len());
+        self.files.push(File {
+            name: format!("shared anonymous memory of {proc}'s {map}"),
+            size,
+            pages: SparsePages::default(),
+        });
+        let mapped = self.mmap(proc, map, size, Backing::SharedFile(id));
+        if mapped.is_err() {
+            self.files.pop();
+        }
+        mapped
+    }
+
     /// `mmap` of `size` bytes of `file` from its start, MAP_SHARED or
     /// MAP_PRIVATE. The mapping may extend beyond the end of the file, but
     /// accesses there fail with [`OracleError::BeyondEof`] (SIGBUS).

@@ -37,6 +37,10 @@ pub struct FileState {
     /// A hugetlbfs file: its cache holds 2 MiB hugetlb folios, by 2 MiB
     /// index.
     hugetlb: bool,
+    /// The unnamed file behind a `MAP_SHARED | MAP_ANONYMOUS` mapping
+    /// (`shmem_zero_setup()`): its mappings hold it open, and it is
+    /// truncated when the last goes.
+    anon: bool,
     pages: BTreeMap<u64, Pfn>,
 }
 
@@ -53,6 +57,10 @@ impl Machine {
     /// (`MFD_HUGETLB`) must be sized in whole huge pages (-EINVAL, as
     /// hugetlbfs_setattr() says).
     pub fn file_create(&self, size: u64, hugetlb: bool) -> KResult<u32> {
+        self.file_alloc(size, hugetlb, false)
+    }
+
+    fn file_alloc(&self, size: u64, hugetlb: bool, anon: bool) -> KResult<u32> {
         if hugetlb && size % super::huge::HPAGE_PMD_SIZE != 0 {
             return Err(Errno::EINVAL);
         }
@@ -64,9 +72,64 @@ impl Machine {
         files.push(FileState {
             size,
             hugetlb,
+            anon,
             pages: BTreeMap::new(),
         });
         Ok((files.len() - 1) as u32)
+    }
+
+    /// `mmap(MAP_SHARED | MAP_ANONYMOUS)`: `shmem_zero_setup()` gives the
+    /// mapping an unnamed shmem file of its size (on hugetlbfs for
+    /// MAP_HUGETLB), which every process that inherits the mapping shares;
+    /// returns the address. The file lives while a mapping of it does
+    /// ([`Machine::shmem_release_unmapped`]).
+    pub(crate) fn mmap_shared_anon(&self, mm: &Arc<Mm>, size: u64, flags: u32) -> KResult<u64> {
+        let hugetlb = flags & super::VM_HUGETLB != 0;
+        let file = self.file_alloc(size, hugetlb, true)?;
+        let mapped = self.mmap_file(mm, file, size, flags & !super::VM_HUGETLB, true);
+        if mapped.is_err() {
+            self.shmem_release_unmapped();
+        }
+        mapped
+    }
+
+    /// The last `fput()` of a shared anonymous mapping's file: every such
+    /// file that no VMA of a live address space maps any more is truncated
+    /// (`shmem_evict_inode()`), its page cache letting go of each page. A
+    /// page somebody else still holds (a GUP reference) lives on outside
+    /// the file and is freed with that reference. Runs after munmap, exit
+    /// and mremap have zapped what they unmapped.
+    pub(crate) fn shmem_release_unmapped(&self) {
+        let candidates: Vec<u32> = {
+            let files = self.vm().files.lock();
+            (0..files.len() as u32)
+                .filter(|&f| files[f as usize].anon && !files[f as usize].pages.is_empty())
+                .collect()
+        };
+        if candidates.is_empty() {
+            return;
+        }
+        let mapped: std::collections::BTreeSet<u32> = self
+            .live_mms()
+            .iter()
+            .flat_map(|mm| mm.mapped_files())
+            .collect();
+        for f in candidates.into_iter().filter(|f| !mapped.contains(f)) {
+            let (pages, hugetlb) = {
+                let mut files = self.vm().files.lock();
+                let file = &mut files[f as usize];
+                (std::mem::take(&mut file.pages), file.hugetlb)
+            };
+            for pfn in pages.into_values() {
+                // __filemap_remove_folio(): the folio leaves the cache.
+                self.page(pfn).set_private(0);
+                if hugetlb {
+                    self.folio_put(pfn);
+                } else {
+                    self.put_pages(pfn, 0);
+                }
+            }
+        }
     }
 
     /// Whether file `id` lives on hugetlbfs.
@@ -121,12 +184,15 @@ impl Machine {
         Ok(pfn)
     }
 
-    /// Every page-cache folio of every file, with its order: the cache
-    /// holds one reference on each for the life of the machine.
+    /// Every page-cache folio of every named file, with its order: the
+    /// cache holds one reference on each for the life of the machine. (The
+    /// file of a shared anonymous mapping lives only as long as a mapping
+    /// of it.)
     pub(crate) fn file_cache_folios(&self) -> Vec<(Pfn, u32)> {
         let files = self.vm().files.lock();
         files
             .iter()
+            .filter(|f| !f.anon)
             .flat_map(|f| {
                 let order = if f.hugetlb {
                     super::huge::HPAGE_PMD_ORDER

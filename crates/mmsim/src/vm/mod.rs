@@ -174,6 +174,11 @@ impl Mm {
         self.has_pinned.load(Ordering::Relaxed)
     }
 
+    /// The files some VMA of this mm maps (from the reverse map's copy).
+    pub(crate) fn mapped_files(&self) -> Vec<u32> {
+        self.rmap_vmas.lock().iter().filter_map(|v| v.file).collect()
+    }
+
     /// `mm_set_has_pinned_flag()`.
     pub fn set_has_pinned(&self) {
         if !self.has_pinned() {
@@ -403,8 +408,10 @@ impl Machine {
         Ok(addr)
     }
 
-    /// `mmap(MAP_PRIVATE|MAP_ANONYMOUS)`: a new anonymous VMA; returns its
-    /// address. `populate` is MAP_POPULATE ([`Machine::mm_populate`]).
+    /// `mmap(MAP_ANONYMOUS)`: a new anonymous VMA; returns its address.
+    /// Private unless `flags` has VM_SHARED, which makes it shared memory
+    /// backed by an unnamed shmem file ([`Machine::mmap_shared_anon`]).
+    /// `populate` is MAP_POPULATE ([`Machine::mm_populate`]).
     pub fn mmap_anon(&self, mm: &Arc<Mm>, size: u64, flags: u32, populate: bool) -> KResult<u64> {
         if size == 0 || size % PAGE_SIZE != 0 {
             return Err(Errno::EINVAL);
@@ -412,6 +419,13 @@ impl Machine {
         let hugetlb = flags & VM_HUGETLB != 0;
         if hugetlb && size % huge::HPAGE_PMD_SIZE != 0 {
             return Err(Errno::EINVAL);
+        }
+        if flags & VM_SHARED != 0 {
+            let addr = self.mmap_shared_anon(mm, size, flags & !VM_SHARED)?;
+            if populate {
+                self.mm_populate(mm, addr, size);
+            }
+            return Ok(addr);
         }
         // thp_get_unmapped_area(): PMD-aligned for THP and hugetlb.
         let align = if flags & (VM_HUGEPAGE | VM_HUGETLB) != 0 && size >= huge::HPAGE_PMD_SIZE {

@@ -78,6 +78,8 @@ impl Machine {
         for (s, e) in self.vma_remove_range(mm, &mut maps, r)? {
             self.zap_range(mm, s, e);
         }
+        drop(maps);
+        self.shmem_release_unmapped();
         Ok(())
     }
 
@@ -95,6 +97,9 @@ impl Machine {
         self.anon_vma_unlink_mm(mm);
         self.mm_unlist(mm);
         self.free_pgtables(mm, true);
+        drop(_rmap);
+        drop(maps);
+        self.shmem_release_unmapped();
     }
 
     /// `mprotect()` to `prot` (VM_READ/VM_WRITE bits): VMAs whose

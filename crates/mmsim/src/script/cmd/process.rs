@@ -21,7 +21,7 @@ use crate::script::lexer::{Token, TokenKind};
 use crate::script::output::{check_bulk, ok, text, ByteSink, CmdResult};
 use crate::script::world::{Mapping, Process, Span, World};
 use crate::sync::Arc;
-use crate::vm::{Mm, TASK_SIZE, VM_HUGEPAGE, VM_HUGETLB, VM_READ, VM_WRITE};
+use crate::vm::{Mm, TASK_SIZE, VM_HUGEPAGE, VM_HUGETLB, VM_READ, VM_SHARED, VM_WRITE};
 
 /// A command of the process family.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -264,11 +264,6 @@ impl ProcessCmd {
                 hugetlb: true,
                 ..
             } => Some("THP and hugetlb in one mapping"),
-            ProcessCmd::Mmap {
-                backing: Backing::Anon,
-                sharing: Sharing::Shared,
-                ..
-            } => Some("shared anonymous memory (shmem)"),
             _ => None,
         }
     }
@@ -567,7 +562,8 @@ pub(crate) fn run(cmd: &ProcessCmd, w: &mut World, sink: &mut ByteSink) -> CmdRe
                 Backing::Anon => {
                     let flags = flags
                         | if *thp { VM_HUGEPAGE } else { 0 }
-                        | if *hugetlb { VM_HUGETLB } else { 0 };
+                        | if *hugetlb { VM_HUGETLB } else { 0 }
+                        | if shared { VM_SHARED } else { 0 };
                     m.mmap_anon(&p.mm, size, flags, *populate)?
                 }
                 Backing::File(f) => {
@@ -591,6 +587,7 @@ pub(crate) fn run(cmd: &ProcessCmd, w: &mut World, sink: &mut ByteSink) -> CmdRe
                 },
             );
             w.oracle.mirror(|o| match backing {
+                Backing::Anon if shared => o.mmap_shared_anon(proc, name, size),
                 Backing::Anon => o.mmap_anon(proc, name, size),
                 Backing::File(f) => o.mmap_file(proc, name, f, size, shared),
             });
