@@ -19,6 +19,7 @@
 //! | `hugetlb.rs` | the hugetlb pool and hugetlb mappings |
 //! | `swap.rs` | the swap device and cache, MADV_PAGEOUT, `do_swap_page()` |
 //! | `ksm.rs` | KSM scans |
+//! | `mremap.rs` | mremap: resizing and moving mappings |
 //! | `migrate.rs` | migrating anonymous pages |
 //! | `file.rs` | memfd/tmpfs files and their page cache |
 //!
@@ -72,6 +73,7 @@ pub mod hugetlb;
 pub mod ksm;
 pub mod migrate;
 pub mod mm_id;
+pub mod mremap;
 pub mod pte;
 pub mod rmap;
 pub mod swap;
@@ -176,7 +178,11 @@ impl Mm {
 
     /// The files some VMA of this mm maps (from the reverse map's copy).
     pub(crate) fn mapped_files(&self) -> Vec<u32> {
-        self.rmap_vmas.lock().iter().filter_map(|v| v.file).collect()
+        self.rmap_vmas
+            .lock()
+            .iter()
+            .filter_map(|v| v.file)
+            .collect()
     }
 
     /// `mm_set_has_pinned_flag()`.

@@ -31,9 +31,7 @@
 use super::Mm;
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::{
-    Page, PageType, Pfn, PG_ANON_EXCLUSIVE, PG_HEAD, PG_LRU, PG_SWAPBACKED,
-};
+use crate::page::{Page, PageType, Pfn, PG_ANON_EXCLUSIVE, PG_HEAD, PG_LRU, PG_SWAPBACKED};
 
 const ANON_BIT: u64 = 1 << 63;
 /// With ANON_BIT: a KSM page (`PAGE_MAPPING_KSM`), shared by content with no

@@ -72,14 +72,27 @@ impl Machine {
     /// across its edges, removes those inside and zaps their PTEs. Holes
     /// are fine.
     pub fn munmap(&self, mm: &Mm, start: u64, len: u64) -> KResult<()> {
-        let r =
-            UserRange::new(RangeCall::Munmap, start, len)?.expect("munmap ranges are never empty");
         let mut maps = mm.mmap_lock.down_write();
-        for (s, e) in self.vma_remove_range(mm, &mut maps, r)? {
-            self.zap_range(mm, s, e);
-        }
+        let ret = self.do_munmap(mm, &mut maps, start, len);
         drop(maps);
         self.shmem_release_unmapped();
+        ret
+    }
+
+    /// `do_vmi_munmap()` with `mmap_lock` held for write: munmap's work,
+    /// also done by mremap to the ranges it unmaps.
+    pub(crate) fn do_munmap(
+        &self,
+        mm: &Mm,
+        maps: &mut MmMaps,
+        start: u64,
+        len: u64,
+    ) -> KResult<()> {
+        let r =
+            UserRange::new(RangeCall::Munmap, start, len)?.expect("munmap ranges are never empty");
+        for (s, e) in self.vma_remove_range(mm, maps, r)? {
+            self.zap_range(mm, s, e);
+        }
         Ok(())
     }
 

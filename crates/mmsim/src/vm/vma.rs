@@ -170,6 +170,35 @@ impl MmMaps {
         self.publish();
     }
 
+    /// Inserts a VMA where nothing is mapped and merges it with its
+    /// neighbours where they are one mapping again (`copy_vma()`'s
+    /// `vma_merge_new_range()`).
+    pub(crate) fn insert_merged(&mut self, vma: Vma) {
+        let (start, end) = (vma.start, vma.end);
+        self.insert(vma);
+        self.merge(start, end);
+    }
+
+    /// Whether no VMA overlaps `[start, end)`.
+    pub(crate) fn is_free(&self, start: u64, end: u64) -> bool {
+        start < end
+            && self
+                .vmas
+                .range(..end)
+                .next_back()
+                .is_none_or(|(_, v)| v.end <= start)
+    }
+
+    /// Moves the end of the VMA starting at `start` to `end`, over free
+    /// addresses, and merges it with its next neighbour if they are one
+    /// mapping again (`vma_merge_extend()`).
+    pub(crate) fn extend(&mut self, start: u64, end: u64) {
+        if let Some(v) = self.vmas.get_mut(&start) {
+            v.end = end;
+        }
+        self.merge(start, end);
+    }
+
     /// Clears `flags` on every VMA in place, without splitting or merging
     /// (`clear_refs_write()` clearing VM_SOFTDIRTY).
     pub(crate) fn clear_flags(&mut self, flags: u32) {
