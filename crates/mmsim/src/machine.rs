@@ -59,14 +59,19 @@
 //! ├─ an mm's VMA copy (rmap_vmas)   Mutex         vm::Mm, published by
 //! │                                               vm::MmMaps under mmap_lock
 //! ├─ [page-table lock]              other address spaces' PTEs
-//! └─ swap-cache lock                migration's reference check
+//! ├─ swap-cache lock                migration's reference check
+//! ├─ memfd files (page cache)       Mutex         vm::VmState: migration
+//! │                                               hands a cache slot over
+//! └─ KSM stable tree                Mutex         vm::VmState: migration
+//!                                                 moves a stable node
 //!
 //! [page-table lock]                 SpinLock      vm::Mm::ptl (split PTLs)
 //! ├─ page-table lock                one mm's PMD table, then its PTE table
 //! │                                 (collapse); never two mms' (fork locks
 //! │                                 only the parent's: the child is private)
-//! └─ swap-cache lock                Mutex         vm::swap::SwapDevice
-//!                                                 (pageout, fork's swap_dup)
+//! ├─ swap-cache lock                Mutex         vm::swap::SwapDevice
+//! │                                               (pageout, fork's swap_dup)
+//! └─ KSM stable tree                a merge adds an rmap item
 //!
 //! page_offline_rwsem (read)         RwSem         Machine: kcore's
 //! │                                               page_offline_freeze(), under
@@ -473,7 +478,7 @@ impl Machine {
         };
         m.boot_memory()?;
         m.register_owner();
-        m.register_anon_migration();
+        m.register_lru_migration();
         if m.config.hugepages > 0 {
             m.hugetlb_boot(m.config.hugepages)
                 .map_err(|_| ConfigError {

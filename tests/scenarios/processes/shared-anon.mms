@@ -9,7 +9,7 @@ A mmap shm 16K anon shared
 A write shm 8K 0x11
 let p = A pfn shm
 expect kpageflags $p has mmap,swapbacked
-expect kpageflags $p == uptodate,mmap,swapbacked
+expect kpageflags $p == uptodate,lru,mmap,swapbacked
 A fork B
 expect B pfn shm == $p
 expect kpagecount $p == 2

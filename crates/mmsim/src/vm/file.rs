@@ -4,24 +4,37 @@
 //! A file is a size and a page cache: file page index → page. A page is
 //! allocated zero-filled the first time any mapping faults on it and stays in
 //! the cache, which holds one reference, for the life of the machine (the
-//! model never truncates or unlinks). A page-cache page records its file and
-//! index in `private` (not PAGE_MAPPING_ANON) and counts its mappings like an
-//! anonymous page.
+//! model never truncates or unlinks a named file; the unnamed file behind a
+//! shared anonymous mapping is truncated when its last mapping goes). A
+//! page-cache page records its file and index in `private` (not
+//! PAGE_MAPPING_ANON) and counts its mappings like an anonymous page.
 //!
 //! A shared mapping maps the cache page itself, writable on a write fault. A
 //! private mapping maps it read-only and copies it to a new exclusive
 //! anonymous page on the first write (`do_cow_fault`, or `do_wp_page`'s copy).
 //!
-//! Page-cache pages come from the kernel zones and are not on the LRU here:
-//! they cannot be migrated yet (there is no file rmap walk), so they must not
-//! sit in ZONE_MOVABLE, and isolation treats them as unmovable (offlining
-//! their block fails with -EBUSY rather than retrying forever).
+//! # Migration
+//!
+//! Page-cache pages are allocated as shmem allocates them
+//! (GFP_HIGHUSER_MOVABLE), so they may live in ZONE_MOVABLE, and sit on the
+//! LRU (PG_lru), so offlining and `alloc_contig_range()` migrate them like
+//! anonymous pages (`vm::migrate`): every mapping of the page — found by
+//! the file's reverse map, the VMAs mapping the file at its index (i_mmap,
+//! [`Machine::file_rmap_addresses`]) — becomes a migration entry, the bytes
+//! are copied, and the cache slot is handed to the new page under the
+//! file's lock only if the old page holds exactly the references of its
+//! mappings, the migration core and the cache (`folio_migrate_mapping()`'s
+//! freeze of the count under the xarray lock): a pin or any other reference
+//! fails the migration, and the entries go back to the old page. A fault
+//! looks a page up and takes its reference under the same lock
+//! (`filemap_get_folio()`), so it either holds the old page — and the
+//! migration fails — or finds the new one.
 
 use super::fault::VmFault;
 use super::{Mm, Vma, VM_MAYREAD, VM_MAYWRITE, VM_SHARED, VM_WRITE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::{Pfn, PAGE_SIZE, PG_SWAPBACKED, PG_UPTODATE};
+use crate::page::{Pfn, PAGE_SIZE, PG_LRU, PG_SWAPBACKED, PG_UPTODATE};
 use crate::sync::Arc;
 use crate::zone::alloc::Gfp;
 use std::collections::BTreeMap;
@@ -44,11 +57,17 @@ pub struct FileState {
     pages: BTreeMap<u64, Pfn>,
 }
 
-/// The file and page index of a page-cache page.
+/// The file and page index of a page-cache page (of a hugetlbfs file: the
+/// 2 MiB index of its head).
 pub fn page_file(page: &crate::page::Page) -> Option<(u32, u64)> {
     let p = page.private();
     (p & (1 << 63) == 0 && !page.has_type() && p & FILE_BIT != 0)
         .then_some((((p & !FILE_BIT) >> FILE_SHIFT) as u32, p & INDEX_MASK))
+}
+
+/// What a page-cache page records in `private`: its file and index.
+fn file_identity(file: u32, index: u64) -> u64 {
+    FILE_BIT | (u64::from(file) << FILE_SHIFT) | (index & INDEX_MASK)
 }
 
 impl Machine {
@@ -155,14 +174,16 @@ impl Machine {
             return Ok(head);
         }
         let head = self.alloc_hugetlb_folio()?;
-        self.page(head)
-            .set_private(FILE_BIT | (u64::from(file) << FILE_SHIFT) | (index & INDEX_MASK));
+        self.page(head).set_private(file_identity(file, index));
         f.pages.insert(index, head);
         Ok(head)
     }
 
     /// `shmem_get_folio()`: the cache page of `file` at `index`, allocated
-    /// zero-filled on first use. -EFAULT past the end (SIGBUS).
+    /// zero-filled on first use, with a reference for the caller, taken
+    /// under the file's lock (`filemap_get_folio()`), so a migration either
+    /// sees it or has already replaced the page. -EFAULT past the end
+    /// (SIGBUS).
     pub(crate) fn file_get_page(&self, file: u32, index: u64) -> KResult<Pfn> {
         let mut files = self.vm().files.lock();
         let f = files.get_mut(file as usize).ok_or(Errno::EBADF)?;
@@ -170,18 +191,64 @@ impl Machine {
             return Err(Errno::EFAULT);
         }
         if let Some(&pfn) = f.pages.get(&index) {
+            self.folio_get(pfn);
             return Ok(pfn);
         }
-        let pfn = self.alloc_pages(Gfp::KERNEL, 0, 0)?;
-        self.physmem().clear_page(pfn)?;
+        // shmem_alloc_folio(): GFP_HIGHUSER_MOVABLE.
+        let pfn = self.alloc_pages(Gfp::MOVABLE, 0, 0)?;
+        if let Err(e) = self.physmem().clear_page(pfn) {
+            self.put_pages(pfn, 0);
+            return Err(e);
+        }
         let p = self.page(pfn);
-        p.set_private(FILE_BIT | (u64::from(file) << FILE_SHIFT) | (index & INDEX_MASK));
+        p.set_private(file_identity(file, index));
         // shmem_alloc_folio(): __folio_set_swapbacked(); shmem_get_folio()
-        // marks the zeroed folio uptodate.
+        // marks the zeroed folio uptodate; shmem_add_to_page_cache() +
+        // folio_add_lru().
         p.set(PG_SWAPBACKED);
         p.set(PG_UPTODATE);
+        p.set(PG_LRU);
+        // The cache's reference, and the caller's.
+        p.ref_inc();
         f.pages.insert(index, pfn);
         Ok(pfn)
+    }
+
+    /// `__folio_migrate_mapping()` for a page-cache page: under the file's
+    /// lock, if `src` is still the cache page at `index` and holds exactly
+    /// `expected` references besides the cache's (its mappings' and the
+    /// migration core's), the slot and the cache's reference go to `dst`,
+    /// which takes the page's identity. False otherwise, changing nothing.
+    pub(crate) fn file_migrate_cache_page(
+        &self,
+        file: u32,
+        index: u64,
+        src: Pfn,
+        dst: Pfn,
+        expected: i32,
+    ) -> bool {
+        let mut files = self.vm().files.lock();
+        let Some(f) = files.get_mut(file as usize) else {
+            return false;
+        };
+        if f.pages.get(&index) != Some(&src) || self.page(src).ref_count() != expected + 1 {
+            return false;
+        }
+        f.pages.insert(index, dst);
+        let (old, new) = (self.page(src), self.page(dst));
+        new.set_private(old.private());
+        new.ref_inc();
+        old.ref_dec();
+        old.set_private(0);
+        true
+    }
+
+    /// The i_mmap walk's candidates: where page `index` of `file` may be
+    /// mapped — in every VMA of every live address space that maps the file
+    /// over that index (a private mapping may show its own copy there
+    /// instead: the caller checks the entry).
+    pub(crate) fn file_rmap_addresses(&self, file: u32, index: u64) -> Vec<(Arc<Mm>, u64)> {
+        self.rmap_addresses(self.live_mms(), index, |v| v.file == Some(file))
     }
 
     /// Every page-cache folio of every named file, with its order: the
@@ -260,11 +327,15 @@ impl Machine {
         let vma = vmf.vma;
         let file = vma.file.expect("file VMA");
         let index = vma.pgoff + (vmf.address - vma.start) / PAGE_SIZE;
+        // Our reference keeps the page from being migrated or freed until
+        // it is mapped (or copied).
         let page = self.file_get_page(file, index)?;
         let shared = vma.flags & VM_SHARED != 0;
         if vmf.write() && !shared {
             // do_cow_fault(): a private copy, never the cache page.
-            let new = self.alloc_anon_page(Some(page))?;
+            let new = self.alloc_anon_page(Some(page));
+            self.put_pages(page, 0);
+            let new = new?;
             let _ptl = vmf.mm.ptl(vmf.table);
             if !vmf.same(self) {
                 drop(_ptl);
@@ -274,12 +345,14 @@ impl Machine {
             self.map_new_anon_page(vma, vmf.table, vmf.idx, vmf.address, new, true);
             return Ok(());
         }
-        let _ptl = vmf.mm.ptl(vmf.table);
+        let ptl = vmf.mm.ptl(vmf.table);
         if !vmf.same(self) {
+            drop(ptl);
+            self.put_pages(page, 0);
             return Ok(());
         }
+        // The lookup's reference becomes the mapping's.
         let p = self.page(page);
-        p.ref_inc();
         p.mapcount_add(1);
         let mut bits = super::pte::PTE_YOUNG;
         if shared && vmf.write() && vma.flags & VM_WRITE != 0 {

@@ -206,6 +206,9 @@ pub struct VmState {
     /// ksmd's rmap_items, by (mm id, address): what each scan remembers for
     /// the next. Held for the whole scan, which serialises scans.
     pub(crate) ksm: Mutex<BTreeMap<(u32, u64), ksm::RmapItem>>,
+    /// The stable tree's nodes with their rmap items (a leaf lock, taken
+    /// under a page-table lock by a merge; [lock order](crate::machine#lock-order)).
+    pub(crate) ksm_stable: Mutex<ksm::StableNodes>,
     /// `folio_lock_large_mapcount()`, striped by folio.
     pub(crate) large_mapcount_locks: mm_id::LargeMapcountLocks,
     /// Memory-backed files (memfd/tmpfs) and their page caches; a leaf but
@@ -246,6 +249,7 @@ impl VmState {
             mms: Mutex::new(Vec::new()),
             gup_refs: AtomicI64::new(0),
             ksm: Mutex::new(BTreeMap::new()),
+            ksm_stable: Mutex::new(BTreeMap::new()),
             large_mapcount_locks: mm_id::LargeMapcountLocks::new(),
             files: Mutex::new(Vec::new()),
             anon_vmas: Mutex::new(Vec::new()),

@@ -232,6 +232,12 @@ impl Machine {
             ..vma.clone()
         };
         let hugetlb = vma.flags & VM_HUGETLB != 0;
+        // "Advise KSM to break any KSM pages in the area to be moved: it
+        // would be confusing if they were to turn up at the new location"
+        // (and their rmap items keep pointing where they are).
+        if vma.flags & super::VM_MERGEABLE != 0 {
+            self.unmerge_ksm_pages(mm, maps, old_addr, old_addr + old_len)?;
+        }
         // take_rmap_locks().
         let _rmap = self.vm().rmap_lock.down_write();
         let range = UserRange {
