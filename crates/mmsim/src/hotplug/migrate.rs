@@ -3,15 +3,17 @@
 //!
 //! Who may move a page is decided by its owner through [`MovableOps`], the
 //! model of 7.2's `movable_operations`: registered per kind of page (PageOffline
-//! balloon pages, zsmalloc, and — later — LRU folios through the same
-//! interface). Migration of one page:
+//! balloon pages, zsmalloc, and through the same interface the VM's LRU
+//! folios and hugetlb folios). Migration of one folio:
 //!
 //! 1. `folio_try_get()`: a speculative reference; free pages and pages whose
 //!    owner dropped its reference (PageOffline during offlining) are skipped.
 //! 2. `isolate`: the owner takes the page off its own lists and keeps a
 //!    reference for the migration core (PG_movable_ops_isolated).
-//! 3. A target page is allocated outside the isolated range (the allocator
-//!    never hands out isolated pageblocks), on another node if there is one.
+//! 3. The owner allocates a target outside the isolated range (the
+//!    allocator never hands out isolated pageblocks), on another node if
+//!    there is one: a page from the buddy allocator, or for a hugetlb folio
+//!    one from its pool or a fresh one (`alloc_migration_target()`).
 //! 4. `migrate`: the owner copies the contents and moves its ownership to the
 //!    target; on success the source's last reference is dropped and the page
 //!    falls into the isolated free list; on failure `putback` returns it.
@@ -33,6 +35,8 @@ pub enum MovableKind {
     Zsmalloc,
     /// LRU folios (user memory; registered by the VM layer).
     Lru,
+    /// hugetlb folios (registered by the VM layer with the pool).
+    Hugetlb,
 }
 
 /// `struct movable_operations`.
@@ -40,6 +44,27 @@ pub trait MovableOps: Send + Sync {
     /// `isolate_page()`: takes the page away from its owner's lists for
     /// migration, holding one extra reference; false if it cannot now.
     fn isolate(&self, m: &Machine, pfn: Pfn) -> bool;
+    /// `alloc_migration_target()` for the isolated `src`: where it may move,
+    /// allowed by `gfp`, preferably on node `nid`; refcount 1. By default an
+    /// order-0 page from the buddy allocator.
+    fn alloc_target(&self, m: &Machine, src: Pfn, gfp: Gfp, nid: usize) -> KResult<Pfn> {
+        let _ = src;
+        m.alloc_pages(gfp, 0, nid)
+    }
+    /// For a folio that is neither on the LRU nor has movable_ops (a hugetlb
+    /// folio): whether it may be migrated now, as `scan_movable_pages()`
+    /// asks (`folio_test_hugetlb_migratable()`). By default not.
+    fn migratable(&self, m: &Machine, pfn: Pfn) -> bool {
+        let _ = (m, pfn);
+        false
+    }
+    /// Gives the free pages the owner keeps in `[start, end)` back to the
+    /// buddy allocator before offlining tests the range
+    /// (`dissolve_free_hugetlb_folios()`). By default there are none.
+    fn dissolve_free(&self, m: &Machine, start: Pfn, end: Pfn) -> KResult<()> {
+        let _ = (m, start, end);
+        Ok(())
+    }
     /// `migrate_page()`: `dst` (refcount 1, allocated) takes over `src`'s
     /// contents and ownership; on success the owner has dropped its own
     /// reference to `src`, leaving only the isolation reference.
@@ -59,7 +84,9 @@ impl Machine {
 
     fn movable_ops_for(&self, pfn: Pfn) -> Option<Arc<dyn MovableOps>> {
         let p = self.page(pfn);
-        let kind = if p.has_movable_ops() {
+        let kind = if self.folio(pfn).is_hugetlb() {
+            MovableKind::Hugetlb
+        } else if p.has_movable_ops() {
             if p.is_type(PageType::Offline) {
                 MovableKind::Offline
             } else {
@@ -71,12 +98,32 @@ impl Machine {
         } else {
             return None;
         };
+        self.movable_ops_of(kind)
+    }
+
+    /// The ops registered for `kind`.
+    fn movable_ops_of(&self, kind: MovableKind) -> Option<Arc<dyn MovableOps>> {
         self.hotplug()
             .movable_ops
             .down_read()
             .iter()
             .find(|(k, _)| *k == kind)
             .map(|(_, ops)| ops.clone())
+    }
+
+    /// `folio_test_hugetlb_migratable()`, answered by the hugetlb owner.
+    pub(super) fn hugetlb_owner_migratable(&self, pfn: Pfn) -> bool {
+        self.movable_ops_of(MovableKind::Hugetlb)
+            .is_some_and(|ops| ops.migratable(self, pfn))
+    }
+
+    /// `dissolve_free_hugetlb_folios()` of `[start, end)`, done by the
+    /// hugetlb owner (nothing without a pool).
+    pub(super) fn hugetlb_owner_dissolve(&self, start: Pfn, end: Pfn) -> KResult<()> {
+        match self.movable_ops_of(MovableKind::Hugetlb) {
+            Some(ops) => ops.dissolve_free(self, start, end),
+            None => Ok(()),
+        }
     }
 
     /// `do_migrate_range()`: migrates every movable page of `[start, end)`
@@ -138,13 +185,15 @@ impl Machine {
         }
     }
 
-    /// Migrates one isolated page; puts it back on failure.
+    /// Migrates one isolated folio; puts it back on failure.
     fn migrate_one(&self, src: Pfn, ops: &Arc<dyn MovableOps>, gfp: Gfp) -> bool {
+        // A folio still large after isolation (hugetlb) moves whole.
+        let src = self.folio_head(src);
         let src_nid = self.page(src).nid();
         let target_nid = (0..self.nodes().len())
             .find(|&n| n != src_nid && self.node(n).present_pages() > 0)
             .unwrap_or(src_nid);
-        let dst = match self.alloc_pages(gfp, 0, target_nid) {
+        let dst = match ops.alloc_target(self, src, gfp, target_nid) {
             Ok(dst) => dst,
             Err(_) => {
                 ops.putback(self, src);

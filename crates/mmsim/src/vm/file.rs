@@ -61,7 +61,8 @@ pub struct FileState {
 /// 2 MiB index of its head).
 pub fn page_file(page: &crate::page::Page) -> Option<(u32, u64)> {
     let p = page.private();
-    (p & (1 << 63) == 0 && !page.has_type() && p & FILE_BIT != 0)
+    let typed = page.has_type() && !page.is_type(crate::page::PageType::Hugetlb);
+    (p & (1 << 63) == 0 && !typed && p & FILE_BIT != 0)
         .then_some((((p & !FILE_BIT) >> FILE_SHIFT) as u32, p & INDEX_MASK))
 }
 
@@ -162,8 +163,10 @@ impl Machine {
 
     /// `hugetlbfs` `filemap_lock_hugetlb_folio()` / `alloc_hugetlb_folio()`:
     /// the cache folio of a hugetlbfs file at 2 MiB index `index`, taken
-    /// from the pool on first use (-ENOMEM when the pool is empty, the
-    /// model's SIGBUS). The cache holds one reference.
+    /// from the pool on first use (-EFAULT when the pool is empty, the
+    /// model's SIGBUS). The cache holds one reference; the caller gets
+    /// another, taken under the file's lock as [`Machine::file_get_page`]
+    /// takes it.
     pub(crate) fn file_get_huge(&self, file: u32, index: u64) -> KResult<Pfn> {
         let mut files = self.vm().files.lock();
         let f = files.get_mut(file as usize).ok_or(Errno::EBADF)?;
@@ -171,10 +174,13 @@ impl Machine {
             return Err(Errno::EFAULT);
         }
         if let Some(&head) = f.pages.get(&index) {
+            self.folio_get(head);
             return Ok(head);
         }
         let head = self.alloc_hugetlb_folio()?;
         self.page(head).set_private(file_identity(file, index));
+        // The cache's reference, and the caller's.
+        self.folio_get(head);
         f.pages.insert(index, head);
         Ok(head)
     }
