@@ -97,6 +97,16 @@ impl RmapItem {
     }
 }
 
+/// A page a scan looks at: where it is mapped, its contents, and the
+/// anon_vma an rmap item for it would record.
+struct Candidate {
+    mm: Arc<Mm>,
+    addr: u64,
+    pfn: Pfn,
+    buf: Vec<u8>,
+    anon_vma: u32,
+}
+
 /// `calc_checksum()`: a hash of the page's bytes (the kernel's xxhash; any
 /// hash that changes with the contents serves).
 fn calc_checksum(buf: &[u8]) -> u64 {
@@ -216,7 +226,7 @@ impl Machine {
     pub fn ksm_run(&self) -> KsmStats {
         // Every candidate in scan order, with its contents and the anon_vma
         // an rmap item would record.
-        let mut candidates: Vec<(Arc<Mm>, u64, Pfn, Vec<u8>, u32)> = Vec::new();
+        let mut candidates: Vec<Candidate> = Vec::new();
         for mm in self.live_mms() {
             let maps = mm.mmap_lock.down_read();
             for v in maps.iter().filter(|v| v.flags & VM_MERGEABLE != 0) {
@@ -226,7 +236,13 @@ impl Machine {
                     let pte = self.pte_at(&mm, addr);
                     if pte.present() && !pte.special() && self.folio_test_anon(pte.pfn()) {
                         if let Some(buf) = self.page_contents(pte.pfn()) {
-                            candidates.push((mm.clone(), addr, pte.pfn(), buf, av));
+                            candidates.push(Candidate {
+                                mm: mm.clone(),
+                                addr,
+                                pfn: pte.pfn(),
+                                buf,
+                                anon_vma: av,
+                            });
                         }
                     }
                     addr += PAGE_SIZE;
@@ -252,7 +268,14 @@ impl Machine {
         let mut unstable: BTreeMap<Vec<u8>, (Arc<Mm>, u64, Pfn, u32)> = BTreeMap::new();
         let mut items = self.vm().ksm.lock();
         let mut next_items: BTreeMap<(u32, u64), RmapItem> = BTreeMap::new();
-        for (mm, addr, pfn, buf, av) in candidates {
+        for Candidate {
+            mm,
+            addr,
+            pfn,
+            buf,
+            anon_vma: av,
+        } in candidates
+        {
             // get_next_rmap_item(): an address keeps its rmap_item while a
             // page is mapped there; one without a page loses it.
             let item = next_items
