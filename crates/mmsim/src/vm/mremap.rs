@@ -244,10 +244,20 @@ impl Machine {
             start: old.start,
             end: old.end,
         };
-        // The old VMA is split around the range (a huge PMD across either
-        // edge is split with it); the entries move, so nothing is zapped.
-        self.vma_remove_range(mm, maps, range)?;
-        maps.insert_merged(moved.clone());
+        let new_range = UserRange {
+            start: moved.start,
+            end: moved.end,
+        };
+        // copy_vma() first, so the range is mapped by one VMA or the other
+        // throughout (a file stays mapped: the last unmap truncates a shared
+        // anonymous mapping's file); then the old VMA is split around the
+        // range (a huge PMD across either edge is split with it) and the
+        // range removed — the entries move, so nothing is zapped.
+        maps.insert_merged(moved);
+        if let Err(e) = self.vma_remove_range(mm, maps, range) {
+            let _ = self.vma_remove_range(mm, maps, new_range);
+            return Err(e);
+        }
         if let Err((done, e)) = self.move_page_tables(mm, old_addr, new_addr, old_len, hugetlb) {
             // "On error, move entries back from new area to old", and the
             // range is mapped where it was.
@@ -255,12 +265,8 @@ impl Machine {
             if back.is_err() {
                 self.report_bug("BUG: mremap could not move entries back".into());
             }
-            let new_range = UserRange {
-                start: moved.start,
-                end: moved.end,
-            };
-            let _ = self.vma_remove_range(mm, maps, new_range);
             maps.insert_merged(old);
+            let _ = self.vma_remove_range(mm, maps, new_range);
             return Err(e);
         }
         Ok(new_addr)
