@@ -57,15 +57,22 @@
 //! │                                               locks: reverse-map walkers
 //! │                                               read, collapse and exit write
 //! ├─ anon_vma list                  Mutex         vm::VmState
+//! ├─ an mm's VMA copy (rmap_vmas)   Mutex         vm::Mm, published by
+//! │                                               vm::MmMaps under mmap_lock
 //! ├─ [page-table lock]              other address spaces' PTEs
-//! └─ swap-cache lock                migration's reference check
+//! ├─ swap-cache lock                migration's reference check
+//! ├─ memfd files (page cache)       Mutex         vm::VmState: migration
+//! │                                               hands a cache slot over
+//! └─ KSM stable tree                Mutex         vm::VmState: migration
+//!                                                 moves a stable node
 //!
 //! [page-table lock]                 SpinLock      vm::Mm::ptl (split PTLs)
 //! ├─ page-table lock                one mm's PMD table, then its PTE table
 //! │                                 (collapse); never two mms' (fork locks
 //! │                                 only the parent's: the child is private)
-//! └─ swap-cache lock                Mutex         vm::swap::SwapDevice
-//!                                                 (pageout, fork's swap_dup)
+//! ├─ swap-cache lock                Mutex         vm::swap::SwapDevice
+//! │                                               (pageout, fork's swap_dup)
+//! └─ KSM stable tree                a merge adds an rmap item
 //!
 //! balloon_lock                      Mutex         drivers::balloon: inflate,
 //! │                                               deflate; migration only
@@ -94,8 +101,9 @@
 //! Leaf locks, with nothing taken under them: the System RAM resources, the
 //! kernel log and the bug list (all `Machine`'s), the memory-block table
 //! (RwSem), the movable_ops registrations, the node events, the hugetlb
-//! pool, the memmap chunk pool and `zone->span_seq` (a seqcount written
-//! under mem_hotplug_lock). The huge-zero-page and memfd-file mutexes are
+//! pool, the memmap chunk pool, each mm's VMA copy for the reverse map
+//! (`rmap_vmas`, written under mmap_lock, read under rmap_lock) and
+//! `zone->span_seq` (a seqcount written under mem_hotplug_lock). The huge-zero-page and memfd-file mutexes are
 //! leaves but for allocating (`zone->lock`, the hugetlb pool).
 //!
 //! # Sleeping and spinning
@@ -485,7 +493,7 @@ impl Machine {
         m.boot_memory()?;
         m.register_balloon();
         m.register_owner();
-        m.register_anon_migration();
+        m.register_lru_migration();
         if m.config.hugepages > 0 {
             m.hugetlb_boot(m.config.hugepages)
                 .map_err(|_| ConfigError {

@@ -101,6 +101,16 @@ fn line() -> impl Strategy<Value = String> {
         (n(), size()).prop_map(|(o, l)| format!("A read buf+{o} {l}")),
         (n(), size()).prop_map(|(o, l)| format!("A munmap buf {o} {l}")),
         (n(), size()).prop_map(|(o, l)| format!("A mprotect buf ro {o} {l}")),
+        size().prop_map(|s| format!("A mremap buf {s}")),
+        (size(), n(), size(), 0usize..3).prop_map(|(s, o, l, k)| format!(
+            "A mremap buf {s} {o} {l} to={}",
+            ["x", "y", "buf"][k]
+        )),
+        (size(), 0usize..2).prop_map(|(s, k)| format!("A mremap {} {s} to=buf", ["x", "y"][k])),
+        (size(), any::<bool>()).prop_map(|(s, h)| format!(
+            "A mmap w {s} anon shared{}",
+            if h { " hugetlb" } else { "" }
+        )),
         (n(), size(), 0usize..6).prop_map(|(o, l, k)| format!(
             "A madvise buf {} {o} {l}",
             [

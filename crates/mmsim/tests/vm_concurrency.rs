@@ -17,7 +17,7 @@ use mmsim::page::PAGE_SIZE;
 use mmsim::sync::atomic::{AtomicBool, Ordering};
 use mmsim::sync::{thread, Arc};
 use mmsim::vm::huge::HPAGE_PMD_SIZE;
-use mmsim::vm::{VM_HUGEPAGE, VM_READ, VM_WRITE};
+use mmsim::vm::{VM_HUGEPAGE, VM_HUGETLB, VM_READ, VM_SHARED, VM_WRITE};
 use mmsim::{Machine, MachineConfig};
 
 const PAGES: u64 = 64;
@@ -272,4 +272,195 @@ fn race_with_offlining(thp: bool) {
         );
     }
     eprintln!("block went offline {offlined} times under the processes ({collapsed} collapses)");
+}
+
+/// The same race on memory that is not private anonymous: a memfd mapped
+/// shared and private, shared anonymous memory (moved around by mremap()
+/// meanwhile) and a hugetlb folio, while the block they live in goes
+/// offline and online again. Page-cache pages migrate through the file's
+/// reverse map and cache slot, hugetlb folios with PMD migration entries;
+/// faults, GUP, fork and mremap meet them half-way.
+#[test]
+fn shared_and_hugetlb_memory_races_with_offlining() {
+    const N: u64 = 8;
+    let m = Arc::new(
+        Machine::boot(
+            MachineConfig {
+                ram: 2 << 30,
+                movable: 128 << 20,
+                hugepages: 6,
+                ..Default::default()
+            },
+            Default::default(),
+        )
+        .unwrap(),
+    );
+    let rw = VM_READ | VM_WRITE;
+    let stop = Arc::new(AtomicBool::new(false));
+    let ready = Arc::new(mmsim::sync::atomic::AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for seed in 1..=3u64 {
+        let (m, ready) = (m.clone(), ready.clone());
+        workers.push(thread::spawn(move || {
+            let mut rng = Rng(seed * 0x9e37_79b9_7f4a_7c15);
+            let mm = m.mm_alloc().unwrap();
+            let f = m.file_create(N * PAGE_SIZE, false).unwrap();
+            let fs = m.mmap_file(&mm, f, N * PAGE_SIZE, rw, true).unwrap();
+            let fp = m.mmap_file(&mm, f, N * PAGE_SIZE, rw, false).unwrap();
+            let mut sh = m
+                .mmap_anon(&mm, N * PAGE_SIZE, rw | VM_SHARED, false)
+                .unwrap();
+            let hu = m
+                .mmap_anon(&mm, HPAGE_PMD_SIZE, rw | VM_HUGETLB, false)
+                .unwrap();
+            // The hugetlb folio is taken before offlining can dissolve the
+            // pool under us.
+            m.user_write(&mm, hu, &[0; 16]).unwrap();
+            // Acquire-Release: pairs with the hotplug thread's Acquire load.
+            ready.fetch_add(1, Ordering::AcqRel);
+            let (mut ef, mut esh, mut ehu) =
+                ([0u8; N as usize], [0u8; N as usize], [0u8; N as usize]);
+            let mut epriv: [Option<u8>; N as usize] = [None; N as usize];
+            let slot = |i: u64| hu + i * (HPAGE_PMD_SIZE / N);
+            for _ in 0..20000 {
+                let i = rng.next() % N;
+                let off = i * PAGE_SIZE;
+                let b = (rng.next() % 255 + 1) as u8;
+                match rng.next() % 11 {
+                    0 => {
+                        m.user_write(&mm, fs + off, &[b; 16]).unwrap();
+                        ef[i as usize] = b;
+                    }
+                    1 => {
+                        m.user_write(&mm, fp + off, &[b; 16]).unwrap();
+                        epriv[i as usize] = Some(b);
+                    }
+                    2 => {
+                        m.user_write(&mm, sh + off, &[b; 16]).unwrap();
+                        esh[i as usize] = b;
+                    }
+                    3 => {
+                        m.user_write(&mm, slot(i), &[b; 16]).unwrap();
+                        ehu[i as usize] = b;
+                    }
+                    4 => {
+                        let p = epriv[i as usize].unwrap_or(ef[i as usize]);
+                        assert_eq!(
+                            m.user_read(&mm, fs + off, 16).unwrap(),
+                            [ef[i as usize]; 16]
+                        );
+                        assert_eq!(m.user_read(&mm, fp + off, 16).unwrap(), [p; 16]);
+                        assert_eq!(
+                            m.user_read(&mm, sh + off, 16).unwrap(),
+                            [esh[i as usize]; 16]
+                        );
+                        assert_eq!(
+                            m.user_read(&mm, slot(i), 16).unwrap(),
+                            [ehu[i as usize]; 16]
+                        );
+                    }
+                    5 => {
+                        // A child shares the file and the shared memory and
+                        // sees their current bytes.
+                        let c = m.dup_mm(&mm).unwrap();
+                        assert_eq!(m.user_read(&c, fs + off, 16).unwrap(), [ef[i as usize]; 16]);
+                        assert_eq!(
+                            m.user_read(&c, sh + off, 16).unwrap(),
+                            [esh[i as usize]; 16]
+                        );
+                        assert_eq!(m.user_read(&c, slot(i), 16).unwrap(), [ehu[i as usize]; 16]);
+                        m.exit_mmap(&c);
+                    }
+                    6 | 7 => {
+                        let (addr, e) = match rng.next() % 3 {
+                            0 => (fs + off, ef[i as usize]),
+                            1 => (sh + off, esh[i as usize]),
+                            _ => (slot(i), ehu[i as usize]),
+                        };
+                        let flags = GupFlags {
+                            write: false,
+                            pin: true,
+                            longterm: rng.next() % 2 == 0,
+                        };
+                        let pinned = match m.get_user_pages(&mm, addr & !(PAGE_SIZE - 1), 1, flags) {
+                            Ok(p) => p,
+                            Err(e) => {
+                                let pte = m.pte_at(&mm, addr);
+                                let pfn = pte.pfn();
+                                panic!("pin ({flags:?}) of {addr:#x} failed: {e}; pte {pte:?} zone {:?} ref {} map {} flags {} hugetlb {}", m.page(pfn).zonenum(), m.folio_ref_count(pfn), m.folio_mapcount(pfn), mmsim::walkers::kpageflags_names(m.kpageflags(pfn)), m.folio_test_hugetlb(pfn));
+                            }
+                        };
+                        let mut buf = [0u8; 16];
+                        let at = pinned.pages[0].phys() + (addr % PAGE_SIZE);
+                        m.physmem().read(at, &mut buf).unwrap();
+                        assert_eq!(buf, [e; 16], "pinned page");
+                        m.unpin_user_pages(pinned);
+                    }
+                    8 => {
+                        // Fresh page-cache pages, in the block again: the
+                        // old shared memory's file is truncated meanwhile.
+                        m.munmap(&mm, sh, N * PAGE_SIZE).unwrap();
+                        sh = m
+                            .mmap_anon(&mm, N * PAGE_SIZE, rw | VM_SHARED, false)
+                            .unwrap();
+                        for (k, &e) in esh.iter().enumerate() {
+                            m.user_write(&mm, sh + k as u64 * PAGE_SIZE, &[e; 16])
+                                .unwrap();
+                        }
+                    }
+                    9 => {
+                        // The private copy goes; the file shows through.
+                        m.madvise_dontneed(&mm, fp + off, PAGE_SIZE).unwrap();
+                        epriv[i as usize] = None;
+                    }
+                    _ => {
+                        // mremap() the shared memory onto a placeholder.
+                        let to = m.mmap_anon(&mm, N * PAGE_SIZE, 0, false).unwrap();
+                        let fixed = mmsim::vm::mremap::MremapFlags {
+                            maymove: true,
+                            fixed: Some(to),
+                        };
+                        sh = m
+                            .mremap(&mm, sh, N * PAGE_SIZE, N * PAGE_SIZE, fixed)
+                            .unwrap();
+                        assert_eq!(sh, to);
+                    }
+                }
+            }
+            m.exit_mmap(&mm);
+        }));
+    }
+    let hotplug = {
+        let (m, stop, ready) = (m.clone(), stop.clone(), ready.clone());
+        thread::spawn(move || {
+            // Acquire pairs with the workers' AcqRel increments.
+            while ready.load(Ordering::Acquire) < 3 {
+                thread::yield_now();
+            }
+            let mut offlined = 0;
+            // Acquire pairs with the Release store of `stop` below.
+            while !stop.load(Ordering::Acquire) {
+                if write_with_signal(&m, "devices/system/memory/memory15/state", "offline", 5)
+                    .is_ok()
+                {
+                    offlined += 1;
+                }
+                let _ = m.sysfs_write(
+                    "devices/system/memory/memory15/state",
+                    "online_movable",
+                    &Task::new(),
+                );
+            }
+            offlined
+        })
+    };
+    for w in workers {
+        w.join().unwrap();
+    }
+    stop.store(true, Ordering::Release); // pairs with the hotplug thread's Acquire
+    let offlined = hotplug.join().unwrap();
+    // Every process is gone: invariants and the leak check hold.
+    let v = m.check_all();
+    assert!(v.is_empty(), "{v:#?}");
+    eprintln!("block went offline {offlined} times under shared and hugetlb memory");
 }

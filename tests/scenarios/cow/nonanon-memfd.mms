@@ -10,7 +10,7 @@ P mmap mem 4K file=f private
 P mmap smem 4K file=f shared ro
 expect P read smem 4K == 0x00
 let cache = P pfn smem
-expect kpageflags $cache == uptodate,mmap,swapbacked
+expect kpageflags $cache == uptodate,lru,mmap,swapbacked
 P write mem 4K 0xff
 expect P pfn mem != $cache
 expect P read smem 4K == 0x00

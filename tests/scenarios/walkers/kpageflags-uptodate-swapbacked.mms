@@ -7,7 +7,8 @@
 # (shmem_alloc_folio()). A 6.18 host shows the same bits: anonymous
 # uptodate,lru,mmap,anon,swapbacked,owner_2 (lru once the LRU batch drains),
 # a THP adds compound_head,thp, and a memfd page uptodate,dirty,mmap,swapbacked
-# (this model does not set PG_dirty on shmem pages yet).
+# (lru too once the batch drains: shmem pages are on the LRU; this model
+# does not set PG_dirty on shmem pages yet).
 machine ram=1G swap=64M hugepages=2
 spawn A
 A mmap buf 8K
@@ -24,7 +25,7 @@ expect kpageflags $c == uptodate,lru,mmap,anon,swapbacked,owner_2
 A mmap s 8K file=f shared
 A write s 1 0x1
 let d = A pfn s
-expect kpageflags $d == uptodate,mmap,swapbacked
+expect kpageflags $d == uptodate,lru,mmap,swapbacked
 # A THP, and its pages once reclaim split it.
 A mmap t 2M thp
 A write t 2M 0x1

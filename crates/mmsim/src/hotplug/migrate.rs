@@ -3,16 +3,18 @@
 //!
 //! Who may move a page is decided by its owner through [`MovableOps`], the
 //! model of 7.2's `movable_operations`: registered per kind of page (PageOffline
-//! pages of the balloon driver and of the test owner, zsmalloc, and LRU folios
-//! through the same interface). Migration of one page:
+//! balloon pages and the test owner's, zsmalloc, and through the same
+//! interface the VM's LRU folios and hugetlb folios). Migration of one folio:
 //!
 //! 1. `folio_try_get()`: a speculative reference; free pages and pages whose
 //!    owner dropped its reference (PageOffline during offlining) are skipped.
 //! 2. `isolate`: the first owner of the page's kind that recognises the page
 //!    takes it off its own lists and keeps a reference for the migration
 //!    core (PG_movable_ops_isolated).
-//! 3. A target page is allocated outside the isolated range (the allocator
-//!    never hands out isolated pageblocks), on another node if there is one.
+//! 3. The owner allocates a target outside the isolated range (the
+//!    allocator never hands out isolated pageblocks), on another node if
+//!    there is one: a page from the buddy allocator, or for a hugetlb folio
+//!    one from its pool or a fresh one (`alloc_migration_target()`).
 //! 4. `migrate`: the owner copies the contents and moves its ownership to the
 //!    target; on success the source's last reference is dropped and the page
 //!    falls into the isolated free list; on failure `putback` returns it.
@@ -34,6 +36,8 @@ pub enum MovableKind {
     Zsmalloc,
     /// LRU folios (user memory; registered by the VM layer).
     Lru,
+    /// hugetlb folios (registered by the VM layer with the pool).
+    Hugetlb,
 }
 
 /// `struct movable_operations`.
@@ -41,6 +45,27 @@ pub trait MovableOps: Send + Sync {
     /// `isolate_page()`: takes the page away from its owner's lists for
     /// migration, holding one extra reference; false if it cannot now.
     fn isolate(&self, m: &Machine, pfn: Pfn) -> bool;
+    /// `alloc_migration_target()` for the isolated `src`: where it may move,
+    /// allowed by `gfp`, preferably on node `nid`; refcount 1. By default an
+    /// order-0 page from the buddy allocator.
+    fn alloc_target(&self, m: &Machine, src: Pfn, gfp: Gfp, nid: usize) -> KResult<Pfn> {
+        let _ = src;
+        m.alloc_pages(gfp, 0, nid)
+    }
+    /// For a folio that is neither on the LRU nor has movable_ops (a hugetlb
+    /// folio): whether it may be migrated now, as `scan_movable_pages()`
+    /// asks (`folio_test_hugetlb_migratable()`). By default not.
+    fn migratable(&self, m: &Machine, pfn: Pfn) -> bool {
+        let _ = (m, pfn);
+        false
+    }
+    /// Gives the free pages the owner keeps in `[start, end)` back to the
+    /// buddy allocator before offlining tests the range
+    /// (`dissolve_free_hugetlb_folios()`). By default there are none.
+    fn dissolve_free(&self, m: &Machine, start: Pfn, end: Pfn) -> KResult<()> {
+        let _ = (m, start, end);
+        Ok(())
+    }
     /// `migrate_page()`: `dst` (refcount 1, allocated) takes over `src`'s
     /// contents and ownership; on success the owner has dropped its own
     /// reference to `src`, leaving only the isolation reference.
@@ -69,7 +94,9 @@ impl Machine {
     /// registrations' lock.
     fn movable_owners(&self, pfn: Pfn) -> Vec<Arc<dyn MovableOps>> {
         let p = self.page(pfn);
-        let kind = if p.has_movable_ops() {
+        let kind = if self.folio(pfn).is_hugetlb() {
+            MovableKind::Hugetlb
+        } else if p.has_movable_ops() {
             if p.is_type(PageType::Offline) {
                 MovableKind::Offline
             } else {
@@ -81,6 +108,11 @@ impl Machine {
         } else {
             return Vec::new();
         };
+        self.movable_ops_of(kind)
+    }
+
+    /// The ops registered for `kind`, in registration order.
+    fn movable_ops_of(&self, kind: MovableKind) -> Vec<Arc<dyn MovableOps>> {
         self.hotplug()
             .movable_ops
             .down_read()
@@ -88,6 +120,22 @@ impl Machine {
             .filter(|(k, _)| *k == kind)
             .map(|(_, ops)| ops.clone())
             .collect()
+    }
+
+    /// `folio_test_hugetlb_migratable()`, answered by the hugetlb owner.
+    pub(super) fn hugetlb_owner_migratable(&self, pfn: Pfn) -> bool {
+        self.movable_ops_of(MovableKind::Hugetlb)
+            .iter()
+            .any(|ops| ops.migratable(self, pfn))
+    }
+
+    /// `dissolve_free_hugetlb_folios()` of `[start, end)`, done by the
+    /// hugetlb owner (nothing without a pool).
+    pub(super) fn hugetlb_owner_dissolve(&self, start: Pfn, end: Pfn) -> KResult<()> {
+        for ops in self.movable_ops_of(MovableKind::Hugetlb) {
+            ops.dissolve_free(self, start, end)?;
+        }
+        Ok(())
     }
 
     /// `do_migrate_range()`: migrates every movable page of `[start, end)`
@@ -150,13 +198,15 @@ impl Machine {
         }
     }
 
-    /// Migrates one isolated page; puts it back on failure.
+    /// Migrates one isolated folio; puts it back on failure.
     fn migrate_one(&self, src: Pfn, ops: &Arc<dyn MovableOps>, gfp: Gfp) -> bool {
+        // A folio still large after isolation (hugetlb) moves whole.
+        let src = self.folio_head(src);
         let src_nid = self.page(src).nid();
         let target_nid = (0..self.nodes().len())
             .find(|&n| n != src_nid && self.node(n).present_pages() > 0)
             .unwrap_or(src_nid);
-        let dst = match self.alloc_pages(gfp, 0, target_nid) {
+        let dst = match ops.alloc_target(self, src, gfp, target_nid) {
             Ok(dst) => dst,
             Err(_) => {
                 ops.putback(self, src);

@@ -3,8 +3,11 @@
 //! The pipeline: isolate the range (refusing unmovable pages outside
 //! ZONE_MOVABLE), tell the notifiers MEM_GOING_OFFLINE (drivers drop the
 //! references of their PageOffline pages here), then loop — migrate whatever
-//! `scan_movable_pages()` finds, until nothing movable is left, and test that
-//! every page is free, HWPoison or a released PageOffline page. There is no
+//! `scan_movable_pages()` finds (LRU folios, pages with movable_ops, in-use
+//! hugetlb folios), until nothing movable is left, dissolve the free hugetlb
+//! folios of the range (`dissolve_free_hugetlb_folios()`: the pool shrinks),
+//! and test that every page is free, HWPoison or a released PageOffline
+//! page. There is no
 //! timeout: the loop ends with success, with -EBUSY for a definitely unmovable
 //! page (a PageOffline page still referenced), or with -EINTR when the writer
 //! has a signal pending. Success takes the free pages off the isolated free
@@ -110,6 +113,12 @@ impl Machine {
             if ret != Errno::ENOENT {
                 return undo("unmovable page", Errno::EBUSY);
             }
+            // "Dissolve free hugetlb folios in the memory block before doing
+            // offlining actually in order to make hugetlbfs's object
+            // counting consistent."
+            if let Err(e) = self.hugetlb_owner_dissolve(start, end) {
+                return undo("failure to dissolve huge pages", e);
+            }
             if self
                 .test_pages_isolated(start, end, IsolateMode::MemOffline)
                 .is_ok()
@@ -150,6 +159,16 @@ impl Machine {
             let p = self.page(pfn);
             if p.test(PG_LRU) || p.has_movable_ops() {
                 return Ok(pfn);
+            }
+            let folio = self.folio(pfn);
+            if folio.is_hugetlb() {
+                // A racy test, as in the kernel: the folio may be freed or
+                // isolated meanwhile; the caller copes.
+                if self.hugetlb_owner_migratable(pfn) {
+                    return Ok(pfn);
+                }
+                pfn = folio.pfn() + (1u64 << folio.order());
+                continue;
             }
             if p.is_type(PageType::Offline) {
                 let skip = self.variants().offline_skip;

@@ -94,13 +94,15 @@ impl Machine {
 
     /// `alloc_contig_range(start, end)`: every page of `[start, end)` is
     /// allocated (refcount 1, no type) or nothing is, emptying the range by
-    /// [`Machine::do_migrate_range`]. See
+    /// [`Machine::do_migrate_range`] and by replacing the free hugetlb
+    /// folios in it with fresh ones from elsewhere
+    /// ([`Machine::replace_free_hugetlb_folios`]). See
     /// [`PageAlloc::alloc_contig_range`] for the errors and for what the
     /// caller must guarantee.
     pub fn alloc_contig_range(&self, start: Pfn, end: Pfn, mode: IsolateMode) -> KResult<()> {
         self.page_alloc()
             .alloc_contig_range(start, end, mode, &mut |first, end| {
-                self.do_migrate_range(first, end)
+                self.do_migrate_range(first, end) + self.replace_free_hugetlb_folios(first, end)
             })
     }
 

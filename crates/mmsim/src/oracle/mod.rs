@@ -107,6 +107,9 @@ struct Mapping {
     private: SparsePages,
     /// Byte ranges that are gone (munmap, or MADV_DONTFORK in a fork child).
     unmapped: RangeSet,
+    /// The file page its first page shows (file mappings; an mremap that
+    /// moves part of a mapping moves this with it).
+    pgoff: u64,
 }
 
 /// A memory-backed file (memfd/tmpfs).
@@ -170,6 +173,28 @@ impl Oracle {
         self.mmap(proc, map, size, Backing::Anon)
     }
 
+    /// `mmap(MAP_SHARED | MAP_ANONYMOUS)` of `size` bytes: zeros, shared by
+    /// every process that inherits the mapping — a file of the mapping's
+    /// size that nothing else can name.
+    pub fn mmap_shared_anon(
+        &mut self,
+        proc: &str,
+        map: &str,
+        size: u64,
+    ) -> Result<(), OracleError> {
+        let id = FileId(self.files.len());
+        self.files.push(File {
+            name: format!("shared anonymous memory of {proc}'s {map}"),
+            size,
+            pages: SparsePages::default(),
+        });
+        let mapped = self.mmap(proc, map, size, Backing::SharedFile(id));
+        if mapped.is_err() {
+            self.files.pop();
+        }
+        mapped
+    }
+
     /// `mmap` of `size` bytes of `file` from its start, MAP_SHARED or
     /// MAP_PRIVATE. The mapping may extend beyond the end of the file, but
     /// accesses there fail with [`OracleError::BeyondEof`] (SIGBUS).
@@ -221,6 +246,7 @@ impl Oracle {
                 backing,
                 private: SparsePages::default(),
                 unmapped: RangeSet::default(),
+                pgoff: 0,
             },
         );
         if let Some(p) = self.procs.get_mut(proc) {
@@ -294,6 +320,115 @@ impl Oracle {
         };
         for (start, end) in mapped {
             self.let_go(id, start / PAGE_SIZE..end / PAGE_SIZE);
+        }
+        Ok(())
+    }
+
+    /// `mremap()` of the pages holding `[off, off + len)` of a mapping to
+    /// `new_size` bytes.
+    ///
+    /// Without `to` the range is the whole mapping, which keeps its name:
+    /// shrinking unmaps its tail; growing adds bytes that read as a fresh
+    /// mapping's would. With `to` (MREMAP_FIXED at the start of another
+    /// mapping of the process) the memory moves there and replaces what was
+    /// mapped under that name, which is let go as by munmap: `to` names the
+    /// moved memory from then on — its bytes, its place in its file, the
+    /// pins on it — and the range becomes a hole in `map`. Bytes beyond
+    /// `new_size` are unmapped; bytes added beyond the old length read as a
+    /// fresh mapping's would.
+    pub fn mremap(
+        &mut self,
+        proc: &str,
+        map: &str,
+        off: u64,
+        len: u64,
+        new_size: u64,
+        to: Option<&str>,
+    ) -> Result<(), OracleError> {
+        let (id, pages) = self.page_range(proc, map, off, len)?;
+        let bad = |why| {
+            Err(OracleError::BadRemap {
+                at: place(map, off),
+                why,
+            })
+        };
+        if new_size == 0 {
+            return Err(OracleError::EmptyRange {
+                at: place(map, off),
+            });
+        }
+        let new_pages = page_up(new_size);
+        let Some(to) = to else {
+            let size = self.maps.get(&id).map_or(0, |m| m.size);
+            if pages != (0..page_up(size)) {
+                return bad("a resize that keeps the name must cover the whole mapping");
+            }
+            if new_pages < pages.end {
+                self.let_go(id, new_pages..pages.end);
+            }
+            if let Some(m) = self.maps.get_mut(&id) {
+                m.unmapped.truncate(new_size);
+                m.size = new_size;
+            }
+            return Ok(());
+        };
+        let (dest, dest_map) = self.lookup(proc, to)?;
+        if dest == id {
+            return bad("the destination is the mapping itself");
+        }
+        let dest_pages = page_up(dest_map.size);
+        // The destination goes first (do_munmap() of the target range).
+        self.let_go(dest, 0..dest_pages);
+        self.maps.remove(&dest);
+        // What no longer fits is unmapped where it is.
+        let moved = pages.start..pages.start + (pages.end - pages.start).min(new_pages);
+        if moved.end < pages.end {
+            self.let_go(id, moved.end..pages.end);
+        }
+        let new = self.new_map_id();
+        let Some(src) = self.maps.get_mut(&id) else {
+            return Err(OracleError::NoSuchMapping {
+                proc: proc.into(),
+                map: map.into(),
+            });
+        };
+        let mut private = SparsePages::default();
+        for (page, bytes) in src.private.take(moved.clone()) {
+            private.put(page - moved.start, bytes);
+        }
+        src.unmapped
+            .insert(pages.start * PAGE_SIZE, pages.end * PAGE_SIZE);
+        let moved_map = Mapping {
+            size: new_size,
+            backing: src.backing,
+            private,
+            unmapped: RangeSet::default(),
+            pgoff: src.pgoff + moved.start,
+        };
+        let src_gone = src.unmapped.covers(0, src.size);
+        self.maps.insert(new, moved_map);
+        // The pins on the moved memory follow it.
+        for pin in self.pins.values_mut() {
+            for pp in &mut pin.pages {
+                if let Frame::Private { map: m, page } = pp.frame {
+                    if m == id && moved.contains(&page) {
+                        pp.frame = Frame::Private {
+                            map: new,
+                            page: page - moved.start,
+                        };
+                        pin.scattered = true;
+                    }
+                }
+            }
+        }
+        if let Some(p) = self.procs.get_mut(proc) {
+            p.maps.insert(to.into(), new);
+            if src_gone {
+                p.maps.remove(map);
+            }
+        }
+        if src_gone {
+            self.maps.remove(&id);
         }
         Ok(())
     }
@@ -423,6 +558,7 @@ impl Oracle {
             return Err(OracleError::PinExists(pin.into()));
         }
         let id = self.accessible(proc, map, off, len)?;
+        let scattered = self.maps.get(&id).is_some_and(|m| m.pgoff != 0);
         let mut pages = Vec::new();
         for page in pages_of(off, len) {
             let frame = if flags.breaks_cow() {
@@ -462,6 +598,7 @@ impl Oracle {
                 len,
                 flags,
                 pages,
+                scattered,
             },
         );
         Ok(())
@@ -575,7 +712,8 @@ impl Oracle {
             });
         }
         if let Backing::PrivateFile(f) | Backing::SharedFile(f) = m.backing {
-            if let Some(file) = self.files.get(f.0).filter(|file| end > file.size) {
+            let file_end = m.pgoff * PAGE_SIZE + end;
+            if let Some(file) = self.files.get(f.0).filter(|file| file_end > file.size) {
                 return Err(OracleError::BeyondEof {
                     at: place(map, off),
                     file: file.name.clone(),
@@ -616,7 +754,11 @@ impl Oracle {
 
     /// What a process sees in page `page` of its mapping (`None`: zeros).
     fn mapping_page<'a>(&'a self, m: &'a Mapping, page: u64) -> Option<&'a Page> {
-        let file_page = |f: FileId| self.files.get(f.0).and_then(|file| file.pages.get(page));
+        let file_page = |f: FileId| {
+            self.files
+                .get(f.0)
+                .and_then(|file| file.pages.get(m.pgoff + page))
+        };
         match m.backing {
             Backing::Anon => m.private.get(page),
             Backing::PrivateFile(f) => m.private.get(page).or_else(|| file_page(f)),
@@ -627,10 +769,13 @@ impl Oracle {
     /// The memory behind page `page` of a mapping now.
     fn frame_at(&self, id: MapId, page: u64) -> Frame {
         let m = self.maps.get(&id);
-        match m.map(|m| (m.backing, m.private.contains(page))) {
-            Some((Backing::SharedFile(file), _) | (Backing::PrivateFile(file), false)) => {
-                Frame::File { file, page }
-            }
+        match m.map(|m| (m.backing, m.private.contains(page), m.pgoff)) {
+            Some(
+                (Backing::SharedFile(file), _, pgoff) | (Backing::PrivateFile(file), false, pgoff),
+            ) => Frame::File {
+                file,
+                page: pgoff + page,
+            },
             _ => Frame::Private { map: id, page },
         }
     }
@@ -646,12 +791,18 @@ impl Oracle {
                     m.private.get_or_fill(page, zero_page);
                 }
                 Backing::PrivateFile(f) => {
+                    let at = m.pgoff + page;
                     m.private.get_or_fill(page, || {
-                        let from_file = files.get(f.0).and_then(|file| file.pages.get(page));
+                        let from_file = files.get(f.0).and_then(|file| file.pages.get(at));
                         from_file.map_or_else(zero_page, |p| Box::new(*p))
                     });
                 }
-                Backing::SharedFile(file) => return Frame::File { file, page },
+                Backing::SharedFile(file) => {
+                    return Frame::File {
+                        file,
+                        page: m.pgoff + page,
+                    }
+                }
             }
         }
         Frame::Private { map: id, page }

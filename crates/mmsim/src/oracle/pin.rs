@@ -127,6 +127,10 @@ pub(super) struct Pin {
     /// One per page holding pinned bytes: `pages[i]` was the mapping's page
     /// `off / PAGE_SIZE + i`.
     pub pages: Vec<PinPage>,
+    /// Whether a frame of it may have another page index than its place in
+    /// `pages` says: memory mremap moved to another mapping, or a file
+    /// mapped from an offset. [`Pin::page_holding`] then searches.
+    pub scattered: bool,
 }
 
 impl Pin {
@@ -140,13 +144,15 @@ impl Pin {
         format!("pin {name} of {}", self.owner)
     }
 
-    /// The page of this pin that holds `frame`, if any. A frame that still
-    /// has a page index can only sit at that index: frames change only by
-    /// becoming orphans.
+    /// The page of this pin that holds `frame`, if any. Unless the pin is
+    /// scattered, a frame that still has a page index can only sit at that
+    /// index: frames change only by becoming orphans.
     pub fn page_holding(&mut self, frame: Frame) -> Option<&mut PinPage> {
         let idx = match frame.page() {
-            Some(page) => usize::try_from(page.checked_sub(self.first_page())?).ok()?,
-            None => self.pages.iter().position(|p| p.frame == frame)?,
+            Some(page) if !self.scattered => {
+                usize::try_from(page.checked_sub(self.first_page())?).ok()?
+            }
+            _ => self.pages.iter().position(|p| p.frame == frame)?,
         };
         self.pages.get_mut(idx).filter(|p| p.frame == frame)
     }

@@ -60,6 +60,22 @@ impl RangeSet {
         gaps
     }
 
+    /// Drops everything at or above `end`.
+    pub fn truncate(&mut self, end: u64) {
+        let above: Vec<(u64, u64)> = self
+            .0
+            .range(..)
+            .filter(|(_, &e)| e > end)
+            .map(|(&s, &e)| (s, e))
+            .collect();
+        for (s, _) in above {
+            self.0.remove(&s);
+            if s < end {
+                self.0.insert(s, end);
+            }
+        }
+    }
+
     /// Whether every byte of `[start, end)` is in the set.
     pub fn covers(&self, start: u64, end: u64) -> bool {
         start >= end
@@ -102,5 +118,16 @@ mod tests {
             one
         });
         assert!(r.covers(5, 5) && !r.overlaps(5, 5));
+    }
+
+    #[test]
+    fn truncate_cuts_what_lies_above() {
+        let mut r = RangeSet::default();
+        r.insert(10, 20);
+        r.insert(30, 40);
+        r.truncate(35);
+        assert_eq!(r.gaps(0, 50), [(0, 10), (20, 30), (35, 50)]);
+        r.truncate(30);
+        assert_eq!(r.gaps(0, 50), [(0, 10), (20, 50)]);
     }
 }

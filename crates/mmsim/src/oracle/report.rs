@@ -137,6 +137,15 @@ pub enum OracleError {
         /// The first unmapped byte accessed (`map+offset`).
         at: String,
     },
+    /// An mremap whose result the oracle cannot name: a resize that does
+    /// not cover its whole mapping, or a move onto the mapping itself.
+    #[error("oracle: mremap of {at}: {why}")]
+    BadRemap {
+        /// The range's start (`map+offset`).
+        at: String,
+        /// What is wrong.
+        why: &'static str,
+    },
     /// An access to a file mapping beyond the end of the file (SIGBUS on Linux).
     #[error("oracle: {at} lies beyond the end of file {file} ({size} bytes)")]
     BeyondEof {

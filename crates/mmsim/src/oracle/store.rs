@@ -104,6 +104,19 @@ impl SparsePages {
         self.pages.entry(page).or_insert_with(fill)
     }
 
+    /// Takes the filled pages in `range` out, by index.
+    pub fn take(&mut self, range: Range<u64>) -> Vec<(u64, Box<Page>)> {
+        let keys: Vec<u64> = self.pages.range(range).map(|(&k, _)| k).collect();
+        keys.into_iter()
+            .filter_map(|k| Some((k, self.pages.remove(&k)?)))
+            .collect()
+    }
+
+    /// Puts a page in, replacing what was there.
+    pub fn put(&mut self, page: u64, bytes: Box<Page>) {
+        self.pages.insert(page, bytes);
+    }
+
     /// Makes the pages in `range` holes again.
     pub fn punch(&mut self, range: Range<u64>) {
         let doomed: Vec<u64> = self.pages.range(range).map(|(&k, _)| k).collect();

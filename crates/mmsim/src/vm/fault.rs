@@ -245,7 +245,7 @@ impl Machine {
         let anon_vma = vma
             .anon_vma
             .expect("private mappings get an anon_vma at mmap");
-        self.folio_add_new_anon_rmap(pfn, anon_vma, addr, true);
+        self.folio_add_new_anon_rmap(pfn, anon_vma, vma.linear_page_index(addr), true);
         let bits = PTE_YOUNG | if writable { PTE_RW | PTE_DIRTY } else { 0 };
         self.write_entry(table, idx, vma.mk_pte(pfn, bits));
     }

@@ -4,24 +4,37 @@
 //! A file is a size and a page cache: file page index → page. A page is
 //! allocated zero-filled the first time any mapping faults on it and stays in
 //! the cache, which holds one reference, for the life of the machine (the
-//! model never truncates or unlinks). A page-cache page records its file and
-//! index in `private` (not PAGE_MAPPING_ANON) and counts its mappings like an
-//! anonymous page.
+//! model never truncates or unlinks a named file; the unnamed file behind a
+//! shared anonymous mapping is truncated when its last mapping goes). A
+//! page-cache page records its file and index in `private` (not
+//! PAGE_MAPPING_ANON) and counts its mappings like an anonymous page.
 //!
 //! A shared mapping maps the cache page itself, writable on a write fault. A
 //! private mapping maps it read-only and copies it to a new exclusive
 //! anonymous page on the first write (`do_cow_fault`, or `do_wp_page`'s copy).
 //!
-//! Page-cache pages come from the kernel zones and are not on the LRU here:
-//! they cannot be migrated yet (there is no file rmap walk), so they must not
-//! sit in ZONE_MOVABLE, and isolation treats them as unmovable (offlining
-//! their block fails with -EBUSY rather than retrying forever).
+//! # Migration
+//!
+//! Page-cache pages are allocated as shmem allocates them
+//! (GFP_HIGHUSER_MOVABLE), so they may live in ZONE_MOVABLE, and sit on the
+//! LRU (PG_lru), so offlining and `alloc_contig_range()` migrate them like
+//! anonymous pages (`vm::migrate`): every mapping of the page — found by
+//! the file's reverse map, the VMAs mapping the file at its index (i_mmap,
+//! [`Machine::file_rmap_addresses`]) — becomes a migration entry, the bytes
+//! are copied, and the cache slot is handed to the new page under the
+//! file's lock only if the old page holds exactly the references of its
+//! mappings, the migration core and the cache (`folio_migrate_mapping()`'s
+//! freeze of the count under the xarray lock): a pin or any other reference
+//! fails the migration, and the entries go back to the old page. A fault
+//! looks a page up and takes its reference under the same lock
+//! (`filemap_get_folio()`), so it either holds the old page — and the
+//! migration fails — or finds the new one.
 
 use super::fault::VmFault;
 use super::{Mm, Vma, VM_MAYREAD, VM_MAYWRITE, VM_SHARED, VM_WRITE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::{Pfn, PAGE_SIZE, PG_SWAPBACKED, PG_UPTODATE};
+use crate::page::{Pfn, PAGE_SIZE, PG_LRU, PG_SWAPBACKED, PG_UPTODATE};
 use crate::sync::Arc;
 use crate::zone::alloc::Gfp;
 use std::collections::BTreeMap;
@@ -37,14 +50,25 @@ pub struct FileState {
     /// A hugetlbfs file: its cache holds 2 MiB hugetlb folios, by 2 MiB
     /// index.
     hugetlb: bool,
+    /// The unnamed file behind a `MAP_SHARED | MAP_ANONYMOUS` mapping
+    /// (`shmem_zero_setup()`): its mappings hold it open, and it is
+    /// truncated when the last goes.
+    anon: bool,
     pages: BTreeMap<u64, Pfn>,
 }
 
-/// The file and page index of a page-cache page.
+/// The file and page index of a page-cache page (of a hugetlbfs file: the
+/// 2 MiB index of its head).
 pub fn page_file(page: &crate::page::Page) -> Option<(u32, u64)> {
     let p = page.private();
-    (p & (1 << 63) == 0 && !page.has_type() && p & FILE_BIT != 0)
+    let typed = page.has_type() && !page.is_type(crate::page::PageType::Hugetlb);
+    (p & (1 << 63) == 0 && !typed && p & FILE_BIT != 0)
         .then_some((((p & !FILE_BIT) >> FILE_SHIFT) as u32, p & INDEX_MASK))
+}
+
+/// What a page-cache page records in `private`: its file and index.
+fn file_identity(file: u32, index: u64) -> u64 {
+    FILE_BIT | (u64::from(file) << FILE_SHIFT) | (index & INDEX_MASK)
 }
 
 impl Machine {
@@ -53,6 +77,10 @@ impl Machine {
     /// (`MFD_HUGETLB`) must be sized in whole huge pages (-EINVAL, as
     /// hugetlbfs_setattr() says).
     pub fn file_create(&self, size: u64, hugetlb: bool) -> KResult<u32> {
+        self.file_alloc(size, hugetlb, false)
+    }
+
+    fn file_alloc(&self, size: u64, hugetlb: bool, anon: bool) -> KResult<u32> {
         if hugetlb && size % super::huge::HPAGE_PMD_SIZE != 0 {
             return Err(Errno::EINVAL);
         }
@@ -64,9 +92,64 @@ impl Machine {
         files.push(FileState {
             size,
             hugetlb,
+            anon,
             pages: BTreeMap::new(),
         });
         Ok((files.len() - 1) as u32)
+    }
+
+    /// `mmap(MAP_SHARED | MAP_ANONYMOUS)`: `shmem_zero_setup()` gives the
+    /// mapping an unnamed shmem file of its size (on hugetlbfs for
+    /// MAP_HUGETLB), which every process that inherits the mapping shares;
+    /// returns the address. The file lives while a mapping of it does
+    /// ([`Machine::shmem_release_unmapped`]).
+    pub(crate) fn mmap_shared_anon(&self, mm: &Arc<Mm>, size: u64, flags: u32) -> KResult<u64> {
+        let hugetlb = flags & super::VM_HUGETLB != 0;
+        let file = self.file_alloc(size, hugetlb, true)?;
+        let mapped = self.mmap_file(mm, file, size, flags & !super::VM_HUGETLB, true);
+        if mapped.is_err() {
+            self.shmem_release_unmapped();
+        }
+        mapped
+    }
+
+    /// The last `fput()` of a shared anonymous mapping's file: every such
+    /// file that no VMA of a live address space maps any more is truncated
+    /// (`shmem_evict_inode()`), its page cache letting go of each page. A
+    /// page somebody else still holds (a GUP reference) lives on outside
+    /// the file and is freed with that reference. Runs after munmap, exit
+    /// and mremap have zapped what they unmapped.
+    pub(crate) fn shmem_release_unmapped(&self) {
+        let candidates: Vec<u32> = {
+            let files = self.vm().files.lock();
+            (0..files.len() as u32)
+                .filter(|&f| files[f as usize].anon && !files[f as usize].pages.is_empty())
+                .collect()
+        };
+        if candidates.is_empty() {
+            return;
+        }
+        let mapped: std::collections::BTreeSet<u32> = self
+            .live_mms()
+            .iter()
+            .flat_map(|mm| mm.mapped_files())
+            .collect();
+        for f in candidates.into_iter().filter(|f| !mapped.contains(f)) {
+            let (pages, hugetlb) = {
+                let mut files = self.vm().files.lock();
+                let file = &mut files[f as usize];
+                (std::mem::take(&mut file.pages), file.hugetlb)
+            };
+            for pfn in pages.into_values() {
+                // __filemap_remove_folio(): the folio leaves the cache.
+                self.page(pfn).set_private(0);
+                if hugetlb {
+                    self.folio_put(pfn);
+                } else {
+                    self.put_pages(pfn, 0);
+                }
+            }
+        }
     }
 
     /// Whether file `id` lives on hugetlbfs.
@@ -80,8 +163,10 @@ impl Machine {
 
     /// `hugetlbfs` `filemap_lock_hugetlb_folio()` / `alloc_hugetlb_folio()`:
     /// the cache folio of a hugetlbfs file at 2 MiB index `index`, taken
-    /// from the pool on first use (-ENOMEM when the pool is empty, the
-    /// model's SIGBUS). The cache holds one reference.
+    /// from the pool on first use (-EFAULT when the pool is empty, the
+    /// model's SIGBUS). The cache holds one reference; the caller gets
+    /// another, taken under the file's lock as [`Machine::file_get_page`]
+    /// takes it.
     pub(crate) fn file_get_huge(&self, file: u32, index: u64) -> KResult<Pfn> {
         let mut files = self.vm().files.lock();
         let f = files.get_mut(file as usize).ok_or(Errno::EBADF)?;
@@ -89,17 +174,22 @@ impl Machine {
             return Err(Errno::EFAULT);
         }
         if let Some(&head) = f.pages.get(&index) {
+            self.folio_get(head);
             return Ok(head);
         }
         let head = self.alloc_hugetlb_folio()?;
-        self.page(head)
-            .set_private(FILE_BIT | (u64::from(file) << FILE_SHIFT) | (index & INDEX_MASK));
+        self.page(head).set_private(file_identity(file, index));
+        // The cache's reference, and the caller's.
+        self.folio_get(head);
         f.pages.insert(index, head);
         Ok(head)
     }
 
     /// `shmem_get_folio()`: the cache page of `file` at `index`, allocated
-    /// zero-filled on first use. -EFAULT past the end (SIGBUS).
+    /// zero-filled on first use, with a reference for the caller, taken
+    /// under the file's lock (`filemap_get_folio()`), so a migration either
+    /// sees it or has already replaced the page. -EFAULT past the end
+    /// (SIGBUS).
     pub(crate) fn file_get_page(&self, file: u32, index: u64) -> KResult<Pfn> {
         let mut files = self.vm().files.lock();
         let f = files.get_mut(file as usize).ok_or(Errno::EBADF)?;
@@ -107,26 +197,75 @@ impl Machine {
             return Err(Errno::EFAULT);
         }
         if let Some(&pfn) = f.pages.get(&index) {
+            self.folio_get(pfn);
             return Ok(pfn);
         }
-        let pfn = self.alloc_pages(Gfp::KERNEL, 0, 0)?;
-        self.physmem().clear_page(pfn)?;
+        // shmem_alloc_folio(): GFP_HIGHUSER_MOVABLE.
+        let pfn = self.alloc_pages(Gfp::MOVABLE, 0, 0)?;
+        if let Err(e) = self.physmem().clear_page(pfn) {
+            self.put_pages(pfn, 0);
+            return Err(e);
+        }
         let p = self.page(pfn);
-        p.set_private(FILE_BIT | (u64::from(file) << FILE_SHIFT) | (index & INDEX_MASK));
+        p.set_private(file_identity(file, index));
         // shmem_alloc_folio(): __folio_set_swapbacked(); shmem_get_folio()
-        // marks the zeroed folio uptodate.
+        // marks the zeroed folio uptodate; shmem_add_to_page_cache() +
+        // folio_add_lru().
         p.set(PG_SWAPBACKED);
         p.set(PG_UPTODATE);
+        p.set(PG_LRU);
+        // The cache's reference, and the caller's.
+        p.ref_inc();
         f.pages.insert(index, pfn);
         Ok(pfn)
     }
 
-    /// Every page-cache folio of every file, with its order: the cache
-    /// holds one reference on each for the life of the machine.
+    /// `__folio_migrate_mapping()` for a page-cache page: under the file's
+    /// lock, if `src` is still the cache page at `index` and holds exactly
+    /// `expected` references besides the cache's (its mappings' and the
+    /// migration core's), the slot and the cache's reference go to `dst`,
+    /// which takes the page's identity. False otherwise, changing nothing.
+    pub(crate) fn file_migrate_cache_page(
+        &self,
+        file: u32,
+        index: u64,
+        src: Pfn,
+        dst: Pfn,
+        expected: i32,
+    ) -> bool {
+        let mut files = self.vm().files.lock();
+        let Some(f) = files.get_mut(file as usize) else {
+            return false;
+        };
+        if f.pages.get(&index) != Some(&src) || self.page(src).ref_count() != expected + 1 {
+            return false;
+        }
+        f.pages.insert(index, dst);
+        let (old, new) = (self.page(src), self.page(dst));
+        new.set_private(old.private());
+        new.ref_inc();
+        old.ref_dec();
+        old.set_private(0);
+        true
+    }
+
+    /// The i_mmap walk's candidates: where page `index` of `file` may be
+    /// mapped — in every VMA of every live address space that maps the file
+    /// over that index (a private mapping may show its own copy there
+    /// instead: the caller checks the entry).
+    pub(crate) fn file_rmap_addresses(&self, file: u32, index: u64) -> Vec<(Arc<Mm>, u64)> {
+        self.rmap_addresses(self.live_mms(), index, |v| v.file == Some(file))
+    }
+
+    /// Every page-cache folio of every named file, with its order: the
+    /// cache holds one reference on each for the life of the machine. (The
+    /// file of a shared anonymous mapping lives only as long as a mapping
+    /// of it.)
     pub(crate) fn file_cache_folios(&self) -> Vec<(Pfn, u32)> {
         let files = self.vm().files.lock();
         files
             .iter()
+            .filter(|f| !f.anon)
             .flat_map(|f| {
                 let order = if f.hugetlb {
                     super::huge::HPAGE_PMD_ORDER
@@ -194,11 +333,15 @@ impl Machine {
         let vma = vmf.vma;
         let file = vma.file.expect("file VMA");
         let index = vma.pgoff + (vmf.address - vma.start) / PAGE_SIZE;
+        // Our reference keeps the page from being migrated or freed until
+        // it is mapped (or copied).
         let page = self.file_get_page(file, index)?;
         let shared = vma.flags & VM_SHARED != 0;
         if vmf.write() && !shared {
             // do_cow_fault(): a private copy, never the cache page.
-            let new = self.alloc_anon_page(Some(page))?;
+            let new = self.alloc_anon_page(Some(page));
+            self.put_pages(page, 0);
+            let new = new?;
             let _ptl = vmf.mm.ptl(vmf.table);
             if !vmf.same(self) {
                 drop(_ptl);
@@ -208,12 +351,14 @@ impl Machine {
             self.map_new_anon_page(vma, vmf.table, vmf.idx, vmf.address, new, true);
             return Ok(());
         }
-        let _ptl = vmf.mm.ptl(vmf.table);
+        let ptl = vmf.mm.ptl(vmf.table);
         if !vmf.same(self) {
+            drop(ptl);
+            self.put_pages(page, 0);
             return Ok(());
         }
+        // The lookup's reference becomes the mapping's.
         let p = self.page(page);
-        p.ref_inc();
         p.mapcount_add(1);
         let mut bits = super::pte::PTE_YOUNG;
         if shared && vmf.write() && vma.flags & VM_WRITE != 0 {

@@ -65,14 +65,26 @@ impl Machine {
         while addr < vma.end {
             // copy_pmd_range(): a huge PMD is copied whole, unless the folio
             // may be pinned (then it was split and its PTEs follow).
+            if vma.flags & VM_HUGETLB != 0 {
+                // copy_hugetlb_page_range(): one PMD per huge page, whatever
+                // it holds (a folio under migration is waited for).
+                let copied = match self.walk_pmd(src, addr, false) {
+                    Ok(Some((spt, spi))) => {
+                        self.copy_hugetlb_pmd(dst, src, vma, spt, spi, addr, pinned_check)
+                    }
+                    Ok(None) => Ok(()),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = copied {
+                    ret = Err(e);
+                    break;
+                }
+                addr += HPAGE_PMD_SIZE;
+                continue;
+            }
             let pmd_start = addr == vma.start || addr % HPAGE_PMD_SIZE == 0;
             if let (true, Mapping::Pmd(spt, spi, _)) = (pmd_start, self.lookup(src, addr)) {
-                let whole = if vma.flags & VM_HUGETLB != 0 {
-                    self.copy_hugetlb_pmd(dst, src, vma, spt, spi, addr, pinned_check)
-                        .map(|()| true)
-                } else {
-                    self.copy_huge_pmd(dst, src, spt, spi, addr, cow, pinned_check)
-                };
+                let whole = self.copy_huge_pmd(dst, src, spt, spi, addr, cow, pinned_check);
                 match whole {
                     Ok(true) => {
                         addr += HPAGE_PMD_SIZE;

@@ -189,7 +189,7 @@ impl Machine {
         let anon_vma = vma
             .anon_vma
             .expect("private mappings get an anon_vma at mmap");
-        self.folio_add_new_anon_rmap_pmd(head, mm, anon_vma, h);
+        self.folio_add_new_anon_rmap_pmd(head, mm, anon_vma, vma.linear_page_index(h));
         self.write_entry(pt, pi, mk_huge_pmd(vma, head, writable));
     }
 
@@ -388,22 +388,22 @@ impl Machine {
         if !self.folio_test_large(head) || self.folio_test_hugetlb(head) {
             return Ok(());
         }
-        let Some((anon_vma, haddr)) = self.anon_location(head) else {
+        let Some((anon_vma, index)) = self.anon_location(head) else {
             return Err(Errno::EBUSY);
         };
         let nr = 1u64 << self.folio_order(head);
         let _rmap = self.vm().rmap_lock.down_read();
-        let mms = self.anon_vma_mms(anon_vma);
         // can_split_folio(): only the mappings and our reference.
         if self.folio_ref_count(head) != self.folio_mapcount(head) + 1 {
             return Err(Errno::EAGAIN);
         }
-        // unmap_folio(): TTU_SPLIT_HUGE_PMD, then migration entries.
-        for mm in &mms {
-            if let Ok(Some((pt, pi))) = self.walk_pmd(mm, haddr, false) {
+        // unmap_folio(): TTU_SPLIT_HUGE_PMD, then migration entries. The
+        // folio's pages may lie in several VMAs (mremap moves parts).
+        for (mm, a) in self.anon_rmap_addresses(anon_vma, index) {
+            if let Ok(Some((pt, pi))) = self.walk_pmd(&mm, a, false) {
                 let pmd = self.read_entry(pt, pi);
                 if pmd.huge() && pmd.pfn() == head {
-                    self.split_huge_pmd(mm, pt, pi)?;
+                    self.split_huge_pmd(&mm, pt, pi)?;
                 }
             }
         }
@@ -411,9 +411,9 @@ impl Machine {
         // young/dirty bits; the kind is read back from the entry).
         let mut unmapped: Vec<(Arc<Mm>, Pfn, u64, Pte)> = Vec::new();
         let mut failed = false;
-        'unmap: for mm in &mms {
-            for i in 0..nr {
-                let Ok(Some((t, idx))) = self.walk(mm, haddr + i * PAGE_SIZE, false) else {
+        'unmap: for i in 0..nr {
+            for (mm, a) in self.anon_rmap_addresses(anon_vma, index + i) {
+                let Ok(Some((t, idx))) = self.walk(&mm, a, false) else {
                     continue;
                 };
                 let _ptl = mm.ptl(t);
@@ -435,7 +435,7 @@ impl Machine {
                     kind,
                 };
                 self.write_entry(t, idx, Pte::swap(entry, false));
-                self.folio_remove_rmap_pte(head + i, mm);
+                self.folio_remove_rmap_pte(head + i, &mm);
                 self.folio_put(head);
                 unmapped.push((mm.clone(), t, idx, pte));
             }
@@ -461,7 +461,7 @@ impl Machine {
                 if uptodate {
                     self.page(head + i).set(PG_UPTODATE);
                 }
-                self.folio_set_anon(head + i, anon_vma, haddr + i * PAGE_SIZE);
+                self.folio_set_anon(head + i, anon_vma, index + i);
                 // Each new folio holds one reference for now (the caller's
                 // on `page`, a temporary one on the others).
                 self.page(head + i).ref_unfreeze(1);

@@ -25,18 +25,35 @@
 //! KSM page is never PG_anon_exclusive: every write fault copies it, and a
 //! read-only pin unshares (copies) it first.
 //!
-//! KSM pages have no single anon_vma, so the model cannot migrate them yet:
-//! offlining a block holding one retries until a signal.
+//! # The stable tree's reverse map
+//!
+//! A KSM page has no single anon_vma or index. Its stable node keeps an
+//! rmap item for every mapping a merge made — the anon_vma of the VMA and
+//! the address — and `rmap_walk_ksm()` looks at that address in every
+//! address space of that anon_vma (so a forked child's mapping is found
+//! too), believing only entries that map the page. That is how migration
+//! finds a KSM page's mappings; once they are all migration entries and
+//! the page holds no other reference, the node is moved to the new page
+//! (`folio_migrate_ksm()`) under the stable tree's lock, under which a
+//! merge also maps a stable page, so a merge either maps the old page first
+//! — and the migration fails — or finds the node at the new one. Items
+//! whose page is no longer KSM go at the next scan. mremap breaks the KSM
+//! pages of the range it moves first (`ksm_madvise(MADV_UNMERGEABLE)`), so an
+//! item's address stays where its page is mapped.
 
 use super::pte::{Pte, PTE_YOUNG};
 use super::rmap::set_page_ksm;
 use super::vma::{RangeCall, UserRange};
-use super::{Mm, Vma, VM_HUGETLB, VM_MERGEABLE, VM_SHARED};
+use super::{Mm, MmMaps, Vma, VM_HUGETLB, VM_MERGEABLE, VM_SHARED};
 use crate::errno::KResult;
 use crate::machine::Machine;
-use crate::page::{Pfn, PAGE_SIZE, PG_ANON_EXCLUSIVE};
+use crate::page::{Pfn, PAGE_SIZE, PG_ANON_EXCLUSIVE, PG_LRU, PG_SWAPBACKED, PG_UPTODATE};
 use crate::sync::Arc;
 use std::collections::BTreeMap;
+
+/// The stable tree's nodes by KSM page: each node's rmap items, the
+/// (anon_vma, address) of every mapping a merge made of its page.
+pub(crate) type StableNodes = BTreeMap<u64, Vec<(u32, u64)>>;
 
 /// `vma_ksm_compatible()`: KSM leaves shared and hugetlb mappings alone.
 fn ksm_compatible(v: &Vma) -> bool {
@@ -80,6 +97,16 @@ impl RmapItem {
     }
 }
 
+/// A page a scan looks at: where it is mapped, its contents, and the
+/// anon_vma an rmap item for it would record.
+struct Candidate {
+    mm: Arc<Mm>,
+    addr: u64,
+    pfn: Pfn,
+    buf: Vec<u8>,
+    anon_vma: u32,
+}
+
 /// `calc_checksum()`: a hash of the page's bytes (the kernel's xxhash; any
 /// hash that changes with the contents serves).
 fn calc_checksum(buf: &[u8]) -> u64 {
@@ -115,45 +142,119 @@ impl Machine {
             })
         });
         if let (false, Ok(Some(r))) = (mergeable, UserRange::new(RangeCall::Madvise, start, len)) {
-            // unmerge_ksm_pages(): break every KSM page of the mapped parts.
             let maps = mm.mmap_lock.down_read();
-            let mut addr = r.start;
-            while addr < r.end {
-                let pte = self.pte_at(mm, addr);
-                if pte.present() && !pte.special() && self.folio_test_ksm(pte.pfn()) {
-                    let unshare = super::fault::FaultFlags {
-                        write: false,
-                        unshare: true,
-                    };
-                    self.handle_mm_fault_locked(mm, &maps, addr, unshare)?;
-                }
-                addr += PAGE_SIZE;
-            }
+            self.unmerge_ksm_pages(mm, &maps, r.start, r.end)?;
         }
         ret
+    }
+
+    /// `unmerge_ksm_pages()`: breaks every KSM page mapped in `[start,
+    /// end)` of `mm` (`break_ksm()`: an unshare fault copies it);
+    /// `mmap_lock` held.
+    pub(crate) fn unmerge_ksm_pages(
+        &self,
+        mm: &Mm,
+        maps: &MmMaps,
+        start: u64,
+        end: u64,
+    ) -> KResult<()> {
+        let mut addr = start;
+        while addr < end {
+            let pte = self.pte_at(mm, addr);
+            if pte.present() && !pte.special() && self.folio_test_ksm(pte.pfn()) {
+                let unshare = super::fault::FaultFlags {
+                    write: false,
+                    unshare: true,
+                };
+                self.handle_mm_fault_locked(mm, maps, addr, unshare)?;
+            }
+            addr += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    /// `rmap_walk_ksm()`'s candidates: for each rmap item of the stable
+    /// node of `kpfn`, its address in every address space of its anon_vma.
+    pub(crate) fn ksm_rmap_addresses(&self, kpfn: Pfn) -> Vec<(Arc<Mm>, u64)> {
+        let items = self
+            .vm()
+            .ksm_stable
+            .lock()
+            .get(&kpfn.0)
+            .cloned()
+            .unwrap_or_default();
+        items
+            .into_iter()
+            .flat_map(|(anon_vma, addr)| {
+                self.anon_vma_mms(anon_vma)
+                    .into_iter()
+                    .map(move |mm| (mm, addr))
+            })
+            .collect()
+    }
+
+    /// `folio_migrate_ksm()` with `folio_migrate_mapping()`'s check, under
+    /// the stable tree's lock: if the KSM page `src` holds exactly
+    /// `expected` references (its mappings, now migration entries, and the
+    /// migration core's), its stable node moves to `dst`, which becomes the
+    /// KSM page; false otherwise, changing nothing.
+    pub(crate) fn ksm_migrate_stable_node(&self, src: Pfn, dst: Pfn, expected: i32) -> bool {
+        let mut nodes = self.vm().ksm_stable.lock();
+        if self.page(src).ref_count() != expected {
+            return false;
+        }
+        let Some(items) = nodes.remove(&src.0) else {
+            return false;
+        };
+        nodes.insert(dst.0, items);
+        let (old, new) = (self.page(src), self.page(dst));
+        set_page_ksm(new);
+        // folio_migrate_flags(); the new page goes on the LRU.
+        for f in [PG_UPTODATE, PG_SWAPBACKED] {
+            if old.test(f) {
+                new.set(f);
+            }
+        }
+        new.set(PG_LRU);
+        old.set_private(0);
+        true
     }
 
     /// One full KSM scan (`ksm_do_scan()` until the cursor wraps): every
     /// present anonymous page of every mergeable VMA, in address-space and
     /// address order, goes through `cmp_and_merge_page()`.
     pub fn ksm_run(&self) -> KsmStats {
-        // Every candidate in scan order, with its contents.
-        let mut candidates: Vec<(Arc<Mm>, u64, Pfn, Vec<u8>)> = Vec::new();
+        // Every candidate in scan order, with its contents and the anon_vma
+        // an rmap item would record.
+        let mut candidates: Vec<Candidate> = Vec::new();
         for mm in self.live_mms() {
             let maps = mm.mmap_lock.down_read();
             for v in maps.iter().filter(|v| v.flags & VM_MERGEABLE != 0) {
+                let Some(av) = v.anon_vma else { continue };
                 let mut addr = v.start;
                 while addr < v.end {
                     let pte = self.pte_at(&mm, addr);
                     if pte.present() && !pte.special() && self.folio_test_anon(pte.pfn()) {
                         if let Some(buf) = self.page_contents(pte.pfn()) {
-                            candidates.push((mm.clone(), addr, pte.pfn(), buf));
+                            candidates.push(Candidate {
+                                mm: mm.clone(),
+                                addr,
+                                pfn: pte.pfn(),
+                                buf,
+                                anon_vma: av,
+                            });
                         }
                     }
                     addr += PAGE_SIZE;
                 }
             }
         }
+        // Stable nodes whose page is no longer KSM (its last mapping went)
+        // are gone: get_ksm_page() finds their page freed.
+        self.vm()
+            .ksm_stable
+            .lock()
+            .retain(|&kpfn, _| self.folio_test_ksm(Pfn(kpfn)));
         // The stable tree: every KSM page, by contents.
         let mut stable: BTreeMap<Vec<u8>, Pfn> = BTreeMap::new();
         self.for_each_mapped_pte(|_, _, pte| {
@@ -164,10 +265,17 @@ impl Machine {
             }
         });
         // The unstable tree lives for one scan.
-        let mut unstable: BTreeMap<Vec<u8>, (Arc<Mm>, u64, Pfn)> = BTreeMap::new();
+        let mut unstable: BTreeMap<Vec<u8>, (Arc<Mm>, u64, Pfn, u32)> = BTreeMap::new();
         let mut items = self.vm().ksm.lock();
         let mut next_items: BTreeMap<(u32, u64), RmapItem> = BTreeMap::new();
-        for (mm, addr, pfn, buf) in candidates {
+        for Candidate {
+            mm,
+            addr,
+            pfn,
+            buf,
+            anon_vma: av,
+        } in candidates
+        {
             // get_next_rmap_item(): an address keeps its rmap_item while a
             // page is mapped there; one without a page loses it.
             let item = next_items
@@ -188,7 +296,7 @@ impl Machine {
             }
             // stable_tree_search() + try_to_merge_with_ksm_page().
             if let Some(&kpfn) = stable.get(&buf) {
-                self.ksm_replace(&mm, addr, pfn, kpfn);
+                self.ksm_replace(&mm, addr, pfn, kpfn, av);
                 continue;
             }
             // unstable_tree_search_insert() + try_to_merge_two_pages(): this
@@ -197,18 +305,24 @@ impl Machine {
             // ksm page for a forked page"); a failed merge leaves the tree
             // page in the tree.
             match unstable.get(&buf).cloned() {
-                Some((tmm, taddr, tpfn)) => {
+                Some((tmm, taddr, tpfn, tav)) => {
                     if tpfn != pfn
                         && self.ksm_write_protect(&mm, addr, pfn)
-                        && self.ksm_replace(&tmm, taddr, tpfn, pfn)
+                        && self.ksm_replace(&tmm, taddr, tpfn, pfn, tav)
                     {
+                        // stable_tree_insert(): the node, with the items of
+                        // both mappings.
                         set_page_ksm(self.page(pfn));
+                        self.vm()
+                            .ksm_stable
+                            .lock()
+                            .insert(pfn.0, vec![(av, addr), (tav, taddr)]);
                         unstable.remove(&buf);
                         stable.insert(buf, pfn);
                     }
                 }
                 None => {
-                    unstable.insert(buf, (mm.clone(), addr, pfn));
+                    unstable.insert(buf, (mm.clone(), addr, pfn, av));
                 }
             }
         }
@@ -274,8 +388,12 @@ impl Machine {
     }
 
     /// `try_to_merge_one_page()` + `replace_page()`: maps the stable page
-    /// where `pfn` was.
-    fn ksm_replace(&self, mm: &Mm, addr: u64, pfn: Pfn, stable: Pfn) -> bool {
+    /// where `pfn` was, and adds the rmap item (`anon_vma`, `addr`) to its
+    /// stable node. `stable` is a KSM page whose node must still be its
+    /// (`get_ksm_page()`; checked under the stable tree's lock, where a
+    /// migration moves the node), or the anonymous page a first merge is
+    /// about to turn into one.
+    fn ksm_replace(&self, mm: &Mm, addr: u64, pfn: Pfn, stable: Pfn, anon_vma: u32) -> bool {
         if !self.ksm_write_protect(mm, addr, pfn) {
             return false;
         }
@@ -287,9 +405,18 @@ impl Machine {
         if !pte.present() || pte.pfn() != pfn {
             return false;
         }
-        let s = self.page(stable);
-        s.ref_inc();
-        s.mapcount_add(1);
+        {
+            let mut nodes = self.vm().ksm_stable.lock();
+            if self.folio_test_ksm(stable) {
+                let Some(items) = nodes.get_mut(&stable.0) else {
+                    return false;
+                };
+                items.push((anon_vma, addr));
+            }
+            let s = self.page(stable);
+            s.ref_inc();
+            s.mapcount_add(1);
+        }
         // replace_page(): mk_pte(kpage, vma->vm_page_prot), read-only.
         self.write_entry(t, i, Pte::new(stable, PTE_YOUNG).with_access_of(pte));
         self.folio_remove_rmap_pte(pfn, mm);

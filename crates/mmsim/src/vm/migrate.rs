@@ -1,40 +1,55 @@
-//! Migrating anonymous LRU pages (`migrate_pages()` for anon folios;
-//! reference kernel-gup-cow.md §6.2), plugged into the offline pipeline
-//! through [`MovableOps`] for [`MovableKind::Lru`].
+//! Migrating user pages on the LRU — anonymous, page-cache and KSM pages
+//! (`migrate_pages()`; reference kernel-gup-cow.md §6.2) — plugged into the
+//! offline pipeline and `alloc_contig_range()` through [`MovableOps`] for
+//! [`MovableKind::Lru`]. (hugetlb folios migrate through their own ops,
+//! [`super::hugetlb`].)
 //!
 //! 1. isolate: `folio_isolate_lru()` — PG_lru is test-and-cleared and the
-//!    migration core holds a reference.
-//! 2. `try_to_migrate()`: every PTE mapping the page (found through its
-//!    anon_vma) is replaced, under its PTL, by a migration entry that carries
-//!    the exclusivity: writable, readable-exclusive or readable. An exclusive
-//!    page that may be pinned cannot be migrated (`folio_try_share_anon_rmap`
-//!    fails), and neither can a page with references beyond its mappings and
-//!    the migration core's (`folio_migrate_mapping()`'s expected count).
-//! 3. The bytes are copied and the new page becomes anonymous at the same
-//!    index. Then the reference count is checked; for a page in the swap
-//!    cache the check and the hand-over of the cache slot to the new page
-//!    happen under the cache lock (the kernel freezes the count under the
-//!    xarray lock), so a swap-in either took its reference first and the
-//!    migration fails, or finds the new page.
+//!    migration core holds a reference. A THP is split first.
+//! 2. `try_to_migrate()`: every PTE mapping the page is replaced, under its
+//!    PTL, by a migration entry. The reverse map finds them by the page's
+//!    kind (`rmap_walk()`): an anonymous page through its anon_vma and
+//!    index (`rmap_walk_anon()`), a page-cache page through the VMAs that map
+//!    its file at its index (`rmap_walk_file()`), a KSM page through its
+//!    stable node's list of (anon_vma, address) items (`rmap_walk_ksm()`).
+//!    The entry carries the exclusivity of an anonymous page: writable,
+//!    readable-exclusive or readable (a page-cache or KSM page is never
+//!    exclusive: writable or readable). An exclusive page that may be pinned
+//!    cannot be migrated (`folio_try_share_anon_rmap` fails), and no page
+//!    with references beyond its mappings, its cache's and the migration
+//!    core's can (`folio_migrate_mapping()`'s expected count).
+//! 3. The bytes are copied and the new page takes the old one's identity:
+//!    anonymous at the same index; the page-cache slot, handed over under
+//!    the file's lock; the KSM stable node, which points at the new page
+//!    from then on (`folio_migrate_ksm()`). The reference count is checked
+//!    where the kernel freezes it: for a page in the swap cache or the page
+//!    cache under that cache's lock, so a fault or swap-in either took its
+//!    reference first and the migration fails, or finds the new page.
 //! 4. `remove_migration_ptes()` maps the new page wherever the entries were,
 //!    with PG_anon_exclusive restored from them.
 //!
-//! A process touching the page meanwhile faults on the migration entry and
-//! waits; on failure the entries are turned back into the old page.
+//! The rmap lock is held for read from the first entry to the last restored
+//! one, so nothing that moves or frees page tables (mremap, collapse, exit)
+//! runs meanwhile. A process touching the page faults on the migration entry
+//! and waits; on failure the entries are turned back into the old page.
 
+use super::file::page_file;
 use super::pte::{MigrationKind, Pte, SwapEntry, PTE_DIRTY, PTE_RW, PTE_YOUNG};
+use super::Mm;
 use crate::errno::{Errno, KResult};
 use crate::hotplug::{MovableKind, MovableOps};
 use crate::machine::Machine;
-use crate::page::{Pfn, PG_ANON_EXCLUSIVE, PG_LRU, PG_UPTODATE};
+use crate::page::{Pfn, PG_ANON_EXCLUSIVE, PG_LRU, PG_SWAPBACKED, PG_UPTODATE};
 use crate::sync::Arc;
 
-/// The movable ops of anonymous LRU folios.
-pub struct AnonLruOps;
+/// The movable ops of LRU folios: anonymous, page cache and KSM.
+pub struct LruOps;
 
-impl MovableOps for AnonLruOps {
+impl MovableOps for LruOps {
     fn isolate(&self, m: &Machine, pfn: Pfn) -> bool {
-        if m.anon_location(pfn).is_none() {
+        let head = m.folio_head(pfn);
+        let user = m.folio_test_anon(head) || page_file(m.page(head)).is_some();
+        if !user || m.folio_test_hugetlb(head) {
             return false;
         }
         if m.folio_test_large(pfn) {
@@ -43,7 +58,6 @@ impl MovableOps for AnonLruOps {
             // its pages migrate one by one (what migrate_pages() does when
             // no THP can be allocated). The caller's reference on the folio
             // ends up on `pfn`.
-            let head = m.folio_head(pfn);
             if !m.page(head).test_and_clear(PG_LRU) {
                 return false;
             }
@@ -61,12 +75,33 @@ impl MovableOps for AnonLruOps {
     }
 
     fn migrate(&self, m: &Machine, dst: Pfn, src: Pfn) -> KResult<()> {
-        m.migrate_anon_page(dst, src)
+        if m.folio_test_ksm(src) {
+            m.migrate_ksm_page(dst, src)
+        } else if let Some((file, index)) = page_file(m.page(src)) {
+            m.migrate_file_page(dst, src, file, index)
+        } else {
+            m.migrate_anon_page(dst, src)
+        }
     }
 
     fn putback(&self, m: &Machine, pfn: Pfn) {
         m.page(pfn).set(PG_LRU);
         m.put_pages(pfn, 0);
+    }
+}
+
+/// What `try_to_migrate()` did: the entries that may map the page, and
+/// which of them it replaced by migration entries, with the PTE each had.
+pub(crate) struct Unmapped {
+    targets: Vec<(Arc<Mm>, Pfn, u64)>,
+    entries: Vec<(usize, Pte)>,
+}
+
+impl Unmapped {
+    /// How many mappings became migration entries: the references the
+    /// page holds for them.
+    pub(crate) fn mappings(&self) -> i32 {
+        self.entries.len() as i32
     }
 }
 
@@ -92,46 +127,56 @@ impl Machine {
         }
     }
 
-    /// Registers the anonymous-page migration ops (at boot).
-    pub(crate) fn register_anon_migration(&self) {
-        self.set_movable_ops(MovableKind::Lru, Arc::new(AnonLruOps));
+    /// Registers the migration ops of LRU folios (at boot).
+    pub(crate) fn register_lru_migration(&self) {
+        self.set_movable_ops(MovableKind::Lru, Arc::new(LruOps));
     }
 
-    /// The (mm, table, index) of every PTE that maps `pfn` or holds a
-    /// migration entry for it.
-    fn rmap_walk(&self, pfn: Pfn) -> Vec<(Arc<super::Mm>, Pfn, u64)> {
-        let Some((anon_vma, addr)) = self.anon_location(pfn) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for mm in self.anon_vma_mms(anon_vma) {
+    /// The (mm, table, index) of each PTE at `candidates` (the reverse
+    /// map's addresses), without splitting anything but a THP's PMD.
+    fn rmap_ptes(&self, candidates: Vec<(Arc<Mm>, u64)>) -> Vec<(Arc<Mm>, Pfn, u64)> {
+        let mut out: Vec<(Arc<Mm>, Pfn, u64)> = Vec::new();
+        for (mm, addr) in candidates {
             if let Ok(Some((t, i))) = self.walk(&mm, addr, false) {
-                out.push((mm, t, i));
+                // One entry once, however many items lead to it.
+                if !out
+                    .iter()
+                    .any(|(m, ot, oi)| m.id == mm.id && *ot == t && *oi == i)
+                {
+                    out.push((mm, t, i));
+                }
             }
         }
         out
     }
 
-    /// `try_to_migrate()` + copy + `remove_migration_ptes()`; on failure the
-    /// old page is mapped back.
-    fn migrate_anon_page(&self, dst: Pfn, src: Pfn) -> KResult<()> {
-        let _rmap = self.vm().rmap_lock.down_read();
-        let targets = self.rmap_walk(src);
-        // Which targets got an entry, with the PTE it replaced.
-        let mut unmapped: Vec<(usize, Pte)> = Vec::new();
-        let mut failed = false;
-        for (n, (mm, t, i)) in targets.iter().enumerate() {
+    /// `try_to_migrate()` of the small folio `src` over `targets`: each
+    /// PTE that maps it becomes a migration entry. For an anonymous page
+    /// (`anon`) the entry carries its exclusivity, and a maybe-pinned
+    /// exclusive page stops the walk: Err, with what was done so far for the
+    /// caller to restore.
+    fn try_to_migrate(
+        &self,
+        src: Pfn,
+        targets: Vec<(Arc<Mm>, Pfn, u64)>,
+        anon: bool,
+    ) -> Result<Unmapped, Unmapped> {
+        let mut u = Unmapped {
+            targets,
+            entries: Vec::new(),
+        };
+        for n in 0..u.targets.len() {
+            let (mm, t, i) = &u.targets[n];
             let _ptl = mm.ptl(*t);
             let pte = self.read_entry(*t, *i);
             if !pte.present() || pte.special() || pte.pfn() != src {
                 continue;
             }
-            let p = self.page(src);
-            let exclusive = p.test(PG_ANON_EXCLUSIVE);
+            let exclusive = anon && self.page(src).test(PG_ANON_EXCLUSIVE);
             // folio_try_share_anon_rmap_pte(): a pinned exclusive page stays.
             if exclusive && self.folio_maybe_dma_pinned(src) {
-                failed = true;
-                break;
+                drop(_ptl);
+                return Err(u);
             }
             let kind = MigrationKind::for_pte(pte, exclusive);
             self.write_entry(
@@ -140,21 +185,33 @@ impl Machine {
                 Pte::swap(SwapEntry::Migration { pfn: src, kind }, false),
             );
             self.folio_remove_rmap_pte(src, mm);
-            unmapped.push((n, pte));
+            drop(_ptl);
+            u.entries.push((n, pte));
         }
-        if failed {
-            self.restore_migration_ptes(&targets, &unmapped, src, src);
-            return Err(Errno::EAGAIN);
-        }
+        Ok(u)
+    }
+
+    /// `try_to_migrate()` + copy + `remove_migration_ptes()` of an
+    /// anonymous page; on failure the old page is mapped back.
+    fn migrate_anon_page(&self, dst: Pfn, src: Pfn) -> KResult<()> {
+        let _rmap = self.vm().rmap_lock.down_read();
+        let (anon_vma, index) = self.anon_location(src).ok_or(Errno::EAGAIN)?;
+        let targets = self.rmap_ptes(self.anon_rmap_addresses(anon_vma, index));
+        let u = match self.try_to_migrate(src, targets, true) {
+            Ok(u) => u,
+            Err(u) => {
+                self.remove_migration_ptes(&u, src, src, true);
+                return Err(Errno::EAGAIN);
+            }
+        };
         // Every mapping is an entry now, so nobody writes the page while it
         // is copied (a writable FOLL_GET reference shows up in the count
         // below, and fails the migration).
         if let Err(e) = self.physmem().copy_page(dst, src) {
-            self.restore_migration_ptes(&targets, &unmapped, src, src);
+            self.remove_migration_ptes(&u, src, src, true);
             return Err(e);
         }
-        let (anon_vma, addr) = self.anon_location(src).expect("anonymous");
-        self.folio_add_new_anon_rmap(dst, anon_vma, addr, false);
+        self.folio_add_new_anon_rmap(dst, anon_vma, index, false);
         // folio_migrate_flags().
         if self.page(src).test(PG_UPTODATE) {
             self.page(dst).set(PG_UPTODATE);
@@ -162,29 +219,83 @@ impl Machine {
         // folio_add_new_anon_rmap counted one mapping; the PTEs count below.
         self.page(dst).set_mapcount(0);
         // folio_migrate_mapping(): the mappings' references plus ours only.
-        let expected = unmapped.len() as i32 + 1;
-        if !self.migrate_folio_refs(src, dst, expected) {
-            self.restore_migration_ptes(&targets, &unmapped, src, src);
+        if !self.migrate_folio_refs(src, dst, u.mappings() + 1) {
+            self.remove_migration_ptes(&u, src, src, true);
             return Err(Errno::EAGAIN);
         }
         self.page(src).clear(PG_ANON_EXCLUSIVE);
-        self.restore_migration_ptes(&targets, &unmapped, src, dst);
+        self.remove_migration_ptes(&u, src, dst, true);
         // The allocation reference of dst is the migration core's.
         self.put_pages(dst, 0);
         Ok(())
     }
 
+    /// Migrates the page-cache page `src` (page `index` of `file`): the
+    /// file's reverse map, then the cache slot handed over under the file's
+    /// lock ([`Machine::file_migrate_cache_page`]).
+    fn migrate_file_page(&self, dst: Pfn, src: Pfn, file: u32, index: u64) -> KResult<()> {
+        let _rmap = self.vm().rmap_lock.down_read();
+        let targets = self.rmap_ptes(self.file_rmap_addresses(file, index));
+        // A page-cache page is never exclusive: nothing refuses here, the
+        // reference count decides.
+        let u = self
+            .try_to_migrate(src, targets, false)
+            .unwrap_or_else(|u| u);
+        if let Err(e) = self.physmem().copy_page(dst, src) {
+            self.remove_migration_ptes(&u, src, src, false);
+            return Err(e);
+        }
+        // folio_migrate_flags(): uptodate and swapbacked come along; the new
+        // page goes on the LRU (putback of the new folio).
+        let d = self.page(dst);
+        for f in [PG_UPTODATE, PG_SWAPBACKED] {
+            if self.page(src).test(f) {
+                d.set(f);
+            }
+        }
+        if !self.file_migrate_cache_page(file, index, src, dst, u.mappings() + 1) {
+            self.page(dst).clear(PG_UPTODATE);
+            self.page(dst).clear(PG_SWAPBACKED);
+            self.remove_migration_ptes(&u, src, src, false);
+            return Err(Errno::EAGAIN);
+        }
+        d.set(PG_LRU);
+        self.remove_migration_ptes(&u, src, dst, false);
+        self.put_pages(dst, 0);
+        Ok(())
+    }
+
+    /// Migrates the KSM page `src`: its stable node's rmap items find the
+    /// mappings (`rmap_walk_ksm()`), and the node moves to the new page
+    /// under the stable tree's lock, where the reference count is checked
+    /// (a merge maps a stable page under the same lock).
+    fn migrate_ksm_page(&self, dst: Pfn, src: Pfn) -> KResult<()> {
+        let _rmap = self.vm().rmap_lock.down_read();
+        let targets = self.rmap_ptes(self.ksm_rmap_addresses(src));
+        // A KSM page is never exclusive.
+        let u = self
+            .try_to_migrate(src, targets, false)
+            .unwrap_or_else(|u| u);
+        if let Err(e) = self.physmem().copy_page(dst, src) {
+            self.remove_migration_ptes(&u, src, src, false);
+            return Err(e);
+        }
+        if !self.ksm_migrate_stable_node(src, dst, u.mappings() + 1) {
+            self.remove_migration_ptes(&u, src, src, false);
+            return Err(Errno::EAGAIN);
+        }
+        self.remove_migration_ptes(&u, src, dst, false);
+        self.put_pages(dst, 0);
+        Ok(())
+    }
+
     /// `remove_migration_ptes()`: maps `to` where the entries for `from`
-    /// are, moving one reference per mapping from `from` to `to`.
-    fn restore_migration_ptes(
-        &self,
-        targets: &[(Arc<super::Mm>, Pfn, u64)],
-        unmapped: &[(usize, Pte)],
-        from: Pfn,
-        to: Pfn,
-    ) {
-        for &(n, orig) in unmapped {
-            let (mm, t, i) = &targets[n];
+    /// are, moving one reference per mapping from `from` to `to`; an
+    /// anonymous page (`anon`) gets PG_anon_exclusive back from an entry
+    /// that says so.
+    fn remove_migration_ptes(&self, u: &Unmapped, from: Pfn, to: Pfn, anon: bool) {
+        for &(n, orig) in &u.entries {
+            let (mm, t, i) = &u.targets[n];
             let _ptl = mm.ptl(*t);
             // The entry as it is now: mprotect may have made it read-only.
             let Some(kind) = self.migration_entry_kind(*t, *i, from) else {
@@ -195,7 +306,7 @@ impl Machine {
                 to_page.ref_inc();
             }
             to_page.mapcount_add(1);
-            if kind != MigrationKind::Read {
+            if anon && kind != MigrationKind::Read {
                 to_page.set(PG_ANON_EXCLUSIVE);
             }
             let mut bits = PTE_YOUNG | (orig.0 & PTE_DIRTY);

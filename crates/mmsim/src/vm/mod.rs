@@ -19,6 +19,7 @@
 //! | `hugetlb.rs` | the hugetlb pool and hugetlb mappings |
 //! | `swap.rs` | the swap device and cache, MADV_PAGEOUT, `do_swap_page()` |
 //! | `ksm.rs` | KSM scans |
+//! | `mremap.rs` | mremap: resizing and moving mappings |
 //! | `migrate.rs` | migrating anonymous pages |
 //! | `file.rs` | memfd/tmpfs files and their page cache |
 //!
@@ -72,6 +73,7 @@ pub mod hugetlb;
 pub mod ksm;
 pub mod migrate;
 pub mod mm_id;
+pub mod mremap;
 pub mod pte;
 pub mod rmap;
 pub mod swap;
@@ -128,6 +130,10 @@ pub struct Mm {
     pgd: Pfn,
     /// `mmap_lock` and the VMAs it protects; [lock order](crate::machine#lock-order).
     pub mmap_lock: RwSem<MmMaps>,
+    /// What reverse-map walkers see of the VMAs: the copy [`MmMaps`]
+    /// publishes after every change (the kernel's anon_vma chains and i_mmap
+    /// trees, read without `mmap_lock`); a leaf lock.
+    rmap_vmas: Arc<Mutex<Vec<Vma>>>,
     /// The split page-table locks, striped by table PFN; [lock order](crate::machine#lock-order).
     ptl: [SpinLock<()>; PTL_STRIPES],
     /// MMF_HAS_PINNED: set by the first FOLL_PIN, never cleared.
@@ -170,6 +176,15 @@ impl Mm {
         self.has_pinned.load(Ordering::Relaxed)
     }
 
+    /// The files some VMA of this mm maps (from the reverse map's copy).
+    pub(crate) fn mapped_files(&self) -> Vec<u32> {
+        self.rmap_vmas
+            .lock()
+            .iter()
+            .filter_map(|v| v.file)
+            .collect()
+    }
+
     /// `mm_set_has_pinned_flag()`.
     pub fn set_has_pinned(&self) {
         if !self.has_pinned() {
@@ -191,6 +206,9 @@ pub struct VmState {
     /// ksmd's rmap_items, by (mm id, address): what each scan remembers for
     /// the next. Held for the whole scan, which serialises scans.
     pub(crate) ksm: Mutex<BTreeMap<(u32, u64), ksm::RmapItem>>,
+    /// The stable tree's nodes with their rmap items (a leaf lock, taken
+    /// under a page-table lock by a merge; [lock order](crate::machine#lock-order)).
+    pub(crate) ksm_stable: Mutex<ksm::StableNodes>,
     /// `folio_lock_large_mapcount()`, striped by folio.
     pub(crate) large_mapcount_locks: mm_id::LargeMapcountLocks,
     /// Memory-backed files (memfd/tmpfs) and their page caches; a leaf but
@@ -231,6 +249,7 @@ impl VmState {
             mms: Mutex::new(Vec::new()),
             gup_refs: AtomicI64::new(0),
             ksm: Mutex::new(BTreeMap::new()),
+            ksm_stable: Mutex::new(BTreeMap::new()),
             large_mapcount_locks: mm_id::LargeMapcountLocks::new(),
             files: Mutex::new(Vec::new()),
             anon_vmas: Mutex::new(Vec::new()),
@@ -253,10 +272,12 @@ impl Machine {
     /// `mm_alloc()`: an empty address space with its PGD.
     pub fn mm_alloc(&self) -> KResult<Arc<Mm>> {
         let pgd = self.alloc_table()?;
+        let maps = MmMaps::default();
         let mm = Arc::new(Mm {
             id: self.vm().next_mm.fetch_add(1, Ordering::Relaxed),
             pgd,
-            mmap_lock: RwSem::new(MmMaps::default()),
+            rmap_vmas: maps.rmap_index(),
+            mmap_lock: RwSem::new(maps),
             ptl: std::array::from_fn(|_| SpinLock::new(())),
             has_pinned: AtomicBool::new(false),
             write_protect_seq: SeqCount::new(),
@@ -335,6 +356,38 @@ impl Machine {
             .unwrap_or_default()
     }
 
+    /// The reverse map's candidates for page index `index` (in `vm_pgoff`
+    /// space) in `mms`: every address at which a VMA that `owns` says may
+    /// map the page would map it (`vma_address()` over the VMAs
+    /// `anon_vma_interval_tree_foreach()` or `vma_interval_tree_foreach()`
+    /// visit). A caller checks the entry there before it believes it.
+    pub(crate) fn rmap_addresses(
+        &self,
+        mms: Vec<Arc<Mm>>,
+        index: u64,
+        owns: impl Fn(&Vma) -> bool,
+    ) -> Vec<(Arc<Mm>, u64)> {
+        let mut out = Vec::new();
+        for mm in mms {
+            let addrs: Vec<u64> = mm
+                .rmap_vmas
+                .lock()
+                .iter()
+                .filter(|v| owns(v))
+                .filter_map(|v| v.address_of(index))
+                .collect();
+            out.extend(addrs.into_iter().map(|a| (mm.clone(), a)));
+        }
+        out
+    }
+
+    /// `rmap_walk_anon()`'s candidates: where the anonymous page at index
+    /// `index` of anon_vma `anon_vma` may be mapped.
+    pub(crate) fn anon_rmap_addresses(&self, anon_vma: u32, index: u64) -> Vec<(Arc<Mm>, u64)> {
+        let mms = self.anon_vma_mms(anon_vma);
+        self.rmap_addresses(mms, index, |v| v.anon_vma == Some(anon_vma))
+    }
+
     /// Every live address space (the model's `mmlist`), in creation order.
     pub fn live_mms(&self) -> Vec<Arc<Mm>> {
         self.vm()
@@ -365,8 +418,10 @@ impl Machine {
         Ok(addr)
     }
 
-    /// `mmap(MAP_PRIVATE|MAP_ANONYMOUS)`: a new anonymous VMA; returns its
-    /// address. `populate` is MAP_POPULATE ([`Machine::mm_populate`]).
+    /// `mmap(MAP_ANONYMOUS)`: a new anonymous VMA; returns its address.
+    /// Private unless `flags` has VM_SHARED, which makes it shared memory
+    /// backed by an unnamed shmem file ([`Machine::mmap_shared_anon`]).
+    /// `populate` is MAP_POPULATE ([`Machine::mm_populate`]).
     pub fn mmap_anon(&self, mm: &Arc<Mm>, size: u64, flags: u32, populate: bool) -> KResult<u64> {
         if size == 0 || size % PAGE_SIZE != 0 {
             return Err(Errno::EINVAL);
@@ -374,6 +429,13 @@ impl Machine {
         let hugetlb = flags & VM_HUGETLB != 0;
         if hugetlb && size % huge::HPAGE_PMD_SIZE != 0 {
             return Err(Errno::EINVAL);
+        }
+        if flags & VM_SHARED != 0 {
+            let addr = self.mmap_shared_anon(mm, size, flags & !VM_SHARED)?;
+            if populate {
+                self.mm_populate(mm, addr, size);
+            }
+            return Ok(addr);
         }
         // thp_get_unmapped_area(): PMD-aligned for THP and hugetlb.
         let align = if flags & (VM_HUGEPAGE | VM_HUGETLB) != 0 && size >= huge::HPAGE_PMD_SIZE {
@@ -393,7 +455,9 @@ impl Machine {
                 flags: flags | VM_MAYREAD | VM_MAYWRITE | VM_SOFTDIRTY,
                 anon_vma,
                 file: None,
-                pgoff: 0,
+                // do_mmap(): "pgoff = addr >> PAGE_SHIFT" for private
+                // anonymous memory, the index its pages record.
+                pgoff: addr >> crate::page::PAGE_SHIFT,
             });
             addr
         };

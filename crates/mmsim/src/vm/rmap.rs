@@ -31,9 +31,7 @@
 use super::Mm;
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::{
-    Page, PageType, Pfn, PAGE_SHIFT, PG_ANON_EXCLUSIVE, PG_HEAD, PG_LRU, PG_SWAPBACKED,
-};
+use crate::page::{Page, PageType, Pfn, PG_ANON_EXCLUSIVE, PG_HEAD, PG_LRU, PG_SWAPBACKED};
 
 const ANON_BIT: u64 = 1 << 63;
 /// With ANON_BIT: a KSM page (`PAGE_MAPPING_KSM`), shared by content with no
@@ -197,14 +195,17 @@ impl Machine {
         head_anon(head) && head.private() & KSM_BIT != 0
     }
 
-    /// The anon_vma and virtual address of an anonymous page (None for a KSM
-    /// page, which has neither).
+    /// The anon_vma and page index (`folio->index` plus the subpage) of an
+    /// anonymous page (None for a KSM page, which has neither). The index is
+    /// in the `vm_pgoff` space of the VMAs that may map it
+    /// ([`super::Vma::address_of`]): the page's address when it was
+    /// created, wherever mremap has moved it since.
     pub fn anon_location(&self, pfn: Pfn) -> Option<(u32, u64)> {
         let head = self.folio_head(pfn);
         let p = self.page(head).private();
         (self.folio_test_anon(pfn) && !self.folio_test_ksm(pfn)).then_some((
             ((p & !ANON_BIT) >> ANON_VMA_SHIFT) as u32,
-            ((p & INDEX_MASK) + (pfn.0 - head.0)) << PAGE_SHIFT,
+            (p & INDEX_MASK) + (pfn.0 - head.0),
         ))
     }
 
@@ -221,15 +222,12 @@ impl Machine {
 
     // ----- adding and removing mappings -------------------------------------
 
-    /// Makes a freshly allocated folio anonymous at `addr` (the address of
-    /// its first page): the anon mapping, PG_lru and PG_swapbacked.
-    pub(crate) fn folio_set_anon(&self, head: Pfn, anon_vma: u32, addr: u64) {
+    /// Makes a freshly allocated folio anonymous at page index `index` (of
+    /// its first page, [`super::Vma::linear_page_index`]): the anon mapping,
+    /// PG_lru and PG_swapbacked.
+    pub(crate) fn folio_set_anon(&self, head: Pfn, anon_vma: u32, index: u64) {
         let p = self.page(head);
-        p.set_private(
-            ANON_BIT
-                | (u64::from(anon_vma) << ANON_VMA_SHIFT)
-                | ((addr >> PAGE_SHIFT) & INDEX_MASK),
-        );
+        p.set_private(ANON_BIT | (u64::from(anon_vma) << ANON_VMA_SHIFT) | (index & INDEX_MASK));
         if !p.is_type(PageType::Hugetlb) {
             p.set(PG_LRU);
             p.set(PG_SWAPBACKED);
@@ -237,10 +235,10 @@ impl Machine {
     }
 
     /// `folio_add_new_anon_rmap()` for a freshly allocated small folio mapped
-    /// by one PTE at `addr`: mapcount 1, PG_anon_exclusive when `exclusive`
-    /// (RMAP_EXCLUSIVE).
-    pub fn folio_add_new_anon_rmap(&self, pfn: Pfn, anon_vma: u32, addr: u64, exclusive: bool) {
-        self.folio_set_anon(pfn, anon_vma, addr);
+    /// by one PTE at page index `index`: mapcount 1, PG_anon_exclusive when
+    /// `exclusive` (RMAP_EXCLUSIVE).
+    pub fn folio_add_new_anon_rmap(&self, pfn: Pfn, anon_vma: u32, index: u64, exclusive: bool) {
+        self.folio_set_anon(pfn, anon_vma, index);
         let p = self.page(pfn);
         p.set_mapcount(1);
         if exclusive {
@@ -251,10 +249,10 @@ impl Machine {
     }
 
     /// `folio_add_new_anon_rmap()` for a new PMD-mappable folio (a THP or a
-    /// hugetlb folio) mapped whole at `haddr` in `mm`: entire and large
-    /// mapcount 1, PG_anon_exclusive on the head.
-    pub fn folio_add_new_anon_rmap_pmd(&self, head: Pfn, mm: &Mm, anon_vma: u32, haddr: u64) {
-        self.folio_set_anon(head, anon_vma, haddr);
+    /// hugetlb folio) mapped whole at page index `index` in `mm`: entire and
+    /// large mapcount 1, PG_anon_exclusive on the head.
+    pub fn folio_add_new_anon_rmap_pmd(&self, head: Pfn, mm: &Mm, anon_vma: u32, index: u64) {
+        self.folio_set_anon(head, anon_vma, index);
         self.large_word(head, ENTIRE_MAPCOUNT).set_tail_word(1);
         self.folio_set_large_mapcount(head, 1, mm);
         self.page(head).set(PG_ANON_EXCLUSIVE);

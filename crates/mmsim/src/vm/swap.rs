@@ -290,11 +290,10 @@ impl Machine {
         let p = self.page(pfn);
         // The exclusivity decision, under the PTL (§3.5 step 5).
         let exclusive = orig.swp_exclusive() || fresh;
-        let (anon_vma, _) = self
-            .anon_location(pfn)
-            .unwrap_or((vma.anon_vma.unwrap_or(0), addr));
         if !self.folio_test_anon(pfn) {
-            self.folio_add_new_anon_rmap(pfn, anon_vma, addr, false);
+            let anon_vma = vma.anon_vma.unwrap_or(0);
+            let index = vma.linear_page_index(addr);
+            self.folio_add_new_anon_rmap(pfn, anon_vma, index, false);
         } else {
             // A swap-cache page: on the LRU already, or isolated by a
             // migration that will put it back.

@@ -26,13 +26,22 @@ impl Machine {
             // Only where a PMD range begins: inside one, an earlier step
             // already zapped or split it.
             let pmd_start = addr == start || addr % HPAGE_PMD_SIZE == 0;
+            // A hugetlb folio under migration: its entry becomes a PMD
+            // again shortly; zap that.
+            if pmd_start && self.hugetlb_migration_wait_at(mm, addr) {
+                continue;
+            }
             if let (true, Mapping::Pmd(pt, pi, _)) = (pmd_start, self.lookup(mm, addr)) {
                 let h = haddr(addr);
                 if h >= start && h + HPAGE_PMD_SIZE <= end {
                     // A split racing with us (an rmap walker) leaves PTEs
-                    // for the loop below.
+                    // for the loop below; a migration that started
+                    // meanwhile is waited for above.
                     if self.zap_huge_pmd(mm, pt, pi) {
                         addr = h + HPAGE_PMD_SIZE;
+                        continue;
+                    }
+                    if self.pmd_is_migration(pt, pi) {
                         continue;
                     }
                 }
@@ -72,10 +81,25 @@ impl Machine {
     /// across its edges, removes those inside and zaps their PTEs. Holes
     /// are fine.
     pub fn munmap(&self, mm: &Mm, start: u64, len: u64) -> KResult<()> {
+        let mut maps = mm.mmap_lock.down_write();
+        let ret = self.do_munmap(mm, &mut maps, start, len);
+        drop(maps);
+        self.shmem_release_unmapped();
+        ret
+    }
+
+    /// `do_vmi_munmap()` with `mmap_lock` held for write: munmap's work,
+    /// also done by mremap to the ranges it unmaps.
+    pub(crate) fn do_munmap(
+        &self,
+        mm: &Mm,
+        maps: &mut MmMaps,
+        start: u64,
+        len: u64,
+    ) -> KResult<()> {
         let r =
             UserRange::new(RangeCall::Munmap, start, len)?.expect("munmap ranges are never empty");
-        let mut maps = mm.mmap_lock.down_write();
-        for (s, e) in self.vma_remove_range(mm, &mut maps, r)? {
+        for (s, e) in self.vma_remove_range(mm, maps, r)? {
             self.zap_range(mm, s, e);
         }
         Ok(())
@@ -95,6 +119,9 @@ impl Machine {
         self.anon_vma_unlink_mm(mm);
         self.mm_unlist(mm);
         self.free_pgtables(mm, true);
+        drop(_rmap);
+        drop(maps);
+        self.shmem_release_unmapped();
     }
 
     /// `mprotect()` to `prot` (VM_READ/VM_WRITE bits): VMAs whose
@@ -170,11 +197,18 @@ impl Machine {
             // (hugetlb never gets the writable upgrade in a private
             // mapping); one straddling the range was split with the VMA.
             let pmd_start = addr == start || addr % HPAGE_PMD_SIZE == 0;
+            // A hugetlb folio under migration: change the PMD it becomes.
+            if pmd_start && self.hugetlb_migration_wait_at(mm, addr) {
+                continue;
+            }
             if let (true, Mapping::Pmd(pt, pi, _)) = (pmd_start, self.lookup(mm, addr)) {
                 let hugetlb = maps.find(addr).is_some_and(|v| v.flags & VM_HUGETLB != 0);
                 let sd = soft_dirty_everywhere(maps, addr);
                 if self.change_huge_pmd(mm, pt, pi, prot, sd, upgrade && !hugetlb) {
                     addr = haddr(addr) + HPAGE_PMD_SIZE;
+                    continue;
+                }
+                if self.pmd_is_migration(pt, pi) {
                     continue;
                 }
             }

@@ -46,6 +46,7 @@ use super::{Mm, TASK_SIZE, VM_HUGETLB, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
 use crate::page::{Pfn, PAGE_SIZE};
+use crate::sync::{Arc, Mutex};
 use std::collections::BTreeMap;
 
 /// One `vm_area_struct`.
@@ -81,6 +82,22 @@ impl Vma {
         self.flags & (VM_READ | VM_WRITE) != 0
     }
 
+    /// `linear_page_index()`: the page index of `addr` in the VMA's
+    /// `vm_pgoff` space (the file page for a file mapping; for anonymous
+    /// memory the index its pages record, which mremap keeps when it moves
+    /// them).
+    pub fn linear_page_index(&self, addr: u64) -> u64 {
+        self.pgoff + (addr - self.start) / PAGE_SIZE
+    }
+
+    /// `vma_address()`: where page index `index` of the VMA's `vm_pgoff`
+    /// space is mapped, if the VMA covers it.
+    pub fn address_of(&self, index: u64) -> Option<u64> {
+        let pages = (self.end - self.start) / PAGE_SIZE;
+        let off = index.checked_sub(self.pgoff).filter(|&o| o < pages)?;
+        Some(self.start + off * PAGE_SIZE)
+    }
+
     /// `mk_pte(page, vma->vm_page_prot)` with `bits`: a PROT_NONE entry in
     /// a VMA without access (`pte_modify(.., PAGE_NONE)`), an ordinary one
     /// otherwise.
@@ -95,10 +112,18 @@ impl Vma {
 }
 
 /// The VMA tree (under `mmap_lock`).
+///
+/// Every change is published at once to the copy the reverse map reads
+/// ([`MmMaps::rmap_index`]): the kernel's anon_vma chains and i_mmap trees,
+/// which rmap walkers read under their own locks, never under `mmap_lock`.
 #[derive(Default, Debug)]
 pub struct MmMaps {
     /// VMAs by start address; never overlapping.
     vmas: BTreeMap<u64, Vma>,
+    /// The published copy: a leaf lock, taken under `mmap_lock` (write) to
+    /// publish and under the rmap lock to read
+    /// ([lock order](crate::machine#lock-order)).
+    rmap: Arc<Mutex<Vec<Vma>>>,
 }
 
 impl MmMaps {
@@ -121,6 +146,17 @@ impl MmMaps {
         self.vmas.is_empty()
     }
 
+    /// The copy of the tree the reverse map reads, shared with the mm
+    /// ([`super::Mm`]'s `rmap_vmas`).
+    pub(crate) fn rmap_index(&self) -> Arc<Mutex<Vec<Vma>>> {
+        self.rmap.clone()
+    }
+
+    /// Publishes the tree to the reverse map's copy.
+    fn publish(&self) {
+        *self.rmap.lock() = self.vmas.values().cloned().collect();
+    }
+
     /// Inserts a new VMA (mmap, fork's copy) where nothing is mapped.
     pub(crate) fn insert(&mut self, vma: Vma) {
         debug_assert!(
@@ -131,6 +167,36 @@ impl MmMaps {
             "VMA {vma:?} overlaps another"
         );
         self.vmas.insert(vma.start, vma);
+        self.publish();
+    }
+
+    /// Inserts a VMA where nothing is mapped and merges it with its
+    /// neighbours where they are one mapping again (`copy_vma()`'s
+    /// `vma_merge_new_range()`).
+    pub(crate) fn insert_merged(&mut self, vma: Vma) {
+        let (start, end) = (vma.start, vma.end);
+        self.insert(vma);
+        self.merge(start, end);
+    }
+
+    /// Whether no VMA overlaps `[start, end)`.
+    pub(crate) fn is_free(&self, start: u64, end: u64) -> bool {
+        start < end
+            && self
+                .vmas
+                .range(..end)
+                .next_back()
+                .is_none_or(|(_, v)| v.end <= start)
+    }
+
+    /// Moves the end of the VMA starting at `start` to `end`, over free
+    /// addresses, and merges it with its next neighbour if they are one
+    /// mapping again (`vma_merge_extend()`).
+    pub(crate) fn extend(&mut self, start: u64, end: u64) {
+        if let Some(v) = self.vmas.get_mut(&start) {
+            v.end = end;
+        }
+        self.merge(start, end);
     }
 
     /// Clears `flags` on every VMA in place, without splitting or merging
@@ -139,11 +205,13 @@ impl MmMaps {
         for v in self.vmas.values_mut() {
             v.flags &= !flags;
         }
+        self.publish();
     }
 
     /// Removes every VMA (exit).
     pub(crate) fn clear(&mut self) {
         self.vmas.clear();
+        self.publish();
     }
 
     /// The parts of `r` that VMAs cover, each inside one VMA, in address
@@ -192,6 +260,7 @@ impl MmMaps {
         upper.start = addr;
         self.vmas.insert(lower.start, lower);
         self.vmas.insert(upper.start, upper);
+        self.publish();
     }
 
     /// `vma_merge()`: joins the VMAs touching `[start, end)` with their
@@ -225,6 +294,7 @@ impl MmMaps {
                 cur = Some(k);
             }
         }
+        self.publish();
     }
 }
 
@@ -365,6 +435,7 @@ impl Machine {
         for &(s, _) in &parts {
             maps.vmas.remove(&s);
         }
+        maps.publish();
         Ok(parts)
     }
 
@@ -405,6 +476,7 @@ impl Machine {
                 break;
             }
             maps.vmas.get_mut(&s).expect("split at s").flags = flags;
+            maps.publish();
             changed.push((s, e, old));
         }
         if let (Some(&(s, _)), Some(&(_, e))) = (parts.first(), parts.last()) {

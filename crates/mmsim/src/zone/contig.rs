@@ -11,15 +11,16 @@
 //! to offlining only).
 //!
 //! Migration belongs to a layer above the allocator (it needs the owners of
-//! the pages: the reverse map, movable_ops), so the caller passes it in as
-//! `migrate_range`, the model of `__alloc_contig_migrate_range()`'s call of
-//! `migrate_pages()`.
+//! the pages: the reverse map, movable_ops, the hugetlb pool), so the caller
+//! passes it in as `migrate_range`, the model of
+//! `__alloc_contig_migrate_range()`'s call of `migrate_pages()` and of
+//! `replace_free_hugepage_folios()`.
 
 use super::alloc::PageAlloc;
 use super::buddy;
 use super::isolation::IsolateMode;
 use crate::errno::{Errno, KResult};
-use crate::page::{Pfn, PG_LRU};
+use crate::page::{PageType, Pfn, PG_LRU};
 use crate::variant::OfflineSkip;
 
 impl PageAlloc<'_> {
@@ -70,9 +71,13 @@ impl PageAlloc<'_> {
         // __alloc_contig_migrate_range(): five rounds without progress.
         let mut tries = 0;
         loop {
+            // What migration may still move: LRU pages, pages with
+            // movable_ops and hugetlb folios (in use: migrated; free:
+            // replaced in their pool).
             let movable = crate::page::pfn_range(start, end).find(|&p| {
                 let page = self.page(p);
-                page.test(PG_LRU) || page.has_movable_ops()
+                let head = self.page(page.compound_head().unwrap_or(p));
+                page.test(PG_LRU) || page.has_movable_ops() || head.is_type(PageType::Hugetlb)
             });
             let Some(first) = movable else { break };
             if migrate_range(first, end) == 0 {

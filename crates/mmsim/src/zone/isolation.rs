@@ -87,7 +87,9 @@ impl PageAlloc<'_> {
                 0
             };
             let end = head + (1u64 << order);
-            if !hp.test(PG_LRU) {
+            // A THP is on the LRU; a 2 MiB hugetlb folio migrates
+            // (hugepage_migration_supported()), in use or free.
+            if !hp.test(PG_LRU) && !hp.is_type(PageType::Hugetlb) {
                 return (true, 1);
             }
             return (false, end - pfn);

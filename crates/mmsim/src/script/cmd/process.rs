@@ -1,6 +1,6 @@
 //! Processes and their memory: `spawn`, `file`, `ksm run` and the process
-//! verbs `mmap`, `munmap`, `mprotect`, `madvise`, `touch`, `write`, `read`,
-//! `fork`, `exit`, `clear_refs`.
+//! verbs `mmap`, `munmap`, `mremap`, `mprotect`, `madvise`, `touch`,
+//! `write`, `read`, `fork`, `exit`, `clear_refs`.
 //!
 //! Processes run one command at a time (SCENARIOS.md). Each command calls the
 //! model (mmap, faults, fork, exit) and mirrors its user-level meaning into the
@@ -17,11 +17,12 @@ use crate::errno::Errno;
 use crate::oracle::RangeSet;
 use crate::page::PAGE_SIZE;
 use crate::script::args::{set_once, Args, ByteRange, Parsed, Place};
-use crate::script::lexer::{Token, TokenKind};
+use crate::script::lexer::{ColumnError, Token, TokenKind};
 use crate::script::output::{check_bulk, ok, text, ByteSink, CmdResult};
 use crate::script::world::{Mapping, Process, Span, World};
 use crate::sync::Arc;
-use crate::vm::{Mm, TASK_SIZE, VM_HUGEPAGE, VM_HUGETLB, VM_READ, VM_WRITE};
+use crate::vm::mremap::MremapFlags;
+use crate::vm::{Mm, TASK_SIZE, VM_HUGEPAGE, VM_HUGETLB, VM_READ, VM_SHARED, VM_WRITE};
 
 /// A command of the process family.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,6 +72,22 @@ pub enum ProcessCmd {
         name: String,
         /// Part of the mapping (default all).
         range: Option<ByteRange>,
+    },
+    /// `P mremap NAME NEWSIZE [OFF LEN] [to=DEST]`: `mremap()` with
+    /// MREMAP_MAYMOVE of the whole mapping (which keeps its name), or of
+    /// `[OFF, OFF+LEN)` with MREMAP_FIXED at DEST's address (the moved
+    /// memory replaces DEST and takes its name).
+    Mremap {
+        /// The process.
+        proc: String,
+        /// The mapping.
+        name: String,
+        /// The new length, bytes.
+        new_size: u64,
+        /// Part of the mapping (default all; only with `to`).
+        range: Option<ByteRange>,
+        /// `to=DEST`: the mapping the memory moves onto.
+        to: Option<String>,
     },
     /// `P mprotect NAME none|ro|rw [OFF LEN]`.
     Mprotect {
@@ -236,6 +253,7 @@ impl ProcessCmd {
             ProcessCmd::File { .. } => "file",
             ProcessCmd::Mmap { .. } => "mmap",
             ProcessCmd::Munmap { .. } => "munmap",
+            ProcessCmd::Mremap { .. } => "mremap",
             ProcessCmd::Mprotect { .. } => "mprotect",
             ProcessCmd::Madvise { .. } => "madvise",
             ProcessCmd::Touch { .. } => "touch",
@@ -264,11 +282,6 @@ impl ProcessCmd {
                 hugetlb: true,
                 ..
             } => Some("THP and hugetlb in one mapping"),
-            ProcessCmd::Mmap {
-                backing: Backing::Anon,
-                sharing: Sharing::Shared,
-                ..
-            } => Some("shared anonymous memory (shmem)"),
             _ => None,
         }
     }
@@ -297,6 +310,7 @@ pub(crate) const FAMILY: Family = Family {
                 range: a.range()?,
             }))
         }),
+        ("mremap", mremap),
         ("mprotect", |proc, a| {
             Ok(Cmd::Process(ProcessCmd::Mprotect {
                 proc,
@@ -360,6 +374,10 @@ pub(crate) const FAMILY: Family = Family {
         CommandDoc {
             syntax: "P munmap NAME [OFF LEN]",
             summary: "unmap the mapping, or part of it",
+        },
+        CommandDoc {
+            syntax: "P mremap NAME NEWSIZE [OFF LEN] [to=DEST]",
+            summary: "mremap(): resize the mapping (MREMAP_MAYMOVE), or move it or part of it onto mapping DEST (MREMAP_FIXED), which it replaces; prints the address",
         },
         CommandDoc {
             syntax: "P mprotect NAME none|ro|rw [OFF LEN]",
@@ -481,6 +499,40 @@ fn mmap(proc: String, a: &mut Args<'_>) -> Parsed<Cmd> {
     }))
 }
 
+/// `P mremap NAME NEWSIZE [OFF LEN] [to=DEST]`: a part of a mapping has to
+/// move somewhere that has a name, so `OFF LEN` needs `to=DEST`.
+fn mremap(proc: String, a: &mut Args<'_>) -> Parsed<Cmd> {
+    let name = a.name("NAME")?;
+    let new_size = a.size("NEWSIZE")?;
+    let range_at = a
+        .peek()
+        .filter(|t| t.word().is_some_and(|w| !w.contains('=')));
+    let range = match range_at {
+        Some(_) => Some(ByteRange {
+            off: a.size("OFF")?,
+            len: a.size("LEN")?,
+        }),
+        None => None,
+    };
+    let to = match a.option("to") {
+        Some(dest) => Some(dest.name("DEST")?),
+        None => None,
+    };
+    if let (Some(t), None) = (range_at, &to) {
+        return Err(ColumnError::new(
+            t.column,
+            "OFF LEN moves part of a mapping, which needs to=DEST (the mapping it moves onto)",
+        ));
+    }
+    Ok(Cmd::Process(ProcessCmd::Mremap {
+        proc,
+        name,
+        new_size,
+        range,
+        to,
+    }))
+}
+
 /// `P write PLACE LEN BYTE` or `P write PLACE "text"`.
 fn write(proc: String, a: &mut Args<'_>) -> Parsed<Cmd> {
     let place = a.place()?;
@@ -567,7 +619,8 @@ pub(crate) fn run(cmd: &ProcessCmd, w: &mut World, sink: &mut ByteSink) -> CmdRe
                 Backing::Anon => {
                     let flags = flags
                         | if *thp { VM_HUGEPAGE } else { 0 }
-                        | if *hugetlb { VM_HUGETLB } else { 0 };
+                        | if *hugetlb { VM_HUGETLB } else { 0 }
+                        | if shared { VM_SHARED } else { 0 };
                     m.mmap_anon(&p.mm, size, flags, *populate)?
                 }
                 Backing::File(f) => {
@@ -591,6 +644,7 @@ pub(crate) fn run(cmd: &ProcessCmd, w: &mut World, sink: &mut ByteSink) -> CmdRe
                 },
             );
             w.oracle.mirror(|o| match backing {
+                Backing::Anon if shared => o.mmap_shared_anon(proc, name, size),
                 Backing::Anon => o.mmap_anon(proc, name, size),
                 Backing::File(f) => o.mmap_file(proc, name, f, size, shared),
             });
@@ -619,6 +673,13 @@ pub(crate) fn run(cmd: &ProcessCmd, w: &mut World, sink: &mut ByteSink) -> CmdRe
             }
             ok()
         }
+        ProcessCmd::Mremap {
+            proc,
+            name,
+            new_size,
+            range: r,
+            to,
+        } => mremap_run(w, proc, name, *new_size, *r, to.as_deref()),
         ProcessCmd::Mprotect {
             proc,
             name,
@@ -748,6 +809,102 @@ pub(crate) fn run(cmd: &ProcessCmd, w: &mut World, sink: &mut ByteSink) -> CmdRe
             ))
         }
     }
+}
+
+/// `mremap()` of `[off, off+len)` of a mapping (all of it without `to`),
+/// then the process's names, MADV_DONTFORK ranges and the oracle follow the
+/// memory: without `to` the mapping keeps its name at its new address and
+/// size; with `to` the moved memory replaces DEST (which must be exactly
+/// NEWSIZE long, rounded as the kernel rounds: EINVAL otherwise) and the
+/// range becomes a hole in NAME.
+fn mremap_run(
+    w: &mut World,
+    proc: &str,
+    name: &str,
+    new_size: u64,
+    r: Option<ByteRange>,
+    to: Option<&str>,
+) -> CmdResult {
+    let m = &w.machine;
+    let (mm, map) = w.procs.mapping(proc, name)?;
+    let (off, len) = range(&map, r)?;
+    // The kernel rounds to whole huge pages in a hugetlb mapping.
+    let granule = match m.vma_flags_at(&mm, map.addr + off) {
+        Some(f) if f & VM_HUGETLB != 0 => crate::vm::huge::HPAGE_PMD_SIZE,
+        _ => PAGE_SIZE,
+    };
+    let rounded = new_size.checked_next_multiple_of(granule);
+    let fixed = match to {
+        Some(dest) => {
+            let (_, d) = w.procs.mapping(proc, dest)?;
+            if rounded != Some(d.size) {
+                return Err(Errno::EINVAL.into());
+            }
+            Some(d.addr)
+        }
+        None => None,
+    };
+    let flags = MremapFlags {
+        maymove: true,
+        fixed,
+    };
+    let addr = m.mremap(&mm, map.addr + off, len, new_size, flags)?;
+    let new_size = rounded.ok_or(Errno::EINVAL)?;
+    let len = len.next_multiple_of(granule);
+    let moved_end = off + len;
+    let p = w.procs.proc_mut(proc)?;
+    match to {
+        None => {
+            let entry = p.maps.get_mut(name).ok_or(Errno::EFAULT)?;
+            entry.span = Span {
+                addr,
+                size: new_size,
+            };
+            entry.unmapped.truncate(new_size);
+            if let Some(ranges) = p.dontfork.get_mut(name) {
+                ranges.retain(|&(o, _)| o < new_size);
+                for r in ranges.iter_mut() {
+                    r.1 = r.1.min(new_size - r.0);
+                }
+            }
+        }
+        Some(dest) => {
+            let entry = p.maps.get_mut(name).ok_or(Errno::EFAULT)?;
+            entry.unmapped.insert(off, moved_end);
+            if entry.unmapped.covers(0, entry.span.size) {
+                p.maps.remove(name);
+            }
+            p.maps.insert(
+                dest.to_owned(),
+                Mapping {
+                    span: Span {
+                        addr,
+                        size: new_size,
+                    },
+                    unmapped: RangeSet::default(),
+                },
+            );
+            // VM_DONTCOPY moves with the VMA.
+            let kept = (off + new_size).min(moved_end);
+            let mut moved = Vec::new();
+            if let Some(ranges) = p.dontfork.get_mut(name) {
+                for &(o, l) in ranges.iter() {
+                    let (s, e) = (o.max(off), (o + l).min(kept));
+                    if s < e {
+                        moved.push((s - off, e - s));
+                    }
+                }
+                ranges.retain(|&(o, l)| o + l <= off || moved_end <= o);
+            }
+            if !p.maps.contains_key(name) {
+                p.dontfork.remove(name);
+            }
+            p.dontfork.insert(dest.to_owned(), moved);
+        }
+    }
+    w.oracle
+        .mirror(|o| o.mremap(proc, name, off, len, new_size, to));
+    text(format!("{addr:#x}"))
 }
 
 /// `madvise(addr + off, len, advice)`, mirrored into the oracle and the

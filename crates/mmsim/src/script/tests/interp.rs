@@ -204,10 +204,10 @@ fn hostile_machine_lines_are_bad_input() {
 
 #[test]
 fn unmodelled_commands_are_rejected_before_running() {
-    let e = load_error("machine ram=512M\nspawn A\nA mmap buf 4K shared\n");
+    let e = load_error("machine ram=512M hugepages=1\nspawn A\nA mmap buf 2M thp hugetlb\n");
     assert_eq!((e.line, e.column), (3, 1));
     assert!(e.message.contains("not supported yet"), "{e}");
-    assert!(e.message.contains("shmem"), "{e}");
+    assert!(e.message.contains("THP and hugetlb"), "{e}");
 }
 
 #[test]

@@ -75,6 +75,36 @@ fn process_commands() {
         })
     );
     assert_eq!(
+        cmd("A mremap buf 8K"),
+        Cmd::Process(ProcessCmd::Mremap {
+            proc: proc(),
+            name: buf(),
+            new_size: 8 * K,
+            range: None,
+            to: None,
+        })
+    );
+    assert_eq!(
+        cmd("A mremap buf 1M 1M 1M to=upper"),
+        Cmd::Process(ProcessCmd::Mremap {
+            proc: proc(),
+            name: buf(),
+            new_size: M,
+            range: Some(ByteRange { off: M, len: M }),
+            to: Some("upper".to_owned()),
+        })
+    );
+    assert_eq!(
+        cmd("A mremap buf 2M to=upper"),
+        Cmd::Process(ProcessCmd::Mremap {
+            proc: proc(),
+            name: buf(),
+            new_size: 2 * M,
+            range: None,
+            to: Some("upper".to_owned()),
+        })
+    );
+    assert_eq!(
         cmd("A mprotect buf none"),
         Cmd::Process(ProcessCmd::Mprotect {
             proc: proc(),
@@ -200,6 +230,13 @@ fn process_commands() {
         ("A mmap m 4K file=1F", "1F"),
         ("A mmap m 4K huge", "huge"),
         ("A mprotect buf rx", "rx"),
+        // A part of a mapping moves only onto a named one.
+        ("A mremap buf 1M 4K 4K", "4K"),
+        ("A mremap buf 12Q", "12Q"),
+        ("A mremap buf 1M to=1x", "1x"),
+        ("A mremap buf 1M go=x", "go=x"),
+        ("A mremap buf 1M 4K 4K to=x y", "y"),
+        ("A mremap buf 0x1ffffffffffffffff", "0x1ffffffffffffffff"),
         ("A madvise buf willneed", "willneed"),
         ("A write buf+4X 1 0", "4X"),
         ("A write buf+ 1 0", "buf+"),
