@@ -494,16 +494,16 @@ impl Machine {
         m.register_balloon();
         m.register_owner();
         m.register_lru_migration();
-        if m.config.hugepages > 0 {
-            m.hugetlb_boot(m.config.hugepages)
-                .map_err(|_| ConfigError {
-                    key: "hugepages",
-                    message: format!(
-                        "hugepages={}: not enough memory for the hugetlb pool",
-                        m.config.hugepages
-                    ),
-                })?;
-        }
+        // Also without a boot pool: it registers hugetlb migration, and
+        // nr_hugepages may grow the pool later.
+        m.hugetlb_boot(m.config.hugepages)
+            .map_err(|_| ConfigError {
+                key: "hugepages",
+                message: format!(
+                    "hugepages={}: not enough memory for the hugetlb pool",
+                    m.config.hugepages
+                ),
+            })?;
         Ok(m)
     }
 

@@ -71,7 +71,7 @@ use crate::errno::{Errno, KResult};
 use crate::hotplug::Task;
 use crate::machine::Machine;
 use std::borrow::Cow;
-use tree::{Attr, Entry, Follow};
+use tree::{Attr, Entry, Follow, HugetlbAttr};
 
 /// PAGE_SIZE: the most a sysfs store sees of one write.
 const SYSFS_WRITE_MAX: usize = 4096;
@@ -93,7 +93,31 @@ fn show(m: &Machine, attr: Attr) -> KResult<String> {
     match attr {
         Attr::Memory(a) => memory::show(m, a),
         Attr::InjectError(which) => Ok(inject::show(m, which)),
+        Attr::Hugetlb(a) => {
+            let (total, free) = m.hugetlb_counts();
+            Ok(format!(
+                "{}\n",
+                match a {
+                    HugetlbAttr::NrHugepages => total,
+                    HugetlbAttr::FreeHugepages => free,
+                }
+            ))
+        }
     }
+}
+
+/// `nr_hugepages_store()`: `kstrtoul(buf, 10)` (a trailing newline allowed;
+/// -EINVAL for anything else, -ERANGE past 64 bits), then
+/// `set_max_huge_pages()`.
+fn nr_hugepages_store(m: &Machine, buf: &str) -> KResult<()> {
+    let digits = buf.strip_suffix('\n').unwrap_or(buf);
+    let digits = digits.strip_prefix('+').unwrap_or(digits);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Errno::EINVAL);
+    }
+    let count: u64 = digits.parse().map_err(|_| Errno::ERANGE)?;
+    m.set_max_huge_pages(count);
+    Ok(())
 }
 
 /// The file an open(2) with the given access would get, or its errno.
@@ -135,6 +159,10 @@ impl Machine {
             Attr::InjectError(which) => {
                 inject::store(self, which, &store_buffer(value, SIMPLE_ATTR_WRITE_MAX))
             }
+            Attr::Hugetlb(HugetlbAttr::NrHugepages) => {
+                nr_hugepages_store(self, &store_buffer(value, SYSFS_WRITE_MAX))
+            }
+            Attr::Hugetlb(HugetlbAttr::FreeHugepages) => Err(Errno::EIO),
         }
     }
 

@@ -41,6 +41,12 @@ pub enum Dir {
     InjectActions,
     /// `.../actions/MEM_GOING_ONLINE` or `MEM_GOING_OFFLINE`.
     InjectAction(InjectAction),
+    /// `kernel/mm`.
+    Mm,
+    /// `kernel/mm/hugepages`.
+    Hugepages,
+    /// `kernel/mm/hugepages/hugepages-2048kB`: the one hstate.
+    Hstate,
 }
 
 /// A per-block attribute file (`devices/system/memory/memoryN/*`).
@@ -101,7 +107,21 @@ pub enum Attr {
     /// `kernel/debug/notifier-error-inject/memory/actions/<action>/error`, a
     /// debugfs file.
     InjectError(InjectAction),
+    /// `kernel/mm/hugepages/hugepages-2048kB/<attr>`.
+    Hugetlb(HugetlbAttr),
 }
+
+/// An attribute of the 2 MiB hstate (mm/hugetlb_sysfs.c).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HugetlbAttr {
+    /// `nr_hugepages`: the persistent pool size; writing resizes it.
+    NrHugepages,
+    /// `free_hugepages`.
+    FreeHugepages,
+}
+
+/// The 2 MiB hstate's directory name.
+pub const HSTATE_DIR: &str = "hugepages-2048kB";
 
 impl Attr {
     /// The file mode as the kernel declares it (`DEVICE_ATTR_RO` 0444,
@@ -113,6 +133,8 @@ impl Attr {
             Attr::Memory(MemoryAttr::Block(_, BlockAttr::State | BlockAttr::Online)) => 0o644,
             Attr::Memory(MemoryAttr::Block(_, _)) => 0o444,
             Attr::InjectError(_) => 0o600,
+            Attr::Hugetlb(HugetlbAttr::NrHugepages) => 0o644,
+            Attr::Hugetlb(HugetlbAttr::FreeHugepages) => 0o444,
         }
     }
 }
@@ -186,6 +208,9 @@ impl Dir {
             Dir::InjectMemory => Dir::NotifierErrorInject,
             Dir::InjectActions => Dir::InjectMemory,
             Dir::InjectAction(_) => Dir::InjectActions,
+            Dir::Mm => Dir::Kernel,
+            Dir::Hugepages => Dir::Mm,
+            Dir::Hstate => Dir::Hugepages,
         }
     }
 
@@ -246,6 +271,13 @@ impl Dir {
                 Entry::Dir(Dir::InjectAction(a))
             }
             (Dir::InjectAction(a), "error") => Entry::Attr(Attr::InjectError(a)),
+            (Dir::Kernel, "mm") => Entry::Dir(Dir::Mm),
+            (Dir::Mm, "hugepages") => Entry::Dir(Dir::Hugepages),
+            (Dir::Hugepages, HSTATE_DIR) => Entry::Dir(Dir::Hstate),
+            (Dir::Hstate, "nr_hugepages") => Entry::Attr(Attr::Hugetlb(HugetlbAttr::NrHugepages)),
+            (Dir::Hstate, "free_hugepages") => {
+                Entry::Attr(Attr::Hugetlb(HugetlbAttr::FreeHugepages))
+            }
             _ => return None,
         };
         Some(entry)
@@ -323,7 +355,22 @@ impl Dir {
                     )
                 })
                 .collect(),
-            Dir::Kernel => fixed(&[("debug", Entry::Dir(Dir::Debug))]),
+            Dir::Kernel => fixed(&[
+                ("debug", Entry::Dir(Dir::Debug)),
+                ("mm", Entry::Dir(Dir::Mm)),
+            ]),
+            Dir::Mm => fixed(&[("hugepages", Entry::Dir(Dir::Hugepages))]),
+            Dir::Hugepages => fixed(&[(HSTATE_DIR, Entry::Dir(Dir::Hstate))]),
+            Dir::Hstate => fixed(&[
+                (
+                    "free_hugepages",
+                    Entry::Attr(Attr::Hugetlb(HugetlbAttr::FreeHugepages)),
+                ),
+                (
+                    "nr_hugepages",
+                    Entry::Attr(Attr::Hugetlb(HugetlbAttr::NrHugepages)),
+                ),
+            ]),
             Dir::Debug => fixed(&[(
                 "notifier-error-inject",
                 Entry::Dir(Dir::NotifierErrorInject),

@@ -659,3 +659,35 @@ impl Machine {
         Ok(())
     }
 }
+
+impl Machine {
+    /// `set_max_huge_pages()` (a write of `nr_hugepages`): grows the pool
+    /// with fresh movable folios until it holds `count` or allocation fails
+    /// (no error: the pool is as large as it could get), or shrinks it by
+    /// freeing free folios to the buddy allocator (in-use ones stay; the
+    /// kernel would count them as surplus, which the model has not).
+    pub fn set_max_huge_pages(&self, count: u64) {
+        while self.vm().hugetlb.lock().total < count {
+            let Ok(head) = self.alloc_pages(Gfp::MOVABLE.comp(), HPAGE_PMD_ORDER, 0) else {
+                break;
+            };
+            self.page(head).set_type(PageType::Hugetlb);
+            self.page(head).set_ref_count(0);
+            let mut pool = self.vm().hugetlb.lock();
+            pool.free.push(head);
+            pool.total += 1;
+        }
+        loop {
+            let head = {
+                let mut pool = self.vm().hugetlb.lock();
+                if pool.total <= count {
+                    break;
+                }
+                let Some(head) = pool.free.pop() else { break };
+                pool.total -= 1;
+                head
+            };
+            self.update_and_free_hugetlb_folio(head);
+        }
+    }
+}
