@@ -69,11 +69,37 @@ fn op() -> impl Strategy<Value = String> {
         1 => (p(), off()).prop_map(|(i, o)| format!("{} munmap m {o} 4K", PROCS[i])),
         2 => (p(), off()).prop_map(|(i, o)| format!("{} madvise m pageout {o} 4K", PROCS[i])),
         1 => (p(), any::<bool>()).prop_map(|(i, on)| format!("{} madvise m {}", PROCS[i], if on { "mergeable" } else { "unmergeable" })),
+        5 => machine_op(),
+    ]
+}
+
+/// What a sequence does besides its processes: a KSM pass, offlining and
+/// onlining the ZONE_MOVABLE block under them, a full check.
+fn machine_op() -> impl Strategy<Value = String> {
+    prop_oneof![
         2 => Just("ksm run".to_string()),
         1 => Just("sysfs write devices/system/memory/memory15/state offline signal_after=20ms".to_string()),
         1 => Just("sysfs write devices/system/memory/memory15/state online_movable".to_string()),
         1 => Just("check".to_string()),
     ]
+}
+
+/// The end of a sequence that must return every page: every pin released,
+/// every process gone (what is already gone fails, and the scenario goes
+/// on).
+fn with_teardown(mut ops: Vec<String>) -> Vec<String> {
+    ops.extend(
+        [
+            "release g0",
+            "release g1",
+            "release g2",
+            "P0 exit",
+            "P1 exit",
+            "P2 exit",
+        ]
+        .map(String::from),
+    );
+    ops
 }
 
 proptest! {
@@ -145,10 +171,7 @@ fn thp_op() -> impl Strategy<Value = String> {
         2 => p().prop_map(|i| format!("{} madvise t collapse", PROCS[i])),
         1 => (p(), any::<bool>(), range()).prop_map(|(i, f, r)| format!("{} madvise t {} {r}", PROCS[i], if f { "dontfork" } else { "dofork" })),
         1 => (p(), any::<bool>()).prop_map(|(i, on)| format!("{} madvise t {}", PROCS[i], if on { "mergeable" } else { "unmergeable" })),
-        1 => Just("ksm run".to_string()),
-        1 => Just("sysfs write devices/system/memory/memory15/state offline signal_after=20ms".to_string()),
-        1 => Just("sysfs write devices/system/memory/memory15/state online_movable".to_string()),
-        2 => Just("check".to_string()),
+        5 => machine_op(),
     ]
 }
 
@@ -262,11 +285,7 @@ proptest! {
             P0 mmap t 4M thp\nP0 write t 4M 0x02\n\
             P0 fork P1\nP0 fork P2\nP1 exit\nP2 exit\n\
             P0 gup g0 m 4K get\nP0 gup g1 m 4K get\nP0 gup g2 m 4K get\nrelease g0\nrelease g1\nrelease g2\n";
-        let mut ops = ops;
-        // Teardown: a release or exit of what is already gone fails and the
-        // scenario goes on.
-        ops.extend(["release g0", "release g1", "release g2", "P0 exit", "P1 exit", "P2 exit"].map(String::from));
-        let (failures, text) = run_sequence("teardown-prop.mms", prelude, &ops);
+        let (failures, text) = run_sequence("teardown-prop.mms", prelude, &with_teardown(ops));
         prop_assert!(failures.is_empty(), "{}\n--- scenario ---\n{}", failures.join("\n"), text);
     }
 }
@@ -312,10 +331,7 @@ fn kinds_op() -> impl Strategy<Value = String> {
         }),
         1 => (p(), off()).prop_map(|(i, o)| format!("{} madvise q dontneed {o} 4K", PROCS[i])),
         1 => (p(), any::<bool>()).prop_map(|(i, on)| format!("{} madvise m {}", PROCS[i], if on { "mergeable" } else { "unmergeable" })),
-        2 => Just("ksm run".to_string()),
-        2 => Just("sysfs write devices/system/memory/memory15/state offline signal_after=20ms".to_string()),
-        2 => Just("sysfs write devices/system/memory/memory15/state online_movable".to_string()),
-        1 => Just("check".to_string()),
+        7 => machine_op(),
     ]
 }
 
@@ -336,9 +352,7 @@ proptest! {
             P0 mmap tmp 4K\nP0 munmap tmp\nP0 mmap part 4K\n\
             P0 fork P1\nP0 fork P2\nP1 exit\nP2 exit\n\
             P0 gup g0 m 4K get\nP0 gup g1 m 4K get\nP0 gup g2 m 4K get\nrelease g0\nrelease g1\nrelease g2\n";
-        let mut ops = ops;
-        ops.extend(["release g0", "release g1", "release g2", "P0 exit", "P1 exit", "P2 exit"].map(String::from));
-        let (failures, text) = run_sequence("kinds-prop.mms", prelude, &ops);
+        let (failures, text) = run_sequence("kinds-prop.mms", prelude, &with_teardown(ops));
         prop_assert!(failures.is_empty(), "{}\n--- scenario ---\n{}", failures.join("\n"), text);
     }
 }
