@@ -106,6 +106,9 @@ pub(crate) struct Process {
     pub(crate) dontfork: HashMap<String, Vec<(u64, u64)>>,
 }
 
+/// A place that is mapped: the mm, the mapping and the offset in it.
+pub(crate) type MappedPlace = (Arc<Mm>, Span, u64);
+
 /// Every process and file of a scenario.
 #[derive(Default)]
 pub(crate) struct Processes {
@@ -136,12 +139,7 @@ impl Processes {
     /// they are not all inside the mapping, or any of them was unmapped:
     /// the addresses of a hole may belong to another mapping since, which
     /// an access through this name must not reach).
-    pub(crate) fn place(
-        &self,
-        proc: &str,
-        place: &Place,
-        len: u64,
-    ) -> Result<(Arc<Mm>, Span, u64), Errno> {
+    pub(crate) fn place(&self, proc: &str, place: &Place, len: u64) -> Result<MappedPlace, Errno> {
         match self.mapped_prefix(proc, place, len)? {
             (at, n) if n == len => Ok(at),
             _ => Err(Errno::EFAULT),
@@ -157,7 +155,7 @@ impl Processes {
         proc: &str,
         place: &Place,
         len: u64,
-    ) -> Result<((Arc<Mm>, Span, u64), u64), Errno> {
+    ) -> Result<(MappedPlace, u64), Errno> {
         let p = self.proc(proc)?;
         let m = p.maps.get(&place.mapping).ok_or(Errno::EFAULT)?;
         let off = place.off;
