@@ -65,7 +65,10 @@ fn bad_input_exits_2_with_position_before_running() {
     assert_eq!(code, 2);
     assert!(err.contains("bad.mms:2:25:"), "{err}");
     assert!(out.is_empty(), "nothing ran: {out}");
-    let p = scenario("later.mms", "machine ram=1G\nspawn A\nA mmap b 4K shared\n");
+    let p = scenario(
+        "later.mms",
+        "machine ram=1G hugepages=1\nspawn A\nA mmap b 2M thp hugetlb\n",
+    );
     let (code, _, err) = mmsim(&["run", p.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(err.contains("later.mms:3:1: not supported yet"), "{err}");

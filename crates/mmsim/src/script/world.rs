@@ -116,6 +116,9 @@ pub(crate) struct Process {
     pub(crate) dontfork: HashMap<String, Vec<(u64, u64)>>,
 }
 
+/// A place that is mapped: the mm, the mapping and the offset in it.
+pub(crate) type MappedPlace = (Arc<Mm>, Span, u64);
+
 /// Every process and file of a scenario.
 #[derive(Default)]
 pub(crate) struct Processes {
@@ -143,17 +146,37 @@ impl Processes {
     }
 
     /// `len` bytes at `place`: the mm, the mapping and the offset (EFAULT if
-    /// they are not all inside the mapping).
-    pub(crate) fn place(
+    /// they are not all inside the mapping, or any of them was unmapped:
+    /// the addresses of a hole may belong to another mapping since, which
+    /// an access through this name must not reach).
+    pub(crate) fn place(&self, proc: &str, place: &Place, len: u64) -> Result<MappedPlace, Errno> {
+        match self.mapped_prefix(proc, place, len)? {
+            (at, n) if n == len => Ok(at),
+            _ => Err(Errno::EFAULT),
+        }
+    }
+
+    /// Like [`Processes::place`], but for an access that stops at the
+    /// first unmapped byte (a store lands up to there): also how many of the
+    /// `len` bytes come before it. EFAULT if the range is not inside the
+    /// mapping.
+    pub(crate) fn mapped_prefix(
         &self,
         proc: &str,
         place: &Place,
         len: u64,
-    ) -> Result<(Arc<Mm>, Span, u64), Errno> {
-        let (mm, m) = self.mapping(proc, &place.mapping)?;
-        match place.off.checked_add(len) {
-            Some(end) if end <= m.size => Ok((mm, m, place.off)),
-            _ => Err(Errno::EFAULT),
-        }
+    ) -> Result<(MappedPlace, u64), Errno> {
+        let p = self.proc(proc)?;
+        let m = p.maps.get(&place.mapping).ok_or(Errno::EFAULT)?;
+        let off = place.off;
+        let end = match off.checked_add(len) {
+            Some(end) if end <= m.span.size => end,
+            _ => return Err(Errno::EFAULT),
+        };
+        let mapped = match m.unmapped.gaps(off, end).first() {
+            Some(&(s, e)) if s == off => e - off,
+            _ => 0,
+        };
+        Ok(((p.mm.clone(), m.span, off), mapped))
     }
 }

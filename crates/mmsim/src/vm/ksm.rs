@@ -251,10 +251,11 @@ impl Machine {
         }
         // Stable nodes whose page is no longer KSM (its last mapping went)
         // are gone: get_ksm_page() finds their page freed.
-        self.vm()
-            .ksm_stable
-            .lock()
-            .retain(|&kpfn, _| self.folio_test_ksm(Pfn(kpfn)));
+        // (A node's page may even have gone offline and away with its
+        // memmap since.)
+        self.vm().ksm_stable.lock().retain(|&kpfn, _| {
+            self.mem().pfn_to_online_page(Pfn(kpfn)).is_some() && self.folio_test_ksm(Pfn(kpfn))
+        });
         // The stable tree: every KSM page, by contents.
         let mut stable: BTreeMap<Vec<u8>, Pfn> = BTreeMap::new();
         self.for_each_mapped_pte(|_, _, pte| {

@@ -710,6 +710,12 @@ pub(crate) fn run(cmd: &ProcessCmd, w: &mut World, sink: &mut ByteSink) -> CmdRe
             let (mm, map) = w.procs.mapping(proc, name)?;
             let (off, len) = range(&map, *r)?;
             check_bulk("a touch", len)?;
+            // Not through a hole, which another mapping may fill by now.
+            let at = Place {
+                mapping: name.clone(),
+                off,
+            };
+            w.procs.place(proc, &at, len)?;
             // A page at a time: a touch of a large mapping allocates nothing
             // large.
             let mut at = off;
@@ -723,12 +729,14 @@ pub(crate) fn run(cmd: &ProcessCmd, w: &mut World, sink: &mut ByteSink) -> CmdRe
         }
         ProcessCmd::Write { proc, place, data } => {
             let len = data.len();
-            let (mm, map, off) = w.procs.place(proc, place, len)?;
+            // A store stops at an unmapped part of the mapping, as the
+            // process's would at its first unmapped address.
+            let ((mm, map, off), mapped) = w.procs.mapped_prefix(proc, place, len)?;
             // In chunks, so a large fill allocates nothing large.
             const CHUNK: u64 = 1 << 20;
             let mut done = 0;
-            while done < len {
-                let n = (len - done).min(CHUNK);
+            while done < mapped {
+                let n = (mapped - done).min(CHUNK);
                 let bytes = match data {
                     WriteData::Fill { byte, .. } => vec![*byte; n as usize],
                     WriteData::Text(t) => t[done as usize..(done + n) as usize].to_vec(),
@@ -743,6 +751,9 @@ pub(crate) fn run(cmd: &ProcessCmd, w: &mut World, sink: &mut ByteSink) -> CmdRe
                 }
                 res?;
                 done += n;
+            }
+            if mapped < len {
+                return Err(Errno::EFAULT.into());
             }
             ok()
         }
