@@ -150,34 +150,9 @@ pub enum VirtioCmd {
     },
 }
 
-/// A raw virtio-mem guest request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VirtioMemRequest {
-    /// `plug ADDR NB_BLOCKS` (VIRTIO_MEM_REQ_PLUG).
-    Plug {
-        /// Guest physical address of the first block.
-        addr: u64,
-        /// Number of device blocks.
-        nb_blocks: u16,
-    },
-    /// `unplug ADDR NB_BLOCKS` (VIRTIO_MEM_REQ_UNPLUG).
-    Unplug {
-        /// Guest physical address of the first block.
-        addr: u64,
-        /// Number of device blocks.
-        nb_blocks: u16,
-    },
-    /// `unplug_all` (VIRTIO_MEM_REQ_UNPLUG_ALL; ADDR and NB_BLOCKS may be written
-    /// and are not part of this request on the wire).
-    UnplugAll,
-    /// `state ADDR NB_BLOCKS` (VIRTIO_MEM_REQ_STATE).
-    State {
-        /// Guest physical address of the first block.
-        addr: u64,
-        /// Number of device blocks.
-        nb_blocks: u16,
-    },
-}
+/// A raw virtio-mem guest request: the wire format's own type (a parsed
+/// `virtio-mem request` never holds `Unknown`).
+pub use virtio_mem::Request as VirtioMemRequest;
 
 impl VirtioCmd {
     /// The command's name as written.
@@ -533,19 +508,7 @@ pub(crate) fn run(cmd: &VirtioCmd, w: &mut World) -> CmdResult {
         }
         VirtioCmd::Request { dev, req } => {
             let host = &devs.get(dev)?.host;
-            let wire = match *req {
-                VirtioMemRequest::Plug { addr, nb_blocks } => {
-                    virtio_mem::Request::Plug { addr, nb_blocks }
-                }
-                VirtioMemRequest::Unplug { addr, nb_blocks } => {
-                    virtio_mem::Request::Unplug { addr, nb_blocks }
-                }
-                VirtioMemRequest::UnplugAll => virtio_mem::Request::UnplugAll,
-                VirtioMemRequest::State { addr, nb_blocks } => {
-                    virtio_mem::Request::State { addr, nb_blocks }
-                }
-            };
-            let resp = host.handle(m, wire);
+            let resp = host.handle(m, *req);
             text(match (resp.ty, resp.state) {
                 (ResponseType::Ack, Some(BlockState::Plugged)) => "PLUGGED",
                 (ResponseType::Ack, Some(BlockState::Unplugged)) => "UNPLUGGED",
