@@ -167,6 +167,25 @@ variants! {
         /// Before.
         Off = "off",
     }
+
+    /// What a hot-added memmap starts as (`memmap_init_range(...,
+    /// MEMINIT_HOTPLUG)`), and so what a page that no online_page callback
+    /// hands to the buddy looks like to offlining and to PFN walkers.
+    memmap_init: MemmapInit {
+        /// 6.11 on (7.2): PageOffline, refcount 1; `generic_online_page()`
+        /// → `__free_pages_core()` clears PageOffline (and WARNs on
+        /// PG_reserved). A page kept back stays PageOffline: kcore skips it,
+        /// kpageflags shows OFFLINE (bit 23), offlining may skip it.
+        Offline = "offline",
+        /// Up to 6.10: PG_reserved, refcount 1; `__free_pages_core()`
+        /// clears PG_reserved. A page kept back stays PG_reserved unless its
+        /// driver sets PageOffline itself (virtio-mem did, and cleared
+        /// PG_reserved so that offlining would not stop at it): kcore reads
+        /// it, kpageflags shows only RESERVED (bit 32, which page-types
+        /// hides without -r), and `has_unmovable_pages()` refuses to isolate
+        /// its pageblock.
+        Reserved = "reserved",
+    }
 }
 
 /// A `KEY=VALUE` the machine does not know.

@@ -7,7 +7,11 @@
 //! succeeds only while the generic callback is installed, and
 //! `restore_online_page_callback()` only by the one who set it; both -EINVAL
 //! otherwise. A callback must cover every PFN it is given exactly once: pages
-//! it neither frees nor keeps stay PageOffline with refcount 1, unmanaged.
+//! it neither frees nor keeps stay as memmap init left them, refcount 1,
+//! unmanaged: PageOffline in 7.2, PG_reserved before 6.11 (variant
+//! `memmap_init`), where a driver that wanted walkers and offlining to see
+//! its pages as offline had to set PageOffline (and clear PG_reserved)
+//! itself.
 
 use super::MemHotplugWrite;
 use crate::errno::{Errno, KResult};
@@ -21,9 +25,11 @@ pub trait OnlinePageCallback: Send + Sync {
     fn online_page(&self, m: &Machine, pfn: Pfn, order: u32);
 }
 
-/// A callback that keeps `[keep_start, keep_end)` back (PageOffline,
-/// refcount 1, unmanaged) and gives everything else to
-/// `generic_online_page()`; for scenarios and tests.
+/// A callback that keeps `[keep_start, keep_end)` back and gives everything
+/// else to `generic_online_page()`; for scenarios and tests. It does nothing
+/// to the pages it keeps, so they stay refcount 1, unmanaged, and PageOffline
+/// or PG_reserved by `memmap_init`: the pages of a driver that does no more
+/// than the core asks.
 pub struct KeepRangeCallback {
     /// First kept PFN.
     pub keep_start: Pfn,

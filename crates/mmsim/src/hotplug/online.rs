@@ -3,7 +3,8 @@
 //! `valid_zones`.
 //!
 //! `online_pages()` initialises the block's memmap for its zone (every page
-//! PageOffline with refcount 1, every pageblock MOVABLE and isolated), asks the
+//! PageOffline with refcount 1 — PG_reserved before 6.11, variant
+//! `memmap_init` — every pageblock MOVABLE and isolated), asks the
 //! notifiers (MEM_GOING_ONLINE may veto), hands each chunk to the
 //! online_page_callback, and only then marks the sections online and lifts
 //! the isolation, so the allocator and PFN walkers see the pages all at once.
@@ -13,8 +14,9 @@ use super::{
 };
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::{PageType, Pfn, ZoneType, PAGEBLOCK_NR_PAGES};
+use crate::page::{PageType, Pfn, ZoneType, PAGEBLOCK_NR_PAGES, PG_RESERVED};
 use crate::sparse::PAGES_PER_SECTION;
+use crate::variant::MemmapInit;
 use crate::zone::{Migratetype, NodeState, Zone};
 
 impl Machine {
@@ -184,7 +186,8 @@ impl Machine {
 
     /// `move_pfn_range_to_zone()`: grows the zone and node spans and runs
     /// `memmap_init_range(..., MEMINIT_HOTPLUG)`: every page gets the zone's
-    /// links, refcount 1, no mapcount, and PageOffline; every pageblock gets
+    /// links, refcount 1, no mapcount, and PageOffline (PG_reserved under
+    /// `memmap_init=reserved`, the kernels before 6.11); every pageblock gets
     /// `mt` and, if asked, the isolate bit. Under `mem_hotplug_begin()`.
     pub fn move_pfn_range_to_zone(
         &self,
@@ -198,10 +201,14 @@ impl Machine {
         let end = start + nr;
         zone.grow_span(start, end);
         self.node(zone.nid).recompute_span();
+        let init = self.variants().memmap_init;
         for pfn in crate::page::pfn_range(start, end) {
             let p = self.page(pfn);
             p.init_single(zone.zone_type, zone.nid);
-            p.set_type(PageType::Offline);
+            match init {
+                MemmapInit::Offline => p.set_type(PageType::Offline),
+                MemmapInit::Reserved => p.set(PG_RESERVED),
+            }
             if pfn.is_aligned(PAGEBLOCK_NR_PAGES) {
                 self.mem().set_pageblock_migratetype_raw(pfn, mt as u8);
                 self.mem().set_pageblock_isolate(pfn, isolate);

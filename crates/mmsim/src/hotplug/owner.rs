@@ -243,6 +243,21 @@ impl Machine {
         Ok(())
     }
 
+    /// Every PFN inside one of the owner's allocations (the pages a kernel
+    /// user may have marked PG_reserved itself).
+    pub(crate) fn owner_allocated(&self) -> std::collections::BTreeSet<u64> {
+        let allocs = self.owner().allocs.lock();
+        allocs
+            .values()
+            .flat_map(|a| {
+                a.pages
+                    .iter()
+                    .flat_map(move |&p| crate::page::pfn_range(p, p + (1u64 << a.order)))
+            })
+            .map(|p| p.0)
+            .collect()
+    }
+
     /// What the owner holds: each allocated block's head, order and the
     /// references the owner holds on it (1, or 0 while released in an
     /// offline attempt), plus each speculative `page get` reference as an

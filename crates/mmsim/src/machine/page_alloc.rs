@@ -39,12 +39,15 @@ impl Machine {
     }
 
     /// `__free_pages_core(page, order, MEMINIT_HOTPLUG)` as used by
-    /// `generic_online_page()`: clears PageOffline, drops the initial
+    /// `generic_online_page()`: clears what memmap init set (PageOffline, or
+    /// PG_reserved under `memmap_init=reserved`), drops the initial
     /// reference, accounts the pages as managed and frees them to the tail of
-    /// the free lists. A PG_reserved page among them is a WARNING.
+    /// the free lists. A page memmap init did not leave so is a kernel bug
+    /// ([`BadCore`](crate::zone::alloc::BadCore)).
     pub fn free_pages_core(&self, pfn: Pfn, order: u32) {
-        for p in self.page_alloc().free_pages_core(pfn, order) {
-            self.report_bug(format!("WARNING: __free_pages_core of reserved pfn {p}"));
+        let init = self.variants().memmap_init;
+        for (p, bad) in self.page_alloc().free_pages_core(pfn, order, init) {
+            self.report_bug(format!("{bad} pfn {p}"));
         }
     }
 

@@ -21,6 +21,7 @@ use crate::page::{
     Page, PageType, Pfn, ZoneType, MAX_PAGE_ORDER, PAGEFLAGS_MASK, PG_HEAD, PG_RESERVED,
 };
 use crate::sparse::SparseMem;
+use crate::variant::MemmapInit;
 use std::fmt;
 
 /// What an allocation may use (`gfp_t`, reduced to what the model needs).
@@ -81,6 +82,30 @@ impl fmt::Display for BadPage {
             "BUG: Bad page state: pfn {} freed with flags {:#x} type {:?} refcount {}",
             self.pfn, self.flags, self.page_type, self.refcount
         )
+    }
+}
+
+/// What `__free_pages_core()` finds wrong with a page memmap init should
+/// have prepared for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadCore {
+    /// PG_reserved where 7.2's memmap init sets PageOffline
+    /// (`VM_WARN_ON_ONCE(PageReserved(p))`).
+    Reserved,
+    /// Still PageOffline under `memmap_init=reserved`: the old
+    /// `__free_pages_core()` never cleared the type, so the free reported a
+    /// bad page ("nonzero mapcount").
+    Offline,
+}
+
+impl fmt::Display for BadCore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BadCore::Reserved => "WARNING: __free_pages_core of reserved",
+            BadCore::Offline => {
+                "BUG: Bad page state (nonzero mapcount): __free_pages_core of PageOffline"
+            }
+        })
     }
 }
 
@@ -222,17 +247,34 @@ impl<'a> PageAlloc<'a> {
     }
 
     /// `__free_pages_core(page, order, MEMINIT_HOTPLUG)` as used by
-    /// `generic_online_page()`: clears PageOffline, drops the initial
-    /// reference, accounts the pages as managed and frees them to the tail of
-    /// the free lists (FPI_TO_TAIL). Returns the PG_reserved pages among them,
-    /// which the kernel WARNs about (a reserved page must never be onlined).
-    pub fn free_pages_core(&self, pfn: Pfn, order: u32) -> Vec<Pfn> {
+    /// `generic_online_page()`: clears what memmap init left on each page,
+    /// drops the initial reference, accounts the pages as managed and frees
+    /// them to the tail of the free lists (FPI_TO_TAIL).
+    ///
+    /// What memmap init left depends on `init` (variant `memmap_init`):
+    /// 7.2 clears PageOffline and WARNs on PG_reserved (a reserved page must
+    /// never be onlined); the kernels before 6.11 cleared PG_reserved, and a
+    /// page still PageOffline there (its driver forgot to clear the type)
+    /// failed `free_pages_prepare()` ("nonzero mapcount": the type overlays
+    /// `_mapcount`). Returns the pages the kernel would complain about; the
+    /// model frees them all the same.
+    pub fn free_pages_core(&self, pfn: Pfn, order: u32, init: MemmapInit) -> Vec<(Pfn, BadCore)> {
         let nr = 1u64 << order;
-        let mut reserved = Vec::new();
+        let mut bad = Vec::new();
         for i in 0..nr {
             let p = self.page(pfn + i);
-            if p.test(PG_RESERVED) {
-                reserved.push(pfn + i);
+            match init {
+                MemmapInit::Offline => {
+                    if p.test(PG_RESERVED) {
+                        bad.push((pfn + i, BadCore::Reserved));
+                    }
+                }
+                MemmapInit::Reserved => {
+                    p.clear(PG_RESERVED);
+                    if p.is_type(PageType::Offline) {
+                        bad.push((pfn + i, BadCore::Offline));
+                    }
+                }
             }
             p.clear_type(PageType::Offline);
             p.set_ref_count(0);
@@ -241,6 +283,6 @@ impl<'a> PageAlloc<'a> {
         zone.adjust_managed(nr as i64);
         let mut locked = zone.lock.lock();
         buddy::free_one_page(zone, &mut locked, self.mem, pfn, order, true);
-        reserved
+        bad
     }
 }

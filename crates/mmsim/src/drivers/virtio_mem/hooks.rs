@@ -7,7 +7,10 @@
 //! Unplugged memory inside an added block is owned by the driver as
 //! PageOffline pages: those never given to the buddy carry PG_dirty (kept
 //! back by the online_page callback), those taken back with
-//! `alloc_contig_range()` do not. Pages become PageOffline only under
+//! `alloc_contig_range()` do not. Under `memmap_init=reserved` (before 6.11)
+//! the kept-back pages came from memmap init as PG_reserved, and the driver
+//! turned them into PageOffline itself (and back, before
+//! `generic_online_page()`), so from then on they look the same. Pages become PageOffline only under
 //! `page_offline_begin()`, so a /proc/kcore reader that holds
 //! `page_offline_freeze()` never sees a page turn PageOffline between its
 //! check and its copy.
@@ -35,28 +38,35 @@ use crate::hotplug::notifier::{
 use crate::machine::Machine;
 use crate::page::{
     PageType, Pfn, ZoneType, MAX_PAGE_ORDER, PAGE_SHIFT, PG_DIRTY, PG_OFFLINE_SKIPPABLE,
+    PG_RESERVED,
 };
 use crate::sync::atomic::Ordering;
 use crate::sync::Weak;
-use crate::variant::OfflineSkip;
+use crate::variant::{MemmapInit, OfflineSkip};
 use crate::zone::isolation::IsolateMode;
 
 impl VirtioMem {
     /// `virtio_mem_set_fake_offline()`: the pages become driver-owned
     /// PageOffline pages, under `page_offline_begin()`. `onlined`: they
-    /// come from `alloc_contig_range()` (else from memmap init, still
-    /// PageOffline, and get PG_dirty).
+    /// come from `alloc_contig_range()` (else from memmap init, and get
+    /// PG_dirty). Memmap init left them PageOffline in 7.2; before 6.11
+    /// (`memmap_init=reserved`) it left them PG_reserved, and the driver set
+    /// PageOffline itself and cleared PG_reserved, which would otherwise make
+    /// `has_unmovable_pages()` refuse to offline the block.
     pub(crate) fn set_fake_offline(&self, m: &Machine, pfn: Pfn, nr: u64, onlined: bool) {
         let skip = m.variants().offline_skip;
+        let from_reserved = !onlined && m.variants().memmap_init == MemmapInit::Reserved;
         let begun = m.page_offline_begin();
         for p in crate::page::pfn_range(pfn, pfn + nr) {
             let page = m.page(p);
-            if onlined {
-                if page.try_set_type(PageType::Offline).is_err() {
-                    m.report_bug(format!("WARNING: virtio_mem: pfn {p} already has a type"));
-                }
-            } else {
+            if (onlined || from_reserved) && page.try_set_type(PageType::Offline).is_err() {
+                m.report_bug(format!("WARNING: virtio_mem: pfn {p} already has a type"));
+            }
+            if !onlined {
                 page.set(PG_DIRTY);
+            }
+            if from_reserved {
+                page.clear(PG_RESERVED);
             }
             if skip != OfflineSkip::Refcount {
                 page.set(PG_OFFLINE_SKIPPABLE);
@@ -74,18 +84,23 @@ impl VirtioMem {
     }
 
     /// `virtio_mem_clear_fake_offline()` (no rwsem: leaving PageOffline is
-    /// harmless to walkers).
+    /// harmless to walkers). Never-onlined pages keep PageOffline for
+    /// `generic_online_page()` to clear in 7.2; before 6.11
+    /// (`memmap_init=reserved`) that function cleared only PG_reserved, so
+    /// the driver cleared PageOffline here for every page.
     fn clear_fake_offline(&self, m: &Machine, pfn: Pfn, nr: u64, onlined: bool) {
         let skip = m.variants().offline_skip;
+        let reserved = m.variants().memmap_init == MemmapInit::Reserved;
         for p in crate::page::pfn_range(pfn, pfn + nr) {
             let page = m.page(p);
             if skip == OfflineSkip::Frozen && page.ref_count() == 0 {
                 page.ref_unfreeze(1);
             }
             page.clear(PG_OFFLINE_SKIPPABLE);
-            if onlined {
+            if onlined || reserved {
                 page.clear_type(PageType::Offline);
-            } else {
+            }
+            if !onlined {
                 page.clear(PG_DIRTY);
             }
         }
