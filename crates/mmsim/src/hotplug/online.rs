@@ -332,3 +332,96 @@ impl Machine {
         self.device_online(mem)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::machine::{Machine, MachineConfig};
+    use crate::page::{PageType, Pfn, PhysAddr, ZoneType, PG_RESERVED};
+    use crate::variant::Variants;
+
+    const START: Pfn = Pfn(1 << 20); // 4 GiB
+    const NR: u64 = crate::sparse::PAGES_PER_SECTION;
+
+    /// A machine with one hot-added, offline section at 4 GiB.
+    fn added(memmap_init: &str) -> Machine {
+        let mut v = Variants::default();
+        v.set("memmap_init", memmap_init).unwrap();
+        let m = Machine::boot(MachineConfig::default(), v).unwrap();
+        m.add_memory(0, PhysAddr(1 << 32), NR << crate::page::PAGE_SHIFT)
+            .unwrap();
+        m
+    }
+
+    /// `memmap_init_range(..., MEMINIT_HOTPLUG)` on the whole section.
+    fn memmap_init(m: &Machine) {
+        let hp = m.mem_hotplug_begin();
+        let zone = m.zone(0, ZoneType::Movable);
+        m.move_pfn_range_to_zone(
+            &hp,
+            zone,
+            START,
+            NR,
+            crate::zone::Migratetype::Movable,
+            true,
+        );
+        m.mem_hotplug_done(hp);
+    }
+
+    // mm/mm_init.c memmap_init_range(MEMINIT_HOTPLUG), 6.11 on: every page
+    // __SetPageOffline with refcount 1 and the zone's links, no PG_reserved.
+    #[test]
+    fn memmap_init_hotplug_offline_sets_pageoffline() {
+        let m = added("offline");
+        memmap_init(&m);
+        for pfn in [START, START + 1, START + (NR - 1)] {
+            let p = m.page(pfn);
+            assert_eq!(p.page_type(), Some(PageType::Offline), "{pfn}");
+            assert!(!p.test(PG_RESERVED), "{pfn}");
+            assert_eq!(p.ref_count(), 1);
+            assert_eq!(p.zonenum(), ZoneType::Movable);
+        }
+    }
+
+    // memmap_init_range(MEMINIT_HOTPLUG) up to 6.10: __SetPageReserved on
+    // every page, refcount 1, no page type.
+    #[test]
+    fn memmap_init_hotplug_reserved_sets_pg_reserved() {
+        let m = added("reserved");
+        memmap_init(&m);
+        for pfn in [START, START + 1, START + (NR - 1)] {
+            let p = m.page(pfn);
+            assert_eq!(p.page_type(), None, "{pfn}");
+            assert!(p.test(PG_RESERVED), "{pfn}");
+            assert_eq!(p.ref_count(), 1);
+            assert_eq!(p.zonenum(), ZoneType::Movable);
+        }
+    }
+
+    // generic_online_page() -> __free_pages_core(): each value clears what
+    // its memmap init set and frees to the buddy without a complaint; a page
+    // left with the other value's marking is a kernel bug (7.2's
+    // VM_WARN_ON_ONCE(PageReserved), the old kernels' bad page).
+    #[test]
+    fn free_pages_core_clears_what_memmap_init_set() {
+        for value in ["offline", "reserved"] {
+            let m = added(value);
+            memmap_init(&m);
+            m.generic_online_page(START, 9);
+            let p = m.page(START + 3);
+            assert_eq!(p.page_type(), None, "{value}");
+            assert!(!p.test(PG_RESERVED), "{value}");
+            assert!(m.page(START).is_type(PageType::Buddy), "{value}");
+            assert!(m.take_bugs().is_empty(), "{value}");
+            // A page memmap init marked the other way.
+            let other = START + 512;
+            match value {
+                "offline" => m.page(other).set(PG_RESERVED),
+                _ => m.page(other).set_type(PageType::Offline),
+            }
+            m.generic_online_page(other, 0);
+            let bugs = m.take_bugs();
+            assert_eq!(bugs.len(), 1, "{value}: {bugs:?}");
+            assert!(bugs[0].contains("__free_pages_core"), "{bugs:?}");
+        }
+    }
+}
