@@ -202,7 +202,7 @@ pub(crate) const FAMILY: Family = Family {
         },
         CommandDoc {
             syntax: "online_page_callback set NAME [keep=ADDR,SIZE]",
-            summary: "set_online_page_callback(): pages in the keep range stay PageOffline when onlined",
+            summary: "set_online_page_callback(): pages in the keep range stay as memmap init left them (PageOffline; PG_reserved under memmap_init=reserved)",
         },
         CommandDoc {
             syntax: "online_page_callback restore NAME",
