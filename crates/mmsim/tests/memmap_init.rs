@@ -3,6 +3,9 @@
 //! PG_reserved before), and what offlining, the invariants, kpageflags and
 //! tools/mm/page-types then see (reference §1.1, §2.5, §2.6, §6.2, §8.2).
 
+mod common;
+
+use common::{page_types, page_types_summary};
 use mmsim::hotplug::callback::KeepRangeCallback;
 use mmsim::hotplug::owner::Mark;
 use mmsim::hotplug::{OnlinePageCallback, OnlineType, Task};
@@ -147,17 +150,6 @@ fn stray_pg_reserved_on_hot_added_memory_breaks_memmap_init_rule() {
 
 // ----- page-types ------------------------------------------------------------
 
-/// tools/mm/page-types from $MMSIM_PAGE_TYPES or PATH
-/// (`.ci/install-page-types` builds it).
-fn page_types() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("MMSIM_PAGE_TYPES") {
-        return Some(PathBuf::from(p));
-    }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join("page-types"))
-        .find(|p| p.is_file())
-}
-
 /// `page-types [-r] -a START,END -F FILE`: the summary rows (flags, count).
 fn page_types_rows(tool: &PathBuf, file: &PathBuf, raw: bool) -> Vec<(u64, u64)> {
     let mut cmd = Command::new(tool);
@@ -171,14 +163,7 @@ fn page_types_rows(tool: &PathBuf, file: &PathBuf, raw: bool) -> Vec<(u64, u64)>
         .output()
         .expect("run page-types");
     assert!(out.status.success(), "{out:?}");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let mut cols = l.split_whitespace();
-            let flags = u64::from_str_radix(cols.next()?.strip_prefix("0x")?, 16).ok()?;
-            Some((flags, cols.next()?.parse().ok()?))
-        })
-        .collect()
+    page_types_summary(&out.stdout)
 }
 
 // What page-types sees of memory32 with a kept-back pageblock (§8.2): under

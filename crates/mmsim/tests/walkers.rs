@@ -2,6 +2,9 @@
 //! page_offline_freeze/begin protocol (reference §6.1, §6.2, §8.2 and test
 //! cases 10 and 57–61 of §10).
 
+mod common;
+
+use common::{page_types, page_types_summary};
 use mmsim::errno::Errno;
 use mmsim::hotplug::owner::Mark;
 use mmsim::hotplug::OnlineType;
@@ -419,29 +422,6 @@ fn kpageflags_dump_is_the_whole_file() {
 
 // ----- page-types (case 61) --------------------------------------------------
 
-/// tools/mm/page-types from $MMSIM_PAGE_TYPES or PATH
-/// (`.ci/install-page-types` builds it).
-fn page_types() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("MMSIM_PAGE_TYPES") {
-        return Some(PathBuf::from(p));
-    }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join("page-types"))
-        .find(|p| p.is_file())
-}
-
-/// The summary rows of a page-types run: (flags, page count).
-fn summary(out: &[u8]) -> Vec<(u64, u64)> {
-    String::from_utf8_lossy(out)
-        .lines()
-        .filter_map(|l| {
-            let mut cols = l.split_whitespace();
-            let flags = u64::from_str_radix(cols.next()?.strip_prefix("0x")?, 16).ok()?;
-            Some((flags, cols.next()?.parse().ok()?))
-        })
-        .collect()
-}
-
 /// What page-types counts an entry as without `-r`: the kernel-hacking bits
 /// 32..47 cleared, compound bits cleared unless huge.
 fn page_types_cooked(f: u64) -> u64 {
@@ -483,7 +463,7 @@ fn page_types_reads_the_dump() {
 
     let cooked = run(&[], &path);
     assert!(cooked.status.success(), "{cooked:?}");
-    let rows = summary(&cooked.stdout);
+    let rows = page_types_summary(&cooked.stdout);
     let zero = flags.iter().filter(|&&f| page_types_cooked(f) == 0).count() as u64;
     assert!(zero >= PAGES_PER_SECTION, "the offline block is among them");
     assert_eq!(count_of(&rows, 0), zero);
@@ -496,7 +476,7 @@ fn page_types_reads_the_dump() {
 
     let raw = run(&["-r"], &path);
     assert!(raw.status.success(), "{raw:?}");
-    let rows = summary(&raw.stdout);
+    let rows = page_types_summary(&raw.stdout);
     let reserved = flags.iter().filter(|&&f| f == 1 << KPF_RESERVED).count() as u64;
     assert!(reserved > 0);
     assert_eq!(count_of(&rows, 1 << KPF_RESERVED), reserved);

@@ -367,19 +367,25 @@ mod tests {
         m.mem_hotplug_done(hp);
     }
 
+    /// Every page of the section: zone links, refcount 1, and `ty` and
+    /// PG_reserved as memmap init left them.
+    fn assert_every_page(m: &Machine, ty: Option<PageType>, reserved: bool) {
+        for pfn in crate::page::pfn_range(START, START + NR) {
+            let p = m.page(pfn);
+            assert_eq!(p.page_type(), ty, "{pfn}");
+            assert_eq!(p.test(PG_RESERVED), reserved, "{pfn}");
+            assert_eq!(p.ref_count(), 1, "{pfn}");
+            assert_eq!(p.zonenum(), ZoneType::Movable, "{pfn}");
+        }
+    }
+
     // mm/mm_init.c memmap_init_range(MEMINIT_HOTPLUG), 6.11 on: every page
     // __SetPageOffline with refcount 1 and the zone's links, no PG_reserved.
     #[test]
     fn memmap_init_hotplug_offline_sets_pageoffline() {
         let m = added("offline");
         memmap_init(&m);
-        for pfn in [START, START + 1, START + (NR - 1)] {
-            let p = m.page(pfn);
-            assert_eq!(p.page_type(), Some(PageType::Offline), "{pfn}");
-            assert!(!p.test(PG_RESERVED), "{pfn}");
-            assert_eq!(p.ref_count(), 1);
-            assert_eq!(p.zonenum(), ZoneType::Movable);
-        }
+        assert_every_page(&m, Some(PageType::Offline), false);
     }
 
     // memmap_init_range(MEMINIT_HOTPLUG) up to 6.10: __SetPageReserved on
@@ -388,13 +394,7 @@ mod tests {
     fn memmap_init_hotplug_reserved_sets_pg_reserved() {
         let m = added("reserved");
         memmap_init(&m);
-        for pfn in [START, START + 1, START + (NR - 1)] {
-            let p = m.page(pfn);
-            assert_eq!(p.page_type(), None, "{pfn}");
-            assert!(p.test(PG_RESERVED), "{pfn}");
-            assert_eq!(p.ref_count(), 1);
-            assert_eq!(p.zonenum(), ZoneType::Movable);
-        }
+        assert_every_page(&m, None, true);
     }
 
     // generic_online_page() -> __free_pages_core(): each value clears what

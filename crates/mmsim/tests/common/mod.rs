@@ -138,3 +138,26 @@ pub fn racing_state_write(m: &Machine, path: &str, value: &str, ms: u64) -> bool
         }
     }
 }
+
+/// tools/mm/page-types from $MMSIM_PAGE_TYPES or PATH
+/// (`.ci/install-page-types` builds it).
+pub fn page_types() -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("MMSIM_PAGE_TYPES") {
+        return Some(std::path::PathBuf::from(p));
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join("page-types"))
+        .find(|p| p.is_file())
+}
+
+/// The summary rows of a page-types run: (flags, page count).
+pub fn page_types_summary(out: &[u8]) -> Vec<(u64, u64)> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .filter_map(|l| {
+            let mut cols = l.split_whitespace();
+            let flags = u64::from_str_radix(cols.next()?.strip_prefix("0x")?, 16).ok()?;
+            Some((flags, cols.next()?.parse().ok()?))
+        })
+        .collect()
+}
