@@ -15,6 +15,7 @@ pub mod gup;
 pub mod hostfs;
 pub mod hotplug;
 pub mod machine;
+pub mod memremap;
 pub mod oracle;
 pub mod page;
 pub mod physmem;

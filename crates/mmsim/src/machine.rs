@@ -146,7 +146,7 @@ use crate::hotplug::owner::KernelOwner;
 use crate::hotplug::{Hotplug, MemoryBlockState, OnlineType};
 use crate::page::{Page, Pfn, ZoneType, MAX_LINKED_PFN, MAX_NUMNODES, PAGE_SHIFT, PG_RESERVED};
 use crate::physmem::PhysMem;
-use crate::sparse::{SectionKind, SparseMem, PAGES_PER_SECTION, SECTION_SIZE};
+use crate::sparse::{SectionKind, SparseMem, PAGES_PER_SECTION, SECTION_SIZE, SUBSECTION_SIZE};
 use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::{Mutex, Rcu};
 use crate::variant::Variants;
@@ -251,11 +251,25 @@ impl MachineConfig {
     /// that the host can hold it.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let err = |key, message: String| Err(ConfigError { key, message });
-        if self.ram == 0 || self.ram % SECTION_SIZE != 0 {
+        // Boot RAM may end inside a section (at a 2 MiB subsection), which
+        // leaves the rest of that early section free for a ZONE_DEVICE range
+        // (SECTION_TAINT_ZONE_DEVICE); node and movable splits stay whole
+        // sections.
+        if self.ram == 0 || self.ram % SUBSECTION_SIZE != 0 {
             return err(
                 "ram",
                 format!(
-                    "ram={} must be a non-zero multiple of 128M (one section)",
+                    "ram={} must be a non-zero multiple of 2M (one subsection)",
+                    Size(self.ram)
+                ),
+            );
+        }
+        if self.ram % SECTION_SIZE != 0 && (self.nodes > 1 || self.movable > 0) {
+            return err(
+                "ram",
+                format!(
+                    "ram={} ends inside a section: with nodes= or movable= it must be a \
+                     multiple of 128M",
                     Size(self.ram)
                 ),
             );
@@ -335,7 +349,7 @@ impl MachineConfig {
                 format!("nodes={} must be 1..={MAX_NUMNODES}", self.nodes),
             );
         }
-        if (self.ram / self.nodes as u64) % SECTION_SIZE != 0 {
+        if self.nodes > 1 && (self.ram / self.nodes as u64) % SECTION_SIZE != 0 {
             return err(
                 "nodes",
                 format!(
@@ -431,6 +445,9 @@ pub struct Machine {
     /// read-side sections".
     rcu: Rcu,
     mem: SparseMem,
+    /// `pgmap_array`: the ZONE_DEVICE pgmaps (`crate::memremap`), shared
+    /// with the sparse layer for `pfn_to_online_page()`'s slow path.
+    pgmaps: crate::sync::Arc<crate::memremap::PgmapTable>,
     nodes: Box<[Node]>,
     hotplug: Hotplug,
     /// The virtio-mem devices' drivers. Declared before `physmem`: their
@@ -469,8 +486,13 @@ impl Machine {
                 config.max_phys
             ),
         })?;
+        let pgmaps = crate::sync::Arc::new(crate::memremap::PgmapTable::default());
+        // The section table also covers the device-private window above
+        // max_phys (crate::memremap).
+        let top = (config.max_phys + crate::memremap::DEVICE_PRIVATE_WINDOW).min(MAX_PHYS);
         let m = Machine {
-            mem: SparseMem::new(config.max_phys / SECTION_SIZE),
+            mem: SparseMem::with_pgmaps(top / SECTION_SIZE, pgmaps.clone()),
+            pgmaps,
             nodes: (0..MAX_NUMNODES).map(Node::new).collect(),
             hotplug: Hotplug::new(config.block_size, config.auto_online),
             virtio_mem: Default::default(),
@@ -525,10 +547,11 @@ impl Machine {
             }
         }
         // sparse_init(): every boot section is early, fully populated.
-        for nr in 0..ram_end / SECTION_SIZE {
+        for nr in 0..ram_end.div_ceil(SECTION_SIZE) {
             let start = Pfn(nr * PAGES_PER_SECTION);
+            let nr_pages = ((ram_end >> PAGE_SHIFT) - start.0).min(PAGES_PER_SECTION);
             self.mem
-                .sparse_add_section(start, PAGES_PER_SECTION, SectionKind::Early)
+                .sparse_add_section(start, nr_pages, SectionKind::Early)
                 .map_err(|e| ConfigError {
                     key: "ram",
                     message: format!("cannot map the boot memmap: {e}"),
@@ -572,7 +595,7 @@ impl Machine {
         }
         // memory_dev_init(): a block for every present section, online.
         let per_block = cfg.block_size / SECTION_SIZE;
-        let nr_sections = ram_end / SECTION_SIZE;
+        let nr_sections = ram_end.div_ceil(SECTION_SIZE);
         let mut nr = 0;
         while nr < nr_sections {
             let block_id = nr / per_block;
@@ -600,6 +623,8 @@ impl Machine {
             ZoneType::Dma32 => (DMA_END, DMA32_END),
             ZoneType::Normal => (DMA32_END, u64::MAX),
             ZoneType::Movable => (movable_start, u64::MAX),
+            // Boot memory never lands in ZONE_DEVICE.
+            ZoneType::Device => return (0, 0),
         };
         let hi = if zt == ZoneType::Movable || cfg.movable == 0 {
             hi
@@ -716,6 +741,11 @@ impl Machine {
     /// The sparse memory model.
     pub fn mem(&self) -> &SparseMem {
         &self.mem
+    }
+
+    /// The pgmaps by address (`pgmap_array`).
+    pub(crate) fn pgmap_table(&self) -> &crate::memremap::PgmapTable {
+        &self.pgmaps
     }
 
     /// Hotplug state: memory blocks, device_hotplug_lock, the notifier

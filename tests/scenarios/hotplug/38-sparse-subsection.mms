@@ -3,7 +3,7 @@
 # adding it again fails with EEXIST; a misaligned (1 MiB) add with EINVAL.
 machine ram=2G
 sparse add 0x100200000 2M
-expect section 32 == present=1 has_mem_map=1 online=0 early=0 subsections=0x2
+expect section 32 == present=1 has_mem_map=1 online=0 early=0 taint_zone_device=0 subsections=0x2 active=0x0
 expect pfn_valid 0x100200 == 1
 expect pfn_valid 0x1003ff == 1
 expect pfn_valid 0x100400 == 0

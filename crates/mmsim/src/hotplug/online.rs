@@ -232,6 +232,11 @@ impl Machine {
                 self.mem().set_pageblock_isolate(pfn, false);
             }
         }
+        // The kernel does not shrink ZONE_DEVICE: its span keeps every
+        // range ever mapped into it.
+        if zone.zone_type == crate::page::ZoneType::Device {
+            return;
+        }
         self.shrink_zone_span(zone, start, end);
         self.node(zone.nid).recompute_span();
     }

@@ -3,9 +3,9 @@
 //!
 //! The geometry and the reference counts are the page layer's
 //! ([`crate::page::Folio`], found through [`crate::sparse::SparseMem::page_folio`]).
-//! What happens when the last reference goes is not: a hugetlb folio goes
-//! back to its pool (`vm::hugetlb`), anything else to the buddy allocator
-//! (`zone`). The machine is the one place that knows both, so the choice —
+//! What happens when the last reference goes is not: a ZONE_DEVICE folio
+//! goes back to its pgmap (`memremap`), a hugetlb folio to its pool
+//! (`vm::hugetlb`), anything else to the buddy allocator (`zone`). The machine is the one place that knows both, so the choice —
 //! the kernel's `__folio_put()` — is made here, and every layer that drops a
 //! folio reference (hotplug's migration, the VM, GUP) calls these methods
 //! instead of reaching into the layer that owns the pool.
@@ -44,6 +44,10 @@ impl Machine {
     /// hugetlb pool or to the buddy allocator.
     pub(crate) fn free_folio(&self, head: Pfn) {
         let folio = self.folio(head);
+        if folio.head().zonenum() == crate::page::ZoneType::Device {
+            self.free_zone_device_folio(head);
+            return;
+        }
         if folio.is_hugetlb() {
             self.free_huge_folio(head);
             return;
@@ -58,7 +62,9 @@ impl Machine {
     /// may turn out to be its last).
     pub fn put_pages(&self, pfn: Pfn, order: u32) {
         if self.page(pfn).ref_dec_and_test() {
-            if self.page(pfn).test(PG_HEAD) {
+            if self.page(pfn).test(PG_HEAD)
+                || self.page(pfn).zonenum() == crate::page::ZoneType::Device
+            {
                 self.free_folio(pfn);
             } else {
                 self.free_pages_prepared(pfn, order);

@@ -170,10 +170,15 @@ pub enum ZoneType {
     Normal = 2,
     /// ZONE_MOVABLE: only movable allocations.
     Movable = 3,
+    /// ZONE_DEVICE: device memory given a memmap by `memremap_pages()`
+    /// (the memremap module above). It spans the device ranges of its node, is never
+    /// onlined and has no present or managed pages; no allocation's zonelist
+    /// reaches it.
+    Device = 4,
 }
 
 /// Number of zone types per node.
-pub const MAX_NR_ZONES: usize = 4;
+pub const MAX_NR_ZONES: usize = 5;
 
 impl ZoneType {
     /// All zones in index order.
@@ -182,6 +187,7 @@ impl ZoneType {
         ZoneType::Dma32,
         ZoneType::Normal,
         ZoneType::Movable,
+        ZoneType::Device,
     ];
 
     /// From the index stored in the page flags.
@@ -191,6 +197,7 @@ impl ZoneType {
             1 => Some(ZoneType::Dma32),
             2 => Some(ZoneType::Normal),
             3 => Some(ZoneType::Movable),
+            4 => Some(ZoneType::Device),
             _ => None,
         }
     }
@@ -207,6 +214,7 @@ impl ZoneType {
             ZoneType::Dma32 => "DMA32",
             ZoneType::Normal => "Normal",
             ZoneType::Movable => "Movable",
+            ZoneType::Device => "Device",
         }
     }
 

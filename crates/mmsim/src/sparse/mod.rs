@@ -4,13 +4,36 @@
 //! `MemSection` slot in one flat table (sized by `max_phys`, like
 //! SPARSEMEM_EXTREME's root array but allocated up front), carrying
 //!
-//! * the section flags of `section_mem_map`: PRESENT, HAS_MEM_MAP, ONLINE, EARLY;
+//! * the section flags of `section_mem_map`: PRESENT, HAS_MEM_MAP, ONLINE, EARLY
+//!   and TAINT_ZONE_DEVICE;
 //! * a pointer to the section's memmap, published with Release when the section
 //!   is activated and cleared when it is deactivated;
 //! * the subsection map (one bit per 2 MiB) that `pfn_valid()` consults for
 //!   hotplugged sections;
 //! * the pageblock bits (migratetype and the 7.2 isolate bit) of its 64
-//!   pageblocks.
+//!   pageblocks;
+//! * the `pfn_active` map (one bit per subsection) of the proposed
+//!   `pfn_walker=active` protocol.
+//!
+//! # ZONE_DEVICE in a section shared with RAM
+//!
+//! A device range (the memremap module above) is added in whole subsections, so it may
+//! share a section with RAM. The section is then online (its RAM part is)
+//! while the device part must not be treated as online memory: the section
+//! carries SECTION_TAINT_ZONE_DEVICE, and `pfn_to_online_page()` asks, for a
+//! tainted section, whether a live `dev_pagemap` covers the PFN — the
+//! kernel's `get_dev_pagemap()` slow path. That lookup belongs to a higher
+//! layer, so this one takes it as a [`PgmapLookup`] trait object.
+//!
+//! # pfn_active (the proposal behind `pfn_walker=active`)
+//!
+//! One bit per subsection says "this memmap is initialised and will not be
+//! invalidated before a grace period": set after the memmap is initialised
+//! (onlining RAM, `memremap_pages()`), cleared before it is invalidated
+//! (offlining RAM, `memunmap_pages()`), read under RCU. With it a walker
+//! needs no slow path: `pfn_to_online_page() = pfn_active() && zone !=
+//! ZONE_DEVICE` and `pfn_to_device_page() = pfn_active() && zone ==
+//! ZONE_DEVICE`.
 //!
 //! Writers (section activation, onlining) run under `mem_hotplug_lock` held for
 //! write, so they never race with one another. Readers (`pfn_valid`,
@@ -39,6 +62,8 @@ pub const SECTION_SIZE: u64 = 1 << SECTION_SIZE_BITS;
 pub const PAGES_PER_SECTION: u64 = SECTION_SIZE >> crate::page::PAGE_SHIFT;
 /// SUBSECTION_SHIFT: subsections are 2 MiB.
 pub const SUBSECTION_SHIFT: u32 = 21;
+/// Bytes per subsection (2 MiB).
+pub const SUBSECTION_SIZE: u64 = 1 << SUBSECTION_SHIFT;
 /// Pages per subsection (512).
 pub const PAGES_PER_SUBSECTION: u64 = 1 << (SUBSECTION_SHIFT - crate::page::PAGE_SHIFT);
 /// Subsections per section (64).
@@ -54,6 +79,28 @@ pub const SECTION_HAS_MEM_MAP: u64 = 1 << 1;
 pub const SECTION_IS_ONLINE: u64 = 1 << 2;
 /// SECTION_IS_EARLY.
 pub const SECTION_IS_EARLY: u64 = 1 << 3;
+/// SECTION_TAINT_ZONE_DEVICE: ZONE_DEVICE shares the section with other
+/// memory, so `pfn_to_online_page()` must take the pgmap slow path.
+pub const SECTION_TAINT_ZONE_DEVICE: u64 = 1 << 4;
+
+/// The `get_dev_pagemap()` a lower layer needs: whether a live
+/// `dev_pagemap` covers a PFN (taking and dropping its reference, under the
+/// caller's RCU read-side section or none). Installed by the layer that owns
+/// the pgmaps (the memremap module above).
+pub trait PgmapLookup: Send + Sync {
+    /// `get_dev_pagemap(pfn)` followed by `put_dev_pagemap()`: true if the
+    /// PFN belongs to a pgmap whose reference is still live.
+    fn pfn_has_live_pgmap(&self, pfn: Pfn) -> bool;
+}
+
+/// A lookup that finds no pgmap (a machine without ZONE_DEVICE).
+struct NoPgmaps;
+
+impl PgmapLookup for NoPgmaps {
+    fn pfn_has_live_pgmap(&self, _pfn: Pfn) -> bool {
+        false
+    }
+}
 
 /// Pageblock bit: the pageblock is isolated (7.2 keeps it apart from the
 /// migratetype, which is preserved underneath).
@@ -86,6 +133,9 @@ pub struct MemSection {
     chunk: AtomicUsize,
     /// `usage->subsection_map`.
     subsection_map: AtomicU64,
+    /// The proposed `pfn_active` map, one bit per subsection (see the
+    /// module doc). Release on set pairs with the Acquire in `pfn_active()`.
+    active_map: AtomicU64,
     /// `usage->pageblock_flags`: migratetype in the low bits, PB_ISOLATE.
     pageblock_flags: [AtomicU8; PAGEBLOCKS_PER_SECTION],
 }
@@ -97,6 +147,7 @@ impl MemSection {
             memmap: AtomicPtr::new(std::ptr::null_mut()),
             chunk: AtomicUsize::new(usize::MAX),
             subsection_map: AtomicU64::new(0),
+            active_map: AtomicU64::new(0),
             pageblock_flags: std::array::from_fn(|_| AtomicU8::new(0)),
         }
     }
@@ -136,6 +187,17 @@ impl MemSection {
         self.flags() & SECTION_IS_EARLY != 0
     }
 
+    /// `online_device_section()`: online and tainted by ZONE_DEVICE.
+    pub fn online_device_section(&self) -> bool {
+        let f = self.flags();
+        f & SECTION_IS_ONLINE != 0 && f & SECTION_TAINT_ZONE_DEVICE != 0
+    }
+
+    /// The `pfn_active` map (one bit per subsection).
+    pub fn active_map(&self) -> u64 {
+        self.active_map.load(Ordering::Acquire) // pairs with set_pfn_active
+    }
+
     /// The subsection map.
     pub fn subsection_map(&self) -> u64 {
         self.subsection_map.load(Ordering::Acquire) // pairs with fill_subsection_map
@@ -150,6 +212,8 @@ impl MemSection {
 pub struct SparseMem {
     sections: Box<[MemSection]>,
     pool: Arc<MemmapPool>,
+    /// `get_dev_pagemap()` for the slow path of `pfn_to_online_page()`.
+    pgmaps: Arc<dyn PgmapLookup>,
 }
 
 /// What a caller of `sparse_add_section` asked for.
@@ -164,9 +228,16 @@ pub enum SectionKind {
 impl SparseMem {
     /// A table for `nr_sections` sections, all absent.
     pub fn new(nr_sections: u64) -> SparseMem {
+        SparseMem::with_pgmaps(nr_sections, Arc::new(NoPgmaps))
+    }
+
+    /// A table for `nr_sections` sections whose tainted sections ask
+    /// `pgmaps` which PFNs are device memory.
+    pub fn with_pgmaps(nr_sections: u64, pgmaps: Arc<dyn PgmapLookup>) -> SparseMem {
         SparseMem {
             sections: (0..nr_sections).map(|_| MemSection::new()).collect(),
             pool: Arc::new(MemmapPool::new(PAGES_PER_SECTION as usize)),
+            pgmaps,
         }
     }
 
@@ -234,16 +305,83 @@ impl SparseMem {
     }
 
     /// `pfn_to_online_page()`: the page if its section is online and the PFN
-    /// is valid in its subsection map, else None. Unsynchronised.
+    /// is valid in its subsection map, else None; in a section that ZONE_DEVICE
+    /// tainted, None also where a live pgmap covers the PFN (the
+    /// `get_dev_pagemap()` slow path). Unsynchronised: a pgmap whose reference
+    /// was already killed by `memunmap_pages()` is not found, so its pages read
+    /// as online until their subsection is removed, as in the kernel.
     pub fn pfn_to_online_page(&self, pfn: Pfn) -> Option<&Page> {
         let ms = self.pfn_section(pfn)?;
         if !ms.online() {
             return None;
         }
-        if !ms.early() && !pfn_section_valid(ms, pfn) {
+        // Unlike pfn_valid(), this checks the subsection map of early
+        // sections too: the part of a boot section beyond RAM is not online.
+        if !pfn_section_valid(ms, pfn) {
+            return None;
+        }
+        if ms.online_device_section() && self.pgmaps.pfn_has_live_pgmap(pfn) {
             return None;
         }
         self.pfn_to_page(pfn)
+    }
+
+    /// `section_taint_zone_device()`: the section of `pfn` holds ZONE_DEVICE
+    /// memory beside other memory. Cleared when the section goes away.
+    pub fn section_taint_zone_device(&self, pfn: Pfn) {
+        if let Some(ms) = self.pfn_section(pfn) {
+            ms.set_flags(SECTION_TAINT_ZONE_DEVICE);
+        }
+    }
+
+    /// The proposed `pfn_active()`: the memmap slot of `pfn` is initialised
+    /// and stays valid until the caller's RCU read-side section ends (under
+    /// `memmap_free=rcu`). Lockless; the caller holds the section.
+    pub fn pfn_active(&self, pfn: Pfn) -> bool {
+        self.pfn_section(pfn)
+            .is_some_and(|ms| ms.active_map() & (1 << subsection_map_index(pfn)) != 0)
+    }
+
+    /// Sets the `pfn_active` bits of the populated subsections of
+    /// `[start, end)`, after their memmap is initialised.
+    pub fn set_pfn_active(&self, start: Pfn, end: Pfn) {
+        self.for_each_subsection_mask(start, end, |ms, mask| {
+            let mask = mask & ms.subsection_map();
+            // Release: the memmap initialisation before the bit (pairs with
+            // the Acquire in MemSection::active_map).
+            ms.active_map.fetch_or(mask, Ordering::Release);
+        });
+    }
+
+    /// Clears the `pfn_active` bits of `[start, end)`, before their memmap
+    /// is invalidated (offlined, poisoned or freed).
+    pub fn clear_pfn_active(&self, start: Pfn, end: Pfn) {
+        self.for_each_subsection_mask(start, end, |ms, mask| {
+            // Release: pairs with the Acquire in MemSection::active_map; the
+            // updater then waits for a grace period before poisoning.
+            ms.active_map.fetch_and(!mask, Ordering::Release);
+        });
+    }
+
+    /// Calls `f` with each section of `[start, end)` and the subsection bits
+    /// the range covers in it (partial subsections count whole).
+    fn for_each_subsection_mask(&self, start: Pfn, end: Pfn, f: impl Fn(&MemSection, u64)) {
+        let mut pfn = start;
+        while pfn < end {
+            let sec_end = Pfn((pfn_to_section_nr(pfn) + 1) * PAGES_PER_SECTION).min(end);
+            let first = subsection_map_index(pfn);
+            let last = subsection_map_index(Pfn(sec_end.0 - 1));
+            let count = last - first + 1;
+            let bits = if count == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << count) - 1) << first
+            };
+            if let Some(ms) = self.pfn_section(pfn) {
+                f(ms, bits);
+            }
+            pfn = sec_end;
+        }
     }
 
     /// `sparse_add_section()` for `[start, start + nr)` within one section:
@@ -295,13 +433,18 @@ impl SparseMem {
             // WARN "section already deactivated"
             return Err(Errno::EINVAL);
         }
-        // Release: pairs with the Acquire in subsection_map().
+        ms.active_map.fetch_and(!mask, Ordering::Release); // pairs with active_map()
+                                                           // Release: pairs with the Acquire in subsection_map().
         ms.subsection_map.fetch_and(!mask, Ordering::Release);
         if old & !mask != 0 {
             return Ok(None);
         }
         ms.clear_flags(
-            SECTION_MARKED_PRESENT | SECTION_HAS_MEM_MAP | SECTION_IS_ONLINE | SECTION_IS_EARLY,
+            SECTION_MARKED_PRESENT
+                | SECTION_HAS_MEM_MAP
+                | SECTION_IS_ONLINE
+                | SECTION_IS_EARLY
+                | SECTION_TAINT_ZONE_DEVICE,
         );
         // Release: the flag clear before the pointer clear (pairs with the
         // Acquire in MemSection::memmap).
@@ -323,13 +466,17 @@ impl SparseMem {
     }
 
     /// `online_mem_sections()`: sets SECTION_IS_ONLINE on every section of
-    /// `[start, end)`.
+    /// `[start, end)`, and (the proposal) the range's `pfn_active` bits: the
+    /// memmap was initialised before.
     pub fn online_mem_sections(&self, start: Pfn, end: Pfn) {
         self.for_each_section(start, end, |ms| ms.set_flags(SECTION_IS_ONLINE));
+        self.set_pfn_active(start, end);
     }
 
-    /// `offline_mem_sections()`.
+    /// `offline_mem_sections()`, and (the proposal) clearing the range's
+    /// `pfn_active` bits before the memmap is invalidated.
     pub fn offline_mem_sections(&self, start: Pfn, end: Pfn) {
+        self.clear_pfn_active(start, end);
         self.for_each_section(start, end, |ms| ms.clear_flags(SECTION_IS_ONLINE));
     }
 
@@ -475,6 +622,13 @@ mod tests {
         assert!(s.pfn_valid(Pfn(PAGES_PER_SECTION - 1)));
         assert!(s.pfn_to_online_page(Pfn(0)).is_none(), "not online yet");
         s.online_mem_sections(Pfn(0), Pfn(PAGES_PER_SECTION));
-        assert!(s.pfn_to_online_page(Pfn(PAGES_PER_SECTION - 1)).is_some());
+        assert!(s
+            .pfn_to_online_page(Pfn(PAGES_PER_SUBSECTION - 1))
+            .is_some());
+        // pfn_to_online_page() checks the subsection map even of an early
+        // section (mm/memory_hotplug.c): the unpopulated rest is not online.
+        assert!(s.pfn_to_online_page(Pfn(PAGES_PER_SECTION - 1)).is_none());
+        assert!(s.pfn_active(Pfn(PAGES_PER_SUBSECTION - 1)));
+        assert!(!s.pfn_active(Pfn(PAGES_PER_SECTION - 1)));
     }
 }

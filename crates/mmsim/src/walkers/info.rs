@@ -52,7 +52,12 @@ impl Machine {
         f.push("has_mem_map", u8::from(ms.valid()));
         f.push("online", u8::from(ms.online()));
         f.push("early", u8::from(ms.early()));
+        f.push(
+            "taint_zone_device",
+            u8::from(ms.flags() & crate::sparse::SECTION_TAINT_ZONE_DEVICE != 0),
+        );
         f.push("subsections", format!("{:#x}", ms.subsection_map()));
+        f.push("active", format!("{:#x}", ms.active_map()));
         Ok(f)
     }
 

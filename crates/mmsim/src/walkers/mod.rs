@@ -125,9 +125,14 @@ impl Machine {
     ) -> Option<WalkedPage<'a>> {
         let page = match self.variants().pfn_walker {
             PfnWalker::OnlinePage => self.mem().pfn_to_online_page(pfn),
-            // The proposed pfn_active() subsection bitmap does not exist in
-            // `sparse` yet; until it does this variant walks like mainline.
-            PfnWalker::Active => self.mem().pfn_to_online_page(pfn),
+            // The proposal: pfn_to_online_page() = pfn_active() && zone !=
+            // ZONE_DEVICE, no pgmap slow path.
+            PfnWalker::Active => self
+                .mem()
+                .pfn_active(pfn)
+                .then(|| self.mem().pfn_to_page(pfn))
+                .flatten()
+                .filter(|p| p.zonenum() != crate::page::ZoneType::Device),
         }?;
         Some(WalkedPage { pfn, page })
     }
