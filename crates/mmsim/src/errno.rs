@@ -58,7 +58,9 @@ errnos! {
     ETXTBSY = 26, "Text file busy";
     ENOSPC = 28, "No space left on device";
     ERANGE = 34, "Numerical result out of range";
+    EDEADLK = 35, "Resource deadlock avoided";
     ENOSYS = 38, "Function not implemented";
+    EOPNOTSUPP = 95, "Operation not supported";
     EHWPOISON = 133, "Memory page has hardware error";
 }
 

@@ -43,6 +43,9 @@ impl Machine {
     /// `__folio_put()` of a folio whose refcount reached zero: back to the
     /// hugetlb pool or to the buddy allocator.
     pub(crate) fn free_folio(&self, head: Pfn) {
+        if self.free_zone_device_folio(head) {
+            return;
+        }
         let folio = self.folio(head);
         if folio.is_hugetlb() {
             self.free_huge_folio(head);
@@ -58,8 +61,10 @@ impl Machine {
     /// may turn out to be its last).
     pub fn put_pages(&self, pfn: Pfn, order: u32) {
         if self.page(pfn).ref_dec_and_test() {
-            if self.page(pfn).test(PG_HEAD) {
-                self.free_folio(pfn);
+            if self.page(pfn).test(PG_HEAD) || self.free_zone_device_folio(pfn) {
+                if self.page(pfn).test(PG_HEAD) {
+                    self.free_folio(pfn);
+                }
             } else {
                 self.free_pages_prepared(pfn, order);
             }

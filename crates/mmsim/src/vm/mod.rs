@@ -22,6 +22,7 @@
 //! | `mremap.rs` | mremap: resizing and moving mappings |
 //! | `migrate.rs` | migrating anonymous pages |
 //! | `file.rs` | memfd/tmpfs files and their page cache |
+//! | `devmem.rs` | device memory in processes: fsdax files, device-private (HMM) migration |
 //!
 //! # Page tables live in the memmap
 //!
@@ -65,6 +66,7 @@
 //! folio.
 
 pub mod access;
+pub mod devmem;
 pub mod fault;
 pub mod file;
 pub mod fork;
@@ -232,6 +234,8 @@ pub struct VmState {
     /// PTE table, so no walker holds a pointer into a table being freed.
     /// See the [lock order](crate::machine#lock-order).
     pub(crate) rmap_lock: RwSem<()>,
+    /// The device pagemaps ([`devmem`]).
+    pub(crate) devmaps: devmem::DevMaps,
 }
 
 /// An `anon_vma`: the address spaces in which its pages may be mapped (the
@@ -258,6 +262,7 @@ impl VmState {
             huge_zero_lock: Mutex::new(()),
             hugetlb: Mutex::new(hugetlb::HugetlbPool::default()),
             rmap_lock: RwSem::new(()),
+            devmaps: devmem::DevMaps::default(),
         }
     }
 }

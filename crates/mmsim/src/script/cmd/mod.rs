@@ -11,6 +11,7 @@
 //! | pins | `pin.rs` | `P gup`, `PIN read`, `PIN write`, `release` |
 //! | virtio-mem | `virtio.rs` | `virtio-mem` |
 //! | the balloon | `balloon.rs` | `balloon` |
+//! | device memory | `devmem.rs` | `memremap`, `P migrate_to_device` |
 //!
 //! A command's first word is a keyword, a process or a pin. Each family lists
 //! the keywords it owns and the verbs it owns after a process or a pin; the
@@ -19,6 +20,7 @@
 //! so a command added to a family and not run is a compile error.
 
 pub mod balloon;
+pub mod devmem;
 pub mod hotplug;
 pub mod kernel;
 pub mod machine;
@@ -48,6 +50,8 @@ pub enum Cmd {
     Virtio(virtio::VirtioCmd),
     /// The balloon.
     Balloon(balloon::BalloonCmd),
+    /// Device memory: pgmaps and HMM migration.
+    Devmem(devmem::DevmemCmd),
 }
 
 impl Cmd {
@@ -61,6 +65,7 @@ impl Cmd {
             Cmd::Pin(c) => c.name(),
             Cmd::Virtio(c) => c.name(),
             Cmd::Balloon(c) => c.name(),
+            Cmd::Devmem(c) => c.name(),
         }
     }
 
@@ -70,7 +75,11 @@ impl Cmd {
             Cmd::Reader(c) => c.read_len(),
             Cmd::Process(c) => c.read_len(),
             Cmd::Pin(c) => c.read_len(),
-            Cmd::Hotplug(_) | Cmd::Kernel(_) | Cmd::Virtio(_) | Cmd::Balloon(_) => None,
+            Cmd::Hotplug(_)
+            | Cmd::Kernel(_)
+            | Cmd::Virtio(_)
+            | Cmd::Balloon(_)
+            | Cmd::Devmem(_) => None,
         }
     }
 
@@ -89,7 +98,8 @@ impl Cmd {
             | Cmd::Reader(_)
             | Cmd::Pin(_)
             | Cmd::Virtio(_)
-            | Cmd::Balloon(_) => None,
+            | Cmd::Balloon(_)
+            | Cmd::Devmem(_) => None,
         }
     }
 }
@@ -104,6 +114,7 @@ pub(crate) fn run(cmd: &Cmd, w: &mut World, sink: &mut ByteSink) -> CmdResult {
         Cmd::Pin(c) => pin::run(c, w, sink),
         Cmd::Virtio(c) => virtio::run(c, w),
         Cmd::Balloon(c) => balloon::run(c, w),
+        Cmd::Devmem(c) => devmem::run(c, w),
     }
 }
 
@@ -145,6 +156,7 @@ const FAMILIES: &[&Family] = &[
     &pin::FAMILY,
     &virtio::FAMILY,
     &balloon::FAMILY,
+    &devmem::FAMILY,
 ];
 
 /// The parser of a command keyword.
