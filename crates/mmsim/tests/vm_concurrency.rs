@@ -35,6 +35,27 @@ impl Rng {
     }
 }
 
+/// The hotplug thread: offlines (with a signal after 5 ms) and onlines the
+/// ZONE_MOVABLE block until `stop`; returns how often it went offline.
+fn spawn_offliner(m: &Arc<Machine>, stop: &Arc<AtomicBool>) -> thread::JoinHandle<u32> {
+    let (m, stop) = (m.clone(), stop.clone());
+    thread::spawn(move || {
+        let mut offlined = 0;
+        // Acquire pairs with the Release store of `stop` by the test.
+        while !stop.load(Ordering::Acquire) {
+            if write_with_signal(&m, "devices/system/memory/memory15/state", "offline", 5).is_ok() {
+                offlined += 1;
+            }
+            let _ = m.sysfs_write(
+                "devices/system/memory/memory15/state",
+                "online_movable",
+                &Task::new(),
+            );
+        }
+        offlined
+    })
+}
+
 #[test]
 fn processes_race_with_offlining_their_memory() {
     race_with_offlining(false);
@@ -189,26 +210,7 @@ fn race_with_offlining(thp: bool) {
             collapsed
         }));
     }
-    let hotplug = {
-        let (m, stop) = (m.clone(), stop.clone());
-        thread::spawn(move || {
-            let mut offlined = 0;
-            // Acquire pairs with the Release store of `stop` below.
-            while !stop.load(Ordering::Acquire) {
-                if write_with_signal(&m, "devices/system/memory/memory15/state", "offline", 5)
-                    .is_ok()
-                {
-                    offlined += 1;
-                }
-                let _ = m.sysfs_write(
-                    "devices/system/memory/memory15/state",
-                    "online_movable",
-                    &Task::new(),
-                );
-            }
-            offlined
-        })
-    };
+    let hotplug = spawn_offliner(&m, &stop);
     let collapsed: u32 = workers.into_iter().map(|w| w.join().unwrap()).sum();
     if thp && std::env::var_os("VMC_NO_COLLAPSE").is_none() {
         assert!(collapsed > 0, "no THP was ever collapsed");
@@ -561,26 +563,7 @@ fn device_memory_races_with_offlining() {
             migrated
         }));
     }
-    let hotplug = {
-        let (m, stop) = (m.clone(), stop.clone());
-        thread::spawn(move || {
-            let mut offlined = 0;
-            // Acquire pairs with the Release store of `stop` below.
-            while !stop.load(Ordering::Acquire) {
-                if write_with_signal(&m, "devices/system/memory/memory15/state", "offline", 5)
-                    .is_ok()
-                {
-                    offlined += 1;
-                }
-                let _ = m.sysfs_write(
-                    "devices/system/memory/memory15/state",
-                    "online_movable",
-                    &Task::new(),
-                );
-            }
-            offlined
-        })
-    };
+    let hotplug = spawn_offliner(&m, &stop);
     let migrated: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
     stop.store(true, Ordering::Release); // pairs with the hotplug thread's Acquire
     let offlined = hotplug.join().unwrap();
