@@ -60,6 +60,7 @@ errnos! {
     ERANGE = 34, "Numerical result out of range";
     EDEADLK = 35, "Resource deadlock avoided";
     ENOSYS = 38, "Function not implemented";
+    EOPNOTSUPP = 95, "Operation not supported";
     EHWPOISON = 133, "Memory page has hardware error";
 }
 

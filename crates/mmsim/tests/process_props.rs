@@ -11,7 +11,9 @@
 //! KSM, then releases every pin and exits every process, so the leak check
 //! must find every page returned. Runs through the scenario
 //! interpreter, which compares each process and pin read with the oracle by
-//! itself.
+//! itself. The last test adds device memory: an fsdax file mapped shared and
+//! private, and anonymous memory migrated to device-private pages and
+//! faulted back.
 
 // proptest's macros expand to std::sync::Arc; the rule is for model code.
 #![allow(clippy::disallowed_types)]
@@ -353,6 +355,75 @@ proptest! {
             P0 fork P1\nP0 fork P2\nP1 exit\nP2 exit\n\
             P0 gup g0 m 4K get\nP0 gup g1 m 4K get\nP0 gup g2 m 4K get\nrelease g0\nrelease g1\nrelease g2\n";
         let (failures, text) = run_sequence("kinds-prop.mms", prelude, &with_teardown(ops));
+        prop_assert!(failures.is_empty(), "{}\n--- scenario ---\n{}", failures.join("\n"), text);
+    }
+}
+
+/// Device memory among the other actors: `m` private anonymous memory that
+/// migrates to device-private pages of `dev0` and faults back on any access
+/// (`P migrate_to_device`), `d` and `e` the fsdax file `x` on `pmem0` mapped
+/// shared and private — with fork, GUP (longterm on fsdax fails), reclaim,
+/// munmap, mprotect and the ZONE_MOVABLE block going offline and online.
+fn device_op() -> impl Strategy<Value = String> {
+    let p = || 0usize..PROCS.len();
+    let off = || (0u64..4).prop_map(|i| i * 4096);
+    let map = || prop_oneof![3 => Just("m"), 1 => Just("d"), 1 => Just("e")];
+    prop_oneof![
+        4 => (p(), map(), off(), 1u64..4096, any::<u8>())
+            .prop_map(|(i, m, o, l, b)| format!("{} write {m}+{o} {l} {b:#04x}", PROCS[i])),
+        3 => (p(), map(), off()).prop_map(|(i, m, o)| format!("{} read {m}+{o} 4K", PROCS[i])),
+        4 => (p(), off(), 1u64..4).prop_map(|(i, o, n)| {
+            format!("{} migrate_to_device m+{o} {}K dev0", PROCS[i], n * 4)
+        }),
+        2 => (p(), p()).prop_map(|(i, j)| format!("{} fork {}", PROCS[i], PROCS[j])),
+        1 => p().prop_map(|i| format!("{} exit", PROCS[i])),
+        2 => (p(), 0usize..3, map(), off(), any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
+            |(i, k, m, o, write, get, longterm, fast)| {
+                let kind = if get { "get" } else { "pin" };
+                let lt = if longterm && !get { " longterm" } else { "" };
+                let w = if write { " write" } else { "" };
+                let f = if fast { " fast" } else { "" };
+                format!("{} gup g{k} {m}+{o} 4K{w} {kind}{lt}{f}", PROCS[i])
+            }
+        ),
+        2 => (0usize..3).prop_map(|k| format!("g{k} read 0 4K")),
+        2 => (0usize..3).prop_map(|k| format!("release g{k}")),
+        1 => (p(), any::<bool>()).prop_map(|(i, ro)| format!("{} mprotect m {}", PROCS[i], if ro { "ro" } else { "rw" })),
+        1 => (p(), off()).prop_map(|(i, o)| format!("{} madvise m dontneed {o} 4K", PROCS[i])),
+        1 => (p(), off()).prop_map(|(i, o)| format!("{} madvise m pageout {o} 4K", PROCS[i])),
+        1 => (p(), prop_oneof![Just("m"), Just("d")], off()).prop_map(|(i, m, o)| format!("{} munmap {m} {o} 4K", PROCS[i])),
+        5 => machine_op(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    // mm/migrate_device.c and do_swap_page()'s device-private branch with
+    // fork (copy_nonpresent_pte()), zap and reclaim; fsdax folios under
+    // fork, COW and GUP (check_vma_flags(): FOLL_LONGTERM -EOPNOTSUPP).
+    // Every read agrees with the oracle; after teardown every device page is
+    // back with its driver or idle, and the leak check finds every RAM page
+    // returned.
+    #[test]
+    fn device_memory_keeps_invariants_and_oracle(ops in proptest::collection::vec(device_op(), 1..40)) {
+        let prelude = "machine ram=1G movable=128M swap=64M\n\
+            memremap add pmem0 addr=0x100000000 size=2M type=fsdax\n\
+            memremap add dev0 addr=0x200000000 size=2M type=private\n\
+            file x 16K dax=pmem0\nspawn P0\n\
+            P0 mmap m 16K\nP0 write m 16K 0x01\nP0 mmap d 16K file=x shared\nP0 write d 16K 0x02\n\
+            P0 mmap e 16K file=x private\n\
+            P0 fork P1\nP0 fork P2\nP1 exit\nP2 exit\n\
+            P0 gup g0 m 4K get\nP0 gup g1 m 4K get\nP0 gup g2 m 4K get\nrelease g0\nrelease g1\nrelease g2\n";
+        let mut ops = with_teardown(ops);
+        ops.extend([
+            "expect memremap show dev0 busy_pages == 0",
+            "expect memremap show dev0 free_pages == 512",
+            "expect memremap show pmem0 busy_pages == 0",
+            "memremap remove dev0",
+            "memremap remove pmem0",
+        ].map(String::from));
+        let (failures, text) = run_sequence("device-prop.mms", prelude, &ops);
         prop_assert!(failures.is_empty(), "{}\n--- scenario ---\n{}", failures.join("\n"), text);
     }
 }

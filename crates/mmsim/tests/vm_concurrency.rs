@@ -35,6 +35,27 @@ impl Rng {
     }
 }
 
+/// The hotplug thread: offlines (with a signal after 5 ms) and onlines the
+/// ZONE_MOVABLE block until `stop`; returns how often it went offline.
+fn spawn_offliner(m: &Arc<Machine>, stop: &Arc<AtomicBool>) -> thread::JoinHandle<u32> {
+    let (m, stop) = (m.clone(), stop.clone());
+    thread::spawn(move || {
+        let mut offlined = 0;
+        // Acquire pairs with the Release store of `stop` by the test.
+        while !stop.load(Ordering::Acquire) {
+            if write_with_signal(&m, "devices/system/memory/memory15/state", "offline", 5).is_ok() {
+                offlined += 1;
+            }
+            let _ = m.sysfs_write(
+                "devices/system/memory/memory15/state",
+                "online_movable",
+                &Task::new(),
+            );
+        }
+        offlined
+    })
+}
+
 #[test]
 fn processes_race_with_offlining_their_memory() {
     race_with_offlining(false);
@@ -189,26 +210,7 @@ fn race_with_offlining(thp: bool) {
             collapsed
         }));
     }
-    let hotplug = {
-        let (m, stop) = (m.clone(), stop.clone());
-        thread::spawn(move || {
-            let mut offlined = 0;
-            // Acquire pairs with the Release store of `stop` below.
-            while !stop.load(Ordering::Acquire) {
-                if write_with_signal(&m, "devices/system/memory/memory15/state", "offline", 5)
-                    .is_ok()
-                {
-                    offlined += 1;
-                }
-                let _ = m.sysfs_write(
-                    "devices/system/memory/memory15/state",
-                    "online_movable",
-                    &Task::new(),
-                );
-            }
-            offlined
-        })
-    };
+    let hotplug = spawn_offliner(&m, &stop);
     let collapsed: u32 = workers.into_iter().map(|w| w.join().unwrap()).sum();
     if thp && std::env::var_os("VMC_NO_COLLAPSE").is_none() {
         assert!(collapsed > 0, "no THP was ever collapsed");
@@ -463,4 +465,131 @@ fn shared_and_hugetlb_memory_races_with_offlining() {
     let v = m.check_all();
     assert!(v.is_empty(), "{v:#?}");
     eprintln!("block went offline {offlined} times under shared and hugetlb memory");
+}
+
+/// Device memory against offlining (mm/migrate_device.c, do_swap_page()'s
+/// device-private branch, lib/test_hmm.c): two processes write, read, fork
+/// and migrate their anonymous pages to device-private memory (each access
+/// faulting a page back to RAM, possibly into the block being offlined),
+/// one of them also writing an fsdax file mapped shared, while another
+/// thread offlines and onlines the ZONE_MOVABLE block. Every read returns
+/// the last write; afterwards every invariant holds, every device page is
+/// back with its driver, both pgmaps go away and no RAM page leaked.
+#[test]
+fn device_memory_races_with_offlining() {
+    use mmsim::memremap::MemoryType;
+    use mmsim::page::PhysAddr;
+    let m = Arc::new(
+        Machine::boot(
+            MachineConfig {
+                ram: 2 << 30,
+                movable: 128 << 20,
+                ..Default::default()
+            },
+            Default::default(),
+        )
+        .unwrap(),
+    );
+    let free = |m: &Machine| -> i64 { m.nodes()[0].zones.iter().map(|z| z.nr_free()).sum() };
+    let dev = m
+        .memremap_pages("dev0", PhysAddr(0), 4 << 20, MemoryType::DevicePrivate, 0)
+        .unwrap();
+    let pmem = m
+        .memremap_pages(
+            "pmem0",
+            PhysAddr(0x1_0000_0000),
+            2 << 20,
+            MemoryType::FsDax,
+            0,
+        )
+        .unwrap();
+    let file = m.file_create_dax(PAGES * PAGE_SIZE, "pmem0").unwrap();
+    let free_at_start = free(&m);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for seed in 1..=2u64 {
+        let m = m.clone();
+        workers.push(thread::spawn(move || {
+            let mut rng = Rng(seed * 0x2545_f491_4f6c_dd1d);
+            let mm = m.mm_alloc().unwrap();
+            let a = m
+                .mmap_anon(&mm, PAGES * PAGE_SIZE, VM_READ | VM_WRITE, false)
+                .unwrap();
+            let d = m
+                .mmap_file(&mm, file, PAGES * PAGE_SIZE, VM_READ | VM_WRITE, true)
+                .unwrap();
+            let mut expect = vec![0u8; PAGES as usize];
+            let mut children = Vec::new();
+            let mut migrated = 0;
+            for _ in 0..20000 {
+                let page = rng.next() % PAGES;
+                let addr = a + page * PAGE_SIZE;
+                match rng.next() % 8 {
+                    0 | 1 => {
+                        let b = (rng.next() % 255 + 1) as u8;
+                        m.user_write(&mm, addr, &[b; 16]).unwrap();
+                        expect[page as usize] = b;
+                    }
+                    2 | 3 => {
+                        let got = m.user_read(&mm, addr, 16).unwrap();
+                        assert_eq!(got, [expect[page as usize]; 16], "page {page}");
+                    }
+                    4 | 5 => {
+                        let n = (rng.next() % 4 + 1).min(PAGES - page);
+                        migrated += m
+                            .migrate_to_device(&mm, addr, n * PAGE_SIZE, "dev0")
+                            .unwrap_or(0);
+                    }
+                    6 => {
+                        let child = m.dup_mm(&mm).unwrap();
+                        children.push((child, expect.clone()));
+                        if children.len() > 2 {
+                            let (c, e) = children.remove(0);
+                            let p = (rng.next() % PAGES) as usize;
+                            let got = m.user_read(&c, a + p as u64 * PAGE_SIZE, 16).unwrap();
+                            assert_eq!(got, [e[p]; 16], "child page {p}");
+                            m.exit_mmap(&c);
+                        }
+                    }
+                    _ => {
+                        // Each process its own 16 bytes of every fsdax page.
+                        let at = d + page * PAGE_SIZE + seed * 16;
+                        let b = (rng.next() % 255 + 1) as u8;
+                        m.user_write(&mm, at, &[b; 16]).unwrap();
+                        assert_eq!(m.user_read(&mm, at, 16).unwrap(), [b; 16]);
+                    }
+                }
+            }
+            for (c, _) in children {
+                m.exit_mmap(&c);
+            }
+            for (p, &e) in expect.iter().enumerate() {
+                let got = m.user_read(&mm, a + p as u64 * PAGE_SIZE, 16).unwrap();
+                assert_eq!(got, [e; 16], "final page {p}");
+            }
+            m.exit_mmap(&mm);
+            migrated
+        }));
+    }
+    let hotplug = spawn_offliner(&m, &stop);
+    let migrated: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    stop.store(true, Ordering::Release); // pairs with the hotplug thread's Acquire
+    let offlined = hotplug.join().unwrap();
+    assert!(migrated > 0, "nothing migrated to the device");
+    let v = m.check_all();
+    assert!(v.is_empty(), "{v:#?}");
+    assert_eq!(
+        dev.nr_free() as u64,
+        dev.nr_pages(),
+        "device pages not given back"
+    );
+    m.memunmap_pages(&dev).unwrap();
+    m.memunmap_pages(&pmem).unwrap();
+    let _ = m.sysfs_write(
+        "devices/system/memory/memory15/state",
+        "online_movable",
+        &Task::new(),
+    );
+    assert_eq!(free(&m), free_at_start, "RAM pages leaked");
+    eprintln!("{migrated} pages went to the device; the block went offline {offlined} times");
 }

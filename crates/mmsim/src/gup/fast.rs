@@ -104,7 +104,9 @@ impl Machine {
             m.release_pages(&[pfn], flags);
             None
         };
-        if flags.longterm && page.zonenum() == ZoneType::Movable {
+        // folio_is_longterm_pinnable(): not in ZONE_MOVABLE, and (7.2) not
+        // an fsdax folio; the slow path then decides (-EOPNOTSUPP).
+        if flags.longterm && (page.zonenum() == ZoneType::Movable || self.folio_is_fsdax(pfn)) {
             return back_off(self);
         }
         // (B4) the entry must not have changed.

@@ -181,6 +181,11 @@ impl Machine {
         if flags.write && vma.flags & VM_WRITE == 0 || !flags.write && vma.flags & VM_READ == 0 {
             return Err(Errno::EFAULT);
         }
+        // check_vma_flags(): "(gup_flags & FOLL_LONGTERM) && vma_is_fsdax(vma)"
+        // is -EOPNOTSUPP — the file system may need to move its blocks.
+        if flags.longterm && vma.file.is_some_and(|f| self.file_is_dax(f)) {
+            return Err(Errno::EOPNOTSUPP);
+        }
         // Each retry follows a fault that made progress, or a wait for a
         // migration to finish; the bound only guards against a model bug.
         for _ in 0..100_000 {

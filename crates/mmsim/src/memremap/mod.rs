@@ -415,12 +415,49 @@ impl Machine {
         };
         let page = self.page(pfn);
         page.clear(crate::page::PG_ANON_EXCLUSIVE);
+        if pgmap.memory_type() == MemoryType::DevicePrivate {
+            // An HMM page was an anonymous folio: its identity goes (the
+            // device's copy of its bytes below). An fsdax page keeps its
+            // file identity: the file system owns it.
+            page.clear(crate::page::PG_LRU);
+            page.clear(crate::page::PG_UPTODATE);
+            page.set_private(0);
+            page.set_mapcount(0);
+        }
         if !pgmap.memory_type().has_allocator() {
             page.set_ref_count(1);
             return;
         }
+        pgmap.store.lock().remove(&pfn.0);
         pgmap.free.lock().push(pfn);
         pgmap.pgref.put_many(1);
+    }
+
+    /// A reference on page `pfn` of `pgmap` for a user that addresses its
+    /// pages directly (an fsdax file's page `i` is page `i`): one more if it
+    /// is in use, else it leaves the free list with refcount 1 and a pgmap
+    /// reference, as `zone_device_page_alloc()`'s pages do. -EINVAL outside
+    /// the pgmap, -ENODEV once it is being torn down. Callers serialise the
+    /// first get of a page (the file lock).
+    pub fn zone_device_folio_get(&self, pgmap: &DevPagemap, pfn: Pfn) -> KResult<()> {
+        if !pgmap.contains(pfn) || !pgmap.memory_type().has_allocator() {
+            return Err(Errno::EINVAL);
+        }
+        let page = self.page(pfn);
+        if page.try_get() {
+            return Ok(());
+        }
+        if !pgmap.pgref.tryget_live() {
+            return Err(Errno::ENODEV);
+        }
+        {
+            let mut free = pgmap.free.lock();
+            if let Some(i) = free.iter().rposition(|&p| p == pfn) {
+                free.remove(i);
+            }
+        }
+        page.set_ref_count(1);
+        Ok(())
     }
 }
 

@@ -219,6 +219,10 @@ pub struct DevPagemap {
     /// that the lowest is handed out first. `page_free` pushes a page back.
     /// A leaf lock.
     pub(crate) free: Mutex<Vec<Pfn>>,
+    /// The device driver's copy of each device-private page's bytes (such a
+    /// page has none in physmem; absent: zeros), by PFN; dropped when the
+    /// page goes back to the free list. A leaf lock.
+    pub(crate) store: Mutex<BTreeMap<u64, Box<[u8]>>>,
 }
 
 impl DevPagemap {
@@ -231,7 +235,18 @@ impl DevPagemap {
             pgref: PgmapRef::new(),
             state: AtomicU8::new(PgmapState::Live as u8),
             free: Mutex::new(Vec::new()),
+            store: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The driver stores a device-private page's bytes.
+    pub fn store_page(&self, pfn: Pfn, bytes: Box<[u8]>) {
+        self.store.lock().insert(pfn.0, bytes);
+    }
+
+    /// The bytes the driver stored for `pfn`, if any.
+    pub fn stored_page(&self, pfn: Pfn) -> Option<Box<[u8]>> {
+        self.store.lock().get(&pfn.0).cloned()
     }
 
     /// The name it was created with.

@@ -172,6 +172,11 @@ impl Machine {
                         self.do_swap_page(&vmf)?;
                         continue;
                     }
+                    // do_swap_page()'s is_device_private_entry() branch.
+                    Some(SwapEntry::DevicePrivate { .. }) => {
+                        self.do_device_private_fault(&vmf)?;
+                        continue;
+                    }
                     None => return Err(Errno::EFAULT),
                 }
             }

@@ -54,6 +54,9 @@ pub struct FileState {
     /// (`shmem_zero_setup()`): its mappings hold it open, and it is
     /// truncated when the last goes.
     anon: bool,
+    /// A file on an fsdax pgmap: page `i` is the pgmap's page `i`
+    /// ([`super::devmem`]); no page cache.
+    dax: Option<Arc<crate::memremap::DevPagemap>>,
     pages: BTreeMap<u64, Pfn>,
 }
 
@@ -93,9 +96,58 @@ impl Machine {
             size,
             hugetlb,
             anon,
+            dax: None,
             pages: BTreeMap::new(),
         });
         Ok((files.len() - 1) as u32)
+    }
+
+    /// A file of `size` bytes on the fsdax pgmap `pgmap` (a DAX file
+    /// system on pmem, one file filling it from its start): its blocks are
+    /// zeroed as a file system zeroes newly allocated blocks. ENOENT for no
+    /// such pgmap, EINVAL if it is not fsdax or the size is 0, ENOSPC if the
+    /// file does not fit, EBUSY if the pgmap already holds a file.
+    pub fn file_create_dax(&self, size: u64, pgmap: &str) -> KResult<u32> {
+        let pg = self.dev_pagemap(pgmap).ok_or(Errno::ENOENT)?;
+        if pg.memory_type() != crate::memremap::MemoryType::FsDax {
+            return Err(Errno::EINVAL);
+        }
+        let size = size
+            .checked_next_multiple_of(PAGE_SIZE)
+            .filter(|s| *s > 0)
+            .ok_or(Errno::EINVAL)?;
+        if size / PAGE_SIZE > pg.nr_pages() {
+            return Err(Errno::ENOSPC);
+        }
+        let mut files = self.vm().files.lock();
+        let taken = files
+            .iter()
+            .any(|f| f.dax.as_ref().is_some_and(|d| Arc::ptr_eq(d, &pg)));
+        if taken {
+            return Err(Errno::EBUSY);
+        }
+        let id = files.len() as u32;
+        for i in 0..size / PAGE_SIZE {
+            let pfn = pg.range().start + i;
+            self.physmem().clear_page(pfn)?;
+            self.page(pfn).set_private(file_identity(id, i));
+        }
+        files.push(FileState {
+            size,
+            dax: Some(pg),
+            ..FileState::default()
+        });
+        Ok(id)
+    }
+
+    /// Whether file `id` is on an fsdax pgmap (`vma_is_fsdax()` of its
+    /// mappings).
+    pub fn file_is_dax(&self, file: u32) -> bool {
+        self.vm()
+            .files
+            .lock()
+            .get(file as usize)
+            .is_some_and(|f| f.dax.is_some())
     }
 
     /// `mmap(MAP_SHARED | MAP_ANONYMOUS)`: `shmem_zero_setup()` gives the
@@ -195,6 +247,17 @@ impl Machine {
         let f = files.get_mut(file as usize).ok_or(Errno::EBADF)?;
         if index * PAGE_SIZE >= f.size {
             return Err(Errno::EFAULT);
+        }
+        if let Some(pg) = &f.dax {
+            // dax_iomap_fault(): the pmem page itself; SIGBUS once the
+            // device is gone.
+            let live = self
+                .dev_pagemap(pg.name())
+                .is_some_and(|p| Arc::ptr_eq(&p, pg));
+            if !live {
+                return Err(Errno::EFAULT);
+            }
+            return self.dax_get_page(pg, index);
         }
         if let Some(&pfn) = f.pages.get(&index) {
             self.folio_get(pfn);

@@ -146,6 +146,21 @@ impl Machine {
                         self.write_entry(dt, di, shared);
                         return Ok(());
                     }
+                    Some(SwapEntry::DevicePrivate { pfn, write }) => {
+                        // copy_nonpresent_pte(): a reference and a mapping
+                        // (which cannot fail: device-private pages are never
+                        // pinned), and read-only in both for a COW mapping.
+                        self.folio_get(pfn);
+                        let _ = self.folio_try_dup_anon_rmap_pte(pfn, dst, false);
+                        let mut entry = pte;
+                        if write && cow {
+                            let ro = SwapEntry::DevicePrivate { pfn, write: false };
+                            entry = Pte::swap(ro, false);
+                            self.write_entry(st, si, entry);
+                        }
+                        self.write_entry(dt, di, entry);
+                        return Ok(());
+                    }
                     None => return Ok(()),
                 }
             }

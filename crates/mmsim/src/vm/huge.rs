@@ -589,7 +589,9 @@ impl Machine {
         // __collapse_huge_page_swapin(): MADV_COLLAPSE brings swapped-out
         // pages back first (khugepaged would stop at max_ptes_swap).
         for i in 0..HPAGE_PMD_NR {
-            if let Some(SwapEntry::Swap { .. }) = self.read_entry(table, i).swap_entry() {
+            if let Some(SwapEntry::Swap { .. } | SwapEntry::DevicePrivate { .. }) =
+                self.read_entry(table, i).swap_entry()
+            {
                 let read = super::fault::FaultFlags::default();
                 self.handle_mm_fault_locked(mm, maps, h + i * PAGE_SIZE, read)?;
             }

@@ -169,16 +169,17 @@ impl Machine {
             let (mm, t, i) = &u.targets[n];
             let _ptl = mm.ptl(*t);
             let pte = self.read_entry(*t, *i);
-            if !pte.present() || pte.special() || pte.pfn() != src {
-                continue;
-            }
             let exclusive = anon && self.page(src).test(PG_ANON_EXCLUSIVE);
+            // A present PTE of the page, or a device-private entry for it
+            // (migrate_vma_collect_pmd() of a device page).
+            let Some(kind) = self.entry_maps(pte, src, exclusive) else {
+                continue;
+            };
             // folio_try_share_anon_rmap_pte(): a pinned exclusive page stays.
             if exclusive && self.folio_maybe_dma_pinned(src) {
                 drop(_ptl);
                 return Err(u);
             }
-            let kind = MigrationKind::for_pte(pte, exclusive);
             self.write_entry(
                 *t,
                 *i,
@@ -194,6 +195,21 @@ impl Machine {
     /// `try_to_migrate()` + copy + `remove_migration_ptes()` of an
     /// anonymous page; on failure the old page is mapped back.
     fn migrate_anon_page(&self, dst: Pfn, src: Pfn) -> KResult<()> {
+        self.migrate_anon_between(src, dst, |m| m.physmem().copy_page(dst, src))
+    }
+
+    /// The anonymous migration of `src` to `dst` with `copy` moving the
+    /// bytes: RAM to RAM, RAM to a device-private page (the driver's copy,
+    /// `migrate_vma_pages()`) or back (`migrate_to_ram`). `dst` holds its
+    /// allocation reference, which a success consumes; on failure (-EAGAIN,
+    /// or the copy's error) the old page is mapped back and `dst` is the
+    /// caller's to free.
+    pub(crate) fn migrate_anon_between(
+        &self,
+        src: Pfn,
+        dst: Pfn,
+        copy: impl FnOnce(&Machine) -> KResult<()>,
+    ) -> KResult<()> {
         let _rmap = self.vm().rmap_lock.down_read();
         let (anon_vma, index) = self.anon_location(src).ok_or(Errno::EAGAIN)?;
         let targets = self.rmap_ptes(self.anon_rmap_addresses(anon_vma, index));
@@ -207,7 +223,7 @@ impl Machine {
         // Every mapping is an entry now, so nobody writes the page while it
         // is copied (a writable FOLL_GET reference shows up in the count
         // below, and fails the migration).
-        if let Err(e) = self.physmem().copy_page(dst, src) {
+        if let Err(e) = copy(self) {
             self.remove_migration_ptes(&u, src, src, true);
             return Err(e);
         }
@@ -215,6 +231,10 @@ impl Machine {
         // folio_migrate_flags().
         if self.page(src).test(PG_UPTODATE) {
             self.page(dst).set(PG_UPTODATE);
+        }
+        if self.is_zone_device_page(dst) {
+            // A device page is never on the LRU.
+            self.page(dst).clear(PG_LRU);
         }
         // folio_add_new_anon_rmap counted one mapping; the PTEs count below.
         self.page(dst).set_mapcount(0);
@@ -313,9 +333,33 @@ impl Machine {
             if kind == MigrationKind::Write {
                 bits |= PTE_RW | PTE_DIRTY;
             }
-            // The protection the PTE had: mprotect() waits for the entry
-            // rather than change what it restores to (change_protection()).
-            self.write_entry(*t, *i, Pte::new(to, bits).with_access_of(orig));
+            let entry = if to != from && self.folio_is_device_private(to) {
+                // remove_migration_pte() of a device-private folio: a
+                // device-private entry, writable where the PTE was.
+                let dev = SwapEntry::DevicePrivate {
+                    pfn: to,
+                    write: kind == MigrationKind::Write,
+                };
+                Pte::swap(dev, false)
+            } else if orig.present() {
+                // The protection the PTE had: mprotect() waits for the
+                // entry rather than change what it restores to
+                // (change_protection()).
+                Pte::new(to, bits).with_access_of(orig)
+            } else {
+                // A device-private entry going back to RAM, or restored.
+                match orig.swap_entry() {
+                    Some(SwapEntry::DevicePrivate { .. }) if to == from => Pte::swap(
+                        SwapEntry::DevicePrivate {
+                            pfn: to,
+                            write: kind == MigrationKind::Write,
+                        },
+                        false,
+                    ),
+                    _ => Pte::new(to, bits),
+                }
+            };
+            self.write_entry(*t, *i, entry);
             if to != from {
                 self.put_pages(from, 0);
             }

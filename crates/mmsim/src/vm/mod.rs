@@ -22,6 +22,7 @@
 //! | `mremap.rs` | mremap: resizing and moving mappings |
 //! | `migrate.rs` | migrating anonymous pages |
 //! | `file.rs` | memfd/tmpfs files and their page cache |
+//! | `devmem.rs` | device memory in processes: fsdax files, device-private (HMM) migration |
 //!
 //! # Page tables live in the memmap
 //!
@@ -65,6 +66,7 @@
 //! folio.
 
 pub mod access;
+pub mod devmem;
 pub mod fault;
 pub mod file;
 pub mod fork;

@@ -47,6 +47,12 @@ const PFN_MASK: u64 = ((1 << 52) - 1) & !((1 << PAGE_SHIFT) - 1);
 const SWP_MIGRATION_READ: u64 = 29;
 const SWP_MIGRATION_READ_EXCLUSIVE: u64 = 30;
 const SWP_MIGRATION_WRITE: u64 = 31;
+/// Swap types of device-private entries, as 6.12 numbers them
+/// (`SWP_DEVICE_WRITE`/`SWP_DEVICE_READ` = MAX_SWAPFILES (23) + 1 hwpoison
+/// + 3 migration types, and one more).
+pub const SWP_DEVICE_WRITE: u64 = 27;
+/// `SWP_DEVICE_READ`.
+pub const SWP_DEVICE_READ: u64 = 28;
 const SWP_TYPE_SHIFT: u64 = 58;
 const SWP_OFFSET_SHIFT: u64 = PAGE_SHIFT as u64;
 const SWP_OFFSET_MASK: u64 = (1 << (SWP_TYPE_SHIFT - SWP_OFFSET_SHIFT)) - 1;
@@ -71,6 +77,14 @@ pub enum SwapEntry {
         pfn: Pfn,
         /// The kind of entry.
         kind: MigrationKind,
+    },
+    /// A device-private page (`make_readable/writable_device_private_entry`),
+    /// by PFN: the CPU cannot reach it, any access faults it back to RAM.
+    DevicePrivate {
+        /// The device page.
+        pfn: Pfn,
+        /// `is_writable_device_private_entry()`.
+        write: bool,
     },
 }
 
@@ -219,6 +233,14 @@ impl Pte {
                 },
                 pfn.0,
             ),
+            SwapEntry::DevicePrivate { pfn, write } => (
+                if write {
+                    SWP_DEVICE_WRITE
+                } else {
+                    SWP_DEVICE_READ
+                },
+                pfn.0,
+            ),
         };
         let ex = if exclusive { PTE_SWP_EXCLUSIVE } else { 0 };
         Pte((ty << SWP_TYPE_SHIFT) | ((offset & SWP_OFFSET_MASK) << SWP_OFFSET_SHIFT) | ex)
@@ -237,6 +259,12 @@ impl Pte {
             SWP_MIGRATION_WRITE => Some(MigrationKind::Write),
             _ => None,
         };
+        if ty == SWP_DEVICE_WRITE || ty == SWP_DEVICE_READ {
+            return Some(SwapEntry::DevicePrivate {
+                pfn: Pfn(offset),
+                write: ty == SWP_DEVICE_WRITE,
+            });
+        }
         Some(match kind {
             Some(kind) => SwapEntry::Migration {
                 pfn: Pfn(offset),
@@ -288,6 +316,13 @@ mod tests {
             })
         );
         assert_eq!(Pte::NONE.swap_entry(), None);
+        // include/linux/swapops.h: make_writable_device_private_entry().
+        let d = SwapEntry::DevicePrivate {
+            pfn: Pfn(0x8000_0000),
+            write: true,
+        };
+        assert_eq!(Pte::swap(d, false).swap_entry(), Some(d));
+        assert_eq!(Pte::swap(d, false).0 >> 58, SWP_DEVICE_WRITE);
     }
 }
 

@@ -61,6 +61,15 @@ impl Machine {
                         continue;
                     }
                     self.write_entry(t, i, Pte::NONE);
+                    if let Some(SwapEntry::DevicePrivate { pfn, .. }) = pte.swap_entry() {
+                        // zap_nonpresent_ptes(): the device page loses the
+                        // mapping and its reference (the last one gives it
+                        // back to the driver).
+                        self.folio_remove_rmap_pte(pfn, mm);
+                        drop(ptl);
+                        self.folio_put(pfn);
+                        break;
+                    }
                     drop(ptl);
                     self.swap_entry_free(pte);
                     break;
@@ -218,6 +227,14 @@ impl Machine {
                 if pte.present() {
                     let up = upgrade && (soft_dirty_everywhere(maps, addr) || pte.soft_dirty());
                     self.write_entry(t, i, self.mprotect_entry(pte, prot, up));
+                } else if let Some(SwapEntry::DevicePrivate { pfn, write: true }) = pte.swap_entry()
+                {
+                    // change_pte_range(): a writable device-private entry
+                    // becomes readable when write permission goes.
+                    if !writable {
+                        let ro = SwapEntry::DevicePrivate { pfn, write: false };
+                        self.write_entry(t, i, Pte::swap(ro, false));
+                    }
                 } else if let Some(SwapEntry::Migration { pfn, kind }) = pte.swap_entry() {
                     if access_changes {
                         drop(ptl);

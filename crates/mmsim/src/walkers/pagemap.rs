@@ -124,6 +124,20 @@ impl Machine {
         } else if let Some(SwapEntry::Swap { ty, offset }) = pte.swap_entry() {
             let frame = u64::from(ty) | (offset << SWAP_TYPE_BITS);
             entry |= PM_SWAP | (frame & PM_PFRAME_MASK);
+        } else if let Some(SwapEntry::DevicePrivate { pfn, write }) = pte.swap_entry() {
+            // pte_to_pagemap_entry(): a PFN swap entry — swapped, the frame
+            // is the swap type and the device PFN; the page is anonymous,
+            // and not present, so never "exclusive".
+            let ty = if write {
+                crate::vm::pte::SWP_DEVICE_WRITE
+            } else {
+                crate::vm::pte::SWP_DEVICE_READ
+            };
+            let frame = ty | (pfn.0 << SWAP_TYPE_BITS);
+            entry |= PM_SWAP | (frame & PM_PFRAME_MASK);
+            if !self.folio_test_anon(pfn) {
+                entry |= PM_FILE;
+            }
         }
         PagemapEntry(entry)
     }

@@ -12,6 +12,7 @@
 //! | virtio-mem | `virtio.rs` | `virtio-mem` |
 //! | the balloon | `balloon.rs` | `balloon` |
 //! | ZONE_DEVICE | `memremap.rs` | `memremap` |
+//! | device memory in processes | `devmem.rs` | `P migrate_to_device` |
 //!
 //! A command's first word is a keyword, a process or a pin. Each family lists
 //! the keywords it owns and the verbs it owns after a process or a pin; the
@@ -20,6 +21,7 @@
 //! so a command added to a family and not run is a compile error.
 
 pub mod balloon;
+pub mod devmem;
 pub mod hotplug;
 pub mod kernel;
 pub mod machine;
@@ -52,6 +54,8 @@ pub enum Cmd {
     Balloon(balloon::BalloonCmd),
     /// ZONE_DEVICE device memory.
     Memremap(memremap::MemremapCmd),
+    /// Device memory: pgmaps and HMM migration.
+    Devmem(devmem::DevmemCmd),
 }
 
 impl Cmd {
@@ -66,6 +70,7 @@ impl Cmd {
             Cmd::Virtio(c) => c.name(),
             Cmd::Balloon(c) => c.name(),
             Cmd::Memremap(c) => c.name(),
+            Cmd::Devmem(c) => c.name(),
         }
     }
 
@@ -79,7 +84,8 @@ impl Cmd {
             | Cmd::Kernel(_)
             | Cmd::Virtio(_)
             | Cmd::Balloon(_)
-            | Cmd::Memremap(_) => None,
+            | Cmd::Memremap(_)
+            | Cmd::Devmem(_) => None,
         }
     }
 
@@ -99,7 +105,8 @@ impl Cmd {
             | Cmd::Pin(_)
             | Cmd::Virtio(_)
             | Cmd::Balloon(_)
-            | Cmd::Memremap(_) => None,
+            | Cmd::Memremap(_)
+            | Cmd::Devmem(_) => None,
         }
     }
 }
@@ -115,6 +122,7 @@ pub(crate) fn run(cmd: &Cmd, w: &mut World, sink: &mut ByteSink) -> CmdResult {
         Cmd::Virtio(c) => virtio::run(c, w),
         Cmd::Balloon(c) => balloon::run(c, w),
         Cmd::Memremap(c) => memremap::run(c, w),
+        Cmd::Devmem(c) => devmem::run(c, w),
     }
 }
 
@@ -157,6 +165,7 @@ const FAMILIES: &[&Family] = &[
     &virtio::FAMILY,
     &balloon::FAMILY,
     &memremap::FAMILY,
+    &devmem::FAMILY,
 ];
 
 /// The parser of a command keyword.

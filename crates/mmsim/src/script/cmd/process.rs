@@ -41,6 +41,9 @@ pub enum ProcessCmd {
         /// `hugetlb` (an extension): a hugetlbfs file, as
         /// `memfd_create(MFD_HUGETLB)` makes, backed by the hugetlb pool.
         hugetlb: bool,
+        /// `dax=NAME`: a file on the fsdax pgmap NAME, its pages the
+        /// pgmap's pages.
+        dax: Option<String>,
     },
     /// `P mmap NAME SIZE [anon|file=F] [private|shared] [ro|rw|none] [thp]
     /// [hugetlb] [populate]`.
@@ -364,8 +367,8 @@ pub(crate) const FAMILY: Family = Family {
             summary: "a new process with an empty address space",
         },
         CommandDoc {
-            syntax: "file F SIZE [hugetlb]",
-            summary: "a zero-filled memory-backed file (memfd/tmpfs; hugetlb: on hugetlbfs)",
+            syntax: "file F SIZE [hugetlb|dax=NAME]",
+            summary: "a zero-filled memory-backed file (memfd/tmpfs; hugetlb: on hugetlbfs; dax=NAME: on the fsdax pgmap NAME, page i its page i)",
         },
         CommandDoc {
             syntax: "P mmap NAME SIZE [anon|file=F] [private|shared] [ro|rw|none] [thp] [hugetlb] [populate]",
@@ -440,16 +443,25 @@ fn file(a: &mut Args<'_>) -> Parsed<Cmd> {
     let name = a.name("F")?;
     let size = a.size("SIZE")?;
     let mut hugetlb = None;
+    let mut dax = None;
     for (word, token) in a.rest_words("a file option")? {
-        match word.text {
-            "hugetlb" => set_once(&mut hugetlb, (), token)?,
+        match (word.text, word.option()) {
+            ("hugetlb", _) => set_once(&mut hugetlb, (), token)?,
+            (_, Some(("dax", v))) => set_once(&mut dax, v.name("pgmap name")?, token)?,
             _ => return Err(word.unknown_option("file")),
         }
+    }
+    if let (Some(_), Some(_)) = (&hugetlb, &dax) {
+        return Err(ColumnError::new(
+            a.end,
+            "a file is on hugetlbfs or on an fsdax pgmap, not both",
+        ));
     }
     Ok(Cmd::Process(ProcessCmd::File {
         name,
         size,
         hugetlb: hugetlb.is_some(),
+        dax,
     }))
 }
 
@@ -584,11 +596,15 @@ pub(crate) fn run(cmd: &ProcessCmd, w: &mut World, sink: &mut ByteSink) -> CmdRe
             name,
             size,
             hugetlb,
+            dax,
         } => {
             if w.procs.files.contains_key(name) {
                 return Err(Errno::EEXIST.into());
             }
-            let id = m.file_create(*size, *hugetlb)?;
+            let id = match dax {
+                Some(pgmap) => m.file_create_dax(*size, pgmap)?,
+                None => m.file_create(*size, *hugetlb)?,
+            };
             w.procs.files.insert(name.clone(), id);
             w.oracle.mirror(|o| o.file(name, *size));
             ok()

@@ -24,6 +24,7 @@ fn process_commands() {
                 name: "F".to_owned(),
                 size: 8 * M,
                 hugetlb: false,
+                dax: None,
             })),
         ]
     );
@@ -498,5 +499,44 @@ fn balloon_commands() {
             _ => col(line, needle),
         };
         assert_eq!(line_error(line).0, at, "{line}");
+    }
+}
+
+// The device-memory forms: `file F SIZE dax=NAME`, `memremap add`, and their
+// hostile variants reported at the column.
+#[test]
+fn parses_dax_file_memremap_and_migrate_to_device() {
+    assert_eq!(
+        cmd("file F 1M dax=pmem0"),
+        Cmd::Process(ProcessCmd::File {
+            name: "F".to_owned(),
+            size: M,
+            hugetlb: false,
+            dax: Some("pmem0".to_owned()),
+        })
+    );
+    assert_eq!(
+        cmd("A migrate_to_device buf+4K 8K dev0"),
+        Cmd::Devmem(crate::script::cmd::devmem::DevmemCmd::MigrateToDevice {
+            proc: "A".to_owned(),
+            place: crate::script::args::Place {
+                mapping: "buf".to_owned(),
+                off: 4096,
+            },
+            len: 8192,
+            pgmap: "dev0".to_owned(),
+        })
+    );
+    for bad in [
+        "file F 1M dax=pmem0 hugetlb",
+        "file F 1M dax=0bad",
+        "memremap add d addr=0x1000 size=2M type=fsdax",
+        "memremap add d addr=0x200000 size=3M type=private",
+        "memremap add d addr=0x200000 size=2M type=coherent",
+        "memremap add d addr=0x200000 size=2M",
+        "memremap frob d",
+    ] {
+        let (column, message) = line_error(bad);
+        assert!(column > 1, "{bad}: {message}");
     }
 }
