@@ -417,9 +417,9 @@ proptest! {
             P0 gup g0 m 4K get\nP0 gup g1 m 4K get\nP0 gup g2 m 4K get\nrelease g0\nrelease g1\nrelease g2\n";
         let mut ops = with_teardown(ops);
         ops.extend([
-            "expect memremap show dev0 busy_pages == 0",
-            "expect memremap show dev0 free_pages == 512",
-            "expect memremap show pmem0 busy_pages == 0",
+            "expect memremap show dev0 refs == 1",
+            "expect memremap show dev0 free == 512",
+            "expect memremap show pmem0 free == 512",
             "memremap remove dev0",
             "memremap remove pmem0",
         ].map(String::from));

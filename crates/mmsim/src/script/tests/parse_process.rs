@@ -532,7 +532,6 @@ fn parses_dax_file_memremap_and_migrate_to_device() {
         "file F 1M dax=0bad",
         "memremap add d addr=0x1000 size=2M type=fsdax",
         "memremap add d addr=0x200000 size=3M type=private",
-        "memremap add d addr=0x200000 size=2M type=coherent",
         "memremap add d addr=0x200000 size=2M",
         "memremap frob d",
     ] {
