@@ -37,6 +37,25 @@ impl Rng {
 
 /// The hotplug thread: offlines (with a signal after 5 ms) and onlines the
 /// ZONE_MOVABLE block until `stop`; returns how often it went offline.
+/// A worker's end: its children exit, every page of its region at `a`
+/// holds the byte it wrote there last, and it exits.
+fn finish_worker<T>(
+    m: &Machine,
+    mm: &Arc<mmsim::vm::Mm>,
+    children: Vec<(Arc<mmsim::vm::Mm>, T)>,
+    a: u64,
+    expect: &[u8],
+) {
+    for (c, _) in children {
+        m.exit_mmap(&c);
+    }
+    for (p, &e) in expect.iter().enumerate() {
+        let got = m.user_read(mm, a + p as u64 * PAGE_SIZE, 16).unwrap();
+        assert_eq!(got, [e; 16], "final page {p}");
+    }
+    m.exit_mmap(mm);
+}
+
 fn spawn_offliner(m: &Arc<Machine>, stop: &Arc<AtomicBool>) -> thread::JoinHandle<u32> {
     let (m, stop) = (m.clone(), stop.clone());
     thread::spawn(move || {
@@ -199,14 +218,7 @@ fn race_with_offlining(thp: bool) {
                     }
                 }
             }
-            for (c, _) in children {
-                m.exit_mmap(&c);
-            }
-            for (p, &e) in expect.iter().enumerate() {
-                let got = m.user_read(&mm, a + p as u64 * PAGE_SIZE, 16).unwrap();
-                assert_eq!(got, [e; 16], "final page {p}");
-            }
-            m.exit_mmap(&mm);
+            finish_worker(&m, &mm, children, a, &expect);
             collapsed
         }));
     }
@@ -560,14 +572,7 @@ fn device_memory_races_with_offlining() {
                     }
                 }
             }
-            for (c, _) in children {
-                m.exit_mmap(&c);
-            }
-            for (p, &e) in expect.iter().enumerate() {
-                let got = m.user_read(&mm, a + p as u64 * PAGE_SIZE, 16).unwrap();
-                assert_eq!(got, [e; 16], "final page {p}");
-            }
-            m.exit_mmap(&mm);
+            finish_worker(&m, &mm, children, a, &expect);
             migrated
         }));
     }
