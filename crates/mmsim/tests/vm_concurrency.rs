@@ -58,21 +58,24 @@ fn finish_worker<T>(
 
 fn spawn_offliner(m: &Arc<Machine>, stop: &Arc<AtomicBool>) -> thread::JoinHandle<u32> {
     let (m, stop) = (m.clone(), stop.clone());
-    thread::spawn(move || {
-        let mut offlined = 0;
-        // Acquire pairs with the Release store of `stop` by the test.
-        while !stop.load(Ordering::Acquire) {
-            if write_with_signal(&m, "devices/system/memory/memory15/state", "offline", 5).is_ok() {
-                offlined += 1;
-            }
-            let _ = m.sysfs_write(
-                "devices/system/memory/memory15/state",
-                "online_movable",
-                &Task::new(),
-            );
+    thread::spawn(move || offline_until(&m, &stop))
+}
+
+/// Offlines and onlines memory15 until `stop`; how often it went offline.
+fn offline_until(m: &Machine, stop: &AtomicBool) -> u32 {
+    let mut offlined = 0;
+    // Acquire pairs with the Release store of `stop` by the test.
+    while !stop.load(Ordering::Acquire) {
+        if write_with_signal(m, "devices/system/memory/memory15/state", "offline", 5).is_ok() {
+            offlined += 1;
         }
-        offlined
-    })
+        let _ = m.sysfs_write(
+            "devices/system/memory/memory15/state",
+            "online_movable",
+            &Task::new(),
+        );
+    }
+    offlined
 }
 
 #[test]
@@ -451,21 +454,7 @@ fn shared_and_hugetlb_memory_races_with_offlining() {
             while ready.load(Ordering::Acquire) < 3 {
                 thread::yield_now();
             }
-            let mut offlined = 0;
-            // Acquire pairs with the Release store of `stop` below.
-            while !stop.load(Ordering::Acquire) {
-                if write_with_signal(&m, "devices/system/memory/memory15/state", "offline", 5)
-                    .is_ok()
-                {
-                    offlined += 1;
-                }
-                let _ = m.sysfs_write(
-                    "devices/system/memory/memory15/state",
-                    "online_movable",
-                    &Task::new(),
-                );
-            }
-            offlined
+            offline_until(&m, &stop)
         })
     };
     for w in workers {
