@@ -129,13 +129,20 @@ impl Machine {
     pub(crate) fn hugetlb_boot(&self, n: u64) -> KResult<()> {
         self.set_movable_ops(MovableKind::Hugetlb, Arc::new(HugetlbOps));
         for _ in 0..n {
-            let head = self.alloc_pages(Gfp::MOVABLE.comp(), HPAGE_PMD_ORDER, 0)?;
-            self.page(head).set_type(PageType::Hugetlb);
-            self.page(head).set_ref_count(0);
-            let mut pool = self.vm().hugetlb.lock();
-            pool.free.push(head);
-            pool.total += 1;
+            self.alloc_pool_hugetlb_folio()?;
         }
+        Ok(())
+    }
+
+    /// `alloc_pool_huge_folio()`: a fresh movable folio joins the pool,
+    /// free.
+    fn alloc_pool_hugetlb_folio(&self) -> KResult<()> {
+        let head = self.alloc_pages(Gfp::MOVABLE.comp(), HPAGE_PMD_ORDER, 0)?;
+        self.page(head).set_type(PageType::Hugetlb);
+        self.page(head).set_ref_count(0);
+        let mut pool = self.vm().hugetlb.lock();
+        pool.free.push(head);
+        pool.total += 1;
         Ok(())
     }
 
@@ -668,14 +675,9 @@ impl Machine {
     /// kernel would count them as surplus, which the model has not).
     pub fn set_max_huge_pages(&self, count: u64) {
         while self.vm().hugetlb.lock().total < count {
-            let Ok(head) = self.alloc_pages(Gfp::MOVABLE.comp(), HPAGE_PMD_ORDER, 0) else {
+            if self.alloc_pool_hugetlb_folio().is_err() {
                 break;
-            };
-            self.page(head).set_type(PageType::Hugetlb);
-            self.page(head).set_ref_count(0);
-            let mut pool = self.vm().hugetlb.lock();
-            pool.free.push(head);
-            pool.total += 1;
+            }
         }
         loop {
             let head = {

@@ -272,11 +272,6 @@ impl SleepLock {
         drop(g);
         self.wait.notify_one();
     }
-
-    /// Whether someone holds it.
-    pub fn is_locked(&self) -> bool {
-        *self.locked.lock()
-    }
 }
 
 /// The work item's state (`vm->wq` on `system_freezable_wq`).
@@ -349,7 +344,7 @@ pub struct VirtioMem {
     notifier: Mutex<Option<NotifierId>>,
 }
 
-/// Errors of the request path, before they are mapped to errnos.
+/// The `type` of a `struct virtio_mem_resp`.
 fn resp_type(resp: &[u8]) -> u16 {
     u16::from_le_bytes([resp[0], resp[1]])
 }
@@ -653,13 +648,12 @@ impl VirtioMem {
     }
 }
 
-/// Every probed virtio-mem device of a machine (`virtio_mem_devices`), the
-/// shared online_page callback, and the model clock of their timers.
+/// Every probed virtio-mem device of a machine (`virtio_mem_devices`, which
+/// the shared online_page callback searches) and the model clock of their
+/// timers.
 #[derive(Default)]
 pub struct Registry {
     devices: Mutex<Vec<Arc<VirtioMem>>>,
-    /// The callback installed while any device exists.
-    callback: Mutex<Option<Arc<dyn crate::hotplug::callback::OnlinePageCallback>>>,
     /// Model time in milliseconds (timers only; nothing else reads it).
     clock_ms: AtomicU64,
 }
@@ -826,7 +820,7 @@ impl Machine {
             notifier: Mutex::new(None),
         });
         if let Err(e) = self.register_virtio_mem_device(&vm) {
-            m.free_pages_owned(vq_pages, super::virtio::QUEUE_ORDER);
+            m.put_pages(vq_pages, super::virtio::QUEUE_ORDER);
             return Err(e);
         }
         let id = m
@@ -864,10 +858,7 @@ impl Machine {
         let reg = self.virtio_mem();
         let mut devices = reg.devices.lock();
         if devices.is_empty() {
-            let cb: Arc<dyn crate::hotplug::callback::OnlinePageCallback> =
-                Arc::new(hooks::OnlinePage);
-            self.set_online_page_callback(cb.clone())?;
-            *reg.callback.lock() = Some(cb);
+            self.set_online_page_callback(Arc::new(hooks::OnlinePage))?;
         }
         devices.push(vm.clone());
         Ok(())
@@ -895,10 +886,5 @@ impl Machine {
             .iter()
             .map(|vm| (vm.vq_pages, super::virtio::QUEUE_ORDER, 1))
             .collect()
-    }
-
-    /// Frees pages a driver allocated and never published.
-    fn free_pages_owned(&self, pfn: Pfn, order: u32) {
-        self.put_pages(pfn, order);
     }
 }

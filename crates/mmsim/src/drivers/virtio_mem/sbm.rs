@@ -49,10 +49,6 @@ impl VirtioMem {
     }
 
     fn sb_size(&self) -> u64 {
-        self.unit_sb()
-    }
-
-    fn unit_sb(&self) -> u64 {
         match self.mode {
             Mode::Sbm { sb_size, .. } => sb_size,
             Mode::Bbm { .. } => unreachable!("SBM path in BBM"),
