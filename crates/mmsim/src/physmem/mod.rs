@@ -23,14 +23,18 @@ pub use fence::{set_accessor, AccessorGuard, FatalAccess, Fence};
 use crate::errno::{Errno, KResult};
 use crate::page::{Pfn, PhysAddr, PAGE_SIZE};
 use crate::sync::atomic::Ordering;
-use crate::sync::data::AtomicU64;
+// The one user of `sync::data` (clippy.toml): page bytes are not
+// scheduling points; page-table words add one (read_u64/write_u64).
+#[allow(clippy::disallowed_types)]
+use crate::sync::data::AtomicU64 as DataWord;
 use crate::sync::Arc;
 use fence::Fences;
 use std::ptr::NonNull;
 
 /// The physical memory contents.
 pub struct PhysMem {
-    base: NonNull<AtomicU64>,
+    #[allow(clippy::disallowed_types)] // see the `use` above
+    base: NonNull<DataWord>,
     len: u64,
     fences: Fences,
 }
@@ -78,7 +82,8 @@ impl PhysMem {
         }
     }
 
-    fn word(&self, idx: u64) -> &AtomicU64 {
+    #[allow(clippy::disallowed_types)] // see the `use` above
+    fn word(&self, idx: u64) -> &DataWord {
         // SAFETY: callers checked idx * 8 < len; the mapping lives as long as self
         // and zero-filled memory is a valid AtomicU64.
         unsafe { &*self.base.as_ptr().add(idx as usize) }
@@ -146,6 +151,9 @@ impl PhysMem {
         if addr.0 % WORD != 0 {
             return Err(Errno::EINVAL);
         }
+        // A page-table entry is read by protocols: a scheduling point under
+        // a checker (page contents are not).
+        crate::sync::preempt_point();
         if !self.fences.allow(addr.0, WORD, false) {
             return Ok(0);
         }
@@ -161,6 +169,7 @@ impl PhysMem {
         if addr.0 % WORD != 0 {
             return Err(Errno::EINVAL);
         }
+        crate::sync::preempt_point(); // as in read_u64
         if !self.fences.allow(addr.0, WORD, true) {
             return Ok(());
         }

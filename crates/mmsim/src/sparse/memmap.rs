@@ -25,17 +25,9 @@ unsafe impl Send for MemmapChunk {}
 unsafe impl Sync for MemmapChunk {}
 
 impl MemmapChunk {
-    /// Under a checker the atomics are the checker's, whose all-zero bytes
-    /// are not a valid value: build the slots one by one instead of mapping.
-    #[cfg(mmsim_shuttle)]
-    pub fn new(nr: usize) -> Option<MemmapChunk> {
-        let slots: Box<[Page]> = (0..nr).map(|_| Page::new()).collect();
-        let ptr = NonNull::new(Box::into_raw(slots).cast::<Page>())?;
-        Some(MemmapChunk { ptr, nr })
-    }
-
     /// Maps `nr` zero-filled slots. A failed mapping is the model's -ENOMEM.
-    #[cfg(not(mmsim_shuttle))]
+    /// (Zero bytes are a valid `Page` on every backend: the atomics are
+    /// `repr(transparent)` over the hardware's.)
     pub fn new(nr: usize) -> Option<MemmapChunk> {
         let len = nr * std::mem::size_of::<Page>();
         // SAFETY: an anonymous mapping at an address of the kernel's choosing
@@ -67,27 +59,19 @@ impl MemmapChunk {
         self.ptr.as_ptr()
     }
 
-    /// `page_init_poison()` over the whole chunk.
+    /// `page_init_poison()` over the whole chunk: one step for a checker's
+    /// scheduler, not one per slot (whoever may still look at the chunk
+    /// learns that it was freed from the protocol, not from the poison).
     pub fn poison(&self) {
-        for p in self.pages() {
-            p.poison();
-        }
+        crate::sync::unscheduled(|| {
+            for p in self.pages() {
+                p.poison();
+            }
+        });
     }
 }
 
 impl Drop for MemmapChunk {
-    #[cfg(mmsim_shuttle)]
-    fn drop(&mut self) {
-        // SAFETY: built from a Box<[Page]> of `nr` slots in `new`.
-        drop(unsafe {
-            Box::from_raw(std::ptr::slice_from_raw_parts_mut(
-                self.ptr.as_ptr(),
-                self.nr,
-            ))
-        });
-    }
-
-    #[cfg(not(mmsim_shuttle))]
     fn drop(&mut self) {
         let len = self.nr * std::mem::size_of::<Page>();
         // SAFETY: we mapped exactly this range in `new` and nobody can hold a

@@ -12,15 +12,22 @@
 //! | build | backend | what runs |
 //! |---|---|---|
 //! | default | `std_backend` | OS threads, hardware atomics |
-//! | `RUSTFLAGS="--cfg mmsim_shuttle"` | `shuttle_backend` | shuttle tasks; each atomic access and lock operation is a scheduling point (run inside `shuttle::check_*`) |
+//! | `RUSTFLAGS="--cfg mmsim_shuttle"` | `shuttle_backend` | shuttle tasks; each atomic access, fence, page-table word and lock operation is a scheduling point (run inside a shuttle execution) |
 //! | `--cfg mmsim_loom` | not written yet | (refused at compile time) |
 //!
 //! The primitives are written once, on top of the backend's atomics,
 //! mutexes and condition variables, so the checker sees their real
 //! protocols, not a library's opaque lock. Every waiting loop either sleeps
-//! on a condition variable or polls with backoff through the backend (a
-//! yield under shuttle), so shuttle can schedule the awaited thread and can
-//! report a deadlock instead of hanging.
+//! on a condition variable or polls with backoff through the backend; under
+//! shuttle a spin-wait parks until some atomic is written and a sleep is a
+//! yield, so shuttle can schedule the awaited thread, and a deadlock is
+//! reported as one instead of as a run that never ends.
+//!
+//! Under shuttle the explored code must be a function of its schedule
+//! alone: per-CPU shards come from the task number, nothing reads a clock
+//! (`clippy.toml` forbids `Instant` and `std::thread::sleep` in the crate),
+//! and bulk initialisation of memory no other task can see yet runs
+//! [`unscheduled`].
 //!
 //! # The primitives
 //!
@@ -78,7 +85,10 @@ mod rwsem;
 mod seqcount;
 mod spinlock;
 
-pub use backend::{Arc, Weak};
+pub use backend::{unscheduled, Arc, Weak};
+
+#[cfg(mmsim_shuttle)]
+pub use backend::set_step_hook;
 pub use completion::Completion;
 pub use condvar::Condvar;
 pub use mutex::{Mutex, MutexGuard};
@@ -111,12 +121,43 @@ pub fn cpu_relax() {
     backend::cpu_relax();
 }
 
+/// Wall-clock time, for measuring the model from outside (schedules per
+/// second, operations per second). Explored code must never read it: under
+/// shuttle a schedule must be all that decides what the model does.
+pub mod clock {
+    /// A point in time.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Stamp(std::time::Instant);
+
+    /// Now.
+    pub fn now() -> Stamp {
+        Stamp(std::time::Instant::now())
+    }
+
+    /// Seconds elapsed since `since`.
+    pub fn seconds_since(since: Stamp) -> f64 {
+        since.0.elapsed().as_secs_f64()
+    }
+}
+
+/// A scheduling point for a shared-memory access that does not go through
+/// [`atomic`]: a page-table entry kept in the bytes of physical memory
+/// ([`data`]). A no-op on real threads.
+#[inline(always)]
+#[track_caller]
+pub fn preempt_point() {
+    backend::sched_point();
+}
+
 /// Atomics for bulk data that no protocol synchronises on: the bytes of
 /// physical memory. They are always the hardware's, also under a checker,
 /// because modelling every byte access as a scheduling point would explode
 /// the schedule space without checking any protocol; the protocols that
 /// decide who may touch the bytes (refcounts, PageOffline, locks) use
-/// [`atomic`].
+/// [`atomic`]. Page-table entries live in these bytes too, and they *are*
+/// read by protocols (GUP-fast, walkers): their accessors call
+/// [`preempt_point`] first. Only `physmem` may name this module
+/// (`clippy.toml`).
 pub mod data {
     /// A word of page contents.
     pub type AtomicU64 = std::sync::atomic::AtomicU64;

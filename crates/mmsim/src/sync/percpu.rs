@@ -3,7 +3,8 @@
 //! The kernel keeps a per-CPU counter so that readers on different CPUs
 //! never write the same cache line. Model threads are not pinned to CPUs, so
 //! a counter here is an array of cache-padded shards, one per host CPU, and
-//! each thread uses the shard its identity hashes to. A thread may share a
+//! each thread uses the shard its identity hashes to (under shuttle, its task
+//! number). A thread may share a
 //! shard with another thread; correctness never depends on the mapping, only
 //! on a thread decrementing the shard it incremented (guards remember it).
 
@@ -16,17 +17,10 @@ use super::backend;
 pub(crate) struct CachePadded<T>(pub(crate) T);
 
 /// The shard of an `nr_shards`-way per-CPU array that the calling thread
-/// uses. Stable for the life of the thread.
+/// uses. Stable for the life of the thread; under shuttle derived from the
+/// task number, so that replays are identical.
 pub(crate) fn this_cpu_shard(nr_shards: usize) -> usize {
-    backend::thread_local! {
-        // Only its address matters: every live thread's copy has a distinct one.
-        static SHARD_ANCHOR: u8 = const { 0 };
-    }
-    let addr = SHARD_ANCHOR.with(|anchor| std::ptr::from_ref(anchor) as usize);
-    // Fibonacci hashing: thread-local blocks sit at regular strides, the
-    // multiplication spreads them over the high bits.
-    let hash = (addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
-    (hash as usize) % nr_shards
+    backend::this_cpu_shard(nr_shards)
 }
 
 /// An array of per-CPU shards for the calling backend's CPU count.

@@ -70,8 +70,9 @@
 //! On the std backend the `rcu_gp` thread starts with the first `call_rcu`
 //! and sleeps while no callback is queued, so callbacks run even if nobody
 //! calls `synchronize`; it exits when the [`Rcu`] is dropped. Under shuttle
-//! there is no such thread (shuttle waits for every thread before a test
-//! ends), and callbacks run from `synchronize`, `barrier` and drop.
+//! the thread runs too, so callbacks race with everything else as in the
+//! kernel (an explored body must drop its domain before it returns, since
+//! shuttle waits for every task).
 //!
 //! # Where the model differs from the kernel
 //!
@@ -146,6 +147,9 @@ struct RcuState {
     invoking: AtomicBool,
     /// Callbacks that have run (or panicked).
     invoked: AtomicU64,
+    /// A mutant for tests: readers skip the parity re-check after their
+    /// fence (see [`Rcu::mutant_without_parity_recheck`]).
+    mutant_no_recheck: bool,
 }
 
 backend::thread_local! {
@@ -181,6 +185,20 @@ pub struct Rcu {
 impl Rcu {
     /// A new domain with no readers and no callbacks.
     pub fn new() -> Self {
+        Self::build(false)
+    }
+
+    /// A broken domain, for tests that show the checker finds the bug: its
+    /// readers do not re-check the parity after their fence, so a reader
+    /// delayed between reading the parity and counting itself is missed by
+    /// a grace period that flips and scans in between, and may see an
+    /// object that grace period let its updater free.
+    #[doc(hidden)]
+    pub fn mutant_without_parity_recheck() -> Self {
+        Self::build(true)
+    }
+
+    fn build(mutant_no_recheck: bool) -> Self {
         Self {
             state: Arc::new(RcuState {
                 parity: AtomicUsize::new(0),
@@ -197,6 +215,7 @@ impl Rcu {
                 callbacks_queued: Condvar::new(),
                 invoking: AtomicBool::new(false),
                 invoked: AtomicU64::new(0),
+                mutant_no_recheck,
             }),
         }
     }
@@ -215,7 +234,11 @@ impl Rcu {
             // increment, or this section sees every store made before the
             // grace period began.
             fence(Ordering::SeqCst);
-            if state.parity.load(Ordering::Relaxed) == parity {
+            // Acquire: pairs with the parity store in run_grace_period, which
+            // the fence before it orders after the grace period's start. A
+            // reader that sees the flipped parity retries on it, and then
+            // sees every store made before that grace period began.
+            if state.mutant_no_recheck || state.parity.load(Ordering::Acquire) == parity {
                 break parity;
             }
             // A grace period flipped the parity under us: count on the new one.
@@ -376,6 +399,13 @@ impl RcuState {
         let gp_lock = self.gp_lock.lock();
         // gp_completed only changes under gp_lock, which we hold.
         if self.gp_completed.load(Ordering::Relaxed) > snap {
+            // Someone else's grace period, started after our snapshot, ended
+            // while we waited for gp_lock. SeqCst fence: pairs with the
+            // fences in run_grace_period and, through its Acquire scan, with
+            // the readers' Release exits; whatever we do after returning
+            // (free, poison) is ordered after every reader it waited for,
+            // not only through the lock hand-over.
+            fence(Ordering::SeqCst);
             return;
         }
         self.run_grace_period(&gp_lock);
@@ -620,10 +650,14 @@ mod test_support {
 
     impl Published {
         pub(super) fn new(nr_slots: usize) -> Self {
+            Self::with_domain(nr_slots, Rcu::new())
+        }
+
+        pub(super) fn with_domain(nr_slots: usize, rcu: Rcu) -> Self {
             let slots: Vec<_> = (0..nr_slots).map(|_| AtomicU64::new(POISON)).collect();
             slots[0].store(0, Ordering::Relaxed);
             Self {
-                rcu: Rcu::new(),
+                rcu,
                 current: AtomicUsize::new(0),
                 slots,
             }
@@ -941,7 +975,11 @@ mod shuttle_tests {
     /// old slot after a grace period: with `sync_mode` false the updater
     /// skips the grace period (the mutant a checker must catch).
     fn publish_and_retire(sync_mode: bool) {
-        let p = Arc::new(Published::new(3));
+        publish_and_retire_in(sync_mode, Rcu::new());
+    }
+
+    fn publish_and_retire_in(sync_mode: bool, rcu: Rcu) {
+        let p = Arc::new(Published::with_domain(3, rcu));
         let readers: Vec<_> = (0..2)
             .map(|_| {
                 let p = Arc::clone(&p);
@@ -977,6 +1015,53 @@ mod shuttle_tests {
     #[should_panic(expected = "reader used a retired slot")]
     fn retiring_without_a_grace_period_is_caught() {
         shuttle::check_random(|| publish_and_retire(false), 1000);
+    }
+
+    /// The reader's re-check of the parity after its fence is what makes
+    /// one flip per grace period enough (module doc): without it, a reader
+    /// that read the old parity, was preempted across a whole grace period
+    /// and then counted itself on the old parity is not waited for. PCT
+    /// finds that schedule.
+    #[test]
+    #[should_panic(expected = "reader used a retired slot")]
+    fn reader_without_parity_recheck_is_caught_by_pct() {
+        shuttle::check_pct(
+            || publish_and_retire_in(true, Rcu::mutant_without_parity_recheck()),
+            5000,
+            3,
+        );
+    }
+
+    /// A grace period whose reader never leaves is a deadlock, and shuttle
+    /// reports it as one: the scan parks instead of spinning into the step
+    /// limit.
+    #[test]
+    #[should_panic(expected = "deadlock")]
+    fn a_reader_that_never_leaves_is_reported_as_a_deadlock() {
+        shuttle::check_random(
+            || {
+                let rcu = Arc::new(Rcu::new());
+                let entered = Arc::new(AtomicU64::new(0));
+                let reader = {
+                    let (rcu, entered) = (Arc::clone(&rcu), Arc::clone(&entered));
+                    thread::spawn(move || {
+                        let _guard = rcu.read_lock();
+                        entered.store(1, Ordering::Release);
+                        // Waits for the updater, which waits for us.
+                        while entered.load(Ordering::Acquire) != 2 {
+                            crate::sync::backoff::Backoff::new().snooze();
+                        }
+                    })
+                };
+                while entered.load(Ordering::Acquire) != 1 {
+                    crate::sync::backoff::Backoff::new().snooze();
+                }
+                rcu.synchronize();
+                entered.store(2, Ordering::Release);
+                reader.join().unwrap();
+            },
+            10,
+        );
     }
 
     /// A reader (with a nested section) against an updater that retires

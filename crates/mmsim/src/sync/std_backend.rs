@@ -123,6 +123,30 @@ pub(crate) fn snooze(step: u32) {
     }
 }
 
+/// No scheduler to call: a no-op (see the shuttle backend).
+#[inline(always)]
+pub(crate) fn sched_point() {}
+
+/// Runs `f` (accesses are never scheduling points on real threads).
+#[inline(always)]
+pub fn unscheduled<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// The calling thread's per-CPU shard: a hash of the address of a
+/// thread-local, distinct for every live thread and stable for its life.
+pub(crate) fn this_cpu_shard(nr_shards: usize) -> usize {
+    std::thread_local! {
+        // Only its address matters: every live thread's copy has a distinct one.
+        static SHARD_ANCHOR: u8 = const { 0 };
+    }
+    let addr = SHARD_ANCHOR.with(|anchor| std::ptr::from_ref(anchor) as usize);
+    // Fibonacci hashing: thread-local blocks sit at regular strides, the
+    // multiplication spreads them over the high bits.
+    let hash = (addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+    (hash as usize) % nr_shards
+}
+
 /// How many per-CPU shards a per-CPU counter gets: one per host CPU (rounded
 /// to a power of two), so threads on different CPUs rarely share a line.
 pub(crate) fn nr_cpu_shards() -> usize {
