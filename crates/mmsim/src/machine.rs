@@ -651,10 +651,13 @@ impl Machine {
         // memmap_init(): zone and node links. A never-written slot already
         // reads as ZONE_NORMAL of node 0 (see Page::init_links), so the bulk
         // of a large machine's memmap is not touched at all.
+        // Nobody else runs during boot: no scheduling point per page.
         if !(zt == ZoneType::Normal && nid == 0) {
-            for pfn in crate::page::pfn_range(start, end) {
-                self.page(pfn).init_links(zt, nid);
-            }
+            crate::sync::unscheduled(|| {
+                for pfn in crate::page::pfn_range(start, end) {
+                    self.page(pfn).init_links(zt, nid);
+                }
+            });
         }
         let mut pb = start;
         while pb < end {
@@ -662,13 +665,15 @@ impl Machine {
                 .set_pageblock_migratetype_raw(pb, crate::zone::Migratetype::Movable as u8);
             pb = pb + crate::page::PAGEBLOCK_NR_PAGES;
         }
-        for r in &reserved {
-            for pfn in crate::page::pfn_range(r.start.max(start), r.end.min(end)) {
-                let page = self.page(pfn);
-                page.set_ref_count(1);
-                page.set(PG_RESERVED);
+        crate::sync::unscheduled(|| {
+            for r in &reserved {
+                for pfn in crate::page::pfn_range(r.start.max(start), r.end.min(end)) {
+                    let page = self.page(pfn);
+                    page.set_ref_count(1);
+                    page.set(PG_RESERVED);
+                }
             }
-        }
+        });
         let present = (end - start) - overlap(&hole, start, end);
         zone.adjust_present(present as i64, true);
         self.node(nid).adjust_present(present as i64);

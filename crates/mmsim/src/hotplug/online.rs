@@ -202,18 +202,23 @@ impl Machine {
         zone.grow_span(start, end);
         self.node(zone.nid).recompute_span();
         let init = self.variants().memmap_init;
-        for pfn in crate::page::pfn_range(start, end) {
-            let p = self.page(pfn);
-            p.init_single(zone.zone_type, zone.nid);
-            match init {
-                MemmapInit::Offline => p.set_type(PageType::Offline),
-                MemmapInit::Reserved => p.set(PG_RESERVED),
+        // The range is offline: no PFN walker or allocator looks at these
+        // slots yet, so initialising them is one step for a checker, not
+        // one per page.
+        crate::sync::unscheduled(|| {
+            for pfn in crate::page::pfn_range(start, end) {
+                let p = self.page(pfn);
+                p.init_single(zone.zone_type, zone.nid);
+                match init {
+                    MemmapInit::Offline => p.set_type(PageType::Offline),
+                    MemmapInit::Reserved => p.set(PG_RESERVED),
+                }
+                if pfn.is_aligned(PAGEBLOCK_NR_PAGES) {
+                    self.mem().set_pageblock_migratetype_raw(pfn, mt as u8);
+                    self.mem().set_pageblock_isolate(pfn, isolate);
+                }
             }
-            if pfn.is_aligned(PAGEBLOCK_NR_PAGES) {
-                self.mem().set_pageblock_migratetype_raw(pfn, mt as u8);
-                self.mem().set_pageblock_isolate(pfn, isolate);
-            }
-        }
+        });
     }
 
     /// `remove_pfn_range_from_zone()`: poisons the memmap and shrinks the zone
@@ -226,12 +231,17 @@ impl Machine {
         nr: u64,
     ) {
         let end = start + nr;
-        for pfn in crate::page::pfn_range(start, end) {
-            self.page(pfn).poison();
-            if pfn.is_aligned(PAGEBLOCK_NR_PAGES) {
-                self.mem().set_pageblock_isolate(pfn, false);
+        // One step for a checker: a lockless walker that still looks at the
+        // range is caught by the section's state and the memmap's free, not
+        // by which poisoned word it happens to read.
+        crate::sync::unscheduled(|| {
+            for pfn in crate::page::pfn_range(start, end) {
+                self.page(pfn).poison();
+                if pfn.is_aligned(PAGEBLOCK_NR_PAGES) {
+                    self.mem().set_pageblock_isolate(pfn, false);
+                }
             }
-        }
+        });
         // The kernel does not shrink ZONE_DEVICE: its span keeps every
         // range ever mapped into it.
         if zone.zone_type == crate::page::ZoneType::Device {

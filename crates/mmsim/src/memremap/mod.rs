@@ -247,12 +247,15 @@ impl Machine {
     /// [`Machine::page_pgmap`]).
     fn memmap_init_zone_device(&self, pgmap: &DevPagemap) {
         let refcount = pgmap.memory_type().initial_page_refcount();
-        for pfn in pfn_range(pgmap.range().start, pgmap.range().end) {
-            let page = self.page(pfn);
-            page.init_single(ZoneType::Device, pgmap.nid());
-            page.set(PG_RESERVED);
-            page.set_ref_count(refcount);
-        }
+        // Not yet published (pfn_active and the pgmap table come after).
+        crate::sync::unscheduled(|| {
+            for pfn in pfn_range(pgmap.range().start, pgmap.range().end) {
+                let page = self.page(pfn);
+                page.init_single(ZoneType::Device, pgmap.nid());
+                page.set(PG_RESERVED);
+                page.set_ref_count(refcount);
+            }
+        });
     }
 
     /// `pgmap_array_delete()`: the pgmap leaves the table, and readers that
