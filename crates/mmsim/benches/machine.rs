@@ -3,6 +3,9 @@
 //!
 //! Run with `cargo bench -p mmsim --bench machine`.
 
+// Set-up shared between benchmark iterations, outside the model.
+#![allow(clippy::disallowed_types)]
+
 use mmsim::hotplug::{OnlineType, Task};
 use mmsim::page::PhysAddr;
 use mmsim::zone::alloc::Gfp;

@@ -4,6 +4,9 @@
 //!
 //! Run with `cargo bench -p mmsim --bench memremap`.
 
+// Set-up shared between benchmark iterations, outside the model.
+#![allow(clippy::disallowed_types)]
+
 use mmsim::memremap::MemoryType;
 use mmsim::page::PhysAddr;
 use mmsim::{Machine, MachineConfig};

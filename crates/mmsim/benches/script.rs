@@ -5,6 +5,9 @@
 //!
 //! Run with `cargo bench -p mmsim --bench script`.
 
+// Set-up shared between benchmark iterations, outside the model.
+#![allow(clippy::disallowed_types)]
+
 use mmsim::script::interp::{run_sources, RunOptions};
 use mmsim::script::parse::parse;
 

@@ -7,6 +7,9 @@
 //!
 //! Run with `cargo bench -p mmsim --bench virtio_mem`.
 
+// Set-up shared between benchmark iterations, outside the model.
+#![allow(clippy::disallowed_types)]
+
 use mmsim::drivers::virtio_mem::DriverParams;
 use mmsim::hotplug::OnlineType;
 use mmsim::sync::Arc;

@@ -7,6 +7,9 @@
 //! iteration; the per-page figure is that divided by the pages it touches
 //! (`PAGES`, or 262144 for the 1 GiB fork).
 
+// Set-up shared between benchmark iterations, outside the model.
+#![allow(clippy::disallowed_types)]
+
 use mmsim::gup::GupFlags;
 use mmsim::page::PAGE_SIZE;
 use mmsim::vm::huge::HPAGE_PMD_SIZE;

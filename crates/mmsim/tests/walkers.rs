@@ -19,7 +19,7 @@ use mmsim::zone::buddy::buddy_order;
 use mmsim::{Machine, MachineConfig};
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const GIB: u64 = 1 << 30;
 const MIB: u64 = 1 << 20;
@@ -49,14 +49,17 @@ fn entries(bytes: &[u8]) -> Vec<u64> {
         .collect()
 }
 
-/// Spins (yielding) until `cond` holds. The deadline only turns a hang into a
-/// failure; orderings are asserted with flags, never with time.
+/// Polls until `cond` holds. The bound (at least 60 s of 1 ms sleeps) only
+/// turns a hang into a failure; orderings are asserted with flags, never
+/// with time.
 fn wait_until(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        thread::yield_now();
+    for _ in 0..60_000 {
+        if cond() {
+            return;
+        }
+        thread::sleep(Duration::from_millis(1));
     }
+    assert!(cond(), "gave up waiting until {what}");
 }
 
 /// True once a writer waits for (or holds) page_offline_rwsem: the rwsem

@@ -10,7 +10,7 @@
 //! longer than that.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{Cmd, CommandDoc, Family};
 use crate::errno::Errno;
@@ -479,13 +479,18 @@ fn with_signal_after(
     let timer = {
         let (task, done) = (task.clone(), done.clone());
         thread::spawn(move || {
-            let start = Instant::now();
+            // No clock: time is counted in polls. Each sleep lasts at least
+            // its length, so the signal never comes early; under a checker a
+            // sleep is a yield and the timer is a function of the schedule.
+            const POLL: Duration = Duration::from_millis(1);
+            let mut waited = Duration::ZERO;
             // Acquire pairs with the Release store after `f` returned.
             while !done.load(Ordering::Acquire) {
-                if start.elapsed() >= after {
+                if waited >= after {
                     task.send_signal();
                 }
-                thread::sleep(Duration::from_millis(1));
+                thread::sleep(POLL);
+                waited += POLL;
             }
         })
     };
