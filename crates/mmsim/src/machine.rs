@@ -470,6 +470,8 @@ pub struct Machine {
     /// hold it for read, drivers setting PageOffline for write
     /// (`walkers::page_offline`); see the module doc's lock order.
     page_offline_rwsem: crate::sync::RwSem<()>,
+    /// The lockless readers' test hooks (`walkers::lockless`).
+    reader_hooks: crate::walkers::lockless::ReaderHooks,
 }
 
 impl Machine {
@@ -507,6 +509,7 @@ impl Machine {
             log: Mutex::new(Vec::new()),
             bugs: Mutex::new(Vec::new()),
             page_offline_rwsem: crate::sync::RwSem::new(()),
+            reader_hooks: Default::default(),
             rcu: Rcu::new(),
             physmem,
             variants,
@@ -889,6 +892,11 @@ impl Machine {
     /// `page_offline_begin()`; direct access is for asserting its state.
     pub fn page_offline_rwsem(&self) -> &crate::sync::RwSem<()> {
         &self.page_offline_rwsem
+    }
+
+    /// The lockless readers' test hooks.
+    pub(crate) fn reader_hooks(&self) -> &crate::walkers::lockless::ReaderHooks {
+        &self.reader_hooks
     }
 
     /// `pr_info()` and friends: appends to the kernel log.
