@@ -26,9 +26,9 @@ use crate::machine::Machine;
 use crate::page::{Pfn, ZoneType, PAGE_SIZE};
 use crate::sync::{Arc, RcuReadGuard};
 use crate::variant::{GupFastRecheck, GupForkSeq};
-use crate::walkers::MemmapReader;
 use crate::vm::walk::{pte_index, Mapping};
 use crate::vm::Mm;
+use crate::walkers::MemmapReader;
 
 impl Machine {
     /// `gup_fast()`: pins what it can from `start` without locks; returns

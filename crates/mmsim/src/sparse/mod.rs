@@ -387,7 +387,11 @@ impl SparseMem {
     /// the reader can ask, when done, whether the memmap was freed under it
     /// ([`MemmapSlot::freed_since_lookup`]). None if the section has no
     /// memmap, or is losing it during the lookup.
-    pub fn memmap_slot<'a>(&'a self, _rcu: &'a RcuReadGuard<'_>, pfn: Pfn) -> Option<MemmapSlot<'a>> {
+    pub fn memmap_slot<'a>(
+        &'a self,
+        _rcu: &'a RcuReadGuard<'_>,
+        pfn: Pfn,
+    ) -> Option<MemmapSlot<'a>> {
         let ms = self.pfn_section(pfn)?;
         // Acquire: pairs with the Release in sparse_add_section (the slots'
         // initialisation or poison before the pointer).
@@ -706,6 +710,54 @@ mod tests {
         assert!(s.pfn_to_page(b).is_none());
         s.free_memmap(idx.unwrap(), None, "test");
         assert_eq!(s.memmap_stats(), (1, 1));
+    }
+
+    // section_deactivate() frees the memmap (mainline: at once): a slot a
+    // lockless reader looked up before the free reports it, whatever the
+    // slot holds; the chunk sits in quarantine for MEMMAP_QUARANTINE frees.
+    #[test]
+    fn freed_memmap_is_detected_and_quarantined() {
+        let s = SparseMem::new(8);
+        let rcu = Rcu::new();
+        let add = |nr: u64| {
+            s.sparse_add_section(
+                section_nr_to_pfn(nr),
+                PAGES_PER_SECTION,
+                SectionKind::Hotplug,
+            )
+            .unwrap();
+            std::ptr::from_ref(s.pfn_to_page(section_nr_to_pfn(nr)).unwrap())
+        };
+        let remove = |nr: u64| {
+            let idx = s
+                .sparse_remove_section(section_nr_to_pfn(nr), PAGES_PER_SECTION)
+                .unwrap()
+                .unwrap();
+            s.free_memmap(idx, None, "remove_memory");
+        };
+        let first = add(0);
+        let guard = rcu.read_lock();
+        let slot = s.memmap_slot(&guard, Pfn(5)).unwrap();
+        let idx = s
+            .sparse_remove_section(Pfn(0), PAGES_PER_SECTION)
+            .unwrap()
+            .unwrap();
+        assert!(!slot.freed_since_lookup(), "unpublished is not freed yet");
+        assert!(s.memmap_slot(&guard, Pfn(5)).is_none());
+        s.free_memmap(idx, None, "remove_memory");
+        assert!(slot.freed_since_lookup());
+        assert_eq!(slot.freed_by(), "remove_memory");
+        assert!(slot.page().is_poisoned());
+        drop(guard);
+        let n = memmap::MEMMAP_QUARANTINE as u64;
+        for nr in 1..=n {
+            assert_ne!(add(nr), first, "quarantined chunk handed out");
+        }
+        for nr in 1..=n {
+            remove(nr);
+        }
+        assert_eq!(s.memmap_stats(), (5, 5));
+        assert_eq!(add(n + 1), first, "oldest out of quarantine first");
     }
 
     // Reference §10 case 40: early sections are valid over the whole section.

@@ -31,12 +31,16 @@ impl Machine {
     /// assert_eq!(free, vec![0u8; 16], "free pages are mapped nowhere");
     /// ```
     pub fn kpagecount_read(&self, offset: u64, count: u64) -> KResult<Vec<u8>> {
-        self.kpage_read(offset, count, MemmapReader::Kpagecount, |p| self.folio_precise_page_mapcount(p))
+        self.kpage_read(offset, count, MemmapReader::Kpagecount, |p| {
+            self.folio_precise_page_mapcount(p)
+        })
     }
 
     /// The /proc/kpagecount entry of one PFN (0 without an online memmap
     /// and at or beyond `max_dump_pfn`).
     pub fn kpagecount(&self, pfn: Pfn) -> u64 {
-        self.kpage_entry(pfn, MemmapReader::Kpagecount, |p| self.folio_precise_page_mapcount(p))
+        self.kpage_entry(pfn, MemmapReader::Kpagecount, |p| {
+            self.folio_precise_page_mapcount(p)
+        })
     }
 }

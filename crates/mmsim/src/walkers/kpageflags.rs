@@ -267,7 +267,9 @@ impl Machine {
     /// assert_eq!(m.kpageflags_read(4, 8), Err(Errno::EINVAL));
     /// ```
     pub fn kpageflags_read(&self, offset: u64, count: u64) -> KResult<Vec<u8>> {
-        self.kpage_read(offset, count, MemmapReader::Kpageflags, |p| self.stable_page_flags(p))
+        self.kpage_read(offset, count, MemmapReader::Kpageflags, |p| {
+            self.stable_page_flags(p)
+        })
     }
 
     /// The /proc/kpageflags entry of one PFN (0 without an online memmap

@@ -79,11 +79,11 @@ use crate::sync::RcuReadGuard;
 use crate::variant::PfnWalker;
 use std::ops::Range;
 
-pub use info::Fields;
 pub use compact::IsolateStats;
+pub use info::Fields;
 pub use kcore::KcoreStep;
-pub use lockless::MemmapReader;
 pub use kpageflags::*;
+pub use lockless::MemmapReader;
 pub use page_offline::{PageOfflineBegun, PageOfflineFrozen};
 
 /// `KPMSIZE`: bytes per entry of /proc/kpageflags and /proc/kpagecount.
