@@ -122,8 +122,10 @@
 //! The machine's one RCU domain ([`Machine::rcu`]) covers the lockless
 //! readers: GUP-fast, which walks page tables and takes speculative
 //! references, and the PFN walkers (`/proc/kpageflags`, `/proc/kpagecount`,
-//! kcore's page check), which look at memmap slots. Both take the read guard
-//! as a parameter, so their code cannot run outside a section. A section is
+//! kcore's page check, the compaction scanner), which look at memmap slots.
+//! Both take the read guard as a parameter, so their code cannot run outside
+//! a section, and both check per PFN that the memmap they read was not freed
+//! under them (`walkers::lockless`). A section is
 //! innermost: it may take a spinlock or a leaf lock (GUP-fast's back-off may
 //! drop the last reference of a page, taking `zone->lock` or the hugetlb
 //! pool), never a sleeping lock, and it never waits for a grace period.

@@ -258,7 +258,7 @@ fn scan_vs_remove(variants: &[(&str, &str)], until: Until) -> Vec<String> {
     let m = boot(variants);
     let pfn = PhysAddr(GIB4).pfn() + 1024;
     let r = remove_block_at_lookup(&m, pfn, until);
-    let stats = m.isolate_migratepages_scan(0, ZoneType::Movable);
+    let stats = m.isolate_migratepages_scan(0, ZoneType::Movable).unwrap();
     assert!(stats.scanned > 0);
     finish(&m, &r)
 }
@@ -289,6 +289,6 @@ fn isolate_migratepages_outside_rcu_caught_with_memmap_free_rcu() {
     m.set_mutant_reader_outside_rcu(true);
     let pfn = PhysAddr(GIB4).pfn() + 1024;
     let r = remove_block_at_lookup(&m, pfn, Until::Freed);
-    m.isolate_migratepages_scan(0, ZoneType::Movable);
+    m.isolate_migratepages_scan(0, ZoneType::Movable).unwrap();
     assert_eq!(finish(&m, &r), vec![uaf("isolate_migratepages", pfn)]);
 }

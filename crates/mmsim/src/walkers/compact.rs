@@ -45,7 +45,8 @@
 //! free drops the reference untouched (the slot it would decrement is
 //! freed) and is reported as `isolate_migratepages`.
 
-use super::MemmapReader;
+use super::{Fields, MemmapReader};
+use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
 use crate::page::{PageType, Pfn, ZoneType, MAX_PAGE_ORDER, PAGEBLOCK_NR_PAGES, PG_LRU};
 use crate::sync::RcuReadGuard;
@@ -68,6 +69,18 @@ pub struct IsolateStats {
     pub skipped: u64,
 }
 
+impl IsolateStats {
+    /// The counters as named fields (`compact scan`).
+    pub fn fields(&self) -> Fields {
+        let mut f = Fields::default();
+        f.push("scanned", self.scanned);
+        f.push("referenced", self.referenced);
+        f.push("isolatable", self.isolatable);
+        f.push("skipped", self.skipped);
+        f
+    }
+}
+
 /// The outcome of one PFN.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IsolateStep {
@@ -85,18 +98,22 @@ impl Machine {
     /// Compaction's migration scanner over zone `zt` of node `nid`
     /// (`isolate_migratepages()` → `isolate_migratepages_block()` for each
     /// pageblock of the zone's span), one RCU read-side section per
-    /// pageblock. See the module doc.
+    /// pageblock. See the module doc. -EINVAL for a node the machine
+    /// does not have.
     ///
     /// ```
     /// use mmsim::page::ZoneType;
     /// use mmsim::{Machine, MachineConfig};
     ///
     /// let m = Machine::boot(MachineConfig::default(), Default::default()).unwrap();
-    /// let s = m.isolate_migratepages_scan(0, ZoneType::Normal);
+    /// let s = m.isolate_migratepages_scan(0, ZoneType::Normal).unwrap();
     /// assert_eq!(s.scanned, s.referenced + s.skipped);
     /// assert_eq!(s.referenced, 0, "a fresh machine has no LRU pages");
     /// ```
-    pub fn isolate_migratepages_scan(&self, nid: usize, zt: ZoneType) -> IsolateStats {
+    pub fn isolate_migratepages_scan(&self, nid: usize, zt: ZoneType) -> KResult<IsolateStats> {
+        if nid >= self.nodes().len() {
+            return Err(Errno::EINVAL);
+        }
         let zone = self.zone(nid, zt);
         let (start, end) = zone.span();
         let mut stats = IsolateStats::default();
@@ -108,7 +125,7 @@ impl Machine {
             drop(rcu);
             block = block + PAGEBLOCK_NR_PAGES;
         }
-        stats
+        Ok(stats)
     }
 
     /// `isolate_migratepages_block()` over `[start, end)` inside the
