@@ -111,88 +111,105 @@ const IMMEDIATE: &[(&str, &str)] = &[("memmap_free", "immediate")];
 const RCU: &[(&str, &str)] = &[("memmap_free", "rcu")];
 const RCU_ACTIVE: &[(&str, &str)] = &[("memmap_free", "rcu"), ("pfn_walker", "active")];
 
-// ----- kpageflags / kpagecount (fs/proc/page.c kpage_read()) -----------------
-
-fn kpageflags_vs_remove(variants: &[(&str, &str)], until: Until) -> (u64, Vec<String>) {
+/// Boots with `variants` (and the outside-RCU mutant if `mutant`), arms the
+/// hook at `pfn`, runs `read`, and returns the bugs reported.
+fn read_vs_remove(
+    variants: &[(&str, &str)],
+    mutant: bool,
+    pfn: Pfn,
+    read: impl FnOnce(&Machine),
+) -> Vec<String> {
     let m = boot(variants);
-    let pfn = PhysAddr(GIB4).pfn() + 7;
-    let r = remove_block_at_lookup(&m, pfn, until);
-    let v = m.kpageflags(pfn);
-    (v, finish(&m, &r))
+    m.set_mutant_reader_outside_rcu(mutant);
+    let r = remove_block_at_lookup(&m, pfn, until(variants, mutant));
+    read(&m);
+    finish(&m, &r)
 }
 
-// kpage_read() + remove_memory() freeing the memmap under it (mainline).
+/// What the hook can wait for: with the memmap free deferred past the
+/// reader, only for the section to be unpublished.
+fn until(variants: &[(&str, &str)], mutant: bool) -> Until {
+    if variants.contains(&("memmap_free", "rcu")) && !mutant {
+        Until::Unpublished
+    } else {
+        Until::Freed
+    }
+}
+
+/// `reader` reports the use after free under `memmap_free=immediate`, and
+/// under `rcu` when it runs outside the machine's RCU domain (the mutant).
+fn assert_caught(reader: &str, pfn: Pfn, read: impl Fn(&Machine)) {
+    assert_eq!(
+        read_vs_remove(IMMEDIATE, false, pfn, &read),
+        vec![uaf(reader, pfn)]
+    );
+    for variants in [RCU, RCU_ACTIVE] {
+        assert_eq!(
+            read_vs_remove(variants, true, pfn, &read),
+            vec![uaf(reader, pfn)],
+            "mutant outside RCU under {variants:?}"
+        );
+    }
+}
+
+/// Under `memmap_free=rcu` (with either walker) nothing is reported.
+fn assert_clean(pfn: Pfn, read: impl Fn(&Machine)) {
+    for variants in [RCU, RCU_ACTIVE] {
+        assert_eq!(
+            read_vs_remove(variants, false, pfn, &read),
+            Vec::<String>::new(),
+            "{variants:?}"
+        );
+    }
+}
+
+// ----- kpageflags / kpagecount (fs/proc/page.c kpage_read()) -----------------
+
+// kpage_read() while remove_memory() frees the memmap (mainline); what was
+// read from a freed memmap is dropped (0).
 #[test]
 fn kpageflags_reports_memmap_freed_by_remove_memory() {
     let pfn = PhysAddr(GIB4).pfn() + 7;
-    let (v, bugs) = kpageflags_vs_remove(IMMEDIATE, Until::Freed);
-    assert_eq!(bugs, vec![uaf("kpageflags", pfn)]);
-    assert_eq!(v, 0, "what was read from a freed memmap is dropped");
+    assert_caught("kpageflags", pfn, |m| assert_eq!(m.kpageflags(pfn), 0));
 }
 
 // The proposal: section_deactivate() frees the memmap after a grace period.
+// The value may be stale (offlining poisons the memmap in
+// remove_pfn_range_from_zone()), but the memmap is not freed under it.
 #[test]
 fn kpageflags_clean_with_memmap_free_rcu() {
-    for variants in [RCU, RCU_ACTIVE] {
-        // The value may be stale (offlining poisons the memmap in
-        // remove_pfn_range_from_zone()), but the memmap is not freed.
-        let (_, bugs) = kpageflags_vs_remove(variants, Until::Unpublished);
-        assert_eq!(bugs, Vec::<String>::new());
-    }
-}
-
-// Mutant: kpage_read() without rcu_read_lock() is caught under rcu too.
-#[test]
-fn kpageflags_outside_rcu_caught_with_memmap_free_rcu() {
-    for variants in [RCU, RCU_ACTIVE] {
-        let m = boot(variants);
-        m.set_mutant_reader_outside_rcu(true);
-        let pfn = PhysAddr(GIB4).pfn() + 7;
-        let r = remove_block_at_lookup(&m, pfn, Until::Freed);
+    let pfn = PhysAddr(GIB4).pfn() + 7;
+    assert_clean(pfn, |m| {
         m.kpageflags(pfn);
-        assert_eq!(finish(&m, &r), vec![uaf("kpageflags", pfn)]);
-    }
+    });
 }
 
 // kpagecount goes through the same kpage_read().
 #[test]
 fn kpagecount_reports_memmap_freed_by_remove_memory() {
-    let m = boot(IMMEDIATE);
     let pfn = PhysAddr(GIB4).pfn() + 9;
-    let r = remove_block_at_lookup(&m, pfn, Until::Freed);
-    let bytes = m.kpagecount_read(pfn.0 * 8, 16).unwrap();
-    assert_eq!(bytes, vec![0; 16]);
-    assert_eq!(finish(&m, &r), vec![uaf("kpagecount", pfn)]);
+    assert_caught("kpagecount", pfn, |m| {
+        assert_eq!(m.kpagecount_read(pfn.0 * 8, 16).unwrap(), vec![0; 16]);
+    });
 }
 
 // ----- kcore (fs/proc/kcore.c read_kcore_iter(), KCORE_RAM) ------------------
 
-fn kcore_vs_remove(variants: &[(&str, &str)], until: Until) -> Vec<String> {
-    let m = boot(variants);
-    let pfn = PhysAddr(GIB4).pfn() + 3;
+fn kcore_read_at(m: &Machine, pfn: Pfn) {
     m.physmem().write(pfn.phys(), b"kcore").unwrap();
-    let r = remove_block_at_lookup(&m, pfn, until);
     m.kcore_read(pfn.phys(), 5);
-    finish(&m, &r)
 }
 
 #[test]
 fn kcore_reports_memmap_freed_by_remove_memory() {
     let pfn = PhysAddr(GIB4).pfn() + 3;
-    assert_eq!(
-        kcore_vs_remove(IMMEDIATE, Until::Freed),
-        vec![uaf("kcore", pfn)]
-    );
+    assert_caught("kcore", pfn, |m| kcore_read_at(m, pfn));
 }
 
 #[test]
 fn kcore_clean_with_memmap_free_rcu() {
-    for variants in [RCU, RCU_ACTIVE] {
-        assert_eq!(
-            kcore_vs_remove(variants, Until::Unpublished),
-            Vec::<String>::new()
-        );
-    }
+    let pfn = PhysAddr(GIB4).pfn() + 3;
+    assert_clean(pfn, |m| kcore_read_at(m, pfn));
 }
 
 // ----- GUP-fast (mm/gup.c gup_fast_pte_range(), try_grab_folio_fast()) ------
@@ -205,8 +222,9 @@ const GET: GupFlags = GupFlags {
 
 /// A process page in the hot-added block, and GUP-fast of it while its
 /// block is offlined (the page migrates away) and removed.
-fn gup_fast_vs_remove(variants: &[(&str, &str)], until: Until) -> (Pfn, Vec<Pfn>, Vec<String>) {
+fn gup_fast_vs_remove(variants: &[(&str, &str)], mutant: bool) -> (Pfn, Vec<Pfn>, Vec<String>) {
     let m = boot(variants);
+    m.set_mutant_reader_outside_rcu(mutant);
     let mm = m.mm_alloc().unwrap();
     let a = m
         .mmap_anon(&mm, 64 * PAGE_SIZE, VM_READ | VM_WRITE, false)
@@ -222,7 +240,7 @@ fn gup_fast_vs_remove(variants: &[(&str, &str)], until: Until) -> (Pfn, Vec<Pfn>
     }
     let addr = addr.expect("user memory comes from ZONE_MOVABLE first");
     let pfn = m.pte_at(&mm, addr).pfn();
-    let r = remove_block_at_lookup(&m, pfn, until);
+    let r = remove_block_at_lookup(&m, pfn, until(variants, mutant));
     let got = m.gup_fast(&mm, addr, 1, GET);
     let bugs = finish(&m, &r);
     m.unpin_user_pages(Pinned {
@@ -235,60 +253,96 @@ fn gup_fast_vs_remove(variants: &[(&str, &str)], until: Until) -> (Pfn, Vec<Pfn>
 
 #[test]
 fn gup_fast_reports_memmap_freed_by_remove_memory() {
-    let (pfn, got, bugs) = gup_fast_vs_remove(IMMEDIATE, Until::Freed);
+    let (pfn, got, bugs) = gup_fast_vs_remove(IMMEDIATE, false);
     assert_eq!(bugs, vec![uaf("gup_fast", pfn)]);
     assert!(
         got.is_empty(),
         "no reference on a freed memmap is handed out"
     );
+    let (pfn, _, bugs) = gup_fast_vs_remove(RCU, true);
+    assert_eq!(bugs, vec![uaf("gup_fast", pfn)], "mutant outside RCU");
 }
 
 // The proposal for pageunmap_range()/section_deactivate(): the memmap free
 // waits for GUP-fast's read-side section.
 #[test]
 fn gup_fast_clean_with_memmap_free_rcu() {
-    let (_, got, bugs) = gup_fast_vs_remove(RCU, Until::Unpublished);
+    let (_, got, bugs) = gup_fast_vs_remove(RCU, false);
     assert_eq!(bugs, Vec::<String>::new());
     assert!(got.is_empty(), "the section went: GUP-fast backs off");
 }
 
 // ----- the compaction scanner (mm/compaction.c isolate_migratepages_block())
 
-fn scan_vs_remove(variants: &[(&str, &str)], until: Until) -> Vec<String> {
-    let m = boot(variants);
-    let pfn = PhysAddr(GIB4).pfn() + 1024;
-    let r = remove_block_at_lookup(&m, pfn, until);
+fn scan_movable(m: &Machine) {
     let stats = m.isolate_migratepages_scan(0, ZoneType::Movable).unwrap();
     assert!(stats.scanned > 0);
-    finish(&m, &r)
 }
 
 #[test]
 fn isolate_migratepages_reports_memmap_freed_by_remove_memory() {
     let pfn = PhysAddr(GIB4).pfn() + 1024;
-    assert_eq!(
-        scan_vs_remove(IMMEDIATE, Until::Freed),
-        vec![uaf("isolate_migratepages", pfn)]
-    );
+    assert_caught("isolate_migratepages", pfn, scan_movable);
 }
 
 #[test]
 fn isolate_migratepages_clean_with_memmap_free_rcu() {
-    for variants in [RCU, RCU_ACTIVE] {
-        assert_eq!(
-            scan_vs_remove(variants, Until::Unpublished),
-            Vec::<String>::new()
-        );
-    }
+    assert_clean(PhysAddr(GIB4).pfn() + 1024, scan_movable);
 }
 
-// Mutant: the scanner without rcu_read_lock() is caught under rcu too.
+// ----- no hook: real threads ------------------------------------------------
+
+/// Readers sweep the hot-plugged block while another thread adds, onlines,
+/// offlines and removes it `cycles` times; returns the bugs reported. No
+/// reader may crash, whatever it reads.
+fn readers_vs_hotplug_cycles(variants: &[(&str, &str)], cycles: u32) -> Vec<String> {
+    let m = boot(variants);
+    let done = Arc::new(mmsim::sync::atomic::AtomicBool::new(false));
+    let first = PhysAddr(GIB4).pfn();
+    let reader = {
+        let (m, done) = (m.clone(), done.clone());
+        thread::spawn(move || {
+            use mmsim::sync::atomic::Ordering;
+            let mut sweeps = 0u64;
+            while !done.load(Ordering::Relaxed) || sweeps == 0 {
+                for i in (0..BLOCK / PAGE_SIZE).step_by(4099) {
+                    m.kpageflags(first + i);
+                    m.kcore_read((first + i).phys(), 8);
+                }
+                m.isolate_migratepages_scan(0, ZoneType::Movable).unwrap();
+                sweeps += 1;
+            }
+        })
+    };
+    for _ in 0..cycles {
+        m.offline_and_remove_memory(PhysAddr(GIB4), BLOCK, &Task::new())
+            .unwrap();
+        m.add_memory(0, PhysAddr(GIB4), BLOCK).unwrap();
+        let blk = m.hotplug().find_block(GIB4 / BLOCK).unwrap();
+        m.online_memory_block(&blk, OnlineType::OnlineMovable)
+            .unwrap();
+    }
+    done.store(true, mmsim::sync::atomic::Ordering::Relaxed);
+    reader.join().expect("a reader crashed");
+    m.rcu().barrier();
+    m.take_bugs()
+}
+
+// Unsynchronised walkers vs hot-remove on real threads: under mainline any
+// report is a use after free (never a crash); under memmap_free=rcu there
+// is none.
 #[test]
-fn isolate_migratepages_outside_rcu_caught_with_memmap_free_rcu() {
-    let m = boot(RCU_ACTIVE);
-    m.set_mutant_reader_outside_rcu(true);
-    let pfn = PhysAddr(GIB4).pfn() + 1024;
-    let r = remove_block_at_lookup(&m, pfn, Until::Freed);
-    m.isolate_migratepages_scan(0, ZoneType::Movable).unwrap();
-    assert_eq!(finish(&m, &r), vec![uaf("isolate_migratepages", pfn)]);
+fn readers_never_crash_on_freed_memmaps() {
+    let bugs = readers_vs_hotplug_cycles(IMMEDIATE, 40);
+    eprintln!(
+        "{} uses after free caught under memmap_free=immediate",
+        bugs.len()
+    );
+    for bug in bugs {
+        assert!(bug.starts_with("memmap use-after-free: "), "{bug}");
+    }
+    assert_eq!(
+        readers_vs_hotplug_cycles(RCU_ACTIVE, 40),
+        Vec::<String>::new()
+    );
 }
