@@ -122,8 +122,10 @@
 //! The machine's one RCU domain ([`Machine::rcu`]) covers the lockless
 //! readers: GUP-fast, which walks page tables and takes speculative
 //! references, and the PFN walkers (`/proc/kpageflags`, `/proc/kpagecount`,
-//! kcore's page check), which look at memmap slots. Both take the read guard
-//! as a parameter, so their code cannot run outside a section. A section is
+//! kcore's page check, the compaction scanner), which look at memmap slots.
+//! Both take the read guard as a parameter, so their code cannot run outside
+//! a section, and both check per PFN that the memmap they read was not freed
+//! under them (`walkers::lockless`). A section is
 //! innermost: it may take a spinlock or a leaf lock (GUP-fast's back-off may
 //! drop the last reference of a page, taking `zone->lock` or the hugetlb
 //! pool), never a sleeping lock, and it never waits for a grace period.
@@ -470,6 +472,8 @@ pub struct Machine {
     /// hold it for read, drivers setting PageOffline for write
     /// (`walkers::page_offline`); see the module doc's lock order.
     page_offline_rwsem: crate::sync::RwSem<()>,
+    /// The lockless readers' test hooks (`walkers::lockless`).
+    reader_hooks: crate::walkers::lockless::ReaderHooks,
 }
 
 impl Machine {
@@ -507,6 +511,7 @@ impl Machine {
             log: Mutex::new(Vec::new()),
             bugs: Mutex::new(Vec::new()),
             page_offline_rwsem: crate::sync::RwSem::new(()),
+            reader_hooks: Default::default(),
             rcu: Rcu::new(),
             physmem,
             variants,
@@ -894,6 +899,11 @@ impl Machine {
     /// `page_offline_begin()`; direct access is for asserting its state.
     pub fn page_offline_rwsem(&self) -> &crate::sync::RwSem<()> {
         &self.page_offline_rwsem
+    }
+
+    /// The lockless readers' test hooks.
+    pub(crate) fn reader_hooks(&self) -> &crate::walkers::lockless::ReaderHooks {
+        &self.reader_hooks
     }
 
     /// `pr_info()` and friends: appends to the kernel log.

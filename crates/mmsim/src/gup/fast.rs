@@ -28,6 +28,7 @@ use crate::sync::{Arc, RcuReadGuard};
 use crate::variant::{GupFastRecheck, GupForkSeq};
 use crate::vm::walk::{pte_index, Mapping};
 use crate::vm::Mm;
+use crate::walkers::MemmapReader;
 
 impl Machine {
     /// `gup_fast()`: pins what it can from `start` without locks; returns
@@ -46,7 +47,7 @@ impl Machine {
         }
         let mut pages = Vec::new();
         {
-            let rcu = self.rcu().read_lock();
+            let rcu = self.reader_rcu_lock();
             for i in 0..nr {
                 match self.gup_fast_pte(&rcu, mm, start + i * PAGE_SIZE, flags) {
                     Some(pfn) => pages.push(pfn),
@@ -66,7 +67,7 @@ impl Machine {
     /// `_rcu` that keeps page tables and memmaps from being freed under it.
     fn gup_fast_pte(
         &self,
-        _rcu: &RcuReadGuard<'_>,
+        rcu: &RcuReadGuard<'_>,
         mm: &Mm,
         addr: u64,
         flags: GupFlags,
@@ -83,11 +84,16 @@ impl Machine {
         if entry.protnone() || !entry.access_permitted(flags.write) || entry.special() {
             return None;
         }
-        let page = self.mem().pfn_to_page(pfn)?;
+        let slot = self.mem().memmap_slot(rcu, pfn)?;
+        self.memmap_reader_hook(pfn);
+        let page = slot.page();
         // (B3) try_grab_folio_fast(): a speculative reference on the folio,
         // which then cannot be freed or split under us.
-        let head = self.folio_head(pfn);
-        if !self.page(head).try_get() {
+        let head = page.compound_head().unwrap_or(pfn);
+        let got = self.mem().pfn_to_page(head).is_some_and(|h| h.try_get());
+        // The memmap must not have been freed since the lookup (a reference
+        // taken on a freed slot is not put back).
+        if !self.memmap_slot_done(rcu, &slot, MemmapReader::GupFast) || !got {
             return None;
         }
         if self.folio_head(pfn) != head {

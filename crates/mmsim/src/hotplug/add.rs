@@ -104,7 +104,7 @@ impl Machine {
                 return Err(e);
             }
             if let Err(e) = self.create_memory_block_devices(&hp, start_pfn, nr, nid) {
-                self.remove_pages(&hp, start_pfn, nr);
+                self.remove_pages(&hp, start_pfn, nr, "add_memory");
                 if new_node {
                     node.set_state(NodeState::Online, false);
                 }
@@ -144,7 +144,7 @@ impl Machine {
                 .mem()
                 .sparse_add_section(pfn, chunk, SectionKind::Hotplug)
             {
-                self.remove_pages(hp, start, pfn - start);
+                self.remove_pages(hp, start, pfn - start, "__add_pages");
                 return Err(e);
             }
             pfn = pfn + chunk;
@@ -154,9 +154,10 @@ impl Machine {
     }
 
     /// `__remove_pages()`: deactivates every (sub)section of the range and
-    /// frees memmaps per the `memmap_free` variant. Under
+    /// frees memmaps per the `memmap_free` variant, on behalf of `by` (the
+    /// caller's kernel function, named in use-after-free reports). Under
     /// `mem_hotplug_begin()`.
-    pub fn remove_pages(&self, _hp: &MemHotplugWrite<'_>, start: Pfn, nr: u64) {
+    pub fn remove_pages(&self, _hp: &MemHotplugWrite<'_>, start: Pfn, nr: u64, by: &'static str) {
         let end = start + nr;
         let mut pfn = start;
         let rcu = match self.variants().memmap_free {
@@ -166,7 +167,7 @@ impl Machine {
         while pfn < end {
             let chunk = (PAGES_PER_SECTION - pfn.0 % PAGES_PER_SECTION).min(end - pfn);
             match self.mem().sparse_remove_section(pfn, chunk) {
-                Ok(Some(idx)) => self.mem().free_memmap(idx, rcu),
+                Ok(Some(idx)) => self.mem().free_memmap(idx, rcu, by),
                 Ok(None) => {}
                 Err(_) => self.log(format!("section already deactivated at pfn {pfn}")),
             }
@@ -215,7 +216,7 @@ impl Machine {
             }
             pfn = pfn + PAGES_PER_SUBSECTION;
         }
-        self.remove_pages(&hp, start, nr);
+        self.remove_pages(&hp, start, nr, "sparse remove");
         Ok(())
     }
 
@@ -281,7 +282,7 @@ impl Machine {
         let mut pfn = start_pfn;
         while pfn < start_pfn + nr {
             if self.mem().pfn_section(pfn).is_some_and(|s| s.present()) {
-                self.remove_pages(&lock, pfn, PAGES_PER_SECTION);
+                self.remove_pages(&lock, pfn, PAGES_PER_SECTION, "remove_memory");
             }
             pfn = pfn + PAGES_PER_SECTION;
         }

@@ -316,7 +316,7 @@ impl Machine {
             let hp = self.mem_hotplug_begin();
             let zone = self.zone(pgmap.nid(), ZoneType::Device);
             self.remove_pfn_range_from_zone(&hp, zone, range.start, nr);
-            self.remove_pages(&hp, range.start, nr);
+            self.remove_pages(&hp, range.start, nr, "memunmap_pages");
             self.mem_hotplug_done(hp);
         }
         self.pgmap_array_delete(pgmap);

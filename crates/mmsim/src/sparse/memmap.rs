@@ -2,20 +2,53 @@
 //!
 //! Each chunk is an anonymous private mapping with MAP_NORESERVE, so a chunk
 //! costs address space only until its slots are written. A chunk freed by
-//! hot-remove is poisoned and goes back to a pool from which the next hot-add
-//! takes it: the memory stays mapped for the machine's lifetime, so a walker that
-//! skipped the protocol and still holds a pointer into a freed memmap reads
-//! poison (or another section's pages) instead of faulting. That is the model's
-//! "use after free": real, observable and checkable, never undefined behaviour.
+//! hot-remove is poisoned and goes back to the pool: the memory stays mapped
+//! for the machine's lifetime, so a walker that skipped the protocol and
+//! still holds a pointer into a freed memmap reads poison instead of
+//! faulting. That is the model's "use after free": real, observable and
+//! checkable, never undefined behaviour.
+//!
+//! # Quarantine and the free generation
+//!
+//! A freed chunk is not handed to the next hot-add at once: it waits in a
+//! FIFO quarantine of the last [`MEMMAP_QUARANTINE`] freed chunks, so that a
+//! stale reader keeps reading poison rather than another section's live
+//! pages. The quarantine only makes what a stale reader sees stable; it is
+//! not what detects it. Detection is the chunk's *free generation*, a
+//! counter bumped by every free: a lockless reader notes the generation
+//! when it looks a slot up ([`MemmapSlot`](super::MemmapSlot)) and compares
+//! at the end of its use. The bump comes before the poison, and the reader's
+//! check reads the counter after its last slot access, seqlock-style (a
+//! Release fence after the bump, an Acquire fence before the check): a
+//! reader that read any poison, or that finished after the free, sees the
+//! new generation. So a free between lookup and last use is caught every
+//! time, whatever the slots held. When hot-add finds no free chunk and may
+//! map no more (the [`MAX_HOTPLUG_MEMMAP_BYTES`] budget), it takes the
+//! oldest quarantined chunk rather than fail.
 
 use crate::page::Page;
+use crate::sync::atomic::{fence, AtomicU64, Ordering};
 use crate::sync::Mutex;
+use std::collections::VecDeque;
 use std::ptr::NonNull;
 
-/// One section's memmap: `PAGES_PER_SECTION` slots in one host mapping.
+/// Freed chunks kept out of reuse, oldest first: the last 4 freed (4 MiB of
+/// host memory at most). Small, because detection does not depend on it.
+pub const MEMMAP_QUARANTINE: usize = 4;
+
+/// One section's memmap: `PAGES_PER_SECTION` slots in one host mapping,
+/// with its index in the pool and its free generation.
 pub struct MemmapChunk {
     ptr: NonNull<Page>,
     nr: usize,
+    /// Index in the pool's `all`.
+    idx: usize,
+    /// How many times the chunk was freed. Bumped by [`MemmapPool::free`]
+    /// before it poisons; see the module doc for the fences around it.
+    freed_gen: AtomicU64,
+    /// Who freed the chunk last (`remove_memory`, `memunmap_pages`, ...),
+    /// for the use-after-free report. A leaf lock.
+    freed_by: Mutex<&'static str>,
 }
 
 // SAFETY: the chunk is plain memory of atomics; every access goes through the
@@ -41,10 +74,45 @@ impl MemmapChunk {
             )
         }
         .ok()?;
-        Some(MemmapChunk {
-            ptr: NonNull::new(ptr.cast::<Page>())?,
+        Some(MemmapChunk::from_raw(NonNull::new(ptr.cast::<Page>())?, nr))
+    }
+
+    fn from_raw(ptr: NonNull<Page>, nr: usize) -> MemmapChunk {
+        MemmapChunk {
+            ptr,
             nr,
-        })
+            idx: usize::MAX,
+            freed_gen: AtomicU64::new(0),
+            freed_by: Mutex::new(""),
+        }
+    }
+
+    /// The chunk's index in its pool.
+    pub fn idx(&self) -> usize {
+        self.idx
+    }
+
+    /// The free generation, read when a reader looks a slot up. Acquire
+    /// pairs with the Release of the bump in [`MemmapPool::free`]: a
+    /// reader that sees the generation of a free also sees that free's
+    /// unpublication of the section's memmap (which came before it).
+    pub fn freed_gen(&self) -> u64 {
+        self.freed_gen.load(Ordering::Acquire)
+    }
+
+    /// Whether the chunk was freed since generation `gen` was read: the
+    /// check at the end of a lockless reader's use of a slot. The Acquire
+    /// fence pairs with the Release fence after the bump in
+    /// [`MemmapPool::free`]: if any of the reader's earlier slot reads saw
+    /// the poison written after that fence, this load sees the bump.
+    pub fn freed_since(&self, gen: u64) -> bool {
+        fence(Ordering::Acquire);
+        self.freed_gen.load(Ordering::Relaxed) != gen
+    }
+
+    /// Who freed the chunk last (empty if never freed).
+    pub fn freed_by(&self) -> &'static str {
+        *self.freed_by.lock()
     }
 
     /// The slots. Zero-filled memory is a valid `Page` (all fields atomics).
@@ -91,7 +159,7 @@ impl Drop for MemmapChunk {
 /// memory.
 pub const MAX_HOTPLUG_MEMMAP_BYTES: usize = 2 << 30;
 
-/// Every chunk ever mapped, and the indices of the free ones.
+/// Every chunk ever mapped, the quarantined ones and the reusable ones.
 pub struct MemmapPool {
     /// The chunks; a leaf lock (see the machine module's lock order), taken
     /// under mem_hotplug_lock or from an RCU callback.
@@ -101,7 +169,11 @@ pub struct MemmapPool {
 
 struct PoolInner {
     all: Vec<crate::sync::Arc<MemmapChunk>>,
+    /// Reusable chunks.
     free: Vec<usize>,
+    /// Freed chunks not yet reusable, oldest first, at most
+    /// [`MEMMAP_QUARANTINE`].
+    quarantine: VecDeque<usize>,
     /// Chunks mapped for hot-added sections (see [`MAX_HOTPLUG_MEMMAP_BYTES`]).
     hotplug_mapped: usize,
 }
@@ -113,41 +185,59 @@ impl MemmapPool {
             chunks: Mutex::new(PoolInner {
                 all: Vec::new(),
                 free: Vec::new(),
+                quarantine: VecDeque::new(),
                 hotplug_mapped: 0,
             }),
             pages_per_chunk,
         }
     }
 
-    /// Takes a free chunk or maps a new one (for a hot-added section with
-    /// `hotplug`, within [`MAX_HOTPLUG_MEMMAP_BYTES`]). Returns its index and
-    /// the chunk. A reused chunk still holds whatever its last user left
-    /// (poison).
-    pub fn alloc(&self, hotplug: bool) -> Option<(usize, crate::sync::Arc<MemmapChunk>)> {
+    /// Takes a reusable chunk or maps a new one (for a hot-added section
+    /// with `hotplug`, within [`MAX_HOTPLUG_MEMMAP_BYTES`]; beyond it, the
+    /// oldest quarantined chunk). A reused chunk still holds whatever its
+    /// last user left (poison). The chunk lives as long as the pool.
+    pub fn alloc(&self, hotplug: bool) -> Option<crate::sync::Arc<MemmapChunk>> {
         let mut inner = self.chunks.lock();
         if let Some(idx) = inner.free.pop() {
-            return Some((idx, inner.all[idx].clone()));
+            return Some(inner.all[idx].clone());
         }
         let bytes = self.pages_per_chunk * std::mem::size_of::<Page>();
         if hotplug && (inner.hotplug_mapped + 1) * bytes > MAX_HOTPLUG_MEMMAP_BYTES {
-            return None;
+            let idx = inner.quarantine.pop_front()?;
+            return Some(inner.all[idx].clone());
         }
-        let chunk = crate::sync::Arc::new(MemmapChunk::new(self.pages_per_chunk)?);
+        let mut chunk = MemmapChunk::new(self.pages_per_chunk)?;
+        chunk.idx = inner.all.len();
+        let chunk = crate::sync::Arc::new(chunk);
         inner.all.push(chunk.clone());
         inner.hotplug_mapped += usize::from(hotplug);
-        Some((inner.all.len() - 1, chunk))
+        Some(chunk)
     }
 
-    /// Poisons chunk `idx` and makes it available again.
-    pub fn free(&self, idx: usize) {
+    /// Frees chunk `idx` on behalf of `by`: bumps its free generation,
+    /// poisons it and quarantines it; the oldest quarantined chunk beyond
+    /// [`MEMMAP_QUARANTINE`] becomes reusable.
+    pub fn free(&self, idx: usize, by: &'static str) {
         let chunk = self.chunks.lock().all[idx].clone();
+        *chunk.freed_by.lock() = by;
+        // Release: pairs with the Acquire in MemmapChunk::freed_gen.
+        chunk.freed_gen.fetch_add(1, Ordering::Release);
+        // Release fence: the bump before the poison below (pairs with the
+        // Acquire fence in MemmapChunk::freed_since).
+        fence(Ordering::Release);
         chunk.poison();
-        self.chunks.lock().free.push(idx);
+        let mut inner = self.chunks.lock();
+        inner.quarantine.push_back(idx);
+        if inner.quarantine.len() > MEMMAP_QUARANTINE {
+            if let Some(old) = inner.quarantine.pop_front() {
+                inner.free.push(old);
+            }
+        }
     }
 
-    /// Chunks mapped so far and chunks currently free.
+    /// Chunks mapped so far and chunks freed (quarantined or reusable).
     pub fn stats(&self) -> (usize, usize) {
         let inner = self.chunks.lock();
-        (inner.all.len(), inner.free.len())
+        (inner.all.len(), inner.free.len() + inner.quarantine.len())
     }
 }

@@ -45,14 +45,26 @@
 //!
 //! Unlike the kernel, `mem_section_usage` is embedded in the section slot rather
 //! than kfree_rcu()'d, so `pfn_valid()` needs no RCU-sched section here.
+//!
+//! # Lockless readers and use after free
+//!
+//! A lockless reader (a PFN walker, GUP-fast, the compaction scanner) looks
+//! a slot up with [`SparseMem::memmap_slot`], which takes its RCU read guard
+//! and returns a [`MemmapSlot`] borrowing from it. The slot remembers the
+//! free generation of its memmap chunk (see [`memmap`]); when the reader is
+//! done with the PFN it asks [`MemmapSlot::freed_since_lookup`], and a
+//! `true` is a use after free: the memmap was freed while the reader still
+//! used it. Under `memmap_free=rcu` the free waits for a grace period, so a
+//! reader inside its read-side section never sees one; under mainline's
+//! `immediate` nothing waits.
 
 pub mod memmap;
 
 use crate::errno::{Errno, KResult};
 use crate::page::{Folio, Page, Pfn, PAGEBLOCK_NR_PAGES, PG_HEAD};
-use crate::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use crate::sync::{Arc, Rcu};
-use memmap::MemmapPool;
+use crate::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering};
+use crate::sync::{Arc, Rcu, RcuReadGuard};
+use memmap::{MemmapChunk, MemmapPool};
 
 /// SECTION_SIZE_BITS on x86-64.
 pub const SECTION_SIZE_BITS: u32 = 27;
@@ -129,8 +141,11 @@ pub struct MemSection {
     /// The section's memmap: slot 0 is the section's first PFN. Release on
     /// publish pairs with the Acquire in `memmap()`.
     memmap: AtomicPtr<Page>,
-    /// Index of the memmap chunk in the pool (usize::MAX: none).
-    chunk: AtomicUsize,
+    /// The memmap chunk `memmap` points into (null: none). Published with
+    /// Release before `memmap`, cleared after it; the Acquire loads are in
+    /// [`SparseMem::memmap_slot`]. The pool keeps every chunk alive as long
+    /// as the table.
+    chunk: AtomicPtr<MemmapChunk>,
     /// `usage->subsection_map`.
     subsection_map: AtomicU64,
     /// The proposed `pfn_active` map, one bit per subsection (see the
@@ -145,7 +160,7 @@ impl MemSection {
         MemSection {
             flags: AtomicU64::new(0),
             memmap: AtomicPtr::new(std::ptr::null_mut()),
-            chunk: AtomicUsize::new(usize::MAX),
+            chunk: AtomicPtr::new(std::ptr::null_mut()),
             subsection_map: AtomicU64::new(0),
             active_map: AtomicU64::new(0),
             pageblock_flags: std::array::from_fn(|_| AtomicU8::new(0)),
@@ -214,6 +229,44 @@ pub struct SparseMem {
     pool: Arc<MemmapPool>,
     /// `get_dev_pagemap()` for the slow path of `pfn_to_online_page()`.
     pgmaps: Arc<dyn PgmapLookup>,
+}
+
+/// A memmap slot as a lockless reader found it inside its RCU read-side
+/// section ([`SparseMem::memmap_slot`]), with the free generation of its
+/// memmap at the lookup. It borrows from the guard: it cannot outlive the
+/// section.
+#[derive(Clone, Copy)]
+pub struct MemmapSlot<'a> {
+    pfn: Pfn,
+    page: &'a Page,
+    chunk: &'a MemmapChunk,
+    gen: u64,
+}
+
+impl<'a> MemmapSlot<'a> {
+    /// The frame number.
+    pub fn pfn(&self) -> Pfn {
+        self.pfn
+    }
+
+    /// The slot (`struct page`). Its fields may be poison if the memmap was
+    /// freed; callers must not trust them to index anything.
+    pub fn page(&self) -> &'a Page {
+        self.page
+    }
+
+    /// Whether the memmap holding the slot was freed since the lookup: the
+    /// check a reader makes after its last use of the slot. Certain: it
+    /// compares generations, it does not guess from the slot's contents.
+    pub fn freed_since_lookup(&self) -> bool {
+        self.chunk.freed_since(self.gen)
+    }
+
+    /// Who freed the memmap last (meaningful after
+    /// [`MemmapSlot::freed_since_lookup`] said true).
+    pub fn freed_by(&self) -> &'static str {
+        self.chunk.freed_by()
+    }
 }
 
 /// What a caller of `sparse_add_section` asked for.
@@ -311,19 +364,59 @@ impl SparseMem {
     /// was already killed by `memunmap_pages()` is not found, so its pages read
     /// as online until their subsection is removed, as in the kernel.
     pub fn pfn_to_online_page(&self, pfn: Pfn) -> Option<&Page> {
-        let ms = self.pfn_section(pfn)?;
-        if !ms.online() {
-            return None;
-        }
-        // Unlike pfn_valid(), this checks the subsection map of early
-        // sections too: the part of a boot section beyond RAM is not online.
-        if !pfn_section_valid(ms, pfn) {
-            return None;
-        }
-        if ms.online_device_section() && self.pgmaps.pfn_has_live_pgmap(pfn) {
+        if !self.pfn_is_online(pfn) {
             return None;
         }
         self.pfn_to_page(pfn)
+    }
+
+    /// The checks of `pfn_to_online_page()` without the lookup.
+    pub fn pfn_is_online(&self, pfn: Pfn) -> bool {
+        let Some(ms) = self.pfn_section(pfn) else {
+            return false;
+        };
+        // Unlike pfn_valid(), this checks the subsection map of early
+        // sections too: the part of a boot section beyond RAM is not online.
+        ms.online()
+            && pfn_section_valid(ms, pfn)
+            && !(ms.online_device_section() && self.pgmaps.pfn_has_live_pgmap(pfn))
+    }
+
+    /// `pfn_to_page()` for a lockless reader inside the read-side section
+    /// `rcu`: the slot, with the free generation of its memmap noted so that
+    /// the reader can ask, when done, whether the memmap was freed under it
+    /// ([`MemmapSlot::freed_since_lookup`]). None if the section has no
+    /// memmap, or is losing it during the lookup.
+    pub fn memmap_slot<'a>(
+        &'a self,
+        _rcu: &'a RcuReadGuard<'_>,
+        pfn: Pfn,
+    ) -> Option<MemmapSlot<'a>> {
+        let ms = self.pfn_section(pfn)?;
+        // Acquire: pairs with the Release in sparse_add_section (the slots'
+        // initialisation or poison before the pointer).
+        let c = ms.chunk.load(Ordering::Acquire);
+        if c.is_null() {
+            return None;
+        }
+        // SAFETY: a chunk is owned by the pool, which holds it (an Arc in
+        // `all`) until the pool drops with this table, i.e. longer than &self.
+        let chunk = unsafe { &*c };
+        let gen = chunk.freed_gen();
+        // The chunk must still be the section's after the generation was
+        // read: a free unpublishes the chunk before it bumps the generation
+        // (the Acquire in freed_gen() makes that visible), so a free that
+        // the generation missed is caught here or by freed_since_lookup().
+        if ms.chunk.load(Ordering::Acquire) != c {
+            return None;
+        }
+        let page = chunk.pages().get((pfn.0 % PAGES_PER_SECTION) as usize)?;
+        Some(MemmapSlot {
+            pfn,
+            page,
+            chunk,
+            gen,
+        })
     }
 
     /// `section_taint_zone_device()`: the section of `pfn` holds ZONE_DEVICE
@@ -397,15 +490,17 @@ impl SparseMem {
         }
         if ms.memmap().is_null() {
             let hotplug = kind == SectionKind::Hotplug;
-            let (idx, chunk) = self.pool.alloc(hotplug).ok_or(Errno::ENOMEM)?;
+            let chunk = self.pool.alloc(hotplug).ok_or(Errno::ENOMEM)?;
             match kind {
                 // Boot memmaps are initialised by memmap_init right away.
                 SectionKind::Early => {}
                 SectionKind::Hotplug => chunk.poison(),
             }
-            ms.chunk.store(idx, Ordering::Relaxed);
-            // Release: the poisoned/zeroed slots before the pointer (pairs
-            // with the Acquire in MemSection::memmap).
+            // Release: the poisoned/zeroed slots before the pointers (pairs
+            // with the Acquire in SparseMem::memmap_slot and in
+            // MemSection::memmap).
+            ms.chunk
+                .store(Arc::as_ptr(&chunk).cast_mut(), Ordering::Release);
             ms.memmap.store(chunk.as_ptr(), Ordering::Release);
         }
         for pb in &ms.pageblock_flags {
@@ -449,18 +544,22 @@ impl SparseMem {
         // Release: the flag clear before the pointer clear (pairs with the
         // Acquire in MemSection::memmap).
         ms.memmap.store(std::ptr::null_mut(), Ordering::Release);
-        let idx = ms.chunk.swap(usize::MAX, Ordering::Relaxed);
-        Ok((idx != usize::MAX).then_some(idx))
+        // Release: pairs with the Acquire loads in memmap_slot; the free
+        // that follows bumps the generation after this store.
+        let c = ms.chunk.swap(std::ptr::null_mut(), Ordering::Release);
+        // SAFETY: as in memmap_slot, the pool keeps the chunk alive.
+        Ok((!c.is_null()).then(|| unsafe { &*c }.idx()))
     }
 
-    /// Returns a memmap chunk to the pool: at once (mainline) or after an RCU
-    /// grace period (`memmap_free=rcu`).
-    pub fn free_memmap(&self, idx: usize, rcu: Option<&Rcu>) {
+    /// Frees a memmap chunk on behalf of `by` (the hot-remove path that
+    /// removed its section, for the use-after-free report): at once
+    /// (mainline) or after an RCU grace period (`memmap_free=rcu`).
+    pub fn free_memmap(&self, idx: usize, rcu: Option<&Rcu>, by: &'static str) {
         match rcu {
-            None => self.pool.free(idx),
+            None => self.pool.free(idx, by),
             Some(rcu) => {
                 let pool = self.pool.clone();
-                rcu.call_rcu(Box::new(move || pool.free(idx)));
+                rcu.call_rcu(Box::new(move || pool.free(idx, by)));
             }
         }
     }
@@ -609,8 +708,56 @@ mod tests {
         assert_eq!(s.section(0).unwrap().flags(), 0);
         assert!(!s.pfn_valid(b));
         assert!(s.pfn_to_page(b).is_none());
-        s.free_memmap(idx.unwrap(), None);
+        s.free_memmap(idx.unwrap(), None, "test");
         assert_eq!(s.memmap_stats(), (1, 1));
+    }
+
+    // section_deactivate() frees the memmap (mainline: at once): a slot a
+    // lockless reader looked up before the free reports it, whatever the
+    // slot holds; the chunk sits in quarantine for MEMMAP_QUARANTINE frees.
+    #[test]
+    fn freed_memmap_is_detected_and_quarantined() {
+        let s = SparseMem::new(8);
+        let rcu = Rcu::new();
+        let add = |nr: u64| {
+            s.sparse_add_section(
+                section_nr_to_pfn(nr),
+                PAGES_PER_SECTION,
+                SectionKind::Hotplug,
+            )
+            .unwrap();
+            std::ptr::from_ref(s.pfn_to_page(section_nr_to_pfn(nr)).unwrap())
+        };
+        let remove = |nr: u64| {
+            let idx = s
+                .sparse_remove_section(section_nr_to_pfn(nr), PAGES_PER_SECTION)
+                .unwrap()
+                .unwrap();
+            s.free_memmap(idx, None, "remove_memory");
+        };
+        let first = add(0);
+        let guard = rcu.read_lock();
+        let slot = s.memmap_slot(&guard, Pfn(5)).unwrap();
+        let idx = s
+            .sparse_remove_section(Pfn(0), PAGES_PER_SECTION)
+            .unwrap()
+            .unwrap();
+        assert!(!slot.freed_since_lookup(), "unpublished is not freed yet");
+        assert!(s.memmap_slot(&guard, Pfn(5)).is_none());
+        s.free_memmap(idx, None, "remove_memory");
+        assert!(slot.freed_since_lookup());
+        assert_eq!(slot.freed_by(), "remove_memory");
+        assert!(slot.page().is_poisoned());
+        drop(guard);
+        let n = memmap::MEMMAP_QUARANTINE as u64;
+        for nr in 1..=n {
+            assert_ne!(add(nr), first, "quarantined chunk handed out");
+        }
+        for nr in 1..=n {
+            remove(nr);
+        }
+        assert_eq!(s.memmap_stats(), (5, 5));
+        assert_eq!(add(n + 1), first, "oldest out of quarantine first");
     }
 
     // Reference §10 case 40: early sections are valid over the whole section.

@@ -53,8 +53,13 @@ const PINCOUNT: u64 = 3;
 
 /// `folio_test_anon()` on a folio's head (hugetlb folios are typed but may
 /// be anonymous).
-fn head_anon(head: &Page) -> bool {
+pub(crate) fn head_anon(head: &Page) -> bool {
     (!head.has_type() || head.is_type(PageType::Hugetlb)) && head.private() & ANON_BIT != 0
+}
+
+/// `folio_test_ksm()` on a folio's head.
+pub(crate) fn head_ksm(head: &Page) -> bool {
+    head_anon(head) && head.private() & KSM_BIT != 0
 }
 
 /// Turns an anonymous page into a KSM page (`folio_set_stable_node`).
@@ -191,8 +196,7 @@ impl Machine {
 
     /// `folio_test_ksm()`.
     pub fn folio_test_ksm(&self, pfn: Pfn) -> bool {
-        let head = self.page(self.folio_head(pfn));
-        head_anon(head) && head.private() & KSM_BIT != 0
+        head_ksm(self.page(self.folio_head(pfn)))
     }
 
     /// The anon_vma and page index (`folio->index` plus the subpage) of an

@@ -15,7 +15,7 @@ use crate::zone::NodeState;
 pub struct Fields(pub Vec<(&'static str, String)>);
 
 impl Fields {
-    fn push(&mut self, key: &'static str, value: impl ToString) {
+    pub(super) fn push(&mut self, key: &'static str, value: impl ToString) {
         self.0.push((key, value.to_string()));
     }
 

@@ -15,7 +15,7 @@
 //! physical memory. Under `kcore_sync=none` the reader never freezes.
 
 use super::page_offline::PageOfflineFrozen;
-use super::WalkedPage;
+use super::{MemmapReader, WalkedPage};
 use crate::machine::Machine;
 use crate::page::{PageType, Pfn, PhysAddr, MAX_ORDER_NR_PAGES, PAGE_SIZE, PG_HWPOISON};
 use crate::sync::thread;
@@ -134,9 +134,12 @@ impl Machine {
         // looked at inside a read-side section; the copy reads page bytes,
         // not the memmap, and runs after it.
         let readable = {
-            let rcu = self.rcu().read_lock();
-            self.pfn_walker_page(&rcu, pfn)
-                .is_some_and(|p| !p.page().is_type(PageType::Offline) && !self.is_page_hwpoison(p))
+            let rcu = self.reader_rcu_lock();
+            self.pfn_walker_page(&rcu, pfn).is_some_and(|p| {
+                let ok = !p.page().is_type(PageType::Offline) && !self.is_page_hwpoison(p);
+                // A page whose memmap went under the check is not copied.
+                self.memmap_slot_done(&rcu, p.slot(), MemmapReader::Kcore) && ok
+            })
         };
         if !readable {
             return;
@@ -154,7 +157,7 @@ impl Machine {
         if p.page().test(PG_HWPOISON) {
             return true;
         }
-        let head = self.walked_folio(p).page();
+        let (_, head) = self.walked_folio(p);
         head.is_type(PageType::Hugetlb) && head.test(PG_HWPOISON)
     }
 }

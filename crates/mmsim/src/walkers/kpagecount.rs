@@ -5,7 +5,7 @@
 //! their `_mapcount` field holds the page type (`page_mapcount_is_type()`,
 //! default `CONFIG_PAGE_MAPCOUNT=y`).
 
-use super::WalkedPage;
+use super::{MemmapReader, WalkedPage};
 use crate::errno::KResult;
 use crate::machine::Machine;
 use crate::page::Pfn;
@@ -31,12 +31,16 @@ impl Machine {
     /// assert_eq!(free, vec![0u8; 16], "free pages are mapped nowhere");
     /// ```
     pub fn kpagecount_read(&self, offset: u64, count: u64) -> KResult<Vec<u8>> {
-        self.kpage_read(offset, count, |p| self.folio_precise_page_mapcount(p))
+        self.kpage_read(offset, count, MemmapReader::Kpagecount, |p| {
+            self.folio_precise_page_mapcount(p)
+        })
     }
 
     /// The /proc/kpagecount entry of one PFN (0 without an online memmap
     /// and at or beyond `max_dump_pfn`).
     pub fn kpagecount(&self, pfn: Pfn) -> u64 {
-        self.kpage_entry(pfn, |p| self.folio_precise_page_mapcount(p))
+        self.kpage_entry(pfn, MemmapReader::Kpagecount, |p| {
+            self.folio_precise_page_mapcount(p)
+        })
     }
 }

@@ -6,7 +6,7 @@
 //! them unless run with `-r`. `stable_page_flags()` translates one page's
 //! state into these bits the way 7.2 does.
 
-use super::{WalkedPage, KPMSIZE};
+use super::{MemmapReader, WalkedPage, KPMSIZE};
 use crate::errno::KResult;
 use crate::machine::Machine;
 use crate::page::{
@@ -15,6 +15,7 @@ use crate::page::{
     PG_OWNER_PRIV_1, PG_PRIVATE, PG_PRIVATE_2, PG_RECLAIM, PG_REFERENCED, PG_RESERVED,
     PG_SWAPBACKED, PG_SWAPCACHE, PG_UNEVICTABLE, PG_UPTODATE, PG_WRITEBACK,
 };
+use crate::vm::rmap::{head_anon, head_ksm};
 use crate::zone::buddy::find_buddy_containing;
 use std::io::Write;
 use std::path::Path;
@@ -164,10 +165,13 @@ impl Machine {
     ///
     /// MMAP from the mapcount, ANON and KSM from the anonymous mapping,
     /// ZERO_PAGE for the shared zero page.
+    ///
+    /// Safe on a poisoned slot (a memmap freed under the walker): every
+    /// other slot it reads is looked up with a fallible lookup, and a
+    /// poisoned zone or node number still names a zone of the machine.
     pub fn stable_page_flags(&self, p: WalkedPage<'_>) -> u64 {
         let page = p.page();
-        let folio = self.walked_folio(p);
-        let head = folio.page();
+        let (folio_pfn, head) = self.walked_folio(p);
         let k = head.flags_raw();
         let mut u = 0;
 
@@ -175,23 +179,23 @@ impl Machine {
         if head.mapcount() > 0 || self.walked_folio_word(p, 2) > 0 {
             u |= 1 << KPF_MMAP;
         }
-        if self.folio_test_anon(folio.pfn()) {
+        if head_anon(head) {
             u |= 1 << KPF_ANON;
-            if self.folio_test_ksm(folio.pfn()) {
+            if head_ksm(head) {
                 u |= 1 << KPF_KSM;
             }
         }
         if p.pfn() == self.zero_pfn() || self.is_huge_zero_pfn(p.pfn()) {
             u |= 1 << KPF_ZERO_PAGE;
         }
-        if folio.pfn() == p.pfn() {
+        if folio_pfn == p.pfn() {
             u |= kpf_copy_bit(k, KPF_COMPOUND_HEAD, PG_HEAD);
         } else {
             u |= 1 << KPF_COMPOUND_TAIL;
         }
         let large_rmappable = || {
             self.mem()
-                .pfn_to_page(folio.pfn() + 1)
+                .pfn_to_page(folio_pfn + 1)
                 .is_some_and(|first_tail| first_tail.test(PG_LARGE_RMAPPABLE))
         };
         if head.is_type(PageType::Hugetlb) {
@@ -263,13 +267,15 @@ impl Machine {
     /// assert_eq!(m.kpageflags_read(4, 8), Err(Errno::EINVAL));
     /// ```
     pub fn kpageflags_read(&self, offset: u64, count: u64) -> KResult<Vec<u8>> {
-        self.kpage_read(offset, count, |p| self.stable_page_flags(p))
+        self.kpage_read(offset, count, MemmapReader::Kpageflags, |p| {
+            self.stable_page_flags(p)
+        })
     }
 
     /// The /proc/kpageflags entry of one PFN (0 without an online memmap
     /// and at or beyond `max_dump_pfn`).
     pub fn kpageflags(&self, pfn: Pfn) -> u64 {
-        self.kpage_entry(pfn, |p| self.stable_page_flags(p))
+        self.kpage_entry(pfn, MemmapReader::Kpageflags, |p| self.stable_page_flags(p))
     }
 
     /// Writes the whole /proc/kpageflags to `path`: one native-endian u64

@@ -36,10 +36,13 @@
 //! a memmap slot inside a read-side section, and cannot keep the slot past
 //! it. Under `memmap_free=rcu` that is what keeps a hot-removed memmap from
 //! being poisoned under a walker; under mainline's `immediate` nobody waits
-//! for the section, which is the race. Each PFN is looked at in its own
-//! section (the kernel's walkers `cond_resched()` per page), and nothing
-//! inside one sleeps: kcore checks the page inside the section and copies
-//! its bytes, which are not the memmap, after it.
+//! for the section, which is the race — and every walker checks, when done
+//! with a PFN, that its memmap was not freed meanwhile, reporting a use
+//! after free if it was ([`lockless`]). Each PFN is looked at in its own
+//! section (the kernel's walkers `cond_resched()` per page; the compaction
+//! scanner, [`compact`], holds one per pageblock), and nothing inside one
+//! sleeps: kcore checks the page inside the section and copies its bytes,
+//! which are not the memmap, after it.
 //!
 //! # Locks, in order
 //!
@@ -53,28 +56,34 @@
 //! 3. an RCU read-side section, innermost (nothing sleeps inside it).
 //!
 //! Submodules, one per reader: [`kpageflags`], [`kpagecount`], [`kcore`],
+//! [`compact`] (the compaction scanner's `isolate_migratepages_block()`),
 //! [`pagemap`] (a process's /proc/PID/pagemap, and a view of one PTE);
 //! [`page_offline`] holds the freeze/begin protocol they share with drivers;
+//! [`lockless`] the use-after-free check every lockless reader makes;
 //! [`info`] renders zone, node, section and page state as named fields.
 
+pub mod compact;
 pub mod info;
 pub mod kcore;
 pub mod kpagecount;
 pub mod kpageflags;
+pub mod lockless;
 pub mod page_offline;
 pub mod pagemap;
 
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::{pfn_range, Page, Pfn};
-use crate::sparse::PAGES_PER_SECTION;
+use crate::page::{pfn_range, Page, Pfn, ZoneType};
+use crate::sparse::{MemmapSlot, PAGES_PER_SECTION};
 use crate::sync::RcuReadGuard;
 use crate::variant::PfnWalker;
 use std::ops::Range;
 
+pub use compact::IsolateStats;
 pub use info::Fields;
 pub use kcore::KcoreStep;
 pub use kpageflags::*;
+pub use lockless::MemmapReader;
 pub use page_offline::{PageOfflineBegun, PageOfflineFrozen};
 
 /// `KPMSIZE`: bytes per entry of /proc/kpageflags and /proc/kpagecount.
@@ -85,19 +94,24 @@ pub const KPMSIZE: u64 = 8;
 /// belong together.
 #[derive(Clone, Copy)]
 pub struct WalkedPage<'a> {
-    pfn: Pfn,
-    page: &'a Page,
+    slot: MemmapSlot<'a>,
 }
 
 impl<'a> WalkedPage<'a> {
     /// The frame number.
     pub fn pfn(&self) -> Pfn {
-        self.pfn
+        self.slot.pfn()
     }
 
     /// The memmap slot (`struct page`).
     pub fn page(&self) -> &'a Page {
-        self.page
+        self.slot.page()
+    }
+
+    /// The slot with its lookup generation, for
+    /// [`Machine::memmap_slot_done`].
+    pub fn slot(&self) -> &MemmapSlot<'a> {
+        &self.slot
     }
 }
 
@@ -107,7 +121,8 @@ impl Machine {
     /// where the `pfn_walker` variant is decided.
     ///
     /// The slot is borrowed from the read-side section `rcu`, inside which
-    /// the walker must finish with it.
+    /// the walker must finish with it, and end with
+    /// [`Machine::memmap_slot_done`].
     ///
     /// ```
     /// use mmsim::page::Pfn;
@@ -120,21 +135,27 @@ impl Machine {
     /// ```
     pub fn pfn_walker_page<'a>(
         &'a self,
-        _rcu: &'a RcuReadGuard<'_>,
+        rcu: &'a RcuReadGuard<'_>,
         pfn: Pfn,
     ) -> Option<WalkedPage<'a>> {
-        let page = match self.variants().pfn_walker {
-            PfnWalker::OnlinePage => self.mem().pfn_to_online_page(pfn),
-            // The proposal: pfn_to_online_page() = pfn_active() && zone !=
-            // ZONE_DEVICE, no pgmap slow path.
-            PfnWalker::Active => self
-                .mem()
-                .pfn_active(pfn)
-                .then(|| self.mem().pfn_to_page(pfn))
-                .flatten()
-                .filter(|p| p.zonenum() != crate::page::ZoneType::Device),
-        }?;
-        Some(WalkedPage { pfn, page })
+        let walker = self.variants().pfn_walker;
+        let usable = match walker {
+            PfnWalker::OnlinePage => self.mem().pfn_is_online(pfn),
+            PfnWalker::Active => self.mem().pfn_active(pfn),
+        };
+        if !usable {
+            return None;
+        }
+        let slot = self.mem().memmap_slot(rcu, pfn)?;
+        // The proposal: pfn_to_online_page() = pfn_active() && zone !=
+        // ZONE_DEVICE, no pgmap slow path. (Were the memmap freed under
+        // this read, None would still be a right answer: the section is
+        // gone.)
+        if walker == PfnWalker::Active && slot.page().zonenum() == ZoneType::Device {
+            return None;
+        }
+        self.memmap_reader_hook(pfn);
+        Some(WalkedPage { slot })
     }
 
     /// `get_max_dump_pfn()`: `round_up(max_pfn, PAGES_PER_SECTION)`. Early
@@ -167,14 +188,13 @@ impl Machine {
         &self,
         offset: u64,
         count: u64,
+        reader: MemmapReader,
         value: impl Fn(WalkedPage<'_>) -> u64,
     ) -> KResult<Vec<u8>> {
         let pfns = self.kpage_range(offset, count)?;
         let mut out = Vec::with_capacity(((pfns.end - pfns.start) * KPMSIZE) as usize);
         for pfn in pfn_range(pfns.start, pfns.end) {
-            let rcu = self.rcu().read_lock();
-            let v = self.pfn_walker_page(&rcu, pfn).map_or(0, &value);
-            drop(rcu);
+            let v = self.kpage_value(pfn, reader, &value);
             out.extend_from_slice(&v.to_ne_bytes());
         }
         Ok(out)
@@ -182,39 +202,61 @@ impl Machine {
 
     /// The entry a kpage read at `pfn * 8` returns; 0 also at or beyond
     /// `max_dump_pfn`, where a read would hit EOF.
-    fn kpage_entry(&self, pfn: Pfn, value: impl Fn(WalkedPage<'_>) -> u64) -> u64 {
+    fn kpage_entry(
+        &self,
+        pfn: Pfn,
+        reader: MemmapReader,
+        value: impl Fn(WalkedPage<'_>) -> u64,
+    ) -> u64 {
         if pfn >= self.max_dump_pfn() {
             return 0;
         }
-        let rcu = self.rcu().read_lock();
-        self.pfn_walker_page(&rcu, pfn).map_or(0, value)
+        self.kpage_value(pfn, reader, value)
     }
 
-    /// `page_folio()` for a walked page: the head of its compound page (the
-    /// page itself unless it is a tail). A tail whose head has no memmap slot
-    /// (a torn read of a page being split) is treated as its own folio.
+    /// One PFN of a kpage file, in its own read-side section: `value` of
+    /// the walker's page, 0 without one — and 0 after a use after free,
+    /// which is reported.
+    fn kpage_value(
+        &self,
+        pfn: Pfn,
+        reader: MemmapReader,
+        value: impl Fn(WalkedPage<'_>) -> u64,
+    ) -> u64 {
+        let rcu = self.reader_rcu_lock();
+        let Some(p) = self.pfn_walker_page(&rcu, pfn) else {
+            return 0;
+        };
+        let v = value(p);
+        if self.memmap_slot_done(&rcu, p.slot(), reader) {
+            v
+        } else {
+            0
+        }
+    }
+
     /// Folio metadata word `which` (1: entire mapcount, 2: large mapcount)
     /// of the large folio `p` belongs to; 0 for a small folio or a memmap
     /// that has gone.
     fn walked_folio_word(&self, p: WalkedPage<'_>, which: u64) -> i32 {
-        let folio = self.walked_folio(p);
-        if !folio.page().test(crate::page::PG_HEAD) {
+        let (head_pfn, head) = self.walked_folio(p);
+        if !head.test(crate::page::PG_HEAD) {
             return 0;
         }
         self.mem()
-            .pfn_to_page(folio.pfn() + which)
+            .pfn_to_page(head_pfn + which)
             .map_or(0, |t| t.tail_word())
     }
 
-    fn walked_folio<'a>(&'a self, p: WalkedPage<'a>) -> WalkedPage<'a> {
-        p.page
+    /// `page_folio()` for a walked page: the PFN and slot of the head of its
+    /// compound page (the page itself unless it is a tail). A tail whose
+    /// head has no memmap slot (a torn read of a page being split, or a
+    /// memmap freed under the walker) is treated as its own folio.
+    fn walked_folio<'a>(&'a self, p: WalkedPage<'a>) -> (Pfn, &'a Page) {
+        p.page()
             .compound_head()
-            .and_then(|pfn| {
-                self.mem()
-                    .pfn_to_page(pfn)
-                    .map(|page| WalkedPage { pfn, page })
-            })
-            .unwrap_or(p)
+            .and_then(|pfn| self.mem().pfn_to_page(pfn).map(|page| (pfn, page)))
+            .unwrap_or((p.pfn(), p.page()))
     }
 }
 

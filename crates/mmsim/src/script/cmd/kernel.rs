@@ -284,7 +284,8 @@ pub(crate) const FAMILY: Family = Family {
     ],
 };
 
-const ZONES: &[(&str, ZoneType)] = &[
+/// Zone names as scenarios write them.
+pub(super) const ZONES: &[(&str, ZoneType)] = &[
     ("DMA", ZoneType::Dma),
     ("DMA32", ZoneType::Dma32),
     ("Normal", ZoneType::Normal),

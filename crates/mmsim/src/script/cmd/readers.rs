@@ -1,15 +1,17 @@
 //! Readers of /proc: `kcore read|page`, `kpageflags`, `kpagecount`, and a
-//! process's `pagemap`, `pte`, `pfn` and `smaps`.
+//! process's `pagemap`, `pte`, `pfn` and `smaps`; and the other lockless
+//! PFN walker, the compaction scanner (`compact scan`).
 //!
 //! The formats are the model's (`walkers/`); this family only finds the process
 //! and mapping a line names. A /proc/kcore read streams in 1 MiB `read()`s, as
 //! a user-space reader with a 1 MiB buffer would.
 
+use super::kernel::ZONES;
 use super::{Cmd, CommandDoc, Family};
 use crate::errno::Errno;
-use crate::page::{Pfn, PhysAddr, PAGE_SIZE};
+use crate::page::{Pfn, PhysAddr, ZoneType, PAGE_SIZE};
 use crate::script::args::{Args, Parsed, Place};
-use crate::script::output::{host_io_errno, ok, text, ByteSink, CmdResult};
+use crate::script::output::{host_io_errno, ok, pick, text, ByteSink, CmdResult};
 use crate::script::world::World;
 
 /// A command of the readers family.
@@ -74,6 +76,15 @@ pub enum ReaderCmd {
         /// The mapping.
         name: String,
     },
+    /// `compact scan NODE ZONE [FIELD]`.
+    CompactScan {
+        /// The node.
+        node: u64,
+        /// The zone.
+        zone: ZoneType,
+        /// One counter alone.
+        field: Option<String>,
+    },
 }
 
 impl ReaderCmd {
@@ -89,6 +100,7 @@ impl ReaderCmd {
             ReaderCmd::Pte { .. } => "pte",
             ReaderCmd::Pfn { .. } => "pfn",
             ReaderCmd::Smaps { .. } => "smaps",
+            ReaderCmd::CompactScan { .. } => "compact scan",
         }
     }
 
@@ -118,6 +130,17 @@ pub(crate) const FAMILY: Family = Family {
         ("kpagecount", |a| {
             Ok(Cmd::Reader(ReaderCmd::Kpagecount {
                 pfn: a.number("PFN")?,
+            }))
+        }),
+        ("compact", |a| {
+            let sub = a.word("`scan`")?;
+            if sub.text != "scan" {
+                return Err(sub.unknown("compact"));
+            }
+            Ok(Cmd::Reader(ReaderCmd::CompactScan {
+                node: a.word("NODE")?.small()?,
+                zone: a.word("ZONE")?.keyword(ZONES)?,
+                field: a.field()?,
             }))
         }),
     ],
@@ -180,6 +203,10 @@ pub(crate) const FAMILY: Family = Family {
         CommandDoc {
             syntax: "P pfn PLACE",
             summary: "the PFN mapped there (EFAULT if none)",
+        },
+        CommandDoc {
+            syntax: "compact scan NODE DMA|DMA32|Normal|Movable [FIELD]",
+            summary: "isolate_migratepages_block() over the zone: scanned, referenced, isolatable, skipped",
         },
         CommandDoc {
             syntax: "P smaps NAME",
@@ -251,6 +278,10 @@ pub(crate) fn run(cmd: &ReaderCmd, w: &mut World, sink: &mut ByteSink) -> CmdRes
             let (mm, map) = w.procs.mapping(proc, name)?;
             text(m.smaps(&mm, map.addr, map.addr + map.size))
         }
+        ReaderCmd::CompactScan { node, zone, field } => pick(
+            &m.isolate_migratepages_scan(*node as usize, *zone)?.fields(),
+            field,
+        ),
     }
 }
 
