@@ -13,6 +13,9 @@
 //! or at least unpublished (rcu); the test joins the remover after the
 //! reader is done.
 
+mod common;
+
+use common::wait_until;
 use mmsim::errno::KResult;
 use mmsim::gup::{GupFlags, Pinned};
 use mmsim::hotplug::{OnlineType, Task};
@@ -21,7 +24,6 @@ use mmsim::sync::{thread, Arc, Mutex};
 use mmsim::variant::Variants;
 use mmsim::vm::{VM_READ, VM_WRITE};
 use mmsim::{Machine, MachineConfig};
-use std::time::{Duration, Instant};
 
 const GIB4: u64 = 4 << 30;
 const BLOCK: u64 = 128 << 20;
@@ -38,16 +40,6 @@ fn boot(variants: &[(&str, &str)]) -> Arc<Machine> {
     m.online_memory_block(&blk, OnlineType::OnlineMovable)
         .unwrap();
     Arc::new(m)
-}
-
-/// Spins (yielding) until `cond` holds. The deadline only turns a hang into a
-/// failure; nothing is asserted about time.
-fn wait_until(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        thread::yield_now();
-    }
 }
 
 /// How long the hook holds the reader.

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::wait_until;
+
 use common::{page_types, page_types_summary};
 use mmsim::errno::Errno;
 use mmsim::hotplug::owner::Mark;
@@ -19,7 +21,6 @@ use mmsim::zone::buddy::buddy_order;
 use mmsim::{Machine, MachineConfig};
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
 const GIB: u64 = 1 << 30;
 const MIB: u64 = 1 << 20;
@@ -47,19 +48,6 @@ fn entries(bytes: &[u8]) -> Vec<u64> {
         .chunks_exact(8)
         .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
         .collect()
-}
-
-/// Polls until `cond` holds. The bound (at least 60 s of 1 ms sleeps) only
-/// turns a hang into a failure; orderings are asserted with flags, never
-/// with time.
-fn wait_until(what: &str, cond: impl Fn() -> bool) {
-    for _ in 0..60_000 {
-        if cond() {
-            return;
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-    assert!(cond(), "gave up waiting until {what}");
 }
 
 /// True once a writer waits for (or holds) page_offline_rwsem: the rwsem

@@ -87,8 +87,6 @@ mod spinlock;
 
 pub use backend::{unscheduled, Arc, Weak};
 
-#[cfg(mmsim_shuttle)]
-pub use backend::set_step_hook;
 pub use completion::Completion;
 pub use condvar::Condvar;
 pub use mutex::{Mutex, MutexGuard};

@@ -24,8 +24,8 @@
 //!   step limit.
 //!
 //! Shuttle runs an execution's tasks one at a time on one OS thread, so the
-//! bookkeeping below (the parked spinners, the unscheduled tasks, the step
-//! hook) is plain thread-local state, and nothing in it is a scheduling
+//! bookkeeping below (the parked spinners, the unscheduled tasks) is plain
+//! thread-local state, and nothing in it is a scheduling
 //! point.
 //!
 //! Shuttle does not model weak memory: every access behaves as `SeqCst`.
@@ -35,7 +35,6 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 use std::cell::{Cell, RefCell};
-use std::panic::Location;
 
 use shuttle_engine::current::TaskId;
 use shuttle_engine::runtime::execution::ExecutionState;
@@ -67,11 +66,6 @@ std::thread_local! {
     static UNSCHEDULED: RefCell<Vec<(TaskId, u32)>> = const { RefCell::new(Vec::new()) };
     /// Set while any task is unscheduled: the fast path tests only this.
     static ANY_UNSCHEDULED: Cell<bool> = const { Cell::new(false) };
-    /// The explorer's hook, called at every scheduling point (see
-    /// [`set_step_hook`]).
-    static STEP_HOOK: RefCell<Option<Box<dyn FnMut(&'static Location<'static>)>>> =
-        const { RefCell::new(None) };
-    static HOOKED: Cell<bool> = const { Cell::new(false) };
 }
 
 fn current_task() -> Option<TaskId> {
@@ -86,9 +80,6 @@ pub(crate) fn sched_point() {
     if ANY_UNSCHEDULED.get() && is_unscheduled() {
         return;
     }
-    if HOOKED.get() {
-        call_step_hook(Location::caller());
-    }
     shuttle_engine::runtime::thread::continuation::switch();
 }
 
@@ -97,31 +88,6 @@ fn is_unscheduled() -> bool {
         return false;
     };
     UNSCHEDULED.with(|u| u.borrow().iter().any(|&(t, _)| t == me))
-}
-
-#[cold]
-fn call_step_hook(at: &'static Location<'static>) {
-    // Take the hook out while it runs, so that it may touch atomics itself.
-    let hook = STEP_HOOK.with(|h| h.borrow_mut().take());
-    if let Some(mut hook) = hook {
-        hook(at);
-        STEP_HOOK.with(|h| {
-            let mut slot = h.borrow_mut();
-            if slot.is_none() {
-                *slot = Some(hook);
-            }
-        });
-    }
-}
-
-/// Installs (or with `None` removes) a function called at every scheduling
-/// point of an atomic access, before the scheduler picks the next task, on
-/// the stack of the task about to be switched: the race explorer records
-/// the interleaving with it. Thread-local: it sees the executions run by
-/// the calling OS thread.
-pub fn set_step_hook(hook: Option<Box<dyn FnMut(&'static Location<'static>)>>) {
-    HOOKED.set(hook.is_some());
-    STEP_HOOK.with(|h| *h.borrow_mut() = hook);
 }
 
 /// After a write: unpark every spinner, which re-checks what it waits for.

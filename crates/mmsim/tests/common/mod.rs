@@ -161,3 +161,17 @@ pub fn page_types_summary(out: &[u8]) -> Vec<(u64, u64)> {
         })
         .collect()
 }
+
+/// Polls until `cond` holds. The bound (at least 60 s of 1 ms sleeps) only
+/// turns a hang into a failure; orderings are asserted with flags, never
+/// with time.
+#[allow(dead_code)]
+pub fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    for _ in 0..60_000 {
+        if cond() {
+            return;
+        }
+        thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert!(cond(), "gave up waiting until {what}");
+}
