@@ -19,6 +19,7 @@ pub mod memremap;
 pub mod oracle;
 pub mod page;
 pub mod physmem;
+pub mod race;
 pub mod script;
 pub mod sparse;
 pub mod sync;
