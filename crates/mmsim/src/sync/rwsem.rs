@@ -43,13 +43,15 @@
 //! - **Handoff** (`RWSEM_FLAG_HANDOFF`): the kernel lets the first waiter set
 //!   it after `RWSEM_WAIT_TIMEOUT` (4 ms) in the queue; then nobody steals
 //!   and the lock goes to that waiter. The model has no time. It counts
-//!   *lost wake-ups* instead: a front writer that was woken and found the
-//!   lock taken by a stealer `HANDOFF_AFTER_LOST_WAKEUPS` times sets the
-//!   handoff bit when it next fails (in `rwsem_try_write_lock`, where the
-//!   kernel sets it), and the bit is cleared when the front waiter gets the
-//!   lock. Kernel interleavings in which one waiter is robbed more often in
-//!   a row are unreachable here (in the kernel they need all the thefts to
-//!   fall within 4 ms); every interleaving with fewer thefts is reachable.
+//!   *lost wake-ups* instead: a front writer that is woken, runs and finds
+//!   the lock taken for the `HANDOFF_AFTER_LOST_WAKEUPS`-th time sets the
+//!   handoff bit (in `rwsem_try_write_lock`, where the kernel sets it), and
+//!   from then on nobody overtakes it; the bit is cleared when it gets the
+//!   lock. As in the kernel, only the waiter itself sets the bit when it
+//!   runs, so several thefts while it has not run yet count as one lost
+//!   wake-up. Kernel interleavings in which a waiter runs and loses more
+//!   often than that before its timeout are unreachable here; all others
+//!   (including never reaching the handoff) are reachable.
 //!   Front *readers* never set the handoff bit here: the kernel's readers
 //!   lose their grant only to a writer's optimistic spinning, which is not
 //!   modelled (a writer arriving in a release window queues, and queueing
@@ -87,7 +89,7 @@ use super::mutex::Mutex;
 /// lock by one wake-up.
 const MAX_READERS_WAKEUP: usize = 0x100;
 
-/// A front writer that is woken and finds the lock stolen for this many
+/// A front writer that is woken, runs and finds the lock taken this many
 /// times sets the handoff bit (the model's stand-in for `RWSEM_WAIT_TIMEOUT`).
 const HANDOFF_AFTER_LOST_WAKEUPS: u32 = 2;
 
@@ -949,6 +951,179 @@ mod tests {
 mod shuttle_tests {
     use super::*;
     use crate::sync::{thread, Arc};
+
+    /// The names of the threads that wrote, in order.
+    type Log = RwSem<Vec<&'static str>>;
+
+    /// Yields until `rwsem` has `n` waiters queued, or `also` holds (so that
+    /// a broken rwsem that lets the thread in at once fails the test's
+    /// assertion instead of hanging here).
+    fn wait_for_waiters<T>(rwsem: &RwSem<T>, n: usize, also: impl Fn() -> bool) {
+        while rwsem.state.lock().wait_list.len() < n && !also() {
+            thread::yield_now();
+        }
+    }
+
+    fn spawn_writer(log: &Arc<Log>, name: &'static str) -> thread::JoinHandle<()> {
+        let log = Arc::clone(log);
+        thread::spawn(move || log.down_write().push(name))
+    }
+
+    fn spawn_reader(log: &Arc<Log>) -> thread::JoinHandle<Vec<&'static str>> {
+        let log = Arc::clone(log);
+        thread::spawn(move || log.down_read().clone())
+    }
+
+    /// rwsem_mark_wake(): with a writer at the front, a release wakes only
+    /// that writer; the reader queued behind it enters after it.
+    fn front_writer_before_the_reader_behind_it() {
+        let log = Arc::new(Log::new(Vec::new()));
+        let holder = log.down_write();
+        let writer = spawn_writer(&log, "writer");
+        wait_for_waiters(&log, 1, || false);
+        let reader = spawn_reader(&log);
+        wait_for_waiters(&log, 2, || false);
+        drop(holder);
+        assert_eq!(
+            reader.join().unwrap(),
+            ["writer"],
+            "a reader queued behind a writer went first"
+        );
+        writer.join().unwrap();
+    }
+
+    #[test]
+    fn rwsem_front_writer_before_the_reader_behind_it_random() {
+        shuttle::check_random(front_writer_before_the_reader_behind_it, 300);
+    }
+
+    #[test]
+    fn rwsem_front_writer_before_the_reader_behind_it_pct() {
+        shuttle::check_pct(front_writer_before_the_reader_behind_it, 300, 3);
+    }
+
+    /// rwsem_mark_wake() since 5.11: with a reader at the front, the readers
+    /// queued on both sides of a writer enter together, before the writer.
+    fn readers_around_a_writer_enter_together() {
+        let log = Arc::new(Log::new(Vec::new()));
+        let holder = log.down_write();
+        let first = spawn_reader(&log);
+        wait_for_waiters(&log, 1, || false);
+        let writer = spawn_writer(&log, "writer");
+        wait_for_waiters(&log, 2, || false);
+        let second = spawn_reader(&log);
+        wait_for_waiters(&log, 3, || false);
+        drop(holder);
+        assert!(first.join().unwrap().is_empty());
+        assert!(
+            second.join().unwrap().is_empty(),
+            "the reader behind the writer was not woken with the front reader"
+        );
+        writer.join().unwrap();
+    }
+
+    #[test]
+    fn rwsem_readers_around_a_writer_enter_together_random() {
+        shuttle::check_random(readers_around_a_writer_enter_together, 300);
+    }
+
+    #[test]
+    fn rwsem_readers_around_a_writer_enter_together_pct() {
+        shuttle::check_pct(readers_around_a_writer_enter_together, 300, 3);
+    }
+
+    /// rwsem_read_trylock()/rwsem_down_read_slowpath(): a reader arriving
+    /// while readers hold the lock and a writer waits queues behind the
+    /// writer (writer preference; no stealing from a reader-owned lock).
+    fn new_reader_waits_for_the_queued_writer() {
+        let log = Arc::new(Log::new(Vec::new()));
+        let holder = log.down_read();
+        let writer = spawn_writer(&log, "writer");
+        wait_for_waiters(&log, 1, || false);
+        let reader_done = Arc::new(crate::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (log, done) = (Arc::clone(&log), Arc::clone(&reader_done));
+            thread::spawn(move || {
+                let seen = log.down_read().clone();
+                done.store(true, crate::sync::atomic::Ordering::Relaxed);
+                seen
+            })
+        };
+        wait_for_waiters(&log, 2, || {
+            reader_done.load(crate::sync::atomic::Ordering::Relaxed)
+        });
+        drop(holder);
+        assert_eq!(
+            reader.join().unwrap(),
+            ["writer"],
+            "a new reader overtook the queued writer"
+        );
+        writer.join().unwrap();
+    }
+
+    #[test]
+    fn rwsem_new_reader_waits_for_the_queued_writer_random() {
+        shuttle::check_random(new_reader_waits_for_the_queued_writer, 300);
+    }
+
+    #[test]
+    fn rwsem_new_reader_waits_for_the_queued_writer_pct() {
+        shuttle::check_pct(new_reader_waits_for_the_queued_writer, 300, 3);
+    }
+
+    /// Reachability: some schedule lets a reader that arrives after a writer
+    /// queued take the lock first (rwsem_down_read_slowpath()'s optimistic
+    /// lock stealing in the window between up_write() and the writer
+    /// running). Before 5.11, and in a model without stealing, no schedule
+    /// does, and this test fails.
+    #[test]
+    #[should_panic(expected = "reader stole the lock ahead of the queued writer")]
+    fn rwsem_reader_can_steal_ahead_of_the_woken_writer() {
+        shuttle::check_random(
+            || {
+                let log = Arc::new(Log::new(Vec::new()));
+                let holder = log.down_write();
+                let writer = spawn_writer(&log, "writer");
+                wait_for_waiters(&log, 1, || false);
+                let reader = spawn_reader(&log);
+                drop(holder);
+                let seen = reader.join().unwrap();
+                writer.join().unwrap();
+                assert_eq!(
+                    seen,
+                    ["writer"],
+                    "reader stole the lock ahead of the queued writer"
+                );
+            },
+            1000,
+        );
+    }
+
+    /// Reachability: some schedule lets a writer that arrives after another
+    /// writer queued take the lock first (its first rwsem_try_write_lock()
+    /// finds the lock free in the release window).
+    #[test]
+    #[should_panic(expected = "writer stole the lock ahead of the queued writer")]
+    fn rwsem_writer_can_steal_ahead_of_the_woken_writer() {
+        shuttle::check_random(
+            || {
+                let log = Arc::new(Log::new(Vec::new()));
+                let holder = log.down_write();
+                let first = spawn_writer(&log, "first");
+                wait_for_waiters(&log, 1, || false);
+                let second = spawn_writer(&log, "second");
+                drop(holder);
+                first.join().unwrap();
+                second.join().unwrap();
+                assert_eq!(
+                    *log.down_read(),
+                    ["first", "second"],
+                    "writer stole the lock ahead of the queued writer"
+                );
+            },
+            1000,
+        );
+    }
 
     #[test]
     fn rwsem_protocol_under_every_schedule() {
