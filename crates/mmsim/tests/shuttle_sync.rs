@@ -164,6 +164,13 @@ fn hot_remove_against_walkers_pct() {
 
 // ----- the primitives one by one (issue 11, item 5) ------------------------
 
+/// Runs `scenario` under shuttle's random scheduler and under PCT (depth 3),
+/// `schedules` times each.
+fn random_and_pct(scenario: fn(), schedules: usize) {
+    shuttle::check_random(scenario, schedules);
+    shuttle::check_pct(scenario, schedules, 3);
+}
+
 /// Ids of the objects an RCU-protected pointer can name: the initial one and
 /// one installed by each updater.
 const OBJECTS: usize = 3;
@@ -270,19 +277,10 @@ fn rcu_grace_periods_against_nested_and_concurrent_readers() {
 }
 
 #[test]
-fn rcu_grace_periods_against_nested_and_concurrent_readers_random() {
-    shuttle::check_random(
+fn rcu_grace_periods_against_nested_and_concurrent_readers_random_and_pct() {
+    random_and_pct(
         rcu_grace_periods_against_nested_and_concurrent_readers,
         1000,
-    );
-}
-
-#[test]
-fn rcu_grace_periods_against_nested_and_concurrent_readers_pct() {
-    shuttle::check_pct(
-        rcu_grace_periods_against_nested_and_concurrent_readers,
-        1000,
-        3,
     );
 }
 
@@ -346,13 +344,8 @@ fn percpu_rwsem_writer_excludes_readers_readers_share() {
 }
 
 #[test]
-fn percpu_rwsem_writer_excludes_readers_readers_share_random() {
-    shuttle::check_random(percpu_rwsem_writer_excludes_readers_readers_share, 1000);
-}
-
-#[test]
-fn percpu_rwsem_writer_excludes_readers_readers_share_pct() {
-    shuttle::check_pct(percpu_rwsem_writer_excludes_readers_readers_share, 1000, 3);
+fn percpu_rwsem_writer_excludes_readers_readers_share_random_and_pct() {
+    random_and_pct(percpu_rwsem_writer_excludes_readers_readers_share, 1000);
 }
 
 /// `read_seqcount_begin`/`read_seqcount_retry`: a reader accepts a pair
@@ -391,13 +384,8 @@ fn seqcount_reader_never_accepts_a_torn_pair() {
 }
 
 #[test]
-fn seqcount_reader_never_accepts_a_torn_pair_random() {
-    shuttle::check_random(seqcount_reader_never_accepts_a_torn_pair, 1000);
-}
-
-#[test]
-fn seqcount_reader_never_accepts_a_torn_pair_pct() {
-    shuttle::check_pct(seqcount_reader_never_accepts_a_torn_pair, 1000, 3);
+fn seqcount_reader_never_accepts_a_torn_pair_random_and_pct() {
+    random_and_pct(seqcount_reader_never_accepts_a_torn_pair, 1000);
 }
 
 /// `page_ref_freeze` against `get_page_unless_zero`: while the count is
@@ -438,13 +426,8 @@ fn page_ref_freeze_against_try_get() {
 }
 
 #[test]
-fn page_ref_freeze_against_try_get_random() {
-    shuttle::check_random(page_ref_freeze_against_try_get, 1000);
-}
-
-#[test]
-fn page_ref_freeze_against_try_get_pct() {
-    shuttle::check_pct(page_ref_freeze_against_try_get, 1000, 3);
+fn page_ref_freeze_against_try_get_random_and_pct() {
+    random_and_pct(page_ref_freeze_against_try_get, 1000);
 }
 
 /// Reachability of both `page_ref_freeze` outcomes, so the test above

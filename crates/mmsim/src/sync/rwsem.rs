@@ -952,6 +952,13 @@ mod shuttle_tests {
     use super::*;
     use crate::sync::{thread, Arc};
 
+    /// Runs `scenario` under shuttle's random scheduler and under PCT (depth 3),
+    /// `schedules` times each.
+    fn random_and_pct(scenario: fn(), schedules: usize) {
+        shuttle::check_random(scenario, schedules);
+        shuttle::check_pct(scenario, schedules, 3);
+    }
+
     /// The names of the threads that wrote, in order.
     type Log = RwSem<Vec<&'static str>>;
 
@@ -993,13 +1000,8 @@ mod shuttle_tests {
     }
 
     #[test]
-    fn rwsem_front_writer_before_the_reader_behind_it_random() {
-        shuttle::check_random(front_writer_before_the_reader_behind_it, 300);
-    }
-
-    #[test]
-    fn rwsem_front_writer_before_the_reader_behind_it_pct() {
-        shuttle::check_pct(front_writer_before_the_reader_behind_it, 300, 3);
+    fn rwsem_front_writer_before_the_reader_behind_it() {
+        random_and_pct(front_writer_before_the_reader_behind_it, 300);
     }
 
     /// rwsem_mark_wake() since 5.11: with a reader at the front, the readers
@@ -1023,13 +1025,8 @@ mod shuttle_tests {
     }
 
     #[test]
-    fn rwsem_readers_around_a_writer_enter_together_random() {
-        shuttle::check_random(readers_around_a_writer_enter_together, 300);
-    }
-
-    #[test]
-    fn rwsem_readers_around_a_writer_enter_together_pct() {
-        shuttle::check_pct(readers_around_a_writer_enter_together, 300, 3);
+    fn rwsem_readers_around_a_writer_enter_together() {
+        random_and_pct(readers_around_a_writer_enter_together, 300);
     }
 
     /// rwsem_read_trylock()/rwsem_down_read_slowpath(): a reader arriving
@@ -1062,13 +1059,8 @@ mod shuttle_tests {
     }
 
     #[test]
-    fn rwsem_new_reader_waits_for_the_queued_writer_random() {
-        shuttle::check_random(new_reader_waits_for_the_queued_writer, 300);
-    }
-
-    #[test]
-    fn rwsem_new_reader_waits_for_the_queued_writer_pct() {
-        shuttle::check_pct(new_reader_waits_for_the_queued_writer, 300, 3);
+    fn rwsem_new_reader_waits_for_the_queued_writer() {
+        random_and_pct(new_reader_waits_for_the_queued_writer, 300);
     }
 
     /// Reachability: some schedule lets a reader that arrives after a writer
