@@ -262,6 +262,9 @@ impl Machine {
         let mut free_left = 0u64;
         let owned = self.owner_allocated();
         let init = self.variants().memmap_init;
+        // One snapshot of the System RAM resources, not a lock per page.
+        let ram_ranges: Vec<_> = self.resources().into_iter().map(|r| r.range).collect();
+        let is_ram = |pfn: Pfn| ram_ranges.iter().any(|r| r.contains(&pfn.phys().0));
         let mut pfn = start;
         while pfn < end {
             let Some(p) = self.mem().pfn_to_online_page(pfn) else {
@@ -272,7 +275,7 @@ impl Machine {
                 pfn = pfn + 1;
                 continue;
             }
-            let ram = self.system_ram_pages(pfn, pfn + 1) == 1;
+            let ram = is_ram(pfn);
             if ram {
                 present += 1;
             }
