@@ -35,7 +35,7 @@
 //! |---|---|---|
 //! | [`SpinLock`] | `spinlock_t` | spinning (then yielding: model threads can be preempted) |
 //! | [`Mutex`] + [`Condvar`] | `struct mutex`, wait queues | sleeping |
-//! | [`RwSem`] | `struct rw_semaphore`, writer preference | sleeping |
+//! | [`RwSem`] | `struct rw_semaphore` as since 5.11: one FIFO of waiters, reader and writer lock stealing, handoff, all queued readers woken together | sleeping |
 //! | [`PercpuRwSem`] | `struct percpu_rw_semaphore` (`mem_hotplug_lock`) | readers: per-CPU counters; sleeping on contention |
 //! | [`SeqCount`] | `seqcount_t` | readers retry |
 //! | [`Completion`] | `struct completion` | sleeping |
@@ -86,6 +86,9 @@ mod seqcount;
 mod spinlock;
 
 pub use backend::{unscheduled, Arc, Weak};
+
+#[cfg(mmsim_shuttle)]
+pub use backend::reset_execution_state;
 
 pub use completion::Completion;
 pub use condvar::Condvar;

@@ -15,8 +15,8 @@
 //! backend) with a call into shuttle's scheduler before every access:
 //!
 //! - every load, store, read-modify-write and fence is a scheduling point,
-//!   unless the calling task is inside [`unscheduled`] (bulk initialisation
-//!   of memory that no other task can reach yet);
+//!   unless a task is inside [`unscheduled`] (bulk initialisation of memory
+//!   that no other task can reach yet, a race's set-up and teardown);
 //! - every write wakes the tasks parked in [`snooze`]. A spin-wait on the
 //!   std backend spins, yields and sleeps; here it parks until some atomic
 //!   is written, so if the awaited write never comes, every task ends up
@@ -24,7 +24,7 @@
 //!   step limit.
 //!
 //! Shuttle runs an execution's tasks one at a time on one OS thread, so the
-//! bookkeeping below (the parked spinners, the unscheduled tasks) is plain
+//! bookkeeping below (the parked spinners, the unscheduled scopes) is plain
 //! thread-local state, and nothing in it is a scheduling
 //! point.
 //!
@@ -62,32 +62,22 @@ pub(crate) const RCU_GP_THREAD: bool = true;
 std::thread_local! {
     /// Tasks parked in `snooze`, to unpark at the next atomic write.
     static SPINNERS: RefCell<Vec<TaskId>> = const { RefCell::new(Vec::new()) };
-    /// Tasks inside `unscheduled` (with their nesting depth).
-    static UNSCHEDULED: RefCell<Vec<(TaskId, u32)>> = const { RefCell::new(Vec::new()) };
-    /// Set while any task is unscheduled: the fast path tests only this.
-    static ANY_UNSCHEDULED: Cell<bool> = const { Cell::new(false) };
+    /// How many `unscheduled` scopes are open (over all tasks).
+    static UNSCHEDULED: Cell<u32> = const { Cell::new(0) };
 }
 
 fn current_task() -> Option<TaskId> {
     shuttle_engine::current::get_current_task()
 }
 
-/// A scheduling point for an access to shared memory, unless the calling
-/// task is inside [`unscheduled`].
+/// A scheduling point for an access to shared memory, unless some task is
+/// inside [`unscheduled`].
 #[inline]
 #[track_caller]
 pub(crate) fn sched_point() {
-    if ANY_UNSCHEDULED.get() && is_unscheduled() {
-        return;
+    if UNSCHEDULED.get() == 0 {
+        shuttle_engine::runtime::thread::continuation::switch();
     }
-    shuttle_engine::runtime::thread::continuation::switch();
-}
-
-fn is_unscheduled() -> bool {
-    let Some(me) = current_task() else {
-        return false;
-    };
-    UNSCHEDULED.with(|u| u.borrow().iter().any(|&(t, _)| t == me))
 }
 
 /// After a write: unpark every spinner, which re-checks what it waits for.
@@ -115,39 +105,32 @@ fn wrote() {
     }
 }
 
-/// Runs `f` with the calling task's atomic accesses not being scheduling
-/// points: for initialising or poisoning memory that no other task can see
-/// yet, where a scheduling point per word only lengthens schedules. Lock
-/// operations inside stay scheduling points.
+/// Runs `f` with atomic accesses not being scheduling points: for
+/// initialising or poisoning memory that no other task can see yet, and
+/// for a race's set-up and teardown, where a scheduling point per word
+/// only lengthens schedules. Lock operations inside stay scheduling points;
+/// should one switch to another task, that task's atomic accesses are not
+/// scheduling points either until `f` returns (fewer interleavings, never
+/// a wrong one: every access still happens, in one task at a time). The
+/// flag is one counter, so the check on every access is a plain load.
 pub fn unscheduled<R>(f: impl FnOnce() -> R) -> R {
-    let Some(me) = current_task() else {
-        return f();
-    };
-    UNSCHEDULED.with(|u| {
-        let mut u = u.borrow_mut();
-        match u.iter_mut().find(|(t, _)| *t == me) {
-            Some((_, depth)) => *depth += 1,
-            None => u.push((me, 1)),
-        }
-    });
-    ANY_UNSCHEDULED.set(true);
-    struct Leave(TaskId);
+    struct Leave;
     impl Drop for Leave {
         fn drop(&mut self) {
-            UNSCHEDULED.with(|u| {
-                let mut u = u.borrow_mut();
-                if let Some(i) = u.iter().position(|&(t, _)| t == self.0) {
-                    u[i].1 -= 1;
-                    if u[i].1 == 0 {
-                        u.swap_remove(i);
-                    }
-                }
-                ANY_UNSCHEDULED.set(!u.is_empty());
-            });
+            UNSCHEDULED.set(UNSCHEDULED.get() - 1);
         }
     }
-    let _leave = Leave(me);
+    UNSCHEDULED.set(UNSCHEDULED.get() + 1);
+    let _leave = Leave;
     f()
+}
+
+/// Forgets the bookkeeping of an execution that ended by a panic (its
+/// tasks' stacks may be dropped without unwinding, leaving `unscheduled`
+/// scopes open and spinners registered). Call before each execution.
+pub fn reset_execution_state() {
+    UNSCHEDULED.set(0);
+    SPINNERS.with(|s| s.borrow_mut().clear());
 }
 
 /// The atomic types: std's, each access a scheduling point.
