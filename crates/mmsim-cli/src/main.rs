@@ -5,6 +5,8 @@
 //! any more (`mmsim run --verbose | head`) ends the program quietly with the
 //! status the run had.
 
+mod explore;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +53,20 @@ Exit status: 0 all held, 1 an expectation, command or check failed, 2 bad input.
         #[arg(long = "variant", value_name = "KEY=VALUE")]
         variants: Vec<String>,
     },
+    /// The named races: their seed threads, what they check, the variants
+    /// that break and hold them, and their mutants.
+    Races {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Explore a race under shuttle's schedulers (the explorer build, built
+    /// on first use from a checkout); replay a failing schedule; merge the
+    /// summaries of a campaign's shards.
+    #[command(
+        after_help = "Exit status: 0 every schedule clean (or a replay that no longer fails), 1 a schedule broke the race (replay file written, interleaving printed), 2 bad input."
+    )]
+    Explore(explore::ExploreArgs),
     /// Help on a topic: `commands` lists every scenario command, `variants`
     /// every protocol variant; `run` shows its options.
     Help {
@@ -76,6 +92,8 @@ fn main() -> ExitCode {
             variants,
         } => run(&files, verbose, json, &variants),
         Command::Help { topic } => help(topic.as_deref()),
+        Command::Races { json } => explore::races(json),
+        Command::Explore(args) => explore::explore(&args),
     }
 }
 
@@ -101,6 +119,13 @@ fn help(topic: Option<&str>) -> ExitCode {
 }
 
 fn run(files: &[PathBuf], verbose: bool, json: bool, variants: &[String]) -> ExitCode {
+    if cfg!(mmsim_shuttle) {
+        eprintln!(
+            "mmsim: this is the explorer build (--cfg mmsim_shuttle): it runs `explore` and \
+             `races`; run scenarios with the normal build"
+        );
+        return ExitCode::from(2);
+    }
     let mut opts = RunOptions::new(verbose);
     for v in variants {
         if let Err(e) = opts.set_variant(v) {

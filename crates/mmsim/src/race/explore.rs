@@ -30,35 +30,16 @@
 //! consecutive steps of one task into one numbered step listing the
 //! functions it went through, which is the interleaving a person reads.
 
+use super::campaign::{Failure, SchedulerKind, Summary};
 use super::{Race, RaceCtx, VIOLATION};
-use serde::{Deserialize, Serialize};
 use shuttle::scheduler::{PctScheduler, RandomScheduler, ReplayScheduler, Schedule, Scheduler};
 use shuttle::{Config, FailurePersistence, MaxSteps, Runner};
 use shuttle_engine::scheduler::serialization::{deserialize_schedule, serialize_schedule};
 use shuttle_engine::scheduler::{Task, TaskId};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
-
-/// Which of shuttle's schedulers draws the schedules.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SchedulerKind {
-    /// Uniformly random choice at every scheduling point.
-    Random,
-    /// Probabilistic concurrency testing with this bug depth.
-    Pct(usize),
-}
-
-impl fmt::Display for SchedulerKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SchedulerKind::Random => f.write_str("random"),
-            SchedulerKind::Pct(d) => write!(f, "pct:{d}"),
-        }
-    }
-}
 
 /// One campaign (or one shard of one).
 #[derive(Clone, Debug)]
@@ -80,54 +61,7 @@ pub struct ExploreConfig {
 impl ExploreConfig {
     /// The seed this shard's scheduler draws from: distinct per shard.
     pub fn shard_seed(&self) -> u64 {
-        splitmix64(self.seed ^ splitmix64(self.shard.0.wrapping_add(1)))
-    }
-}
-
-/// A failing execution: enough to replay it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Failure {
-    /// Which execution of the shard (from 1).
-    pub execution: u64,
-    /// The panic message (a violation starts with [`VIOLATION`]).
-    pub message: String,
-    /// The schedule, in shuttle's serialised form.
-    pub schedule: String,
-}
-
-/// What a shard did.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Summary {
-    /// The race.
-    pub race: String,
-    /// The variants, as `KEY=VALUE` pairs.
-    pub variants: Vec<String>,
-    /// The mutant, if any.
-    pub mutant: Option<String>,
-    /// The scheduler.
-    pub scheduler: SchedulerKind,
-    /// The campaign seed.
-    pub seed: u64,
-    /// This shard's seed.
-    pub shard_seed: u64,
-    /// `[index, count]`.
-    pub shard: [u64; 2],
-    /// Executions run (up to and including a failing one).
-    pub schedules: u64,
-    /// Wall-clock seconds.
-    pub seconds: f64,
-    /// The first failing execution, if any.
-    pub failure: Option<Failure>,
-}
-
-impl Summary {
-    /// Executions per second.
-    pub fn rate(&self) -> f64 {
-        if self.seconds > 0.0 {
-            self.schedules as f64 / self.seconds
-        } else {
-            0.0
-        }
+        super::campaign::shard_seed(self.seed, self.shard.0)
     }
 }
 
@@ -163,7 +97,7 @@ struct Recorder {
     names: HashMap<TaskId, String>,
     pending: HashMap<TaskId, String>,
     steps: Vec<Step>,
-    symbols: HashMap<usize, Option<String>>,
+    symbols: HashMap<usize, Frame>,
 }
 
 /// The scheduler shuttle drives: the inner one decides, the recorder keeps
@@ -176,6 +110,7 @@ struct Recording {
 impl Scheduler for Recording {
     fn new_execution(&mut self) -> Option<Schedule> {
         let schedule = self.inner.new_execution()?;
+        crate::sync::reset_execution_state();
         let mut rec = self.rec.borrow_mut();
         rec.current = Some(schedule.clone());
         rec.executions += 1;
@@ -239,8 +174,10 @@ impl Recorder {
         self.steps.push(Step { task, function });
     }
 
-    /// The innermost model function on the calling stack (outside `sync`
-    /// and this module), with its caller for context.
+    /// The innermost model function on the calling stack (outside `sync`,
+    /// the harness and the low-level accessors), with its caller for
+    /// context. The walk stops at the task's first frame: past it the
+    /// unwinder would wander into the scheduler's stack.
     fn model_function_here(&mut self) -> String {
         let mut ips = Vec::with_capacity(48);
         backtrace::trace(|frame| {
@@ -248,53 +185,88 @@ impl Recorder {
             ips.len() < 96
         });
         let mut found: Vec<String> = Vec::new();
+        let mut accessor: Option<String> = None;
         for ip in ips {
-            let name = self
+            let frame = self
                 .symbols
                 .entry(ip)
-                .or_insert_with(|| model_symbol(ip))
+                .or_insert_with(|| classify(ip))
                 .clone();
-            if let Some(name) = name {
-                if found.last() != Some(&name) {
-                    found.push(name);
+            match frame {
+                Frame::Boundary if !found.is_empty() || accessor.is_some() => break,
+                Frame::Accessor(name) if found.is_empty() && accessor.is_none() => {
+                    accessor = Some(name);
                 }
-                if found.len() == 2 {
-                    break;
+                Frame::Model(name) => {
+                    if found.last() != Some(&name) {
+                        found.push(name);
+                    }
+                    if found.len() == 2 {
+                        break;
+                    }
                 }
+                _ => {}
             }
         }
-        match found.len() {
-            0 => "(outside the model)".to_owned(),
-            1 => found.remove(0),
+        match (found.len(), accessor) {
+            (0, Some(a)) => a,
+            (0, None) => "(outside the model)".to_owned(),
+            (1, _) => found.remove(0),
             _ => format!("{} ← {}", found[0], found[1]),
         }
     }
 }
 
-/// The short name of the model function at `ip`, or None if it is not one
-/// to show (std, shuttle, `sync`, the race harness).
-fn model_symbol(ip: usize) -> Option<String> {
-    let mut out = None;
+/// What a stack frame is to the printed interleaving.
+#[derive(Clone, Debug)]
+enum Frame {
+    /// A model function worth naming.
+    Model(String),
+    /// A low-level accessor (page, physmem, sparse lookups): named only if
+    /// nothing above it is.
+    Accessor(String),
+    /// The scheduler or a task's entry: the task's own stack ends here.
+    Boundary,
+    /// Anything else (std, the harness, closures).
+    Other,
+}
+
+/// Classifies the frame at `ip` (of an inlined chain, the innermost model
+/// function wins).
+fn classify(ip: usize) -> Frame {
+    let mut out = Frame::Other;
     backtrace::resolve(ip as *mut std::ffi::c_void, |sym| {
-        if out.is_some() {
+        if matches!(out, Frame::Model(_)) {
             return;
         }
         let Some(name) = sym.name() else { return };
         let full = format!("{name:#}");
-        if !full.starts_with("mmsim::")
-            && !full.starts_with("<mmsim::")
-            && !full.contains(" as mmsim::")
-        {
+        if full.contains("shuttle_engine::runtime") || full.contains("corosensei") {
+            if matches!(out, Frame::Other) {
+                out = Frame::Boundary;
+            }
             return;
         }
-        if full.contains("mmsim::sync::")
-            || full.contains("mmsim::race::explore")
+        let model = full.starts_with("mmsim::") || full.starts_with("<mmsim::");
+        if !model
+            || full.contains("mmsim::sync::")
+            || full.contains("::explore::")
             || full.contains("mmsim::race::RaceCtx")
+            || full.contains("mmsim::race::join")
+            || full.contains("mmsim::main")
             || full.contains("{{closure}}")
         {
             return;
         }
-        out = Some(short_name(&full));
+        let short = short_name(&full);
+        let low_level = ["mmsim::page::", "mmsim::physmem::", "mmsim::sparse::"]
+            .iter()
+            .any(|m| full.starts_with(m) || full.starts_with(&format!("<{m}")));
+        out = if low_level {
+            Frame::Accessor(short)
+        } else {
+            Frame::Model(short)
+        };
     });
     out
 }
@@ -321,8 +293,28 @@ std::thread_local! {
     static PANIC_MESSAGE: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
+/// Runs `f` with standard error pointed at /dev/null (shuttle prints a
+/// line or two per failing execution, which the explorer reports itself).
+fn stderr_silenced<R>(f: impl FnOnce() -> R) -> R {
+    let saved = rustix::io::dup(rustix::stdio::stderr()).ok();
+    let null = rustix::fs::open(
+        "/dev/null",
+        rustix::fs::OFlags::WRONLY,
+        rustix::fs::Mode::empty(),
+    )
+    .ok();
+    if let (Some(_), Some(null)) = (&saved, &null) {
+        let _ = rustix::stdio::dup2_stderr(null);
+    }
+    let r = f();
+    if let Some(saved) = &saved {
+        let _ = rustix::stdio::dup2_stderr(saved);
+    }
+    r
+}
+
 /// Runs `f` with a panic hook that records the first panic's message
-/// instead of printing it.
+/// instead of printing it, and shuttle's own reports silenced.
 fn quietly<R>(f: impl FnOnce() -> R) -> R {
     let previous = panic::take_hook();
     panic::set_hook(Box::new(|info| {
@@ -344,7 +336,7 @@ fn quietly<R>(f: impl FnOnce() -> R) -> R {
             }
         });
     }));
-    let r = f();
+    let r = stderr_silenced(f);
     panic::set_hook(previous);
     r
 }
@@ -394,12 +386,7 @@ pub fn explore(race: &'static Race, cfg: &ExploreConfig) -> Summary {
     });
     Summary {
         race: race.name.to_owned(),
-        variants: cfg
-            .ctx
-            .variants
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect(),
+        variants: non_default(&cfg.ctx.variants),
         mutant: cfg.ctx.mutant.map(str::to_owned),
         scheduler: cfg.scheduler,
         seed: cfg.seed,
@@ -409,6 +396,17 @@ pub fn explore(race: &'static Race, cfg: &ExploreConfig) -> Summary {
         seconds,
         failure,
     }
+}
+
+/// The settings that differ from mainline, as `KEY=VALUE`.
+pub fn non_default(variants: &crate::variant::Variants) -> Vec<String> {
+    let mainline = crate::variant::Variants::default();
+    variants
+        .iter()
+        .zip(mainline.iter())
+        .filter(|(a, b)| a != b)
+        .map(|((k, v), _)| format!("{k}={v}"))
+        .collect()
 }
 
 /// The message of the panic that ended an execution: the first one
@@ -529,12 +527,4 @@ pub fn check_determinism(race: &'static Race, ctx: &RaceCtx, schedules: usize) {
     let ctx = ctx.clone();
     let body = race.run;
     shuttle::check_uncontrolled_nondeterminism(move || body(&ctx), schedules);
-}
-
-/// SplitMix64: spreads a counter over 64 bits.
-pub fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }

@@ -29,6 +29,7 @@
 //! the holding design (its protection removed by a hidden knob) that must be
 //! found too, so that "clean" means something. `mmsim races` prints it.
 
+pub mod campaign;
 pub mod gup_fast_vs_fork;
 pub mod gup_fast_vs_unmap;
 
