@@ -199,7 +199,7 @@ impl Fences {
     }
 }
 
-thread_local! {
+crate::sync::task_local! {
     static ACCESSOR: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 

@@ -288,6 +288,7 @@ fn short_name(full: &str) -> String {
     full[last..].to_owned()
 }
 
+// Per OS thread on purpose: the explorer runs outside shuttle's tasks.
 std::thread_local! {
     /// The first panic message of the execution in progress.
     static PANIC_MESSAGE: RefCell<Option<String>> = const { RefCell::new(None) };

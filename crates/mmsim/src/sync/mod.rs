@@ -87,6 +87,11 @@ mod spinlock;
 
 pub use backend::{unscheduled, Arc, Weak};
 
+/// `thread_local!` of the selected backend: per OS thread, or per shuttle
+/// task (shuttle runs every task on one OS thread, so a std thread-local
+/// would leak one task's state into another's).
+pub(crate) use backend::thread_local as task_local;
+
 #[cfg(mmsim_shuttle)]
 pub use backend::reset_execution_state;
 
