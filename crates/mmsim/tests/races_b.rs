@@ -10,6 +10,16 @@ use mmsim::race::explore::{self, ExploreConfig, SchedulerKind, Summary};
 use mmsim::race::{apply_settings, find, RaceCtx};
 
 fn campaign(race: &str, settings: &str, schedules: u64, scheduler: SchedulerKind) -> Summary {
+    campaign_seed(race, settings, schedules, scheduler, 1)
+}
+
+fn campaign_seed(
+    race: &str,
+    settings: &str,
+    schedules: u64,
+    scheduler: SchedulerKind,
+    seed: u64,
+) -> Summary {
     let race = find(race).unwrap();
     let mut ctx = RaceCtx::default();
     apply_settings(&mut ctx.variants, settings).unwrap();
@@ -18,7 +28,7 @@ fn campaign(race: &str, settings: &str, schedules: u64, scheduler: SchedulerKind
         &ExploreConfig {
             ctx,
             schedules,
-            seed: 1,
+            seed,
             shard: (0, 1),
             scheduler,
             max_steps: 2_000_000,
@@ -39,7 +49,10 @@ fn probe(race: &str, settings: &str, schedules: u64, s: SchedulerKind) -> Summar
 }
 
 fn env_u64(k: &str, d: u64) -> u64 {
-    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
 }
 
 #[test]
@@ -49,5 +62,27 @@ fn probe_kcore_vs_fake_offline() {
     for s in [SchedulerKind::Pct(3), SchedulerKind::Random] {
         probe("kcore-vs-fake-offline", "kcore_sync=none", n, s);
     }
-    probe("kcore-vs-fake-offline", "kcore_sync=rwsem", c, SchedulerKind::Pct(3));
+    probe(
+        "kcore-vs-fake-offline",
+        "kcore_sync=rwsem",
+        c,
+        SchedulerKind::Pct(3),
+    );
+}
+
+#[test]
+fn probe_kcore_vs_fake_offline_seeds() {
+    let seeds = env_u64("PROBE_SEEDS", 0);
+    let mut found = Vec::new();
+    for seed in 1..=seeds {
+        let r = campaign_seed(
+            "kcore-vs-fake-offline",
+            "kcore_sync=none",
+            1000,
+            SchedulerKind::Pct(3),
+            seed,
+        );
+        found.push(r.failure.map(|f| f.execution));
+    }
+    eprintln!("pct:3 schedules to first find per seed: {found:?}");
 }

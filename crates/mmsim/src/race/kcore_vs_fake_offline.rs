@@ -17,9 +17,10 @@
 //!
 //! Set-up (quiet): a 256 MiB machine that onlines added memory movable, a
 //! 128 MiB virtio-mem device (2 MiB blocks, UNPLUGGED_INACCESSIBLE) at
-//! 4 GiB, probed, with all of it plugged and online. Actors: `kcore` reads
-//! the first [`READ_PAGES`] pages of the top 2 MiB sub-block through
-//! /proc/kcore ([`Machine::kcore_read`]); `host` lowers the requested size
+//! 4 GiB, probed, with two sub-blocks ([`PLUGGED`]) plugged and their
+//! memory block online. Actors: `kcore` reads the upper 2 MiB sub-block
+//! (512 pages, each a check then a copy) through /proc/kcore
+//! ([`Machine::kcore_read`]); `host` lowers the requested size
 //! by one block, which interrupts the driver, whose own thread
 //! (`virtio_mem/vm0`) unplugs that sub-block; the body waits for the driver
 //! to settle. Detector: a fatal access (the reader copying unplugged,
@@ -29,7 +30,7 @@ use super::{join, Race, RaceCtx};
 use crate::drivers::virtio_mem::DriverParams;
 use crate::hotplug::OnlineType;
 use crate::machine::Machine;
-use crate::page::{PhysAddr, PAGE_SIZE};
+use crate::page::PhysAddr;
 use crate::sync::Arc;
 use crate::vmm::virtio_mem::HostVirtioMem;
 
@@ -55,8 +56,9 @@ pub(super) const DEV_ADDR: u64 = 4 << 30;
 pub(super) const DEV_SIZE: u64 = 128 * MIB;
 /// The device block (and, on this machine, sub-block) size.
 pub(super) const DEV_BLOCK: u64 = 2 * MIB;
-/// Pages of the unplugged sub-block the reader reads.
-const READ_PAGES: u64 = 4;
+/// Plugged at set-up: two sub-blocks, so the set-up costs few steps of
+/// the driver's thread (which quiet does not cover).
+const PLUGGED: u64 = 2 * DEV_BLOCK;
 
 /// A race machine with one probed virtio-mem device (`vm0`, UNPLUGGED_INACCESSIBLE)
 /// that has `plugged` bytes plugged. Dropping it stops the driver's
@@ -109,19 +111,19 @@ impl Drop for VirtioMemRig {
 }
 
 fn run(ctx: &RaceCtx) {
-    let rig = ctx.quiet(|| VirtioMemRig::new(ctx, OnlineType::OnlineMovable, DEV_SIZE));
+    let rig = ctx.quiet(|| VirtioMemRig::new(ctx, OnlineType::OnlineMovable, PLUGGED));
     let m = rig.m.clone();
     // The driver unplugs the highest plugged sub-block first.
-    let sb = PhysAddr(DEV_ADDR + DEV_SIZE - DEV_BLOCK);
+    let sb = PhysAddr(DEV_ADDR + PLUGGED - DEV_BLOCK);
 
     let kcore = {
         let m = m.clone();
-        ctx.spawn("kcore", move || m.kcore_read(sb, READ_PAGES * PAGE_SIZE))
+        ctx.spawn("kcore", move || m.kcore_read(sb, DEV_BLOCK))
     };
     let host = {
         let host = rig.host.clone();
         ctx.spawn("host", move || {
-            host.set_requested_size(DEV_SIZE - DEV_BLOCK)
+            host.set_requested_size(PLUGGED - DEV_BLOCK)
                 .expect("block-aligned size")
         })
     };
@@ -130,7 +132,7 @@ fn run(ctx: &RaceCtx) {
     m.virtio_mem_settle();
 
     let plugged = rig.host.config().plugged_size;
-    if plugged != DEV_SIZE - DEV_BLOCK {
+    if plugged != PLUGGED - DEV_BLOCK {
         ctx.violation(format!(
             "the driver did not unplug the sub-block at {:#x} (device plugged size {plugged:#x})",
             sb.0
