@@ -32,6 +32,7 @@
 pub mod campaign;
 pub mod gup_fast_vs_fork;
 pub mod gup_fast_vs_unmap;
+pub mod kcore_vs_fake_offline;
 
 #[cfg(mmsim_shuttle)]
 pub mod explore;
@@ -74,7 +75,11 @@ pub struct MutantInfo {
 }
 
 /// Every race, in the order `mmsim races` lists them.
-pub const RACES: &[Race] = &[gup_fast_vs_unmap::RACE, gup_fast_vs_fork::RACE];
+pub const RACES: &[Race] = &[
+    gup_fast_vs_unmap::RACE,
+    gup_fast_vs_fork::RACE,
+    kcore_vs_fake_offline::RACE,
+];
 
 /// The race called `name`.
 pub fn find(name: &str) -> Option<&'static Race> {
