@@ -33,6 +33,7 @@ pub mod campaign;
 pub mod gup_fast_vs_fork;
 pub mod gup_fast_vs_unmap;
 pub mod kcore_vs_fake_offline;
+pub mod offline_vs_unexpected_ref;
 
 #[cfg(mmsim_shuttle)]
 pub mod explore;
@@ -79,6 +80,7 @@ pub const RACES: &[Race] = &[
     gup_fast_vs_unmap::RACE,
     gup_fast_vs_fork::RACE,
     kcore_vs_fake_offline::RACE,
+    offline_vs_unexpected_ref::RACE,
 ];
 
 /// The race called `name`.
