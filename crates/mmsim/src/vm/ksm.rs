@@ -406,6 +406,13 @@ impl Machine {
         if !pte.present() || pte.pfn() != pfn {
             return false;
         }
+        // pages_identical(): the scan read the contents before the page
+        // was write-protected, and a store may have landed since (found by
+        // `mmsim stress`). Both pages are read-only now (stores happen under
+        // the page-table lock, which write-protection took): compare again.
+        if pfn != stable && self.page_contents(pfn) != self.page_contents(stable) {
+            return false;
+        }
         {
             let mut nodes = self.vm().ksm_stable.lock();
             if self.folio_test_ksm(stable) {
