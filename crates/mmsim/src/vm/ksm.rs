@@ -282,6 +282,14 @@ impl Machine {
             let item = next_items
                 .entry((mm.id, addr))
                 .or_insert_with(|| items.remove(&(mm.id, addr)).unwrap_or_default());
+            // The candidates are a snapshot: the page may have been
+            // unmapped, migrated and its memory removed since. Only a page
+            // still mapped there is looked at (get_mergeable_page()); a
+            // mapped page cannot go offline.
+            let now = self.pte_at(&mm, addr);
+            if !now.present() || now.pfn() != pfn {
+                continue;
+            }
             if self.folio_test_ksm(pfn) || item.should_skip() {
                 continue;
             }
