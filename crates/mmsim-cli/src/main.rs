@@ -5,6 +5,8 @@
 //! any more (`mmsim run --verbose | head`) ends the program quietly with the
 //! status the run had.
 
+mod stress;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +53,34 @@ Exit status: 0 all held, 1 an expectation, command or check failed, 2 bad input.
         #[arg(long = "variant", value_name = "KEY=VALUE")]
         variants: Vec<String>,
     },
+    /// Every actor at once on real threads for a time budget, with the
+    /// invariants and the oracle on; operations per second and violations.
+    #[command(
+        after_help = "Actors: processes (--threads of them), ksmd, an admin hot-adding, onlining, \
+offlining and removing memory blocks, a virtio-mem host, a balloon, /proc/kcore and \
+/proc/kpageflags readers and a compaction-style PFN scanner.\n\
+Exit status: 0 no violation, 1 a violation (its report is printed), 2 bad input."
+    )]
+    Stress {
+        /// Seconds to run (more than 0, at most a week).
+        #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
+        seconds: f64,
+        /// Seeds every actor's random choices.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Boot RAM, a multiple of 128M (`2G`).
+        #[arg(long, default_value = "1G")]
+        ram: String,
+        /// Process actors.
+        #[arg(long, default_value_t = 4)]
+        threads: usize,
+        /// A protocol variant KEY=VALUE; repeatable.
+        #[arg(long = "variant", value_name = "KEY=VALUE")]
+        variants: Vec<String>,
+        /// Print one JSON report instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Help on a topic: `commands` lists every scenario command, `variants`
     /// every protocol variant; `run` shows its options.
     Help {
@@ -75,6 +105,14 @@ fn main() -> ExitCode {
             json,
             variants,
         } => run(&files, verbose, json, &variants),
+        Command::Stress {
+            seconds,
+            seed,
+            ram,
+            threads,
+            variants,
+            json,
+        } => stress::stress(seconds, seed, &ram, threads, &variants, json),
         Command::Help { topic } => help(topic.as_deref()),
     }
 }
@@ -92,7 +130,9 @@ fn help(topic: Option<&str>) -> ExitCode {
         Some(sub) => match Cli::command().find_subcommand_mut(sub) {
             Some(cmd) => write!(out, "{}", cmd.render_long_help()),
             None => {
-                eprintln!("mmsim: no help on `{sub}` (try `commands`, `variants` or `run`)");
+                eprintln!(
+                    "mmsim: no help on `{sub}` (try `commands`, `variants`, `run` or `stress`)"
+                );
                 return ExitCode::from(2);
             }
         },
@@ -173,7 +213,7 @@ fn print_report(report: &RunReport, json: bool, verbose: bool) -> ExitCode {
 
 /// The exit status, after output that may have met a closed pipe: a reader
 /// that went away is no error of ours.
-fn finish(written: std::io::Result<()>, code: u8) -> ExitCode {
+pub(crate) fn finish(written: std::io::Result<()>, code: u8) -> ExitCode {
     match written {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
             eprintln!("mmsim: cannot write the report: {e}");
