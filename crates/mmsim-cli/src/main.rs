@@ -186,29 +186,42 @@ fn input_error(json: bool, message: &str, at: Option<&ParseError>) -> ExitCode {
 }
 
 fn print_report(report: &RunReport, json: bool, verbose: bool) -> ExitCode {
-    let code = report.exit_code();
-    let mut out = std::io::stdout().lock();
-    let written = if json {
-        match serde_json::to_string_pretty(report) {
-            Ok(s) => writeln!(out, "{s}"),
-            Err(e) => {
-                eprintln!("mmsim: cannot encode the report: {e}");
-                return ExitCode::from(2);
-            }
-        }
-    } else {
-        report
-            .text_lines(verbose)
-            .try_for_each(|line| writeln!(out, "{line}"))
-            .and_then(|()| writeln!(out, "{}", report.summary()))
-    };
-    let written = written.and_then(|()| out.flush());
+    let ret = emit(
+        json.then(|| serde_json::to_string_pretty(report)),
+        |out| {
+            report
+                .text_lines(verbose)
+                .try_for_each(|line| writeln!(out, "{line}"))
+                .and_then(|()| writeln!(out, "{}", report.summary()))
+        },
+        report.exit_code(),
+    );
     if !json {
         if let Some(e) = &report.error {
             eprintln!("{e}");
         }
     }
-    finish(written, code)
+    ret
+}
+
+/// Writes a report on standard output — `encoded`, its JSON, if given,
+/// else what `text` writes — and exits with `code` (2 if the report could
+/// not be encoded or written).
+pub(crate) fn emit(
+    encoded: Option<serde_json::Result<String>>,
+    text: impl FnOnce(&mut std::io::StdoutLock<'static>) -> std::io::Result<()>,
+    code: u8,
+) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let written = match encoded {
+        Some(Ok(s)) => writeln!(out, "{s}"),
+        Some(Err(e)) => {
+            eprintln!("mmsim: cannot encode the report: {e}");
+            return ExitCode::from(2);
+        }
+        None => text(&mut out),
+    };
+    finish(written.and_then(|()| out.flush()), code)
 }
 
 /// The exit status, after output that may have met a closed pipe: a reader

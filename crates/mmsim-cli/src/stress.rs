@@ -9,7 +9,7 @@ use mmsim::stress::{parse_size, run_stress, StressConfig, StressReport};
 use mmsim::variant::Variants;
 use serde_json::json;
 
-use crate::finish;
+use crate::{emit, finish};
 
 /// Steps of the progress bar.
 const BAR_STEPS: u64 = 1000;
@@ -76,20 +76,11 @@ fn bad_input(json: bool, message: &str) -> ExitCode {
 }
 
 fn print_report(r: &StressReport, json: bool) -> ExitCode {
-    let code = if r.passed() { 0 } else { 1 };
-    let mut out = std::io::stdout().lock();
-    let written = if json {
-        match serde_json::to_string_pretty(r) {
-            Ok(s) => writeln!(out, "{s}"),
-            Err(e) => {
-                eprintln!("mmsim: cannot encode the report: {e}");
-                return ExitCode::from(2);
-            }
-        }
-    } else {
-        text(&mut out, r)
-    };
-    finish(written.and_then(|()| out.flush()), code)
+    emit(
+        json.then(|| serde_json::to_string_pretty(r)),
+        |out| text(out, r),
+        if r.passed() { 0 } else { 1 },
+    )
 }
 
 fn text(out: &mut impl Write, r: &StressReport) -> std::io::Result<()> {

@@ -261,7 +261,14 @@ fn stress_short_run_reports_json() {
     // exit 1 exactly when violations are listed.
     let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
     let violations = doc["violations"].as_array().expect("a list");
-    assert_eq!(code, if violations.is_empty() { 0 } else { 1 }, "{out}{err}");
+    assert_eq!(
+        code,
+        if violations.is_empty() { 0 } else { 1 },
+        "{out}{err}"
+    );
     // One process, ksmd, admin, virtio-mem, balloon, kcore, kpageflags, scanner.
-    assert!(doc["actors"].as_array().is_some_and(|a| a.len() == 8), "{doc}");
+    assert!(
+        doc["actors"].as_array().is_some_and(|a| a.len() == 8),
+        "{doc}"
+    );
 }
