@@ -1,6 +1,7 @@
 //! `mmsim stress` (issue 11 item 2): every actor at once on real threads.
-//! The default variants run clean with every actor at work; a broken
-//! variant is found; bad configurations are refused before anything runs.
+//! The fixed hot-remove protocol runs clean with every actor at work;
+//! mainline's memmap use after free and a broken COW variant are found;
+//! bad configurations are refused before anything runs.
 //! Bounded by the runs' time budgets and a cap on the number of runs, never
 //! by asserting on time.
 
@@ -19,9 +20,28 @@ fn short(seed: u64, variants: Variants) -> StressReport {
     run_stress(&cfg, &|_| {}).expect("a valid configuration")
 }
 
+/// The hot-remove fix of the pfn_active thread: memmaps freed after a grace
+/// period, walkers asking pfn_active under RCU. Every other variant is
+/// mainline's.
+fn fixed_memmap_free() -> Variants {
+    let mut v = Variants::default();
+    v.set("memmap_free", "rcu").unwrap();
+    v.set("pfn_walker", "active").unwrap();
+    v
+}
+
+/// Runs up to ten short runs under `variants` until one reports a
+/// violation; that report.
+fn find(variants: Variants) -> Option<StressReport> {
+    (1..=10).find_map(|seed| {
+        let r = short(seed, variants);
+        (!r.violations.is_empty()).then_some(r)
+    })
+}
+
 #[test]
-fn default_variants_run_clean_with_every_actor_at_work() {
-    let r = short(1, Variants::default());
+fn fixed_memmap_free_runs_clean_with_every_actor_at_work() {
+    let r = short(1, fixed_memmap_free());
     assert!(r.violations.is_empty(), "{:#?}", r.violations);
     for a in &r.actors {
         assert!(a.ops > 0, "{} did nothing: {:?}", a.actor, r.actors);
@@ -51,13 +71,25 @@ fn default_variants_run_clean_with_every_actor_at_work() {
 // or two.
 #[test]
 fn cow_reuse_mapcount_is_found() {
-    let mut variants = Variants::default();
+    let mut variants = fixed_memmap_free();
     variants.set("cow_reuse", "mapcount").unwrap();
-    let found = (1..=10).find_map(|seed| {
-        let r = short(seed, variants);
-        (!r.violations.is_empty()).then_some(r)
-    });
-    found.expect("cow_reuse=mapcount broke nothing in 10 runs");
+    find(variants).expect("cow_reuse=mapcount broke nothing in 10 runs");
+}
+
+// Mainline (memmap_free=immediate, pfn_to_online_page()): a PFN walker
+// that checked a section online reads its memmap after remove_memory()
+// freed it (reference kernel-hotplug §4). The admin and the virtio-mem
+// driver remove blocks under the readers all the time.
+#[test]
+fn memmap_free_immediate_is_found() {
+    let r = find(Variants::default()).expect("memmap_free=immediate broke nothing in 10 runs");
+    assert!(
+        r.violations
+            .iter()
+            .any(|v| v.what.contains("memmap use-after-free")),
+        "{:#?}",
+        r.violations
+    );
 }
 
 #[test]

@@ -46,28 +46,32 @@
 //!
 //! # Broken variants
 //!
-//! Measured on 2 shared cores, runs of 2 to 5 seconds:
+//! Measured on 2 shared cores, runs of 2 to 5 seconds (the variants below
+//! the first with `memmap_free=rcu`, so that nothing else breaks first):
 //!
+//! * `memmap_free=immediate` with `pfn_walker=online_page` (mainline, the
+//!   default) is found within a second, every run: kpageflags, kpagecount
+//!   or kcore reads a memmap that remove_memory() freed after the reader
+//!   found its section online (the walkers' use-after-free report).
+//!   `memmap_free=rcu` (with or without `pfn_walker=active`) runs clean, so
+//!   a clean run needs `--variant memmap_free=rcu`.
 //! * `cow_reuse=mapcount` is found in every run or two (`tests/stress.rs`
 //!   relies on it): its breakage needs no race, only the right sequence of
 //!   fork, GUP, exit and write, which the processes' random walk reaches
 //!   quickly (oracle `get-no-foreign-writes` / `pin-coherent`, and the
 //!   model's bookkeeping of such pages: mapcount underflow, bad page state).
 //! * `cow_reuse=refcount`: found in about two runs of three (`pin-coherent`).
-//! * `kcore_sync=none`: found in about one 5-second run of four, as a fatal
+//! * `kcore_sync=none`: found in one 4-to-5-second run of eight, as a fatal
 //!   access by kcore to a sub-block the driver fake-offlined and the host
 //!   discarded between kcore's PageOffline check and its copy.
 //! * `gup_fast_recheck=off` and `gup_fork_seq=off`: not found. A process is
 //!   one thread, so GUP-fast never meets a fork or an unmap of its own mm;
 //!   migration changing a PTE between GUP-fast's two reads is a window of a
 //!   few instructions.
-//! * `memmap_free=immediate` with `pfn_walker=online_page` (mainline, the
-//!   default): a walker looking at a memmap being freed is not reported as
-//!   such until the walkers report poisoned memmap reads; runs are clean.
 //! * `offline_skip=refcount` (mainline, the default): the scanner only
-//!   references LRU pages, as `isolate_migratepages_block()` does, so it
-//!   reaches a fake-offline page only if one becomes that between the LRU
-//!   check and the reference; not seen in runs.
+//!   references LRU and movable_ops pages, as `isolate_migratepages_block()`
+//!   does, so it reaches a fake-offline page only if one becomes that
+//!   between its check and its reference; not seen in runs.
 //!
 //! The races proper are the explorer's job (`mmsim explore`), which
 //! controls the schedule.
