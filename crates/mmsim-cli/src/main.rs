@@ -6,6 +6,7 @@
 //! status the run had.
 
 mod explore;
+mod stress;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -67,6 +68,34 @@ Exit status: 0 all held, 1 an expectation, command or check failed, 2 bad input.
         after_help = "Exit status: 0 every schedule clean (or a replay that no longer fails), 1 a schedule broke the race (replay file written, interleaving printed), 2 bad input."
     )]
     Explore(explore::ExploreArgs),
+    /// Every actor at once on real threads for a time budget, with the
+    /// invariants and the oracle on; operations per second and violations.
+    #[command(
+        after_help = "Actors: processes (--threads of them), ksmd, an admin hot-adding, onlining, \
+offlining and removing memory blocks, a virtio-mem host, a balloon, /proc/kcore and \
+/proc/kpageflags readers and a compaction-style PFN scanner.\n\
+Exit status: 0 no violation, 1 a violation (its report is printed), 2 bad input."
+    )]
+    Stress {
+        /// Seconds to run (more than 0, at most a week).
+        #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
+        seconds: f64,
+        /// Seeds every actor's random choices.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Boot RAM, a multiple of 128M (`2G`).
+        #[arg(long, default_value = "1G")]
+        ram: String,
+        /// Process actors.
+        #[arg(long, default_value_t = 4)]
+        threads: usize,
+        /// A protocol variant KEY=VALUE; repeatable.
+        #[arg(long = "variant", value_name = "KEY=VALUE")]
+        variants: Vec<String>,
+        /// Print one JSON report instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Help on a topic: `commands` lists every scenario command, `variants`
     /// every protocol variant; `run` shows its options.
     Help {
@@ -91,6 +120,14 @@ fn main() -> ExitCode {
             json,
             variants,
         } => run(&files, verbose, json, &variants),
+        Command::Stress {
+            seconds,
+            seed,
+            ram,
+            threads,
+            variants,
+            json,
+        } => stress::stress(seconds, seed, &ram, threads, &variants, json),
         Command::Help { topic } => help(topic.as_deref()),
         Command::Races { json } => explore::races(json),
         Command::Explore(args) => explore::explore(&args),
@@ -110,7 +147,9 @@ fn help(topic: Option<&str>) -> ExitCode {
         Some(sub) => match Cli::command().find_subcommand_mut(sub) {
             Some(cmd) => write!(out, "{}", cmd.render_long_help()),
             None => {
-                eprintln!("mmsim: no help on `{sub}` (try `commands`, `variants` or `run`)");
+                eprintln!(
+                    "mmsim: no help on `{sub}` (try `commands`, `variants`, `run` or `stress`)"
+                );
                 return ExitCode::from(2);
             }
         },
@@ -171,34 +210,47 @@ fn input_error(json: bool, message: &str, at: Option<&ParseError>) -> ExitCode {
 }
 
 fn print_report(report: &RunReport, json: bool, verbose: bool) -> ExitCode {
-    let code = report.exit_code();
-    let mut out = std::io::stdout().lock();
-    let written = if json {
-        match serde_json::to_string_pretty(report) {
-            Ok(s) => writeln!(out, "{s}"),
-            Err(e) => {
-                eprintln!("mmsim: cannot encode the report: {e}");
-                return ExitCode::from(2);
-            }
-        }
-    } else {
-        report
-            .text_lines(verbose)
-            .try_for_each(|line| writeln!(out, "{line}"))
-            .and_then(|()| writeln!(out, "{}", report.summary()))
-    };
-    let written = written.and_then(|()| out.flush());
+    let ret = emit(
+        json.then(|| serde_json::to_string_pretty(report)),
+        |out| {
+            report
+                .text_lines(verbose)
+                .try_for_each(|line| writeln!(out, "{line}"))
+                .and_then(|()| writeln!(out, "{}", report.summary()))
+        },
+        report.exit_code(),
+    );
     if !json {
         if let Some(e) = &report.error {
             eprintln!("{e}");
         }
     }
-    finish(written, code)
+    ret
+}
+
+/// Writes a report on standard output — `encoded`, its JSON, if given,
+/// else what `text` writes — and exits with `code` (2 if the report could
+/// not be encoded or written).
+pub(crate) fn emit(
+    encoded: Option<serde_json::Result<String>>,
+    text: impl FnOnce(&mut std::io::StdoutLock<'static>) -> std::io::Result<()>,
+    code: u8,
+) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let written = match encoded {
+        Some(Ok(s)) => writeln!(out, "{s}"),
+        Some(Err(e)) => {
+            eprintln!("mmsim: cannot encode the report: {e}");
+            return ExitCode::from(2);
+        }
+        None => text(&mut out),
+    };
+    finish(written.and_then(|()| out.flush()), code)
 }
 
 /// The exit status, after output that may have met a closed pipe: a reader
 /// that went away is no error of ours.
-fn finish(written: std::io::Result<()>, code: u8) -> ExitCode {
+pub(crate) fn finish(written: std::io::Result<()>, code: u8) -> ExitCode {
     match written {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
             eprintln!("mmsim: cannot write the report: {e}");

@@ -22,6 +22,7 @@ pub mod physmem;
 pub mod race;
 pub mod script;
 pub mod sparse;
+pub mod stress;
 pub mod sync;
 pub mod sysfs;
 pub mod variant;

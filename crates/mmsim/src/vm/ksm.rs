@@ -42,7 +42,7 @@
 //! item's address stays where its page is mapped.
 
 use super::pte::{Pte, PTE_YOUNG};
-use super::rmap::set_page_ksm;
+use super::rmap::{head_ksm, set_page_ksm};
 use super::vma::{RangeCall, UserRange};
 use super::{Mm, MmMaps, Vma, VM_HUGETLB, VM_MERGEABLE, VM_SHARED};
 use crate::errno::KResult;
@@ -253,8 +253,11 @@ impl Machine {
         // are gone: get_ksm_page() finds their page freed.
         // (A node's page may even have gone offline and away with its
         // memmap since.)
+        // A KSM page is never large: its own slot says whether it is one.
         self.vm().ksm_stable.lock().retain(|&kpfn, _| {
-            self.mem().pfn_to_online_page(Pfn(kpfn)).is_some() && self.folio_test_ksm(Pfn(kpfn))
+            self.mem()
+                .pfn_to_online_page(Pfn(kpfn))
+                .is_some_and(head_ksm)
         });
         // The stable tree: every KSM page, by contents.
         let mut stable: BTreeMap<Vec<u8>, Pfn> = BTreeMap::new();
@@ -282,6 +285,14 @@ impl Machine {
             let item = next_items
                 .entry((mm.id, addr))
                 .or_insert_with(|| items.remove(&(mm.id, addr)).unwrap_or_default());
+            // The candidates are a snapshot: the page may have been
+            // unmapped, migrated and its memory removed since. Only a page
+            // still mapped there is looked at (get_mergeable_page()); a
+            // mapped page cannot go offline.
+            let now = self.pte_at(&mm, addr);
+            if !now.present() || now.pfn() != pfn {
+                continue;
+            }
             if self.folio_test_ksm(pfn) || item.should_skip() {
                 continue;
             }
@@ -297,7 +308,7 @@ impl Machine {
             }
             // stable_tree_search() + try_to_merge_with_ksm_page().
             if let Some(&kpfn) = stable.get(&buf) {
-                self.ksm_replace(&mm, addr, pfn, kpfn, av);
+                self.ksm_replace(&mm, addr, pfn, kpfn, av, false);
                 continue;
             }
             // unstable_tree_search_insert() + try_to_merge_two_pages(): this
@@ -307,19 +318,21 @@ impl Machine {
             // page in the tree.
             match unstable.get(&buf).cloned() {
                 Some((tmm, taddr, tpfn, tav)) => {
-                    if tpfn != pfn
-                        && self.ksm_write_protect(&mm, addr, pfn)
-                        && self.ksm_replace(&tmm, taddr, tpfn, pfn, tav)
-                    {
-                        // stable_tree_insert(): the node, with the items of
-                        // both mappings.
-                        set_page_ksm(self.page(pfn));
-                        self.vm()
-                            .ksm_stable
-                            .lock()
-                            .insert(pfn.0, vec![(av, addr), (tav, taddr)]);
-                        unstable.remove(&buf);
-                        stable.insert(buf, pfn);
+                    // Our reference keeps the page from being migrated or
+                    // freed until it is a KSM page with a node.
+                    if tpfn != pfn && self.ksm_write_protect(&mm, addr, pfn, true) {
+                        if self.ksm_replace(&tmm, taddr, tpfn, pfn, tav, true) {
+                            // stable_tree_insert(): the node, with the items
+                            // of both mappings.
+                            set_page_ksm(self.page(pfn));
+                            self.vm()
+                                .ksm_stable
+                                .lock()
+                                .insert(pfn.0, vec![(av, addr), (tav, taddr)]);
+                            unstable.remove(&buf);
+                            stable.insert(buf, pfn);
+                        }
+                        self.folio_put(pfn);
                     }
                 }
                 None => {
@@ -338,8 +351,10 @@ impl Machine {
         self.physmem().read(pfn.phys(), &mut buf).ok().map(|()| buf)
     }
 
-    /// `write_protect_page()`: false if the page may not be merged.
-    fn ksm_write_protect(&self, mm: &Mm, addr: u64, pfn: Pfn) -> bool {
+    /// `write_protect_page()`: false if the page may not be merged. With
+    /// `get`, a reference is taken on the page while it is still mapped
+    /// (the one the kernel's scan holds from `follow_page()` on).
+    fn ksm_write_protect(&self, mm: &Mm, addr: u64, pfn: Pfn, get: bool) -> bool {
         // hugetlb pages are never merged: walk() finds no PTE table there.
         let Ok(Some((t, i))) = self.walk(mm, addr, false) else {
             return false;
@@ -385,6 +400,9 @@ impl Machine {
         if pte.write() {
             self.write_entry(t, i, pte.wrprotect());
         }
+        if get {
+            p.ref_inc();
+        }
         true
     }
 
@@ -392,10 +410,19 @@ impl Machine {
     /// where `pfn` was, and adds the rmap item (`anon_vma`, `addr`) to its
     /// stable node. `stable` is a KSM page whose node must still be its
     /// (`get_ksm_page()`; checked under the stable tree's lock, where a
-    /// migration moves the node), or the anonymous page a first merge is
-    /// about to turn into one.
-    fn ksm_replace(&self, mm: &Mm, addr: u64, pfn: Pfn, stable: Pfn, anon_vma: u32) -> bool {
-        if !self.ksm_write_protect(mm, addr, pfn) {
+    /// migration moves the node: the scan's PFN may be stale, its page
+    /// migrated, freed and reused), or, for a `first` merge, the anonymous
+    /// page the caller holds a reference on and is about to turn into one.
+    fn ksm_replace(
+        &self,
+        mm: &Mm,
+        addr: u64,
+        pfn: Pfn,
+        stable: Pfn,
+        anon_vma: u32,
+        first: bool,
+    ) -> bool {
+        if !self.ksm_write_protect(mm, addr, pfn, false) {
             return false;
         }
         let Ok(Some((t, i))) = self.walk(mm, addr, false) else {
@@ -408,14 +435,36 @@ impl Machine {
         }
         {
             let mut nodes = self.vm().ksm_stable.lock();
-            if self.folio_test_ksm(stable) {
-                let Some(items) = nodes.get_mut(&stable.0) else {
-                    return false;
-                };
-                items.push((anon_vma, addr));
+            // The reference the new mapping holds, taken first: a KSM page
+            // whose last mapping went is freed without the tree's lock
+            // (get_ksm_page(): get_page_unless_zero(), then the checks).
+            let Some(s) = self.mem().pfn_to_online_page(stable) else {
+                return false;
+            };
+            if !s.try_get() {
+                return false;
             }
-            let s = self.page(stable);
-            s.ref_inc();
+            if !(first || head_ksm(s) && nodes.contains_key(&stable.0)) {
+                drop(nodes);
+                self.put_pages(stable, 0);
+                return false;
+            }
+            // pages_identical(): the scan read the contents before the page
+            // was write-protected, and a store may have landed since (found
+            // by `mmsim stress`). Both pages are read-only and stay where
+            // they are now (stores and migration entries need the page-table
+            // lock we hold; the stable page is held by its node or our
+            // reference): compare again.
+            if self.page_contents(pfn) != self.page_contents(stable) {
+                drop(nodes);
+                self.put_pages(stable, 0);
+                return false;
+            }
+            if !first {
+                if let Some(items) = nodes.get_mut(&stable.0) {
+                    items.push((anon_vma, addr));
+                }
+            }
             s.mapcount_add(1);
         }
         // replace_page(): mk_pte(kpage, vma->vm_page_prot), read-only.
