@@ -30,7 +30,9 @@
 //! found too, so that "clean" means something. `mmsim races` prints it.
 
 pub mod gup_fast_vs_fork;
+pub mod gup_fast_vs_hot_remove;
 pub mod gup_fast_vs_unmap;
+pub mod pfn_walker_vs_hot_remove;
 
 #[cfg(mmsim_shuttle)]
 pub mod explore;
@@ -73,7 +75,12 @@ pub struct MutantInfo {
 }
 
 /// Every race, in the order `mmsim races` lists them.
-pub const RACES: &[Race] = &[gup_fast_vs_unmap::RACE, gup_fast_vs_fork::RACE];
+pub const RACES: &[Race] = &[
+    gup_fast_vs_unmap::RACE,
+    gup_fast_vs_fork::RACE,
+    pfn_walker_vs_hot_remove::RACE,
+    gup_fast_vs_hot_remove::RACE,
+];
 
 /// The race called `name`.
 pub fn find(name: &str) -> Option<&'static Race> {
