@@ -20,10 +20,9 @@
 //! The fsdax half of the thread (GUP-fast of a DAX mapping vs
 //! `memunmap_pages()`) is not raced here.
 
-use super::pfn_walker_vs_hot_remove::{remove_block, BLOCK, BLOCK_START};
+use super::pfn_walker_vs_hot_remove::{boot_with_block, remove_block, BLOCK, BLOCK_START};
 use super::{join, MutantInfo, Race, RaceCtx};
 use crate::gup::GupFlags;
-use crate::hotplug::OnlineType;
 use crate::page::{PhysAddr, PAGE_SIZE};
 use crate::vm::{VM_READ, VM_WRITE};
 
@@ -57,19 +56,7 @@ const TRIES: u64 = 64;
 const ROUNDS: u32 = 8;
 
 fn run(ctx: &RaceCtx) {
-    let (m, blk) = ctx.quiet(|| {
-        let m = ctx.boot(RaceCtx::small_config());
-        m.set_mutant_reader_outside_rcu(ctx.mutant_is("gup-outside-rcu"));
-        m.add_memory(0, PhysAddr(BLOCK_START), BLOCK)
-            .expect("add_memory");
-        let blk = m
-            .hotplug()
-            .find_block(BLOCK_START / BLOCK)
-            .expect("the added block");
-        m.online_memory_block(&blk, OnlineType::OnlineMovable)
-            .expect("online");
-        (m, blk)
-    });
+    let (m, blk) = boot_with_block(ctx, "gup-outside-rcu");
     let block = PhysAddr(BLOCK_START).pfn()..PhysAddr(BLOCK_START + BLOCK).pfn();
     let (mm, addr) = ctx.quiet(|| {
         let mm = m.mm_alloc().expect("mm_alloc");

@@ -25,6 +25,7 @@ use crate::errno::KResult;
 use crate::hotplug::{MemoryBlock, OnlineType, Task};
 use crate::machine::Machine;
 use crate::page::PhysAddr;
+use crate::sync::Arc;
 
 /// The table entry.
 pub const RACE: Race = Race {
@@ -51,6 +52,24 @@ pub(super) const BLOCK: u64 = 128 << 20;
 /// How many PFNs of the block the walker reads.
 const WALKED: u64 = 16;
 
+/// Boots the small machine (readers outside RCU if `mutant` runs) with one
+/// hot-added ZONE_MOVABLE block at [`BLOCK_START`], online; quietly.
+pub(super) fn boot_with_block(ctx: &RaceCtx, mutant: &str) -> (Arc<Machine>, Arc<MemoryBlock>) {
+    ctx.quiet(|| {
+        let m = ctx.boot(RaceCtx::small_config());
+        m.set_mutant_reader_outside_rcu(ctx.mutant_is(mutant));
+        m.add_memory(0, PhysAddr(BLOCK_START), BLOCK)
+            .expect("add_memory");
+        let blk = m
+            .hotplug()
+            .find_block(BLOCK_START / BLOCK)
+            .expect("the added block");
+        m.online_memory_block(&blk, OnlineType::OnlineMovable)
+            .expect("online");
+        (m, blk)
+    })
+}
+
 /// `offline_and_remove_memory()` of the block in two steps: the offline
 /// (`device_offline()`) runs as one scheduling step, since its half a
 /// million accesses (isolation, migration and poisoning of 32768 pages)
@@ -63,19 +82,7 @@ pub(super) fn remove_block(m: &Machine, blk: &MemoryBlock) -> KResult<()> {
 }
 
 fn run(ctx: &RaceCtx) {
-    let (m, blk) = ctx.quiet(|| {
-        let m = ctx.boot(RaceCtx::small_config());
-        m.set_mutant_reader_outside_rcu(ctx.mutant_is("walker-outside-rcu"));
-        m.add_memory(0, PhysAddr(BLOCK_START), BLOCK)
-            .expect("add_memory");
-        let blk = m
-            .hotplug()
-            .find_block(BLOCK_START / BLOCK)
-            .expect("the added block");
-        m.online_memory_block(&blk, OnlineType::OnlineMovable)
-            .expect("online");
-        (m, blk)
-    });
+    let (m, blk) = boot_with_block(ctx, "walker-outside-rcu");
     let first = PhysAddr(BLOCK_START).pfn();
 
     let walker = {
