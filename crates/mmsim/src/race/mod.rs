@@ -31,9 +31,11 @@
 
 pub mod campaign;
 pub mod gup_fast_vs_fork;
+pub mod gup_fast_vs_hot_remove;
 pub mod gup_fast_vs_unmap;
 pub mod kcore_vs_fake_offline;
 pub mod offline_vs_unexpected_ref;
+pub mod pfn_walker_vs_hot_remove;
 
 #[cfg(mmsim_shuttle)]
 pub mod explore;
@@ -81,6 +83,8 @@ pub const RACES: &[Race] = &[
     gup_fast_vs_fork::RACE,
     kcore_vs_fake_offline::RACE,
     offline_vs_unexpected_ref::RACE,
+    pfn_walker_vs_hot_remove::RACE,
+    gup_fast_vs_hot_remove::RACE,
 ];
 
 /// The race called `name`.
