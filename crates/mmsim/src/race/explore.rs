@@ -520,12 +520,17 @@ pub fn render(runs: &[Run], skipped: usize) -> String {
     out
 }
 
-/// Runs `race` twice under shuttle's uncontrolled-nondeterminism checker:
-/// the same schedule must make the same choices available every time.
+/// Runs `race` under shuttle's uncontrolled-nondeterminism checker: each
+/// schedule is run twice and must offer the same choices both times.
 /// Panics (shuttle's message) if the model consults anything but the
-/// schedule.
-pub fn check_determinism(race: &'static Race, ctx: &RaceCtx, schedules: usize) {
+/// schedule (a clock, an address, a hash order).
+pub fn check_determinism(race: &'static Race, ctx: &RaceCtx, schedules: usize, max_steps: usize) {
     let ctx = ctx.clone();
     let body = race.run;
-    shuttle::check_uncontrolled_nondeterminism(move || body(&ctx), schedules);
+    let scheduler = shuttle::scheduler::UncontrolledNondeterminismCheckScheduler::new(
+        RandomScheduler::new_from_seed(0, schedules),
+    );
+    let runner = Runner::new(scheduler, shuttle_config(max_steps));
+    crate::sync::reset_execution_state();
+    runner.run(move || body(&ctx));
 }

@@ -148,7 +148,7 @@ impl RaceCtx {
     /// (before the spawns, after the joins) without a scheduling point per
     /// access: schedules then spend their steps where the actors race.
     pub fn quiet<R>(&self, f: impl FnOnce() -> R) -> R {
-        crate::sync::unscheduled(f)
+        crate::sync::quiescent(f)
     }
 
     /// Reports a violation that the race itself detected.

@@ -85,7 +85,7 @@ mod rwsem;
 mod seqcount;
 mod spinlock;
 
-pub use backend::{unscheduled, Arc, Weak};
+pub use backend::{quiescent, unscheduled, Arc, Weak};
 
 /// `thread_local!` of the selected backend: per OS thread, or per shuttle
 /// task (shuttle runs every task on one OS thread, so a std thread-local

@@ -15,8 +15,9 @@
 //! backend) with a call into shuttle's scheduler before every access:
 //!
 //! - every load, store, read-modify-write and fence is a scheduling point,
-//!   unless a task is inside [`unscheduled`] (bulk initialisation of memory
-//!   that no other task can reach yet, a race's set-up and teardown);
+//!   unless the calling task is inside [`unscheduled`] (bulk initialisation
+//!   of memory that no other task can reach yet, a race's set-up and
+//!   teardown);
 //! - every write wakes the tasks parked in [`snooze`]. A spin-wait on the
 //!   std backend spins, yields and sleeps; here it parks until some atomic
 //!   is written, so if the awaited write never comes, every task ends up
@@ -62,22 +63,35 @@ pub(crate) const RCU_GP_THREAD: bool = true;
 std::thread_local! {
     /// Tasks parked in `snooze`, to unpark at the next atomic write.
     static SPINNERS: RefCell<Vec<TaskId>> = const { RefCell::new(Vec::new()) };
-    /// How many `unscheduled` scopes are open (over all tasks).
-    static UNSCHEDULED: Cell<u32> = const { Cell::new(0) };
+    /// Open `quiescent` scopes.
+    static QUIESCENT: Cell<u32> = const { Cell::new(0) };
+    /// Tasks inside `unscheduled`, with their nesting depth.
+    static UNSCHEDULED: RefCell<Vec<(TaskId, u32)>> = const { RefCell::new(Vec::new()) };
 }
 
 fn current_task() -> Option<TaskId> {
     shuttle_engine::current::get_current_task()
 }
 
-/// A scheduling point for an access to shared memory, unless some task is
-/// inside [`unscheduled`].
+/// A scheduling point for an access to shared memory, unless the calling
+/// task is inside [`unscheduled`].
 #[inline]
 #[track_caller]
 pub(crate) fn sched_point() {
-    if UNSCHEDULED.get() == 0 {
+    if QUIESCENT.get() > 0 {
+        return;
+    }
+    if UNSCHEDULED.with(|u| u.borrow().is_empty()) || !caller_unscheduled() {
         shuttle_engine::runtime::thread::continuation::switch();
     }
+}
+
+#[cold]
+fn caller_unscheduled() -> bool {
+    let Some(me) = current_task() else {
+        return false;
+    };
+    UNSCHEDULED.with(|u| u.borrow().iter().any(|&(t, _)| t == me))
 }
 
 /// After a write: unpark every spinner, which re-checks what it waits for.
@@ -105,22 +119,58 @@ fn wrote() {
     }
 }
 
-/// Runs `f` with atomic accesses not being scheduling points: for
-/// initialising or poisoning memory that no other task can see yet, and
-/// for a race's set-up and teardown, where a scheduling point per word
-/// only lengthens schedules. Lock operations inside stay scheduling points;
-/// should one switch to another task, that task's atomic accesses are not
-/// scheduling points either until `f` returns (fewer interleavings, never
-/// a wrong one: every access still happens, in one task at a time). The
-/// flag is one counter, so the check on every access is a plain load.
+/// Runs `f` with the calling task's atomic accesses not being scheduling
+/// points: for initialising or poisoning memory that no other task can see
+/// yet, and for a race's set-up and teardown, where a scheduling point per
+/// word only lengthens schedules. Lock operations inside stay scheduling
+/// points, and other tasks' accesses stay scheduling points meanwhile (the
+/// check costs a lookup of the current task only while some task is
+/// inside).
 pub fn unscheduled<R>(f: impl FnOnce() -> R) -> R {
+    let Some(me) = current_task() else {
+        return f();
+    };
+    UNSCHEDULED.with(|u| {
+        let mut u = u.borrow_mut();
+        match u.iter_mut().find(|(t, _)| *t == me) {
+            Some((_, depth)) => *depth += 1,
+            None => u.push((me, 1)),
+        }
+    });
+    struct Leave(TaskId);
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            UNSCHEDULED.with(|u| {
+                let mut u = u.borrow_mut();
+                if let Some(i) = u.iter().position(|&(t, _)| t == self.0) {
+                    u[i].1 -= 1;
+                    if u[i].1 == 0 {
+                        u.swap_remove(i);
+                    }
+                }
+            });
+        }
+    }
+    let _leave = Leave(me);
+    f()
+}
+
+/// Runs `f` with no atomic access of any task a scheduling point: for a
+/// race's set-up before it spawns its actors and its teardown after it
+/// joined them, when nothing else runs (a background task such as
+/// `rcu_gp` that wakes meanwhile runs without scheduling points too: fewer
+/// interleavings of the teardown, never a wrong one). Cheaper than
+/// [`unscheduled`], which must look up the current task on every access.
+/// Never wait inside for another task (an RCU barrier, a join): that task
+/// would run without scheduling points and the two can spin forever.
+pub fn quiescent<R>(f: impl FnOnce() -> R) -> R {
     struct Leave;
     impl Drop for Leave {
         fn drop(&mut self) {
-            UNSCHEDULED.set(UNSCHEDULED.get() - 1);
+            QUIESCENT.set(QUIESCENT.get() - 1);
         }
     }
-    UNSCHEDULED.set(UNSCHEDULED.get() + 1);
+    QUIESCENT.set(QUIESCENT.get() + 1);
     let _leave = Leave;
     f()
 }
@@ -129,7 +179,8 @@ pub fn unscheduled<R>(f: impl FnOnce() -> R) -> R {
 /// tasks' stacks may be dropped without unwinding, leaving `unscheduled`
 /// scopes open and spinners registered). Call before each execution.
 pub fn reset_execution_state() {
-    UNSCHEDULED.set(0);
+    UNSCHEDULED.with(|u| u.borrow_mut().clear());
+    QUIESCENT.set(0);
     SPINNERS.with(|s| s.borrow_mut().clear());
 }
 

@@ -140,6 +140,12 @@ pub fn unscheduled<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Runs `f` (accesses are never scheduling points on real threads).
+#[inline(always)]
+pub fn quiescent<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 /// The calling thread's per-CPU shard: a hash of the address of a
 /// thread-local, distinct for every live thread and stable for its life.
 pub(crate) fn this_cpu_shard(nr_shards: usize) -> usize {
