@@ -209,18 +209,14 @@ impl Machine {
                 continue;
             }
             if p.is_type(PageType::Offline) {
-                // The refcount a skipped page may have: released by its
-                // owner (mainline) or frozen (frozen): 0, anything more is a
-                // reference that outlives the memory. Kept (skippable): the
-                // owner's 1, and a speculative reference on top of it is
-                // harmless here (its put cannot free the page; a put after
-                // the block's memmap is freed is the walkers' memmap
-                // use-after-free, reported by their detector).
-                let ok = match self.variants().offline_skip {
-                    OfflineSkip::Refcount | OfflineSkip::Frozen => p.ref_count() == 0,
-                    OfflineSkip::Skippable => p.ref_count() >= 1,
+                // The refcount a skipped page must have: released by its
+                // owner (mainline), kept (skippable) or frozen (frozen).
+                // Anything more is a reference that outlives the memory.
+                let expected = match self.variants().offline_skip {
+                    OfflineSkip::Refcount | OfflineSkip::Frozen => 0,
+                    OfflineSkip::Skippable => 1,
                 };
-                if !ok {
+                if p.ref_count() != expected {
                     self.report_bug(format!(
                         "BUG: __offline_isolated_pages: PageOffline pfn {pfn} has refcount {}",
                         p.ref_count()
