@@ -99,11 +99,14 @@ fn run(ctx: &RaceCtx) {
 mod tests {
     use super::*;
 
-    // Sequentially (the reference is gone before the offline starts) every
-    // design offlines the block clean.
+    // On real threads only the frozen design is clean whatever the
+    // interleaving: under refcount the driver may WARN, and under skippable
+    // a reference taken after the offline's isolation check survives the
+    // offline (tests/hotplug.rs, skippable_offline_leaves_a_speculative_
+    // reference_behind), which the explorer's budget does not reach.
     #[test]
-    fn offline_vs_unexpected_ref_runs_clean_on_real_threads() {
-        for v in ["refcount", "skippable", "frozen"] {
+    fn offline_vs_unexpected_ref_runs_clean_on_real_threads_when_frozen() {
+        for v in ["frozen"] {
             let mut ctx = RaceCtx::default();
             ctx.variants.set("offline_skip", v).unwrap();
             for _ in 0..3 {
