@@ -94,11 +94,9 @@ pub fn find(name: &str) -> Option<&'static Race> {
 
 /// Applies `KEY=VALUE KEY=VALUE ...` (a table entry) to `variants`.
 pub fn apply_settings(variants: &mut Variants, settings: &str) -> Result<(), VariantError> {
-    for kv in settings.split_whitespace() {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        variants.set(k, v)?;
-    }
-    Ok(())
+    settings
+        .split_whitespace()
+        .try_for_each(|kv| variants.set_pair(kv))
 }
 
 /// What a race body gets: the variants to run under and the mutant, if
