@@ -20,9 +20,9 @@
 //! The fsdax half of the thread (GUP-fast of a DAX mapping vs
 //! `memunmap_pages()`) is not raced here.
 
+use super::gup_fast_vs_unmap::GET;
 use super::pfn_walker_vs_hot_remove::{boot_with_block, remove_block, BLOCK, BLOCK_START};
 use super::{join, Race, RaceCtx};
-use crate::gup::GupFlags;
 use crate::page::{PhysAddr, PAGE_SIZE};
 use crate::vm::{VM_READ, VM_WRITE};
 
@@ -43,12 +43,6 @@ pub const RACE: Race = Race {
     // it is.
     mutants: &[],
     run,
-};
-
-const GET: GupFlags = GupFlags {
-    write: false,
-    pin: false,
-    longterm: false,
 };
 
 /// How many pages the process may fault before one lands in the block.

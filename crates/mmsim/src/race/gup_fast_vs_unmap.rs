@@ -33,7 +33,8 @@ pub const RACE: Race = Race {
     run,
 };
 
-const GET: GupFlags = GupFlags {
+/// FOLL_GET, read-only (shared with the other GUP-fast races).
+pub(super) const GET: GupFlags = GupFlags {
     write: false,
     pin: false,
     longterm: false,
