@@ -94,6 +94,13 @@ impl VirtioMemRig {
         VirtioMemRig { m, host }
     }
 
+    /// The end of a race on the rig: stops the driver's thread, asks the
+    /// detectors for their verdict, and lets the machine go.
+    pub(super) fn finish(self, ctx: &RaceCtx) {
+        ctx.quiet(|| self.shutdown());
+        ctx.verdict(&self.m);
+    }
+
     /// Stops the driver's thread (`virtio_mem_shutdown()`), as a script's
     /// world does when it goes.
     pub(super) fn shutdown(&self) {
@@ -138,10 +145,8 @@ fn run(ctx: &RaceCtx) {
             sb.0
         ));
     }
-    ctx.quiet(|| rig.shutdown());
-    ctx.verdict(&m);
     drop(m);
-    drop(rig);
+    rig.finish(ctx);
 }
 
 #[cfg(all(test, not(mmsim_shuttle)))]
