@@ -350,6 +350,29 @@ fn shuttle_config(max_steps: usize) -> Config {
     config
 }
 
+/// Runs `race`'s body under `ctx` for every execution `inner` draws,
+/// recording into `rec`, quietly; the panic payload of a failing execution.
+fn run_recorded(
+    race: &'static Race,
+    ctx: &RaceCtx,
+    inner: Box<dyn Scheduler>,
+    rec: &Rc<RefCell<Recorder>>,
+    max_steps: usize,
+) -> Result<(), Box<dyn std::any::Any + Send>> {
+    let scheduler = Recording {
+        inner,
+        rec: Rc::clone(rec),
+    };
+    let runner = Runner::new(scheduler, shuttle_config(max_steps));
+    let ctx = ctx.clone();
+    let body = race.run;
+    quietly(|| {
+        panic::catch_unwind(AssertUnwindSafe(|| {
+            runner.run(move || body(&ctx));
+        }))
+    })
+}
+
 /// Runs `race` under `cfg` until a schedule fails or `cfg.schedules` ran.
 pub fn explore(race: &'static Race, cfg: &ExploreConfig) -> Summary {
     let rec = Rc::new(RefCell::new(Recorder::default()));
@@ -359,21 +382,12 @@ pub fn explore(race: &'static Race, cfg: &ExploreConfig) -> Summary {
         SchedulerKind::Random => Box::new(RandomScheduler::new_from_seed(seed, n)),
         SchedulerKind::Pct(depth) => Box::new(PctScheduler::new_from_seed(seed, depth.max(1), n)),
     };
-    let scheduler = Recording {
-        inner,
-        rec: Rc::clone(&rec),
-    };
-    let runner = Runner::new(scheduler, shuttle_config(cfg.max_steps));
-    let ctx = cfg.ctx.clone();
-    let body = race.run;
     let start = crate::sync::clock::now();
-    let result = quietly(|| {
-        panic::catch_unwind(AssertUnwindSafe(|| {
-            if n > 0 {
-                runner.run(move || body(&ctx));
-            }
-        }))
-    });
+    let result = if n > 0 {
+        run_recorded(race, &cfg.ctx, inner, &rec, cfg.max_steps)
+    } else {
+        Ok(())
+    };
     let seconds = crate::sync::clock::seconds_since(start);
     let rec = rec.borrow();
     let failure = result.err().map(|payload| Failure {
@@ -448,18 +462,8 @@ pub fn replay(
         tracing: true,
         ..Recorder::default()
     }));
-    let scheduler = Recording {
-        inner: Box::new(ReplayScheduler::new_from_schedule(schedule)),
-        rec: Rc::clone(&rec),
-    };
-    let runner = Runner::new(scheduler, shuttle_config(max_steps));
-    let ctx = ctx.clone();
-    let body = race.run;
-    let result = quietly(|| {
-        panic::catch_unwind(AssertUnwindSafe(|| {
-            runner.run(move || body(&ctx));
-        }))
-    });
+    let inner = Box::new(ReplayScheduler::new_from_schedule(schedule));
+    let result = run_recorded(race, ctx, inner, &rec, max_steps);
     let message = result.err().map(failure_message);
     let steps = std::mem::take(&mut rec.borrow_mut().steps);
     Ok(Replayed { message, steps })
