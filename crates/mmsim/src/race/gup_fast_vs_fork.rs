@@ -42,7 +42,7 @@ const PIN_RW: GupFlags = GupFlags {
 };
 
 fn run(ctx: &RaceCtx) {
-    let m = ctx.quiet(|| ctx.boot(RaceCtx::small_config()));
+    let m = ctx.quiet(|| ctx.boot(RaceCtx::tiny_config()));
     let (parent, a) = ctx.quiet(|| {
         let parent = m.mm_alloc().expect("mm_alloc");
         let a = m

@@ -41,7 +41,7 @@ pub(super) const GET: GupFlags = GupFlags {
 };
 
 fn run(ctx: &RaceCtx) {
-    let m = ctx.quiet(|| ctx.boot(RaceCtx::small_config()));
+    let m = ctx.quiet(|| ctx.boot(RaceCtx::tiny_config()));
     let (a_mm, b_mm, a, b) = ctx.quiet(|| {
         let a_mm = m.mm_alloc().expect("mm_alloc");
         let b_mm = m.mm_alloc().expect("mm_alloc");

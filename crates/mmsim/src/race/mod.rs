@@ -127,6 +127,16 @@ impl RaceCtx {
         }
     }
 
+    /// The machine of races that never hotplug boot RAM: 16 MiB, ending
+    /// inside the first section (at a subsection), so an execution
+    /// initialises and checks 4096 struct pages instead of 65 536.
+    pub fn tiny_config() -> MachineConfig {
+        MachineConfig {
+            ram: 16 << 20,
+            ..MachineConfig::default()
+        }
+    }
+
     /// Whether the mutant `name` is the one running.
     pub fn mutant_is(&self, name: &str) -> bool {
         self.mutant == Some(name)
