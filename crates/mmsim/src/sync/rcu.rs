@@ -1093,15 +1093,27 @@ mod shuttle_tests {
 
     #[test]
     fn call_rcu_retires_after_a_grace_period_and_barrier_waits_for_it() {
-        // Fixed seeds: with the rcu_gp task running under shuttle, an
-        // unseeded run once exceeded the step bound (barrier against rcu_gp;
-        // open, see the issue note). Seeded, CI is reproducible.
-        shuttle::check_random_with_seed(retire_by_callback, 1, 1000);
-        shuttle::Runner::new(
-            shuttle::scheduler::PctScheduler::new_from_seed(1, 3, 1000),
-            shuttle::Config::new(),
-        )
-        .run(retire_by_callback);
+        shuttle::check_random(retire_by_callback, 1000);
+        shuttle::check_pct(retire_by_callback, 1000, 3);
+    }
+
+    /// `rcu_barrier` polls `invoke_callbacks`, which writes `invoking`,
+    /// while the `rcu_gp` task runs the callback it waits for. After a
+    /// spurious wake-up the barrier's task used to stay listed as a spinner,
+    /// woke itself with that write and never blocked again, and PCT, which
+    /// ranked it above `rcu_gp`, ran it alone for ever (PCT seed 16 was the
+    /// first such schedule). Seeds 0..64, each a fresh PCT schedule set.
+    #[test]
+    fn barrier_spinning_beside_the_invoking_rcu_gp_task_lets_it_run() {
+        for seed in 0..64 {
+            let mut config = shuttle::Config::new();
+            config.max_steps = shuttle::MaxSteps::FailAfter(20_000);
+            shuttle::Runner::new(
+                shuttle::scheduler::PctScheduler::new_from_seed(seed, 3, 100),
+                config,
+            )
+            .run(retire_by_callback);
+        }
     }
 
     #[test]

@@ -94,7 +94,20 @@ fn caller_unscheduled() -> bool {
     UNSCHEDULED.with(|u| u.borrow().iter().any(|&(t, _)| t == me))
 }
 
-/// After a write: unpark every spinner, which re-checks what it waits for.
+/// After a write: unpark every spinner, which re-checks what it waits for,
+/// if the write changed the value. A spinner waits for memory to change, so
+/// a write of the value already there (an `invoking.swap(true)` that finds
+/// `true`) cannot end its wait; waking it would only spend steps.
+#[inline]
+fn wrote_if(changed: bool) {
+    if changed {
+        wrote();
+    }
+}
+
+/// Unparks every spinner but the writer: a task's own write cannot end its
+/// own wait, and an unpark token handed to itself would make its next
+/// `snooze` return at once, every time (see [`snooze`]).
 #[inline]
 fn wrote() {
     let woken = SPINNERS.with(|s| {
@@ -106,8 +119,9 @@ fn wrote() {
         }
     });
     if let Some(tasks) = woken {
+        let me = current_task();
         ExecutionState::with(|state| {
-            for t in tasks {
+            for t in tasks.into_iter().filter(|&t| Some(t) != me) {
                 // A task of an execution that ended (by a panic) is gone or
                 // is another task now: a spurious wake-up, which parking
                 // allows.
@@ -186,7 +200,7 @@ pub fn reset_execution_state() {
 
 /// The atomic types: std's, each access a scheduling point.
 pub mod atomic {
-    use super::{sched_point, wrote};
+    use super::{sched_point, wrote_if};
     use std::fmt;
     pub use std::sync::atomic::Ordering;
 
@@ -224,15 +238,17 @@ pub mod atomic {
                 #[track_caller]
                 pub fn store(&self, v: $t, order: Ordering) {
                     sched_point();
-                    self.0.store(v, order);
-                    wrote();
+                    // A swap is a store of every ordering a store allows;
+                    // the old value says whether spinners need waking.
+                    let old = self.0.swap(v, order);
+                    wrote_if(old != v);
                 }
                 /// `swap`.
                 #[track_caller]
                 pub fn swap(&self, v: $t, order: Ordering) -> $t {
                     sched_point();
                     let old = self.0.swap(v, order);
-                    wrote();
+                    wrote_if(old != v);
                     old
                 }
                 /// `compare_exchange`.
@@ -246,9 +262,7 @@ pub mod atomic {
                 ) -> Result<$t, $t> {
                     sched_point();
                     let r = self.0.compare_exchange(current, new, success, failure);
-                    if r.is_ok() {
-                        wrote();
-                    }
+                    wrote_if(r.is_ok() && current != new);
                     r
                 }
                 /// `compare_exchange_weak` (never fails spuriously here:
@@ -276,9 +290,7 @@ pub mod atomic {
                 {
                     sched_point();
                     let r = self.0.fetch_update(set_order, fetch_order, f);
-                    if r.is_ok() {
-                        wrote();
-                    }
+                    wrote_if(r.is_ok_and(|old| old != self.0.load(Ordering::Relaxed)));
                     r
                 }
             }
@@ -312,7 +324,9 @@ pub mod atomic {
                 pub fn $op(&self, v: $t, order: Ordering) -> $t {
                     sched_point();
                     let old = self.0.$op(v, order);
-                    wrote();
+                    // One task runs at a time: the value now is what the
+                    // operation stored.
+                    wrote_if(self.0.load(Ordering::Relaxed) != old);
                     old
                 }
             )+
@@ -371,15 +385,15 @@ pub mod atomic {
         #[track_caller]
         pub fn store(&self, p: *mut T, order: Ordering) {
             sched_point();
-            self.0.store(p, order);
-            wrote();
+            let old = self.0.swap(p, order);
+            wrote_if(old != p);
         }
         /// `swap`.
         #[track_caller]
         pub fn swap(&self, p: *mut T, order: Ordering) -> *mut T {
             sched_point();
             let old = self.0.swap(p, order);
-            wrote();
+            wrote_if(old != p);
             old
         }
         /// `compare_exchange`.
@@ -393,9 +407,7 @@ pub mod atomic {
         ) -> Result<*mut T, *mut T> {
             sched_point();
             let r = self.0.compare_exchange(current, new, success, failure);
-            if r.is_ok() {
-                wrote();
-            }
+            wrote_if(r.is_ok() && current != new);
             r
         }
     }
@@ -484,6 +496,12 @@ pub(crate) fn snooze(_step: u32) {
     };
     SPINNERS.with(|s| s.borrow_mut().push(me));
     shuttle::thread::park();
+    // Shuttle may wake a parked task spuriously, with no write, leaving it
+    // listed. A stale entry is woken by the next write, the task's own
+    // included, and its next park then returns at once: a task that writes
+    // while it spins (`invoke_callbacks` in `rcu_barrier`) then never
+    // blocks, and under PCT the task it waits for never runs.
+    SPINNERS.with(|s| s.borrow_mut().retain(|&t| t != me));
 }
 
 /// Two shards: enough to exercise the "sum over CPUs" logic, few enough to
