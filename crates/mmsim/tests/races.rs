@@ -15,12 +15,6 @@ use mmsim::race::{apply_settings, find, RaceCtx, RACES, VIOLATION};
 
 const MAX_STEPS: usize = 2_000_000;
 
-/// Races whose holding setting is not yet run for 10x: gup-fast-vs-hot-remove
-/// is found only after ~1300 schedules (10x is 13 000, minutes here), and
-/// one of those schedules under `memmap_free=rcu` exceeds the step bound (an
-/// offline retry loop against GUP-fast's rounds, not yet diagnosed). Its
-/// holding setting runs for 200 schedules.
-const HOLDS_CAPPED: &[&str] = &["gup-fast-vs-hot-remove"];
 /// The bound within which every broken variant must be found (PCT, seed 0).
 const FIND_WITHIN: u64 = 2000;
 
@@ -74,11 +68,7 @@ fn every_race_is_found_broken_and_holds_fixed() {
             needed = needed.max(s.schedules);
         }
         for holds in race.holds {
-            let n = if HOLDS_CAPPED.contains(&race.name) {
-                200
-            } else {
-                (10 * needed).max(200)
-            };
+            let n = (10 * needed).max(200);
             let s = campaign(race.name, ctx(holds, None), n, (0, 1));
             if let Some(f) = &s.failure {
                 panic!(

@@ -10,19 +10,26 @@
 //! `pageunmap_range()`, and the memmap freed after a grace period by
 //! `section_deactivate()`) makes the free wait for it.
 //!
-//! Actors: `gup` (GUP-fast FOLL_GET of a process page that lies in a
-//! hot-added block, then drops what it got), `remove`
-//! (`offline_and_remove_memory()` of the block). Detector: GUP-fast's
-//! use-after-free check ([`Machine::memmap_slot_done`](crate::machine::Machine)),
-//! reported as a kernel bug and read by the verdict; and the process's page
-//! keeps its content across the migration.
+//! The thread's first case is fsdax: a process maps a file on pmem, the
+//! device goes away (the mapping is zapped, the page's last reference
+//! drops, `memunmap_pages()` stops waiting and `pageunmap_range()` removes
+//! the range, memmap included) while GUP-fast holds a PTE it read before
+//! the zap. Its second case is an ordinary hot-added block that
+//! `offline_and_remove_memory()` migrates away and removes.
 //!
-//! The fsdax half of the thread (GUP-fast of a DAX mapping vs
-//! `memunmap_pages()`) is not raced here.
+//! Actors, both cases at once: `gup` (GUP-fast FOLL_GET of the process's
+//! page in the hot-added block and of its DAX page, dropping what it got,
+//! [`ROUNDS`] times), `remove` (`offline_and_remove_memory()` of the block)
+//! and `unbind` (the DAX mapping is zapped, then `memunmap_pages()` of the
+//! pmem range). Detector: GUP-fast's use-after-free check
+//! ([`Machine::memmap_slot_done`](crate::machine::Machine)), reported as a
+//! kernel bug and read by the verdict; and the process's anonymous page
+//! keeps its content across the migration.
 
 use super::gup_fast_vs_unmap::GET;
 use super::pfn_walker_vs_hot_remove::{boot_with_block, remove_block, BLOCK, BLOCK_START};
-use super::{join, Race, RaceCtx};
+use super::{join, MutantInfo, Race, RaceCtx};
+use crate::memremap::MemoryType;
 use crate::page::{PhysAddr, PAGE_SIZE};
 use crate::vm::{VM_READ, VM_WRITE};
 
@@ -31,24 +38,30 @@ pub const RACE: Race = Race {
     name: "gup-fast-vs-hot-remove",
     seed_thread: "\"GUP-fast vs memory hot-remove\" (the synchronize_rcu() in pageunmap_range() \
                   and the RCU-freed memmap thread)",
-    actors: "gup (gup_fast FOLL_GET of a process page in a hot-added block), remove \
-             (offline_and_remove_memory of the block: the page migrates away, the memmap is freed)",
+    actors: "gup (gup_fast FOLL_GET of a process page in a hot-added block and of its fsdax \
+             page), remove (offline_and_remove_memory of the block: the page migrates away, the \
+             memmap is freed), unbind (the DAX mapping is zapped, then memunmap_pages of the pmem)",
     checks: "GUP-fast never takes a reference through a memmap freed after its lookup \
              (memmap use-after-free detector); the process's page keeps its content",
     breaks: &["memmap_free=immediate"],
     holds: &["memmap_free=rcu"],
-    // GUP-fast outside its read-side section (the `gup-outside-rcu` knob
-    // below) is not found within the acceptance budget: its window is a few
-    // steps against a grace period on the rcu_gp thread. Not listed until
-    // it is.
-    mutants: &[],
+    mutants: &[MutantInfo {
+        name: "gup-outside-rcu",
+        removes: "GUP-fast's read-side section (local_irq_save in the kernel): it walks and \
+                  takes its reference in a domain no grace period waits for",
+    }],
     run,
 };
 
 /// How many pages the process may fault before one lands in the block.
 const TRIES: u64 = 64;
-/// How many times GUP-fast takes and drops its reference.
+/// How many times GUP-fast takes and drops its references.
 const ROUNDS: u32 = 8;
+/// Where the pmem range lies (past the hot-added block) and its size: one
+/// subsection, alone in its section, so `pageunmap_range()` frees that
+/// section's memmap.
+const PMEM_START: u64 = 6 << 30;
+const PMEM: u64 = 2 << 20;
 
 fn run(ctx: &RaceCtx) {
     let (m, blk) = boot_with_block(ctx, "gup-outside-rcu");
@@ -64,13 +77,26 @@ fn run(ctx: &RaceCtx) {
         });
         (mm, addr.expect("user memory comes from ZONE_MOVABLE first"))
     });
+    let (pmem, dax) = ctx.quiet(|| {
+        let pmem = m
+            .memremap_pages("pmem0", PhysAddr(PMEM_START), PMEM, MemoryType::FsDax, 0)
+            .expect("memremap_pages");
+        let file = m.file_create_dax(PAGE_SIZE, "pmem0").expect("DAX file");
+        let dax = m
+            .mmap_file(&mm, file, PAGE_SIZE, VM_READ | VM_WRITE, true)
+            .expect("mmap the DAX file");
+        m.user_write(&mm, dax, &[0xdd; 64]).expect("write to pmem");
+        (pmem, dax)
+    });
 
     let gup = {
         let (m, mm) = (m.clone(), mm.clone());
         ctx.spawn("gup", move || {
             for _ in 0..ROUNDS {
-                let got = m.gup_fast(&mm, addr, 1, GET);
-                m.release_pages(&got, GET);
+                for at in [addr, dax] {
+                    let got = m.gup_fast(&mm, at, 1, GET);
+                    m.release_pages(&got, GET);
+                }
             }
         })
     };
@@ -78,11 +104,21 @@ fn run(ctx: &RaceCtx) {
         let (m, blk) = (m.clone(), blk.clone());
         ctx.spawn("remove", move || remove_block(&m, &blk))
     };
+    let unbind = {
+        let (m, mm) = (m.clone(), mm.clone());
+        ctx.spawn("unbind", move || {
+            m.munmap(&mm, dax, PAGE_SIZE)?;
+            m.memunmap_pages(&pmem)
+        })
+    };
     join(gup);
     if let Err(e) = join(remove) {
         ctx.violation(format!(
             "offline_and_remove_memory failed with only a transient reference: {e}"
         ));
+    }
+    if let Err(e) = join(unbind) {
+        ctx.violation(format!("unbinding the pmem device failed: {e}"));
     }
 
     let now = ctx.quiet(|| m.user_read(&mm, addr, 64).expect("read back"));
