@@ -153,6 +153,31 @@ fn case31_state_reads_going_offline_during_a_long_offline_attempt() {
     assert_clean(&m);
 }
 
+// offline_pages() checks signal_pending() once per retry and gives up the
+// CPU (cond_resched) between retries: a task told to signal itself after
+// 20 ms of waiting ends an offline that cannot finish with -EINTR after 20
+// retries, and one that can finish is never interrupted (the explorer's
+// clockless signal, Task::signal_after_waiting).
+#[test]
+fn offline_pages_is_interrupted_only_after_waiting_its_signal_time() {
+    let m = machine();
+    let blk = movable_block(&m);
+    let task = Task::new();
+    task.signal_after_waiting(std::time::Duration::from_millis(20));
+    assert_eq!(m.device_offline(&blk, &task), Ok(true));
+    assert!(!task.signal_pending(), "a finishing offline waited 20 ms");
+
+    m.online_memory_block(&blk, OnlineType::OnlineMovable)
+        .unwrap();
+    pin_unmovable(&m);
+    let task = Task::new();
+    task.signal_after_waiting(std::time::Duration::from_millis(20));
+    assert_eq!(m.device_offline(&blk, &task), Err(Errno::EINTR));
+    assert_eq!(blk.state(), MemoryBlockState::Online);
+    m.owner_free("pin").unwrap();
+    assert_clean(&m);
+}
+
 // Reference §10 case 32: of two isolators of overlapping ranges the later
 // one gets EBUSY (set_migratetype_isolate() on a pageblock that is already
 // isolated), and undoes only its own pageblocks.

@@ -2,6 +2,13 @@
 //! transcribed into the scenario language) as a test of its own, named by its
 //! path: `cargo test --test scenarios -- cow/base-01` runs the matching ones.
 //! A scenario passes when everything in it held and it checked something.
+//!
+//! In the explorer build (`--cfg mmsim_shuttle`) each scenario runs as one
+//! shuttle execution under a random schedule seeded by its name: every
+//! atomic and lock of the model is then a scheduling point, so the whole
+//! model (interpreter, processes, hotplug, the virtio-mem driver thread)
+//! runs under the scheduler the races use, and a scenario that depends on
+//! the host's thread timing fails there.
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use mmsim::script::interp::{run_sources, RunOptions};
@@ -29,6 +36,28 @@ fn run(path: &Path, name: String) -> Result<(), Failed> {
     }
 }
 
+/// One shuttle execution of the scenario, under a random schedule seeded by
+/// its name (FNV-1a), without a step bound: scenarios offline whole blocks.
+#[cfg(mmsim_shuttle)]
+fn run_scheduled(path: &Path, name: String) -> Result<(), Failed> {
+    #![allow(clippy::disallowed_types)] // the verdict leaves the execution
+    use std::sync::{Arc, Mutex};
+    let seed = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let verdict = Arc::new(Mutex::new(None));
+    let (slot, path) = (Arc::clone(&verdict), path.to_owned());
+    let mut config = shuttle::Config::new();
+    config.max_steps = shuttle::MaxSteps::None;
+    shuttle::Runner::new(
+        shuttle::scheduler::RandomScheduler::new_from_seed(seed, 1),
+        config,
+    )
+    .run(move || *slot.lock().unwrap() = Some(run(&path, name.clone())));
+    let verdict = verdict.lock().unwrap().take();
+    verdict.expect("the execution ran")
+}
+
 fn main() {
     let args = Arguments::from_args();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios");
@@ -42,7 +71,11 @@ fn main() {
                 .unwrap_or(&path)
                 .display()
                 .to_string();
-            Trial::test(name.clone(), move || run(&path, name))
+            #[cfg(not(mmsim_shuttle))]
+            let trial = Trial::test(name.clone(), move || run(&path, name));
+            #[cfg(mmsim_shuttle)]
+            let trial = Trial::test(name.clone(), move || run_scheduled(&path, name));
+            trial
         })
         .collect();
     libtest_mimic::run(&args, trials).exit();

@@ -254,15 +254,67 @@ impl fmt::Debug for MemoryBlock {
 }
 
 /// A task that can receive signals (the writer of a sysfs file).
-#[derive(Default)]
+///
+/// Its retry loops give up the CPU through [`Task::cond_resched`] and
+/// [`Task::msleep`], which also count the time the task spends waiting. On
+/// real threads a timer thread delivers signals by the clock; the explorer
+/// has no clock, so there a task may instead be told to signal itself after
+/// it has waited a given time ([`Task::signal_after_waiting`]): a signal
+/// then comes only to a task that keeps waiting, never in the middle of
+/// work that would finish on its own.
 pub struct Task {
     signal: AtomicBool,
+    /// Milliseconds of waiting after which the task signals itself
+    /// (`u64::MAX`: never).
+    signal_at_ms: AtomicU64,
+    /// Milliseconds the task has waited in its retry loops.
+    waited_ms: AtomicU64,
+}
+
+impl Default for Task {
+    fn default() -> Task {
+        Task {
+            signal: AtomicBool::new(false),
+            signal_at_ms: AtomicU64::new(u64::MAX),
+            waited_ms: AtomicU64::new(0),
+        }
+    }
 }
 
 impl Task {
     /// A task with no pending signal.
     pub fn new() -> Task {
         Task::default()
+    }
+
+    /// Makes the task signal itself once it has waited `after` in its retry
+    /// loops, and every time it waits after that (a person pressing Ctrl-C
+    /// until the write ends).
+    pub fn signal_after_waiting(&self, after: std::time::Duration) {
+        let ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
+        self.signal_at_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// `cond_resched()` in a retry loop: gives up the CPU, which counts as
+    /// one millisecond of waiting.
+    pub fn cond_resched(&self) {
+        crate::sync::thread::yield_now();
+        self.waited(1);
+    }
+
+    /// `msleep(d)` in a retry loop.
+    pub fn msleep(&self, d: std::time::Duration) {
+        crate::sync::thread::sleep(d);
+        self.waited(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    }
+
+    fn waited(&self, ms: u64) {
+        // Only the task itself waits: Relaxed counts suffice.
+        let total = self.waited_ms.load(Ordering::Relaxed).saturating_add(ms);
+        self.waited_ms.store(total, Ordering::Relaxed);
+        if total >= self.signal_at_ms.load(Ordering::Relaxed) {
+            self.send_signal();
+        }
     }
 
     /// `signal_pending(current)`.

@@ -101,7 +101,7 @@ impl Machine {
                 if task.signal_pending() {
                     return undo("signal backoff", Errno::EINTR);
                 }
-                crate::sync::thread::yield_now();
+                task.cond_resched();
                 match self.scan_movable_pages(pfn, end) {
                     Ok(found) => {
                         pfn = found;

@@ -14,7 +14,7 @@ use super::tree::{BlockAttr, MemoryAttr};
 use crate::errno::{Errno, KResult};
 use crate::hotplug::{MemoryBlock, OnlineType, Task};
 use crate::machine::Machine;
-use crate::sync::{thread, Arc, MutexGuard};
+use crate::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
 /// The block behind an open attribute. A block unregistered since the path
@@ -47,7 +47,7 @@ fn lock_device_hotplug_sysfs<'a>(
             };
         }
         task.clear_signal();
-        thread::sleep(Duration::from_millis(5));
+        task.msleep(Duration::from_millis(5));
     }
 }
 
