@@ -49,6 +49,10 @@ enum Until {
     Freed,
     /// The section has lost its memmap pointer (the free may be deferred).
     Unpublished,
+    /// The PFN's `pfn_active` bit is clear, and then a while longer: the
+    /// offline must wait for the reader's grace period before it poisons
+    /// the memmap (`pfn_active`'s promise, checked by the reader).
+    Inactive,
 }
 
 /// The remover thread the hook started.
@@ -75,6 +79,17 @@ fn remove_block_at_lookup(m: &Arc<Machine>, pfn: Pfn, until: Until) -> Remover {
                 m.mem().memmap_stats().1 > freed_before
             }),
             Until::Unpublished => wait_until("the section is removed", || !m.mem().pfn_valid(pfn)),
+            Until::Inactive => {
+                wait_until("pfn_active is cleared", || !m.mem().pfn_active(pfn));
+                // Long enough for an offline that did not wait to poison
+                // the slot under the reader.
+                for _ in 0..20_000 {
+                    if m.mem().pfn_to_page(pfn).is_none_or(|p| p.is_poisoned()) {
+                        break;
+                    }
+                    thread::yield_now();
+                }
+            }
         }
         *slot.lock() = Some(h);
     })));
@@ -121,7 +136,11 @@ fn read_vs_remove(
 /// What the hook can wait for: with the memmap free deferred past the
 /// reader, only for the section to be unpublished.
 fn until(variants: &[(&str, &str)], mutant: bool) -> Until {
-    if variants.contains(&("memmap_free", "rcu")) && !mutant {
+    if mutant {
+        Until::Freed
+    } else if variants.contains(&("pfn_walker", "active")) {
+        Until::Inactive
+    } else if variants.contains(&("memmap_free", "rcu")) {
         Until::Unpublished
     } else {
         Until::Freed

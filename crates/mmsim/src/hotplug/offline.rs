@@ -147,6 +147,12 @@ impl Machine {
             self.node_notify(NodeAction::RemovedLastMemory, zone.nid);
         }
         self.memory_notify(MemAction::Offline, arg);
+        // The pfn_active proposal: __offline_isolated_pages() cleared the
+        // range's bits; walkers that found them set finish before the
+        // memmap is poisoned (mainline has no such wait).
+        if self.variants().pfn_walker == crate::variant::PfnWalker::Active {
+            self.rcu().synchronize();
+        }
         self.remove_pfn_range_from_zone(hp, zone, start, nr);
         Ok(())
     }

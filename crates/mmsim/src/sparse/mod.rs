@@ -29,8 +29,12 @@
 //!
 //! One bit per subsection says "this memmap is initialised and will not be
 //! invalidated before a grace period": set after the memmap is initialised
-//! (onlining RAM, `memremap_pages()`), cleared before it is invalidated
-//! (offlining RAM, `memunmap_pages()`), read under RCU. With it a walker
+//! (onlining RAM, `memremap_pages()`), cleared a grace period before it is
+//! invalidated (`offline_pages()` and `pageunmap_range()` clear, call
+//! `synchronize_rcu()`, then poison), read under RCU. A walker that finds
+//! the bit set inside its read-side section therefore reads an initialised
+//! memmap until the section ends; [`crate::machine::Machine::memmap_slot_done`]
+//! checks it. With it a walker
 //! needs no slow path: `pfn_to_online_page() = pfn_active() && zone !=
 //! ZONE_DEVICE` and `pfn_to_device_page() = pfn_active() && zone ==
 //! ZONE_DEVICE`.

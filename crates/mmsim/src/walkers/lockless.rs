@@ -107,23 +107,41 @@ impl Machine {
     /// doc): true if the memmap was not freed since the lookup; otherwise
     /// reports `memmap use-after-free: READER read PFN 0x... after its
     /// memmap was freed by FREER` through [`Machine::report_bug`] and
-    /// returns false, and the reader must drop what it read.
+    /// returns false, and the reader must drop what it read. Under
+    /// `pfn_walker=active` a PFN walker's slot must also still be
+    /// initialised (not poisoned by an offline), as `pfn_active` promises.
     pub fn memmap_slot_done(
         &self,
         _rcu: &RcuReadGuard<'_>,
         slot: &MemmapSlot<'_>,
         reader: MemmapReader,
     ) -> bool {
-        if !slot.freed_since_lookup() {
-            return true;
+        if slot.freed_since_lookup() {
+            self.report_bug(format!(
+                "memmap use-after-free: {} read PFN {:#x} after its memmap was freed by {}",
+                reader.as_str(),
+                slot.pfn().0,
+                slot.freed_by()
+            ));
+            return false;
         }
-        self.report_bug(format!(
-            "memmap use-after-free: {} read PFN {:#x} after its memmap was freed by {}",
-            reader.as_str(),
-            slot.pfn().0,
-            slot.freed_by()
-        ));
-        false
+        // pfn_active's promise to a walker that found the bit set inside
+        // its read-side section: the memmap is not invalidated before that
+        // section ends (the bit is cleared, then a grace period, then the
+        // poisoning). GUP-fast finds its page through a PTE, not the bit.
+        if reader != MemmapReader::GupFast
+            && self.variants().pfn_walker == crate::variant::PfnWalker::Active
+            && slot.page().is_poisoned()
+        {
+            self.report_bug(format!(
+                "pfn_active: {} read PFN {:#x} after its memmap was invalidated inside the \
+                 read-side section that found it active",
+                reader.as_str(),
+                slot.pfn().0
+            ));
+            return false;
+        }
+        true
     }
 
     /// Runs the reader hook, if one is set, between a lookup of `pfn` and
