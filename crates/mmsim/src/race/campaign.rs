@@ -28,7 +28,7 @@ impl fmt::Display for SchedulerKind {
 pub struct Failure {
     /// Which execution of the shard (from 1).
     pub execution: u64,
-    /// The panic message (a violation starts with [`VIOLATION`]).
+    /// The panic message (a violation starts with [`VIOLATION`](super::VIOLATION)).
     pub message: String,
     /// The schedule, in shuttle's serialised form.
     pub schedule: String,

@@ -19,7 +19,7 @@
 //!
 //! Actors, both cases at once: `gup` (GUP-fast FOLL_GET of the process's
 //! page in the hot-added block and of its DAX page, dropping what it got,
-//! [`ROUNDS`] times), `remove` (`offline_and_remove_memory()` of the block)
+//! `ROUNDS` times), `remove` (`offline_and_remove_memory()` of the block)
 //! and `unbind` (the DAX mapping is zapped, then `memunmap_pages()` of the
 //! pmem range). Detector: GUP-fast's use-after-free check
 //! ([`Machine::memmap_slot_done`](crate::machine::Machine)), reported as a

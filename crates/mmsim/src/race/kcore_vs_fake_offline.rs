@@ -17,7 +17,7 @@
 //!
 //! Set-up (quiet): a 256 MiB machine that onlines added memory movable, a
 //! 128 MiB virtio-mem device (2 MiB blocks, UNPLUGGED_INACCESSIBLE) at
-//! 4 GiB, probed, with two sub-blocks ([`PLUGGED`]) plugged and their
+//! 4 GiB, probed, with two sub-blocks (`PLUGGED`) plugged and their
 //! memory block online. Actors: `kcore` reads the upper 2 MiB sub-block
 //! (512 pages, each a check then a copy) through /proc/kcore
 //! ([`Machine::kcore_read`]); `host` lowers the requested size

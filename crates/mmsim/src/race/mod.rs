@@ -16,7 +16,7 @@
 //! ordinary model code.
 //!
 //! On real threads a race body runs once with whatever interleaving the
-//! host gives it. Under `--cfg mmsim_shuttle` the [`explore`] module runs it
+//! host gives it. Under `--cfg mmsim_shuttle` the `explore` module runs it
 //! under shuttle's random and PCT schedulers, where every atomic access,
 //! page-table word and lock operation is a scheduling point, so the
 //! interleaving that breaks it is found, written to a replay file and

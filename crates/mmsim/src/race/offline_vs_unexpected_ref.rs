@@ -30,7 +30,7 @@
 //! the request by one block and the driver fake-offlines and unplugs the
 //! upper sub-block. Actors: `walker` takes a speculative reference on the
 //! first page of that sub-block (`Page::try_get`), holds it across
-//! [`HOLD_RESCHEDS`] `cond_resched()`s and puts it (`folio_put`); `admin`
+//! `HOLD_RESCHEDS` `cond_resched()`s and puts it (`folio_put`); `admin`
 //! offlines the memory block (`device_offline()`). Detector: the driver's
 //! or `__offline_isolated_pages()`'s WARN (kernel bugs the verdict
 //! reports), a failed offline, a page of unplugged memory in the buddy (the

@@ -10,7 +10,7 @@
 //! `section_deactivate()` free the memmap only after a grace period.
 //!
 //! Actors: `kpageflags` reads the /proc/kpageflags entries of the first
-//! [`WALKED`] PFNs of a hot-added block, each in its own read-side section
+//! `WALKED` PFNs of a hot-added block, each in its own read-side section
 //! (`kpage_read()`); `remove` offlines and removes the block
 //! (`offline_and_remove_memory()`). Detector: the walker's use-after-free
 //! check ([`Machine::memmap_slot_done`](crate::machine::Machine)), reported
