@@ -150,7 +150,7 @@ impl Machine {
         // The pfn_active proposal: __offline_isolated_pages() cleared the
         // range's bits; walkers that found them set finish before the
         // memmap is poisoned (mainline has no such wait).
-        if self.variants().pfn_walker == crate::variant::PfnWalker::Active {
+        if self.offline_waits_for_pfn_walkers() {
             self.rcu().synchronize();
         }
         self.remove_pfn_range_from_zone(hp, zone, start, nr);

@@ -12,9 +12,10 @@
 //! Actors: `kpageflags` reads the /proc/kpageflags entries of the first
 //! `WALKED` PFNs of a hot-added block, each in its own read-side section
 //! (`kpage_read()`); `remove` offlines and removes the block
-//! (`offline_and_remove_memory()`). Detector: the walker's use-after-free
-//! check ([`Machine::memmap_slot_done`](crate::machine::Machine)), reported
-//! as a kernel bug and read by the verdict.
+//! (`offline_and_remove_memory()`). Detector: the walker's end-of-PFN check
+//! ([`Machine::memmap_slot_done`](crate::machine::Machine)): a use after
+//! free, or under `pfn_active` a memmap poisoned inside the section that
+//! found it active; reported as a kernel bug and read by the verdict.
 //!
 //! Device memory (`memunmap_pages()` vs a walker) is not raced here: both
 //! walker variants filter ZONE_DEVICE pages before they use the slot, so no
@@ -34,14 +35,22 @@ pub const RACE: Race = Race {
                   period\" proposal threads (kernel-hotplug §4)",
     actors: "kpageflags (reads the entries of the first PFNs of a hot-added block), remove \
              (offline_and_remove_memory of the block)",
-    checks: "a walker never reads a memmap that section_deactivate() freed after its lookup \
-             (memmap use-after-free detector)",
+    checks: "a walker never reads a memmap that section_deactivate() freed after its lookup, \
+             nor (pfn_active) one the offline poisoned inside the section that found it active \
+             (memmap_slot_done)",
     breaks: &["memmap_free=immediate"],
     holds: &["memmap_free=rcu pfn_walker=active"],
-    mutants: &[MutantInfo {
-        name: "walker-outside-rcu",
-        removes: "the walker's rcu_read_lock(): it reads in a domain no grace period waits for",
-    }],
+    mutants: &[
+        MutantInfo {
+            name: "walker-outside-rcu",
+            removes: "the walker's rcu_read_lock(): it reads in a domain no grace period waits for",
+        },
+        MutantInfo {
+            name: "offline-without-gp",
+            removes: "offline_pages()'s synchronize_rcu() between clearing pfn_active and \
+                      poisoning the memmap: a walker that found the bit set reads poison",
+        },
+    ],
     run,
 };
 
@@ -58,6 +67,7 @@ pub(super) fn boot_with_block(ctx: &RaceCtx, mutant: &str) -> (Arc<Machine>, Arc
     ctx.quiet(|| {
         let m = ctx.boot(RaceCtx::small_config());
         m.set_mutant_reader_outside_rcu(ctx.mutant_is(mutant));
+        m.set_mutant_offline_without_gp(ctx.mutant_is("offline-without-gp"));
         m.add_memory(0, PhysAddr(BLOCK_START), BLOCK)
             .expect("add_memory");
         let blk = m

@@ -90,6 +90,9 @@ pub struct ReaderHooks {
     outside_rcu: AtomicBool,
     /// An RCU domain no updater waits for.
     stray: Rcu,
+    /// The mutant: `offline_pages()` poisons the memmap without waiting
+    /// for the walkers that found `pfn_active` set.
+    offline_without_gp: AtomicBool,
 }
 
 impl Machine {
@@ -167,6 +170,27 @@ impl Machine {
         let armed = hook.is_some();
         *hooks.hook.lock() = hook;
         hooks.armed.store(armed, Ordering::Relaxed);
+    }
+
+    /// Mutant: under `pfn_walker=active`, `offline_pages()` skips the grace
+    /// period between clearing the range's `pfn_active` bits and poisoning
+    /// its memmap.
+    #[doc(hidden)]
+    pub fn set_mutant_offline_without_gp(&self, on: bool) {
+        self.reader_hooks()
+            .offline_without_gp
+            .store(on, Ordering::Relaxed);
+    }
+
+    /// Whether `offline_pages()` waits for pfn_active walkers before it
+    /// poisons the memmap: the proposal does, mainline has nothing to wait
+    /// for.
+    pub(crate) fn offline_waits_for_pfn_walkers(&self) -> bool {
+        self.variants().pfn_walker == crate::variant::PfnWalker::Active
+            && !self
+                .reader_hooks()
+                .offline_without_gp
+                .load(Ordering::Relaxed)
     }
 
     /// Mutant: lockless readers run outside the machine's RCU domain.
