@@ -2,7 +2,9 @@
 //!
 //! Physical memory is cut into 128 MiB sections. Each section has a
 //! `MemSection` slot in one flat table (sized by `max_phys`, like
-//! SPARSEMEM_EXTREME's root array but allocated up front), carrying
+//! SPARSEMEM_EXTREME's root array but allocated up front, as a zero-filled
+//! host mapping: an absent section is all zero bytes, so only the host
+//! pages of sections ever written cost memory or time), carrying
 //!
 //! * the section flags of `section_mem_map`: PRESENT, HAS_MEM_MAP, ONLINE, EARLY
 //!   and TAINT_ZONE_DEVICE;
@@ -61,6 +63,7 @@
 pub mod memmap;
 
 use crate::errno::{Errno, KResult};
+use crate::hostmem::HostMap;
 use crate::page::{Folio, Page, Pfn, PAGEBLOCK_NR_PAGES, PG_HEAD};
 use crate::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering};
 use crate::sync::{Arc, Rcu, RcuReadGuard};
@@ -156,17 +159,6 @@ pub struct MemSection {
 }
 
 impl MemSection {
-    fn new() -> MemSection {
-        MemSection {
-            flags: AtomicU64::new(0),
-            memmap: AtomicPtr::new(std::ptr::null_mut()),
-            chunk: AtomicPtr::new(std::ptr::null_mut()),
-            subsection_map: AtomicU64::new(0),
-            active_map: AtomicU64::new(0),
-            pageblock_flags: std::array::from_fn(|_| AtomicU8::new(0)),
-        }
-    }
-
     /// The flag bits.
     pub fn flags(&self) -> u64 {
         self.flags.load(Ordering::Acquire) // pairs with the Release in set/clear_flags
@@ -223,9 +215,38 @@ impl MemSection {
     }
 }
 
+/// The section table: `nr` [`MemSection`]s in a zero-filled host mapping
+/// (all-zero bytes are an absent section: every field is an atomic, and
+/// the atomics of every backend are `repr(transparent)` over the
+/// hardware's, for which zero is a valid value).
+struct SectionTable {
+    map: HostMap,
+    nr: usize,
+}
+
+impl SectionTable {
+    fn new(nr: usize) -> SectionTable {
+        let bytes = (nr * std::mem::size_of::<MemSection>()).max(1);
+        let map = HostMap::zeroed(bytes.next_multiple_of(4096))
+            .unwrap_or_else(|e| panic!("cannot map a section table of {bytes} bytes: {e}"));
+        SectionTable { map, nr }
+    }
+}
+
+impl std::ops::Deref for SectionTable {
+    type Target = [MemSection];
+
+    fn deref(&self) -> &[MemSection] {
+        // SAFETY: the mapping holds at least `nr` sections' bytes, is aligned
+        // to a host page, zero or written only through the atomics of these
+        // sections, and lives as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().cast(), self.nr) }
+    }
+}
+
 /// The sparse memory model of one machine.
 pub struct SparseMem {
-    sections: Box<[MemSection]>,
+    sections: SectionTable,
     pool: Arc<MemmapPool>,
     /// `get_dev_pagemap()` for the slow path of `pfn_to_online_page()`.
     pgmaps: Arc<dyn PgmapLookup>,
@@ -288,7 +309,7 @@ impl SparseMem {
     /// `pgmaps` which PFNs are device memory.
     pub fn with_pgmaps(nr_sections: u64, pgmaps: Arc<dyn PgmapLookup>) -> SparseMem {
         SparseMem {
-            sections: (0..nr_sections).map(|_| MemSection::new()).collect(),
+            sections: SectionTable::new(nr_sections as usize),
             pool: Arc::new(MemmapPool::new(PAGES_PER_SECTION as usize)),
             pgmaps,
         }
