@@ -288,9 +288,14 @@ impl MachineConfig {
                 ),
             );
         }
-        if let Some(available) = host_available_memory() {
-            // What booting touches (see MAX_BOOT_RAM), with room to spare.
-            let needed = self.ram / 1024 * 2;
+        // What booting touches (see MAX_BOOT_RAM), with room to spare. A
+        // small machine's few MiB are not worth reading /proc/meminfo for
+        // at every boot (the race explorer boots thousands a second).
+        let needed = self.ram / 1024 * 2;
+        let available = (needed > HOST_MEMORY_ALWAYS_THERE)
+            .then(host_available_memory)
+            .flatten();
+        if let Some(available) = available {
             if needed > available {
                 return err(
                     "ram",
@@ -421,6 +426,10 @@ impl fmt::Display for Size {
         write!(f, "{}", self.0)
     }
 }
+
+/// Host memory any host running the model has to spare: booting a machine
+/// that needs no more does not ask the host.
+const HOST_MEMORY_ALWAYS_THERE: u64 = 16 << 20;
 
 /// The host's MemAvailable, if /proc/meminfo says.
 fn host_available_memory() -> Option<u64> {

@@ -391,6 +391,38 @@ impl SparseMem {
         self.pfn_to_page(pfn)
     }
 
+    /// Calls `f` with every PFN of `[start, end)` that
+    /// [`SparseMem::pfn_to_online_page`] finds, and its page, in order: the
+    /// section and subsection checks once per subsection rather than per
+    /// page (a walk over a zone's pages, as the checker makes).
+    pub fn for_each_online_page(&self, start: Pfn, end: Pfn, mut f: impl FnMut(Pfn, &Page)) {
+        let mut pfn = start;
+        while pfn < end {
+            let sub_end = Pfn((pfn.0 / PAGES_PER_SUBSECTION + 1) * PAGES_PER_SUBSECTION).min(end);
+            let Some(ms) = self.pfn_section(pfn) else {
+                pfn = sub_end;
+                continue;
+            };
+            let base = ms.memmap();
+            if !ms.online() || !pfn_section_valid(ms, pfn) || base.is_null() {
+                pfn = sub_end;
+                continue;
+            }
+            let tainted = ms.online_device_section();
+            while pfn < sub_end {
+                if !(tainted && self.pgmaps.pfn_has_live_pgmap(pfn)) {
+                    // SAFETY: as in pfn_to_page: `base` points at the
+                    // section's PAGES_PER_SECTION slots, kept mapped by the
+                    // pool as long as `self`.
+                    f(pfn, unsafe {
+                        &*base.add((pfn.0 % PAGES_PER_SECTION) as usize)
+                    });
+                }
+                pfn = pfn + 1;
+            }
+        }
+    }
+
     /// The checks of `pfn_to_online_page()` without the lookup.
     pub fn pfn_is_online(&self, pfn: Pfn) -> bool {
         let Some(ms) = self.pfn_section(pfn) else {
