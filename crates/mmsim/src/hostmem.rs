@@ -16,8 +16,8 @@
 //! may hold a non-zero byte is zeroed first, so the next [`HostMap::zeroed`]
 //! of that length gets exactly what a fresh mapping gives — zero bytes —
 //! with the pages it will touch again already resident. The pages to zero
-//! are those the host made resident (`mincore(2)`), within the ranges the
-//! owner says it may have written (all of it, for a small mapping). A model
+//! are those the host made resident (`mincore(2)`) for a small mapping
+//! dropped, and the ranges its owner says it wrote for one recycled. A model
 //! run therefore never depends on whether its mappings were fresh or
 //! reused: nothing reads a host address as data, and the bytes are equal.
 //!
@@ -100,13 +100,21 @@ impl HostMap {
     }
 
     /// Gives the mapping back, its owner having written (non-zero bytes)
-    /// only inside `written`: those ranges' resident pages are zeroed and
-    /// the mapping is cached, or unmapped if the cache is full.
+    /// only inside `written`: those ranges are zeroed (all of each, so
+    /// they should be what was written, not what might have been) and the
+    /// mapping is cached, or unmapped if the cache is full.
     pub fn recycle(self, written: impl IntoIterator<Item = Range<usize>>) {
         let this = std::mem::ManuallyDrop::new(self);
-        // SAFETY: `this` is never used again; its owner's references into
-        // the mapping are gone (it is consumed).
-        unsafe { give_back(this.ptr, this.len, written) };
+        let mut resident = 0;
+        for r in written {
+            let r = r.start.min(this.len)..r.end.min(this.len);
+            // SAFETY: we own the mapping (it is consumed: its owner's
+            // references into it are gone) and the range lies inside it.
+            unsafe { std::ptr::write_bytes(this.ptr.as_ptr().add(r.start), 0, r.len()) };
+            resident += r.len();
+        }
+        // SAFETY: as above; every byte is zero now.
+        unsafe { cache_or_unmap(this.ptr, this.len, resident) };
     }
 
     /// The runs of host pages of `range` (byte offsets, clipped to the
@@ -162,9 +170,19 @@ unsafe fn give_back(ptr: NonNull<u8>, len: usize, written: impl IntoIterator<Ite
             resident += run.len();
         }
     }
+    // SAFETY: the caller's contract; every byte is zero now.
+    unsafe { cache_or_unmap(ptr, len, resident) };
+}
+
+/// Caches the mapping `[ptr, ptr + len)`, of which `resident` bytes are
+/// resident, or unmaps it if the cache is full.
+///
+/// # Safety
+/// The caller owns the mapping, nothing refers into it, every byte is zero.
+unsafe fn cache_or_unmap(ptr: NonNull<u8>, len: usize, resident: usize) {
     let cached = CACHE.try_with(|c| c.borrow_mut().put(ptr, len, resident));
     if cached != Ok(true) {
-        // SAFETY: we own the mapping and nothing refers into it.
+        // SAFETY: the caller's contract.
         unsafe { unmap(ptr, len) };
     }
 }

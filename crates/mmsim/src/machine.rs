@@ -665,9 +665,13 @@ impl Machine {
         // memmap_init(): zone and node links. A never-written slot already
         // reads as ZONE_NORMAL of node 0 (see Page::init_links), so the bulk
         // of a large machine's memmap is not touched at all.
-        // Nobody else runs during boot: no scheduling point per page.
+        // Nobody else runs during boot: no scheduling point per page. The
+        // loops below only load and store slots and section words, so they
+        // cannot yield, and `quiescent` (no task's accesses are scheduling
+        // points) is `unscheduled` at a counter per access instead of a
+        // lookup of the current task.
         if !(zt == ZoneType::Normal && nid == 0) {
-            crate::sync::unscheduled(|| {
+            crate::sync::quiescent(|| {
                 for pfn in crate::page::pfn_range(start, end) {
                     self.page(pfn).init_links(zt, nid);
                 }
@@ -679,7 +683,7 @@ impl Machine {
                 .set_pageblock_migratetype_raw(pb, crate::zone::Migratetype::Movable as u8);
             pb = pb + crate::page::PAGEBLOCK_NR_PAGES;
         }
-        crate::sync::unscheduled(|| {
+        crate::sync::quiescent(|| {
             for r in &reserved {
                 for pfn in crate::page::pfn_range(r.start.max(start), r.end.min(end)) {
                     let page = self.page(pfn);

@@ -6,9 +6,10 @@
 //! modelled RAM that is never written costs nothing.
 //!
 //! When the store is dropped its mapping is reused by the next machine of
-//! the thread (`crate::hostmem`), zeroed where it may have been written: the
-//! store notes every 2 MiB of it that a write reached (the `written` map,
-//! one bit each), so that giving it back costs what was written, not
+//! the thread (`crate::hostmem`), zeroed where it was written: the store
+//! notes every page of it that a write reached (the `written` map, one bit
+//! each, itself a zero-filled mapping of which only the words written are
+//! resident), so that giving it back costs what was written, not
 //! `max_phys`. The VMM's own view of the store ([`PhysMem::host_mapping`])
 //! writes behind that map's back; a store that lent it out is given back
 //! to the host whole (MADV_DONTNEED) instead.
@@ -39,24 +40,22 @@ use crate::sync::data::AtomicU64 as DataWord;
 use crate::sync::Arc;
 use fence::Fences;
 use std::mem::ManuallyDrop;
+use std::ops::Range;
 
 /// The physical memory contents.
 pub struct PhysMem {
     /// The bytes; taken back in Drop, to be recycled.
     store: ManuallyDrop<HostMap>,
     len: u64,
-    /// One bit per [`WRITTEN_UNIT`] of the store that a write may have made
-    /// non-zero; never cleared while the store lives (bulk data: not a
-    /// scheduling point, and nothing in the model reads it).
-    written: HostMap,
+    /// One bit per page of the store that a write may have made non-zero;
+    /// never cleared while the store lives (bulk data: not a scheduling
+    /// point, and nothing in the model reads it). Taken back in Drop.
+    written: ManuallyDrop<HostMap>,
     /// Non-zero once [`PhysMem::host_mapping`] lent the mapping out.
     #[allow(clippy::disallowed_types)] // see the `use` above
     lent: DataWord,
     fences: Fences,
 }
-
-/// The granule of the `written` map: 2 MiB.
-const WRITTEN_UNIT: u64 = 2 << 20;
 
 // SAFETY: the mapping is only accessed through atomics.
 unsafe impl Send for PhysMem {}
@@ -68,12 +67,12 @@ const WORD: u64 = 8;
 impl PhysMem {
     /// Reserves `len` bytes (a multiple of the page size).
     pub fn new(len: u64) -> std::io::Result<PhysMem> {
-        let units = len.div_ceil(WRITTEN_UNIT);
-        let written_bytes = (units.div_ceil(64) * WORD).next_multiple_of(PAGE_SIZE);
+        let pages = len.div_ceil(PAGE_SIZE);
+        let written_bytes = (pages.div_ceil(64) * WORD).next_multiple_of(PAGE_SIZE);
         Ok(PhysMem {
             store: ManuallyDrop::new(HostMap::zeroed(len as usize)?),
             len,
-            written: HostMap::zeroed(written_bytes as usize)?,
+            written: ManuallyDrop::new(HostMap::zeroed(written_bytes as usize)?),
             lent: DataWord::new(0),
             fences: Fences::default(),
         })
@@ -90,31 +89,36 @@ impl PhysMem {
     /// Notes that `[addr, addr + len)` (checked, non-empty) may now hold
     /// non-zero bytes.
     fn mark_written(&self, addr: u64, len: u64) {
-        for unit in addr / WRITTEN_UNIT..=(addr + len - 1) / WRITTEN_UNIT {
-            let (word, bit) = (self.written_word(unit / 64), 1u64 << (unit % 64));
+        for page in addr / PAGE_SIZE..=(addr + len - 1) / PAGE_SIZE {
+            let (word, bit) = (self.written_word(page / 64), 1u64 << (page % 64));
             if word.load(Ordering::Relaxed) & bit == 0 {
                 word.fetch_or(bit, Ordering::Relaxed);
             }
         }
     }
 
-    /// The byte ranges of the store that may hold non-zero bytes: the
-    /// units marked in the written map (whose resident pages are the only
-    /// ones that can hold a bit).
-    fn written_ranges(&self) -> Vec<std::ops::Range<usize>> {
-        let mut out = Vec::new();
-        for pages in self.written.resident(0..self.written.len()) {
+    /// The byte ranges of the store that may hold non-zero bytes (the
+    /// pages marked in the written map, runs merged), and the ranges of the
+    /// written map that hold its bits (its resident pages: the only ones
+    /// that can).
+    fn written_ranges(&self) -> (Vec<Range<usize>>, Vec<Range<usize>>) {
+        let mut out: Vec<Range<usize>> = Vec::new();
+        let map_pages = self.written.resident(0..self.written.len());
+        for pages in &map_pages {
             for idx in pages.start as u64 / WORD..pages.end as u64 / WORD {
                 let mut bits = self.written_word(idx).load(Ordering::Relaxed);
                 while bits != 0 {
-                    let unit = idx * 64 + u64::from(bits.trailing_zeros());
+                    let page = idx * 64 + u64::from(bits.trailing_zeros());
                     bits &= bits - 1;
-                    let start = unit * WRITTEN_UNIT;
-                    out.push(start as usize..(start + WRITTEN_UNIT).min(self.len) as usize);
+                    let start = (page * PAGE_SIZE) as usize;
+                    match out.last_mut() {
+                        Some(last) if last.end == start => last.end += PAGE_SIZE as usize,
+                        _ => out.push(start..start + PAGE_SIZE as usize),
+                    }
                 }
             }
         }
-        out
+        (out, map_pages)
     }
 
     /// Size of the store.
@@ -320,14 +324,21 @@ impl PhysMem {
 
 impl Drop for PhysMem {
     fn drop(&mut self) {
-        // SAFETY: taken once, here; nothing uses the store afterwards.
-        let store = unsafe { ManuallyDrop::take(&mut self.store) };
+        let (written, map_pages) = self.written_ranges();
+        // SAFETY: taken once, here; nothing uses either afterwards.
+        let (store, map) = unsafe {
+            (
+                ManuallyDrop::take(&mut self.store),
+                ManuallyDrop::take(&mut self.written),
+            )
+        };
         if self.lent.load(Ordering::Relaxed) != 0 {
             store.discard_all();
             store.recycle([]);
         } else {
-            store.recycle(self.written_ranges());
+            store.recycle(written);
         }
+        map.recycle(map_pages);
     }
 }
 
