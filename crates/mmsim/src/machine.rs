@@ -672,8 +672,17 @@ impl Machine {
         // lookup of the current task.
         if !(zt == ZoneType::Normal && nid == 0) {
             crate::sync::quiescent(|| {
-                for pfn in crate::page::pfn_range(start, end) {
-                    self.page(pfn).init_links(zt, nid);
+                let mut pfn = start;
+                while pfn < end {
+                    let sec_end = Pfn((pfn.0 / PAGES_PER_SECTION + 1) * PAGES_PER_SECTION).min(end);
+                    let pages = self
+                        .mem
+                        .pfn_range_to_pages(pfn, sec_end)
+                        .unwrap_or_else(|| panic!("BUG: pfn {pfn} has no memmap"));
+                    for page in pages {
+                        page.init_links(zt, nid);
+                    }
+                    pfn = sec_end;
                 }
             });
         }

@@ -363,6 +363,29 @@ impl SparseMem {
         Some(unsafe { &*base.add(idx) })
     }
 
+    /// The memmap slots of `[start, end)`, which must lie within one
+    /// section: `pfn_to_page()` of each, looked up once (bulk
+    /// initialisation). None if the section has no memmap.
+    pub fn pfn_range_to_pages(&self, start: Pfn, end: Pfn) -> Option<&[Page]> {
+        assert!(
+            start <= end && end.0 - start.0 <= PAGES_PER_SECTION - start.0 % PAGES_PER_SECTION,
+            "[{start}, {end}) lies within one section"
+        );
+        let base = self.pfn_section(start)?.memmap();
+        if base.is_null() {
+            return None;
+        }
+        // SAFETY: as in pfn_to_page: `base` points at the section's
+        // PAGES_PER_SECTION slots, kept mapped by the pool as long as `self`,
+        // and the range lies within them.
+        Some(unsafe {
+            std::slice::from_raw_parts(
+                base.add((start.0 % PAGES_PER_SECTION) as usize),
+                (end.0 - start.0) as usize,
+            )
+        })
+    }
+
     /// `page_folio(pfn_to_page(pfn))`: a view of the folio `pfn` belongs to,
     /// or None if the page or its head has no memmap slot. Without a
     /// reference on the folio the view may be stale at once (see
