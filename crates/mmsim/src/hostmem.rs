@@ -63,10 +63,10 @@ unsafe impl Send for HostMap {}
 unsafe impl Sync for HostMap {}
 
 impl HostMap {
-    /// A mapping of `len` bytes (a multiple of the host page size), every
-    /// byte zero: a cached one or a new one.
+    /// A mapping of `len` bytes rounded up to whole host pages (at least
+    /// one), every byte zero: a cached one or a new one.
     pub fn zeroed(len: usize) -> std::io::Result<HostMap> {
-        assert!(len > 0 && len % HOST_PAGE == 0, "whole host pages");
+        let len = len.max(1).next_multiple_of(HOST_PAGE);
         if let Some(ptr) = CACHE.with(|c| c.borrow_mut().take(len)) {
             return Ok(HostMap { ptr, len });
         }
@@ -94,7 +94,7 @@ impl HostMap {
         self.len
     }
 
-    /// Whether the mapping is empty (never: `zeroed` refuses 0).
+    /// Whether the mapping is empty (never: `zeroed` maps a page at least).
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -68,11 +68,12 @@ impl PhysMem {
     /// Reserves `len` bytes (a multiple of the page size).
     pub fn new(len: u64) -> std::io::Result<PhysMem> {
         let pages = len.div_ceil(PAGE_SIZE);
-        let written_bytes = (pages.div_ceil(64) * WORD).next_multiple_of(PAGE_SIZE);
+        let store = HostMap::zeroed(len as usize)?;
+        let written = HostMap::zeroed((pages.div_ceil(64) * WORD) as usize)?;
         Ok(PhysMem {
-            store: ManuallyDrop::new(HostMap::zeroed(len as usize)?),
+            store: ManuallyDrop::new(store),
             len,
-            written: ManuallyDrop::new(HostMap::zeroed(written_bytes as usize)?),
+            written: ManuallyDrop::new(written),
             lent: DataWord::new(0),
             fences: Fences::default(),
         })

@@ -226,8 +226,8 @@ struct SectionTable {
 
 impl SectionTable {
     fn new(nr: usize) -> SectionTable {
-        let bytes = (nr * std::mem::size_of::<MemSection>()).max(1);
-        let map = HostMap::zeroed(bytes.next_multiple_of(4096))
+        let bytes = nr * std::mem::size_of::<MemSection>();
+        let map = HostMap::zeroed(bytes)
             .unwrap_or_else(|e| panic!("cannot map a section table of {bytes} bytes: {e}"));
         SectionTable { map, nr }
     }
