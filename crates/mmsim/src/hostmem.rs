@@ -145,7 +145,7 @@ impl Drop for HostMap {
     fn drop(&mut self) {
         if self.len <= SCAN_WHOLE_MAX {
             // SAFETY: `self` is being dropped; nothing refers into it.
-            unsafe { give_back(self.ptr, self.len, [0..self.len]) };
+            unsafe { give_back(self.ptr, self.len, std::iter::once(0..self.len)) };
         } else {
             // SAFETY: we mapped exactly this range and nothing refers into it.
             unsafe { unmap(self.ptr, self.len) };
@@ -210,7 +210,7 @@ unsafe fn resident_runs(ptr: NonNull<u8>, len: usize, range: Range<usize>) -> Ve
         )
     };
     if rc != 0 {
-        return vec![start..end];
+        return std::iter::once(start..end).collect();
     }
     let mut out = Vec::new();
     let mut i = 0;
@@ -314,7 +314,7 @@ mod tests {
         let m = HostMap::zeroed(len).unwrap();
         // SAFETY: in bounds of our mapping, no other reference.
         unsafe { *m.as_ptr().add(9 * HOST_PAGE + 1) = 3 };
-        m.recycle([9 * HOST_PAGE..9 * HOST_PAGE + 2]);
+        m.recycle(std::iter::once(9 * HOST_PAGE..9 * HOST_PAGE + 2));
         let m = HostMap::zeroed(len).unwrap();
         assert!(bytes(&m).iter().all(|&b| b == 0));
     }

@@ -66,6 +66,7 @@ const WORD: u64 = 8;
 
 impl PhysMem {
     /// Reserves `len` bytes (a multiple of the page size).
+    #[allow(clippy::disallowed_types)] // `lent` (see the `use` above)
     pub fn new(len: u64) -> std::io::Result<PhysMem> {
         let pages = len.div_ceil(PAGE_SIZE);
         let store = HostMap::zeroed(len as usize)?;
@@ -380,7 +381,7 @@ mod tests {
         let base = m.store.as_ptr();
         m.write(PhysAddr(0x1003), b"hello").unwrap();
         m.write_u64(PhysAddr(600 << 20), 7).unwrap();
-        m.fill(PhysAddr((len - 4096) as u64), 4096, 0xaa).unwrap();
+        m.fill(PhysAddr(len - 4096), 4096, 0xaa).unwrap();
         m.copy_page(Pfn(3 << 9), Pfn(1)).unwrap();
         drop(m);
         let m = PhysMem::new(len).unwrap();
