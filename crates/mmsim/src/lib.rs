@@ -13,6 +13,7 @@ pub mod drivers;
 pub mod errno;
 pub mod gup;
 pub mod hostfs;
+pub mod hostmem;
 pub mod hotplug;
 pub mod machine;
 pub mod memremap;

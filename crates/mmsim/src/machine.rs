@@ -288,9 +288,14 @@ impl MachineConfig {
                 ),
             );
         }
-        if let Some(available) = host_available_memory() {
-            // What booting touches (see MAX_BOOT_RAM), with room to spare.
-            let needed = self.ram / 1024 * 2;
+        // What booting touches (see MAX_BOOT_RAM), with room to spare. A
+        // small machine's few MiB are not worth reading /proc/meminfo for
+        // at every boot (the race explorer boots thousands a second).
+        let needed = self.ram / 1024 * 2;
+        let available = (needed > HOST_MEMORY_ALWAYS_THERE)
+            .then(host_available_memory)
+            .flatten();
+        if let Some(available) = available {
             if needed > available {
                 return err(
                     "ram",
@@ -421,6 +426,10 @@ impl fmt::Display for Size {
         write!(f, "{}", self.0)
     }
 }
+
+/// Host memory any host running the model has to spare: booting a machine
+/// that needs no more does not ask the host.
+const HOST_MEMORY_ALWAYS_THERE: u64 = 16 << 20;
 
 /// The host's MemAvailable, if /proc/meminfo says.
 fn host_available_memory() -> Option<u64> {
@@ -656,11 +665,24 @@ impl Machine {
         // memmap_init(): zone and node links. A never-written slot already
         // reads as ZONE_NORMAL of node 0 (see Page::init_links), so the bulk
         // of a large machine's memmap is not touched at all.
-        // Nobody else runs during boot: no scheduling point per page.
+        // Nobody else runs during boot: no scheduling point per page. The
+        // loops below only load and store slots and section words, so they
+        // cannot yield, and `quiescent` (no task's accesses are scheduling
+        // points) is `unscheduled` at a counter per access instead of a
+        // lookup of the current task.
         if !(zt == ZoneType::Normal && nid == 0) {
-            crate::sync::unscheduled(|| {
-                for pfn in crate::page::pfn_range(start, end) {
-                    self.page(pfn).init_links(zt, nid);
+            crate::sync::quiescent(|| {
+                let mut pfn = start;
+                while pfn < end {
+                    let sec_end = Pfn((pfn.0 / PAGES_PER_SECTION + 1) * PAGES_PER_SECTION).min(end);
+                    let pages = self
+                        .mem
+                        .pfn_range_to_pages(pfn, sec_end)
+                        .unwrap_or_else(|| panic!("BUG: pfn {pfn} has no memmap"));
+                    for page in pages {
+                        page.init_links(zt, nid);
+                    }
+                    pfn = sec_end;
                 }
             });
         }
@@ -670,7 +692,7 @@ impl Machine {
                 .set_pageblock_migratetype_raw(pb, crate::zone::Migratetype::Movable as u8);
             pb = pb + crate::page::PAGEBLOCK_NR_PAGES;
         }
-        crate::sync::unscheduled(|| {
+        crate::sync::quiescent(|| {
             for r in &reserved {
                 for pfn in crate::page::pfn_range(r.start.max(start), r.end.min(end)) {
                     let page = self.page(pfn);

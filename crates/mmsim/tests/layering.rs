@@ -19,9 +19,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("errno", &[]),
     ("variant", &[]),
     ("sync", &["sync"]),
+    ("hostmem", &["hostmem"]),
     ("page", &["page", "sync"]),
-    ("sparse", &["sparse", "page", "sync", "errno"]),
-    ("physmem", &["physmem", "page", "sync", "errno"]),
+    ("sparse", &["sparse", "hostmem", "page", "sync", "errno"]),
+    ("physmem", &["physmem", "hostmem", "page", "sync", "errno"]),
     (
         "zone",
         &["zone", "sparse", "page", "sync", "errno", "variant"],

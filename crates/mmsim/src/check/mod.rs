@@ -265,15 +265,9 @@ impl Machine {
         // One snapshot of the System RAM resources, not a lock per page.
         let ram_ranges: Vec<_> = self.resources().into_iter().map(|r| r.range).collect();
         let is_ram = |pfn: Pfn| ram_ranges.iter().any(|r| r.contains(&pfn.phys().0));
-        let mut pfn = start;
-        while pfn < end {
-            let Some(p) = self.mem().pfn_to_online_page(pfn) else {
-                pfn = pfn + 1;
-                continue;
-            };
+        self.mem().for_each_online_page(start, end, |pfn, p| {
             if p.zonenum() != zone.zone_type || p.nid() != zone.nid {
-                pfn = pfn + 1;
-                continue;
+                return;
             }
             let ram = is_ram(pfn);
             if ram {
@@ -340,8 +334,7 @@ impl Machine {
                     );
                 }
             }
-            pfn = pfn + 1;
-        }
+        });
         if present != zone.present_pages() {
             r.fail(
                 "zone-present-count",
@@ -425,6 +418,16 @@ impl Machine {
     }
 }
 
-fn zone_name(zone: &Zone) -> String {
-    format!("node {} zone {}", zone.nid, zone.zone_type.name())
+/// A zone as a report names it, formatted only if a report does (the
+/// checker visits every zone of every node at each check).
+fn zone_name(zone: &Zone) -> ZoneName<'_> {
+    ZoneName(zone)
+}
+
+struct ZoneName<'a>(&'a Zone);
+
+impl fmt::Display for ZoneName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "node {} zone {}", self.0.nid, self.0.zone_type.name())
+    }
 }

@@ -233,8 +233,10 @@ impl Machine {
         let end = start + nr;
         // One step for a checker: a lockless walker that still looks at the
         // range is caught by the section's state and the memmap's free, not
-        // by which poisoned word it happens to read.
-        crate::sync::unscheduled(|| {
+        // by which poisoned word it happens to read. (Stores to slots and
+        // pageblock bits only: nothing inside can yield, so `quiescent` is
+        // `unscheduled` at a counter per access, as in MemmapChunk::poison.)
+        crate::sync::quiescent(|| {
             for pfn in crate::page::pfn_range(start, end) {
                 self.page(pfn).poison();
                 if pfn.is_aligned(PAGEBLOCK_NR_PAGES) {

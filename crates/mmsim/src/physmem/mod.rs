@@ -1,9 +1,18 @@
 //! The byte store behind physical addresses.
 //!
-//! One anonymous private mapping of `max_phys` bytes with MAP_NORESERVE: the
-//! host gives a page of real memory only when the model first writes to the
-//! corresponding physical page, so a terabyte of modelled RAM that is never
-//! written costs nothing.
+//! One anonymous private mapping of `max_phys` bytes with MAP_NORESERVE
+//! ([`HostMap`]): the host gives a page of real memory only when the model
+//! first writes to the corresponding physical page, so a terabyte of
+//! modelled RAM that is never written costs nothing.
+//!
+//! When the store is dropped its mapping is reused by the next machine of
+//! the thread (`crate::hostmem`), zeroed where it was written: the store
+//! notes every page of it that a write reached (the `written` map, one bit
+//! each, itself a zero-filled mapping of which only the words written are
+//! resident), so that giving it back costs what was written, not
+//! `max_phys`. The VMM's own view of the store ([`PhysMem::host_mapping`])
+//! writes behind that map's back; a store that lent it out is given back
+//! to the host whole (MADV_DONTNEED) instead.
 //!
 //! Several modelled CPUs may touch the same physical bytes at once (a kcore
 //! reader while a migration copies, DMA through a pin while a process writes),
@@ -21,6 +30,7 @@ pub mod fence;
 pub use fence::{set_accessor, AccessorGuard, FatalAccess, Fence};
 
 use crate::errno::{Errno, KResult};
+use crate::hostmem::HostMap;
 use crate::page::{Pfn, PhysAddr, PAGE_SIZE};
 use crate::sync::atomic::Ordering;
 // The one user of `sync::data` (clippy.toml): page bytes are not
@@ -29,13 +39,21 @@ use crate::sync::atomic::Ordering;
 use crate::sync::data::AtomicU64 as DataWord;
 use crate::sync::Arc;
 use fence::Fences;
-use std::ptr::NonNull;
+use std::mem::ManuallyDrop;
+use std::ops::Range;
 
 /// The physical memory contents.
 pub struct PhysMem {
-    #[allow(clippy::disallowed_types)] // see the `use` above
-    base: NonNull<DataWord>,
+    /// The bytes; taken back in Drop, to be recycled.
+    store: ManuallyDrop<HostMap>,
     len: u64,
+    /// One bit per page of the store that a write may have made non-zero;
+    /// never cleared while the store lives (bulk data: not a scheduling
+    /// point, and nothing in the model reads it). Taken back in Drop.
+    written: ManuallyDrop<HostMap>,
+    /// Non-zero once [`PhysMem::host_mapping`] lent the mapping out.
+    #[allow(clippy::disallowed_types)] // see the `use` above
+    lent: DataWord,
     fences: Fences,
 }
 
@@ -48,21 +66,61 @@ const WORD: u64 = 8;
 
 impl PhysMem {
     /// Reserves `len` bytes (a multiple of the page size).
+    #[allow(clippy::disallowed_types)] // `lent` (see the `use` above)
     pub fn new(len: u64) -> std::io::Result<PhysMem> {
-        // SAFETY: a fresh anonymous mapping aliases nothing; we own it until Drop.
-        let ptr = unsafe {
-            rustix::mm::mmap_anonymous(
-                std::ptr::null_mut(),
-                len as usize,
-                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
-                rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::NORESERVE,
-            )
-        }?;
+        let pages = len.div_ceil(PAGE_SIZE);
+        let store = HostMap::zeroed(len as usize)?;
+        let written = HostMap::zeroed((pages.div_ceil(64) * WORD) as usize)?;
         Ok(PhysMem {
-            base: NonNull::new(ptr.cast()).ok_or(std::io::ErrorKind::OutOfMemory)?,
+            store: ManuallyDrop::new(store),
             len,
+            written: ManuallyDrop::new(written),
+            lent: DataWord::new(0),
             fences: Fences::default(),
         })
+    }
+
+    #[allow(clippy::disallowed_types)] // see the `use` above
+    fn written_word(&self, idx: u64) -> &DataWord {
+        // SAFETY: idx < the map's words (callers pass a unit of the store);
+        // the mapping is zero-filled, aligned and lives as long as self, and
+        // is only accessed through these atomics.
+        unsafe { &*self.written.as_ptr().cast::<DataWord>().add(idx as usize) }
+    }
+
+    /// Notes that `[addr, addr + len)` (checked, non-empty) may now hold
+    /// non-zero bytes.
+    fn mark_written(&self, addr: u64, len: u64) {
+        for page in addr / PAGE_SIZE..=(addr + len - 1) / PAGE_SIZE {
+            let (word, bit) = (self.written_word(page / 64), 1u64 << (page % 64));
+            if word.load(Ordering::Relaxed) & bit == 0 {
+                word.fetch_or(bit, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The byte ranges of the store that may hold non-zero bytes (the
+    /// pages marked in the written map, runs merged), and the ranges of the
+    /// written map that hold its bits (its resident pages: the only ones
+    /// that can).
+    fn written_ranges(&self) -> (Vec<Range<usize>>, Vec<Range<usize>>) {
+        let mut out: Vec<Range<usize>> = Vec::new();
+        let map_pages = self.written.resident(0..self.written.len());
+        for pages in &map_pages {
+            for idx in pages.start as u64 / WORD..pages.end as u64 / WORD {
+                let mut bits = self.written_word(idx).load(Ordering::Relaxed);
+                while bits != 0 {
+                    let page = idx * 64 + u64::from(bits.trailing_zeros());
+                    bits &= bits - 1;
+                    let start = (page * PAGE_SIZE) as usize;
+                    match out.last_mut() {
+                        Some(last) if last.end == start => last.end += PAGE_SIZE as usize,
+                        _ => out.push(start..start + PAGE_SIZE as usize),
+                    }
+                }
+            }
+        }
+        (out, map_pages)
     }
 
     /// Size of the store.
@@ -86,7 +144,7 @@ impl PhysMem {
     fn word(&self, idx: u64) -> &DataWord {
         // SAFETY: callers checked idx * 8 < len; the mapping lives as long as self
         // and zero-filled memory is a valid AtomicU64.
-        unsafe { &*self.base.as_ptr().add(idx as usize) }
+        unsafe { &*self.store.as_ptr().cast::<DataWord>().add(idx as usize) }
     }
 
     /// Reads `buf.len()` bytes at `addr`.
@@ -109,6 +167,9 @@ impl PhysMem {
         self.check(addr, data.len() as u64)?;
         if !self.fences.allow(addr.0, data.len() as u64, true) {
             return Ok(());
+        }
+        if !data.is_empty() {
+            self.mark_written(addr.0, data.len() as u64);
         }
         let mut i = 0usize;
         while i < data.len() {
@@ -173,6 +234,7 @@ impl PhysMem {
         if !self.fences.allow(addr.0, WORD, true) {
             return Ok(());
         }
+        self.mark_written(addr.0, WORD);
         // Release pairs with the Acquire in read_u64 (set_pte_at after
         // __folio_mark_uptodate's barrier).
         self.word(addr.0 / WORD).store(v, Ordering::Release);
@@ -190,6 +252,7 @@ impl PhysMem {
         if !readable {
             return self.clear_page(dst);
         }
+        self.mark_written(dst.phys().0, PAGE_SIZE);
         let (d, s) = (dst.phys().0 / WORD, src.phys().0 / WORD);
         for i in 0..PAGE_SIZE / WORD {
             let v = self.word(s + i).load(Ordering::Relaxed);
@@ -220,7 +283,7 @@ impl PhysMem {
         // accesses observe as zeros — no reference is invalidated.
         unsafe {
             rustix::mm::madvise(
-                self.base.as_ptr().cast::<u8>().add(addr.0 as usize).cast(),
+                self.store.as_ptr().add(addr.0 as usize).cast(),
                 len as usize,
                 rustix::mm::Advice::LinuxDontNeed,
             )
@@ -255,16 +318,29 @@ impl PhysMem {
     /// must access the memory only with accesses that tolerate concurrent
     /// atomic word accesses by the model (volatile or atomic ones).
     pub unsafe fn host_mapping(&self) -> (*mut u8, u64) {
-        (self.base.as_ptr().cast(), self.len)
+        // Its writes are not in the written map (see the module doc).
+        self.lent.store(1, Ordering::Relaxed);
+        (self.store.as_ptr(), self.len)
     }
 }
 
 impl Drop for PhysMem {
     fn drop(&mut self) {
-        // SAFETY: we mapped exactly this range; no references outlive self.
-        unsafe {
-            let _ = rustix::mm::munmap(self.base.as_ptr().cast(), self.len as usize);
+        let (written, map_pages) = self.written_ranges();
+        // SAFETY: taken once, here; nothing uses either afterwards.
+        let (store, map) = unsafe {
+            (
+                ManuallyDrop::take(&mut self.store),
+                ManuallyDrop::take(&mut self.written),
+            )
+        };
+        if self.lent.load(Ordering::Relaxed) != 0 {
+            store.discard_all();
+            store.recycle([]);
+        } else {
+            store.recycle(written);
         }
+        map.recycle(map_pages);
     }
 }
 
@@ -294,5 +370,26 @@ mod tests {
             m.read(PhysAddr((1 << 30) - 1), &mut buf),
             Err(Errno::EFAULT)
         );
+    }
+
+    // The next store of the thread reuses the mapping: every byte a write
+    // reached, through each writer, reads zero again, as in a fresh one.
+    #[test]
+    fn a_reused_store_reads_zero() {
+        let len = 1 << 30;
+        let m = PhysMem::new(len).unwrap();
+        let base = m.store.as_ptr();
+        m.write(PhysAddr(0x1003), b"hello").unwrap();
+        m.write_u64(PhysAddr(600 << 20), 7).unwrap();
+        m.fill(PhysAddr(len - 4096), 4096, 0xaa).unwrap();
+        m.copy_page(Pfn(3 << 9), Pfn(1)).unwrap();
+        drop(m);
+        let m = PhysMem::new(len).unwrap();
+        assert_eq!(m.store.as_ptr(), base, "the mapping is reused");
+        for addr in [0x1003, 600 << 20, len - 1, (3 << 21) + 3] {
+            let mut b = [0u8; 1];
+            m.read(PhysAddr(addr), &mut b).unwrap();
+            assert_eq!(b[0], 0, "byte at {addr:#x}");
+        }
     }
 }

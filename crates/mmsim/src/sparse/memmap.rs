@@ -1,7 +1,8 @@
 //! Memmap chunks: the host memory that holds one section's `struct page` slots.
 //!
-//! Each chunk is an anonymous private mapping with MAP_NORESERVE, so a chunk
-//! costs address space only until its slots are written. A chunk freed by
+//! Each chunk is an anonymous private mapping with MAP_NORESERVE
+//! ([`HostMap`]), so a chunk costs address space only until its slots are
+//! written (and a chunk the last machine left is reused, zeroed). A chunk freed by
 //! hot-remove is poisoned and goes back to the pool: the memory stays mapped
 //! for the machine's lifetime, so a walker that skipped the protocol and
 //! still holds a pointer into a freed memmap reads poison instead of
@@ -26,11 +27,11 @@
 //! map no more (the [`MAX_HOTPLUG_MEMMAP_BYTES`] budget), it takes the
 //! oldest quarantined chunk rather than fail.
 
+use crate::hostmem::HostMap;
 use crate::page::Page;
 use crate::sync::atomic::{fence, AtomicU64, Ordering};
 use crate::sync::Mutex;
 use std::collections::VecDeque;
-use std::ptr::NonNull;
 
 /// Freed chunks kept out of reuse, oldest first: the last 4 freed (4 MiB of
 /// host memory at most). Small, because detection does not depend on it.
@@ -39,7 +40,7 @@ pub const MEMMAP_QUARANTINE: usize = 4;
 /// One section's memmap: `PAGES_PER_SECTION` slots in one host mapping,
 /// with its index in the pool and its free generation.
 pub struct MemmapChunk {
-    ptr: NonNull<Page>,
+    map: HostMap,
     nr: usize,
     /// Index in the pool's `all`.
     idx: usize,
@@ -62,29 +63,14 @@ impl MemmapChunk {
     /// (Zero bytes are a valid `Page` on every backend: the atomics are
     /// `repr(transparent)` over the hardware's.)
     pub fn new(nr: usize) -> Option<MemmapChunk> {
-        let len = nr * std::mem::size_of::<Page>();
-        // SAFETY: an anonymous mapping at an address of the kernel's choosing
-        // aliases nothing; we own it until Drop unmaps it.
-        let ptr = unsafe {
-            rustix::mm::mmap_anonymous(
-                std::ptr::null_mut(),
-                len,
-                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
-                rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::NORESERVE,
-            )
-        }
-        .ok()?;
-        Some(MemmapChunk::from_raw(NonNull::new(ptr.cast::<Page>())?, nr))
-    }
-
-    fn from_raw(ptr: NonNull<Page>, nr: usize) -> MemmapChunk {
-        MemmapChunk {
-            ptr,
+        let map = HostMap::zeroed(nr * std::mem::size_of::<Page>()).ok()?;
+        Some(MemmapChunk {
+            map,
             nr,
             idx: usize::MAX,
             freed_gen: AtomicU64::new(0),
             freed_by: Mutex::new(""),
-        }
+        })
     }
 
     /// The chunk's index in its pool.
@@ -119,35 +105,28 @@ impl MemmapChunk {
     pub fn pages(&self) -> &[Page] {
         // SAFETY: the mapping holds `nr` initialised (zero or written) slots
         // and lives as long as `self`.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.nr) }
+        unsafe { std::slice::from_raw_parts(self.as_ptr(), self.nr) }
     }
 
     /// Raw pointer to the first slot, for publication in a `MemSection`.
     pub fn as_ptr(&self) -> *mut Page {
-        self.ptr.as_ptr()
+        self.map.as_ptr().cast()
     }
 
     /// `page_init_poison()` over the whole chunk: one step for a checker's
     /// scheduler, not one per slot (whoever may still look at the chunk
     /// learns that it was freed from the protocol, not from the poison).
     pub fn poison(&self) {
-        crate::sync::unscheduled(|| {
+        // Nothing inside can yield (stores to slots only: no lock, no wait),
+        // so no other task runs until it returns, and hiding every task's
+        // accesses from the scheduler (`quiescent`) is the same as hiding
+        // this task's (`unscheduled`) — at one counter per access instead of
+        // a lookup of the current task.
+        crate::sync::quiescent(|| {
             for p in self.pages() {
                 p.poison();
             }
         });
-    }
-}
-
-impl Drop for MemmapChunk {
-    fn drop(&mut self) {
-        let len = self.nr * std::mem::size_of::<Page>();
-        // SAFETY: we mapped exactly this range in `new` and nobody can hold a
-        // reference into it any more: chunks are dropped only with the pool,
-        // i.e. with the machine.
-        unsafe {
-            let _ = rustix::mm::munmap(self.ptr.as_ptr().cast(), len);
-        }
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! Physical memory is cut into 128 MiB sections. Each section has a
 //! `MemSection` slot in one flat table (sized by `max_phys`, like
-//! SPARSEMEM_EXTREME's root array but allocated up front), carrying
+//! SPARSEMEM_EXTREME's root array but allocated up front, as a zero-filled
+//! host mapping: an absent section is all zero bytes, so only the host
+//! pages of sections ever written cost memory or time), carrying
 //!
 //! * the section flags of `section_mem_map`: PRESENT, HAS_MEM_MAP, ONLINE, EARLY
 //!   and TAINT_ZONE_DEVICE;
@@ -65,6 +67,7 @@
 pub mod memmap;
 
 use crate::errno::{Errno, KResult};
+use crate::hostmem::HostMap;
 use crate::page::{Folio, Page, Pfn, PAGEBLOCK_NR_PAGES, PG_HEAD};
 use crate::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering};
 use crate::sync::{Arc, Rcu, RcuReadGuard};
@@ -160,17 +163,6 @@ pub struct MemSection {
 }
 
 impl MemSection {
-    fn new() -> MemSection {
-        MemSection {
-            flags: AtomicU64::new(0),
-            memmap: AtomicPtr::new(std::ptr::null_mut()),
-            chunk: AtomicPtr::new(std::ptr::null_mut()),
-            subsection_map: AtomicU64::new(0),
-            active_map: AtomicU64::new(0),
-            pageblock_flags: std::array::from_fn(|_| AtomicU8::new(0)),
-        }
-    }
-
     /// The flag bits.
     pub fn flags(&self) -> u64 {
         self.flags.load(Ordering::Acquire) // pairs with the Release in set/clear_flags
@@ -227,9 +219,38 @@ impl MemSection {
     }
 }
 
+/// The section table: `nr` [`MemSection`]s in a zero-filled host mapping
+/// (all-zero bytes are an absent section: every field is an atomic, and
+/// the atomics of every backend are `repr(transparent)` over the
+/// hardware's, for which zero is a valid value).
+struct SectionTable {
+    map: HostMap,
+    nr: usize,
+}
+
+impl SectionTable {
+    fn new(nr: usize) -> SectionTable {
+        let bytes = nr * std::mem::size_of::<MemSection>();
+        let map = HostMap::zeroed(bytes)
+            .unwrap_or_else(|e| panic!("cannot map a section table of {bytes} bytes: {e}"));
+        SectionTable { map, nr }
+    }
+}
+
+impl std::ops::Deref for SectionTable {
+    type Target = [MemSection];
+
+    fn deref(&self) -> &[MemSection] {
+        // SAFETY: the mapping holds at least `nr` sections' bytes, is aligned
+        // to a host page, zero or written only through the atomics of these
+        // sections, and lives as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().cast(), self.nr) }
+    }
+}
+
 /// The sparse memory model of one machine.
 pub struct SparseMem {
-    sections: Box<[MemSection]>,
+    sections: SectionTable,
     pool: Arc<MemmapPool>,
     /// `get_dev_pagemap()` for the slow path of `pfn_to_online_page()`.
     pgmaps: Arc<dyn PgmapLookup>,
@@ -292,7 +313,7 @@ impl SparseMem {
     /// `pgmaps` which PFNs are device memory.
     pub fn with_pgmaps(nr_sections: u64, pgmaps: Arc<dyn PgmapLookup>) -> SparseMem {
         SparseMem {
-            sections: (0..nr_sections).map(|_| MemSection::new()).collect(),
+            sections: SectionTable::new(nr_sections as usize),
             pool: Arc::new(MemmapPool::new(PAGES_PER_SECTION as usize)),
             pgmaps,
         }
@@ -346,6 +367,29 @@ impl SparseMem {
         Some(unsafe { &*base.add(idx) })
     }
 
+    /// The memmap slots of `[start, end)`, which must lie within one
+    /// section: `pfn_to_page()` of each, looked up once (bulk
+    /// initialisation). None if the section has no memmap.
+    pub fn pfn_range_to_pages(&self, start: Pfn, end: Pfn) -> Option<&[Page]> {
+        assert!(
+            start <= end && end.0 - start.0 <= PAGES_PER_SECTION - start.0 % PAGES_PER_SECTION,
+            "[{start}, {end}) lies within one section"
+        );
+        let base = self.pfn_section(start)?.memmap();
+        if base.is_null() {
+            return None;
+        }
+        // SAFETY: as in pfn_to_page: `base` points at the section's
+        // PAGES_PER_SECTION slots, kept mapped by the pool as long as `self`,
+        // and the range lies within them.
+        Some(unsafe {
+            std::slice::from_raw_parts(
+                base.add((start.0 % PAGES_PER_SECTION) as usize),
+                (end.0 - start.0) as usize,
+            )
+        })
+    }
+
     /// `page_folio(pfn_to_page(pfn))`: a view of the folio `pfn` belongs to,
     /// or None if the page or its head has no memmap slot. Without a
     /// reference on the folio the view may be stale at once (see
@@ -372,6 +416,38 @@ impl SparseMem {
             return None;
         }
         self.pfn_to_page(pfn)
+    }
+
+    /// Calls `f` with every PFN of `[start, end)` that
+    /// [`SparseMem::pfn_to_online_page`] finds, and its page, in order: the
+    /// section and subsection checks once per subsection rather than per
+    /// page (a walk over a zone's pages, as the checker makes).
+    pub fn for_each_online_page(&self, start: Pfn, end: Pfn, mut f: impl FnMut(Pfn, &Page)) {
+        let mut pfn = start;
+        while pfn < end {
+            let sub_end = Pfn((pfn.0 / PAGES_PER_SUBSECTION + 1) * PAGES_PER_SUBSECTION).min(end);
+            let Some(ms) = self.pfn_section(pfn) else {
+                pfn = sub_end;
+                continue;
+            };
+            let base = ms.memmap();
+            if !ms.online() || !pfn_section_valid(ms, pfn) || base.is_null() {
+                pfn = sub_end;
+                continue;
+            }
+            let tainted = ms.online_device_section();
+            while pfn < sub_end {
+                if !(tainted && self.pgmaps.pfn_has_live_pgmap(pfn)) {
+                    // SAFETY: as in pfn_to_page: `base` points at the
+                    // section's PAGES_PER_SECTION slots, kept mapped by the
+                    // pool as long as `self`.
+                    f(pfn, unsafe {
+                        &*base.add((pfn.0 % PAGES_PER_SECTION) as usize)
+                    });
+                }
+                pfn = pfn + 1;
+            }
+        }
     }
 
     /// The checks of `pfn_to_online_page()` without the lookup.

@@ -305,7 +305,16 @@ impl Node {
     pub fn new(nid: usize) -> Node {
         Node {
             nid,
-            zones: ZoneType::ALL.map(|z| Zone::new(nid, z)),
+            // Written out rather than `ZoneType::ALL.map(..)`, which builds
+            // each 2 KiB zone on the side and copies it (and a machine
+            // builds MAX_NUMNODES nodes at every boot).
+            zones: [
+                Zone::new(nid, ZoneType::Dma),
+                Zone::new(nid, ZoneType::Dma32),
+                Zone::new(nid, ZoneType::Normal),
+                Zone::new(nid, ZoneType::Movable),
+                Zone::new(nid, ZoneType::Device),
+            ],
             node_start_pfn: AtomicU64::new(0),
             node_spanned_pages: AtomicU64::new(0),
             node_present_pages: AtomicU64::new(0),
