@@ -1,6 +1,8 @@
 //! Hotplug cases of reference §10 that a scenario cannot express (custom
 //! notifiers and callbacks, concurrency, internal return values).
 
+mod common;
+
 use mmsim::hotplug::notifier::{MemAction, MemoryNotifier, MemoryNotify, NOTIFY_OK};
 use mmsim::hotplug::owner::Mark;
 use mmsim::hotplug::{MemoryBlock, MemoryBlockState, OnlinePageCallback, OnlineType, Task};
@@ -87,26 +89,28 @@ impl MemoryNotifier for OnlineProbe {
 // non-NULL by MEM_ONLINE.
 #[test]
 fn case16_pfn_to_online_page_null_while_online_callbacks_run() {
-    let m = machine();
-    m.add_memory(0, PhysAddr(GIB4), 128 << 20).unwrap();
-    let probe = Arc::new(OnlineProbe {
-        start: PhysAddr(GIB4).pfn(),
-        ..Default::default()
+    common::model_test(|| {
+        let m = machine();
+        m.add_memory(0, PhysAddr(GIB4), 128 << 20).unwrap();
+        let probe = Arc::new(OnlineProbe {
+            start: PhysAddr(GIB4).pfn(),
+            ..Default::default()
+        });
+        let cb: Arc<dyn OnlinePageCallback> = probe.clone();
+        m.set_online_page_callback(cb.clone()).unwrap();
+        m.hotplug().register_memory_notifier(probe.clone(), 0);
+        let blk = m.hotplug().find_block(32).unwrap();
+        m.online_memory_block(&blk, OnlineType::OnlineMovable)
+            .unwrap();
+        let seen = probe.seen.lock().clone();
+        // MAX_PAGE_ORDER chunks: 32768 / 1024 callbacks between the two events.
+        let mut want = vec![("MEM_GOING_ONLINE", false)];
+        want.extend(std::iter::repeat_n(("callback", false), 32));
+        want.push(("MEM_ONLINE", true));
+        assert_eq!(seen, want);
+        m.restore_online_page_callback(&cb).unwrap();
+        assert_clean(&m);
     });
-    let cb: Arc<dyn OnlinePageCallback> = probe.clone();
-    m.set_online_page_callback(cb.clone()).unwrap();
-    m.hotplug().register_memory_notifier(probe.clone(), 0);
-    let blk = m.hotplug().find_block(32).unwrap();
-    m.online_memory_block(&blk, OnlineType::OnlineMovable)
-        .unwrap();
-    let seen = probe.seen.lock().clone();
-    // MAX_PAGE_ORDER chunks: 32768 / 1024 callbacks between the two events.
-    let mut want = vec![("MEM_GOING_ONLINE", false)];
-    want.extend(std::iter::repeat_n(("callback", false), 32));
-    want.push(("MEM_ONLINE", true));
-    assert_eq!(seen, want);
-    m.restore_online_page_callback(&cb).unwrap();
-    assert_clean(&m);
 }
 
 // Reference §10 case 31: during a long offline attempt (offline_pages()
@@ -117,40 +121,42 @@ fn case16_pfn_to_online_page_null_while_online_callbacks_run() {
 // which device_offline() holds) and then reads 1.
 #[test]
 fn case31_state_reads_going_offline_during_a_long_offline_attempt() {
-    let m = Arc::new(machine());
-    movable_block(&m);
-    pin_unmovable(&m);
-    let state = "devices/system/memory/memory32/state";
-    let task = Arc::new(Task::new());
-    let writer = {
-        let (m, task) = (m.clone(), task.clone());
-        thread::spawn(move || m.sysfs_write(state, "offline", &task))
-    };
-    let seen = poll(10_000_000, || {
-        m.sysfs_read(state).unwrap() == "going-offline\n"
+    common::model_test(|| {
+        let m = Arc::new(machine());
+        movable_block(&m);
+        pin_unmovable(&m);
+        let state = "devices/system/memory/memory32/state";
+        let task = Arc::new(Task::new());
+        let writer = {
+            let (m, task) = (m.clone(), task.clone());
+            thread::spawn(move || m.sysfs_write(state, "offline", &task))
+        };
+        let seen = poll(10_000_000, || {
+            m.sysfs_read(state).unwrap() == "going-offline\n"
+        });
+        // The reader of `online` blocks on device_lock until the attempt ends.
+        let reader_done = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (m, done) = (m.clone(), reader_done.clone());
+            thread::spawn(move || {
+                let online = m.sysfs_read("devices/system/memory/memory32/online");
+                // Release pairs with the Acquire loads below.
+                done.store(true, Ordering::Release);
+                (online, m.sysfs_read(state))
+            })
+        };
+        // Acquire pairs with the reader's Release store.
+        let returned_early = poll(100_000, || reader_done.load(Ordering::Acquire));
+        task.send_signal();
+        assert_eq!(writer.join().unwrap(), Err(Errno::EINTR));
+        let (online, after) = reader.join().unwrap();
+        assert!(seen, "`state` never read going-offline");
+        assert!(!returned_early, "`online` was read while the offline ran");
+        assert_eq!(online.unwrap(), "1\n");
+        assert_eq!(after.unwrap(), "online\n");
+        m.owner_free("pin").unwrap();
+        assert_clean(&m);
     });
-    // The reader of `online` blocks on device_lock until the attempt ends.
-    let reader_done = Arc::new(AtomicBool::new(false));
-    let reader = {
-        let (m, done) = (m.clone(), reader_done.clone());
-        thread::spawn(move || {
-            let online = m.sysfs_read("devices/system/memory/memory32/online");
-            // Release pairs with the Acquire loads below.
-            done.store(true, Ordering::Release);
-            (online, m.sysfs_read(state))
-        })
-    };
-    // Acquire pairs with the reader's Release store.
-    let returned_early = poll(100_000, || reader_done.load(Ordering::Acquire));
-    task.send_signal();
-    assert_eq!(writer.join().unwrap(), Err(Errno::EINTR));
-    let (online, after) = reader.join().unwrap();
-    assert!(seen, "`state` never read going-offline");
-    assert!(!returned_early, "`online` was read while the offline ran");
-    assert_eq!(online.unwrap(), "1\n");
-    assert_eq!(after.unwrap(), "online\n");
-    m.owner_free("pin").unwrap();
-    assert_clean(&m);
 }
 
 // offline_pages() checks signal_pending() once per retry and gives up the
@@ -160,22 +166,24 @@ fn case31_state_reads_going_offline_during_a_long_offline_attempt() {
 // clockless signal, Task::signal_after_waiting).
 #[test]
 fn offline_pages_is_interrupted_only_after_waiting_its_signal_time() {
-    let m = machine();
-    let blk = movable_block(&m);
-    let task = Task::new();
-    task.signal_after_waiting(std::time::Duration::from_millis(20));
-    assert_eq!(m.device_offline(&blk, &task), Ok(true));
-    assert!(!task.signal_pending(), "a finishing offline waited 20 ms");
+    common::model_test(|| {
+        let m = machine();
+        let blk = movable_block(&m);
+        let task = Task::new();
+        task.signal_after_waiting(std::time::Duration::from_millis(20));
+        assert_eq!(m.device_offline(&blk, &task), Ok(true));
+        assert!(!task.signal_pending(), "a finishing offline waited 20 ms");
 
-    m.online_memory_block(&blk, OnlineType::OnlineMovable)
-        .unwrap();
-    pin_unmovable(&m);
-    let task = Task::new();
-    task.signal_after_waiting(std::time::Duration::from_millis(20));
-    assert_eq!(m.device_offline(&blk, &task), Err(Errno::EINTR));
-    assert_eq!(blk.state(), MemoryBlockState::Online);
-    m.owner_free("pin").unwrap();
-    assert_clean(&m);
+        m.online_memory_block(&blk, OnlineType::OnlineMovable)
+            .unwrap();
+        pin_unmovable(&m);
+        let task = Task::new();
+        task.signal_after_waiting(std::time::Duration::from_millis(20));
+        assert_eq!(m.device_offline(&blk, &task), Err(Errno::EINTR));
+        assert_eq!(blk.state(), MemoryBlockState::Online);
+        m.owner_free("pin").unwrap();
+        assert_clean(&m);
+    });
 }
 
 // Reference §10 case 32: of two isolators of overlapping ranges the later
@@ -183,21 +191,23 @@ fn offline_pages_is_interrupted_only_after_waiting_its_signal_time() {
 // isolated), and undoes only its own pageblocks.
 #[test]
 fn case32_overlapping_isolation_is_busy() {
-    let m = machine();
-    let start = Pfn(0x20000);
-    m.start_isolate_page_range(start, start + 1024, IsolateMode::Other)
-        .unwrap();
-    assert_eq!(
-        m.alloc_contig_range(start + 512, start + 2048, IsolateMode::Other),
-        Err(Errno::EBUSY)
-    );
-    assert!(m.mem().pageblock_isolated(start));
-    assert!(!m.mem().pageblock_isolated(start + 1536));
-    m.undo_isolate_page_range(start, start + 1024);
-    m.alloc_contig_range(start + 512, start + 2048, IsolateMode::Other)
-        .unwrap();
-    m.free_contig_range(start + 512, 1536);
-    assert_clean(&m);
+    common::model_test(|| {
+        let m = machine();
+        let start = Pfn(0x20000);
+        m.start_isolate_page_range(start, start + 1024, IsolateMode::Other)
+            .unwrap();
+        assert_eq!(
+            m.alloc_contig_range(start + 512, start + 2048, IsolateMode::Other),
+            Err(Errno::EBUSY)
+        );
+        assert!(m.mem().pageblock_isolated(start));
+        assert!(!m.mem().pageblock_isolated(start + 1536));
+        m.undo_isolate_page_range(start, start + 1024);
+        m.alloc_contig_range(start + 512, start + 2048, IsolateMode::Other)
+            .unwrap();
+        m.free_contig_range(start + 512, 1536);
+        assert_clean(&m);
+    });
 }
 
 // Reference §10 case 32 against offlining: alloc_contig_range() over part of
@@ -206,58 +216,60 @@ fn case32_overlapping_isolation_is_busy() {
 // part of it isolated fails with EBUSY "failure to isolate range".
 #[test]
 fn case32_alloc_contig_range_and_offline_exclude_each_other() {
-    let m = Arc::new(machine());
-    let blk = movable_block(&m);
-    let start = PhysAddr(GIB4).pfn();
-    pin_unmovable(&m);
-    let task = Arc::new(Task::new());
-    let offliner = {
-        let (m, blk, task) = (m.clone(), blk.clone(), task.clone());
-        thread::spawn(move || m.device_offline(&blk, &task))
-    };
-    // Until offline_pages() has isolated the range.
-    let last = start + BLOCK_PAGES - 512;
-    assert!(
-        poll(10_000_000, || m.mem().pageblock_isolated(last)),
-        "the offline never isolated"
-    );
-    // The offline cannot finish before we signal it, so the range stays
-    // online for alloc_contig_range()'s caller (see its doc).
-    assert_eq!(
-        m.alloc_contig_range(start + 4096, start + 4608, IsolateMode::Other),
-        Err(Errno::EBUSY)
-    );
-    task.send_signal();
-    assert_eq!(offliner.join().unwrap(), Err(Errno::EINTR));
-    m.owner_free("pin").unwrap();
+    common::model_test(|| {
+        let m = Arc::new(machine());
+        let blk = movable_block(&m);
+        let start = PhysAddr(GIB4).pfn();
+        pin_unmovable(&m);
+        let task = Arc::new(Task::new());
+        let offliner = {
+            let (m, blk, task) = (m.clone(), blk.clone(), task.clone());
+            thread::spawn(move || m.device_offline(&blk, &task))
+        };
+        // Until offline_pages() has isolated the range.
+        let last = start + BLOCK_PAGES - 512;
+        assert!(
+            poll(10_000_000, || m.mem().pageblock_isolated(last)),
+            "the offline never isolated"
+        );
+        // The offline cannot finish before we signal it, so the range stays
+        // online for alloc_contig_range()'s caller (see its doc).
+        assert_eq!(
+            m.alloc_contig_range(start + 4096, start + 4608, IsolateMode::Other),
+            Err(Errno::EBUSY)
+        );
+        task.send_signal();
+        assert_eq!(offliner.join().unwrap(), Err(Errno::EINTR));
+        m.owner_free("pin").unwrap();
 
-    // The other way round: the offline starts while alloc_contig_range()
-    // has its pageblock isolated and is migrating a movable page out.
-    m.owner_alloc_contig("mover", start + 4100, 1).unwrap();
-    m.owner_mark("mover", Mark::MovableOps).unwrap();
-    let mut offline = None;
-    m.page_alloc()
-        .alloc_contig_range(
-            start + 4096,
-            start + 4608,
-            IsolateMode::Other,
-            &mut |first, end| {
-                if offline.is_none() {
-                    offline = Some(m.device_offline(&blk, &Task::new()));
-                }
-                m.do_migrate_range(first, end)
-            },
-        )
-        .unwrap();
-    assert_eq!(offline, Some(Err(Errno::EBUSY)));
-    assert_eq!(blk.state(), MemoryBlockState::Online);
-    assert!(m
-        .dmesg()
-        .iter()
-        .any(|l| l.contains("failed due to failure to isolate range")));
-    m.free_contig_range(start + 4096, 512);
-    m.owner_free("mover").unwrap();
-    assert_clean(&m);
+        // The other way round: the offline starts while alloc_contig_range()
+        // has its pageblock isolated and is migrating a movable page out.
+        m.owner_alloc_contig("mover", start + 4100, 1).unwrap();
+        m.owner_mark("mover", Mark::MovableOps).unwrap();
+        let mut offline = None;
+        m.page_alloc()
+            .alloc_contig_range(
+                start + 4096,
+                start + 4608,
+                IsolateMode::Other,
+                &mut |first, end| {
+                    if offline.is_none() {
+                        offline = Some(m.device_offline(&blk, &Task::new()));
+                    }
+                    m.do_migrate_range(first, end)
+                },
+            )
+            .unwrap();
+        assert_eq!(offline, Some(Err(Errno::EBUSY)));
+        assert_eq!(blk.state(), MemoryBlockState::Online);
+        assert!(m
+            .dmesg()
+            .iter()
+            .any(|l| l.contains("failed due to failure to isolate range")));
+        m.free_contig_range(start + 4096, 512);
+        m.owner_free("mover").unwrap();
+        assert_clean(&m);
+    });
 }
 
 // Reference §10 case 34: test_pages_isolated() accepts free (buddy) pages in
@@ -266,40 +278,42 @@ fn case32_alloc_contig_range_and_offline_exclude_each_other() {
 // (__test_page_isolated_in_pageblock()).
 #[test]
 fn case34_test_pages_isolated_page_kinds_by_mode() {
-    let m = machine();
-    // ZONE_MOVABLE: isolation lets every page through in every mode, so
-    // only test_pages_isolated() decides.
-    let blk = movable_block(&m);
-    let start = PhysAddr(GIB4).pfn();
-    let end = start + 512;
-    let isolated = |mode| {
-        m.start_isolate_page_range(start, end, mode).unwrap();
-        let ret = m.test_pages_isolated(start, end, mode);
-        m.undo_isolate_page_range(start, end);
-        ret
-    };
-    // Free pages only.
-    assert_eq!(isolated(IsolateMode::Other), Ok(()));
-    assert_eq!(isolated(IsolateMode::MemOffline), Ok(()));
-    // A PageOffline page its owner holds (refcount 1).
-    m.owner_alloc_contig("off", start + 7, 1).unwrap();
-    m.owner_mark("off", Mark::Offline).unwrap();
-    assert_eq!(isolated(IsolateMode::MemOffline), Err(Errno::EBUSY));
-    assert_eq!(isolated(IsolateMode::Other), Err(Errno::EBUSY));
-    // Its owner let go (as in MEM_GOING_OFFLINE): refcount 0.
-    let page = m.page(start + 7);
-    assert!(page.ref_dec_and_test());
-    assert_eq!(isolated(IsolateMode::MemOffline), Ok(()));
-    assert_eq!(isolated(IsolateMode::Other), Err(Errno::EBUSY));
-    page.ref_inc();
-    m.owner_free("off").unwrap();
-    // A HWPoison page (memory_failure() took it off the buddy).
-    m.memory_failure(start + 9).unwrap();
-    assert_eq!(isolated(IsolateMode::MemOffline), Ok(()));
-    assert_eq!(isolated(IsolateMode::Other), Err(Errno::EBUSY));
-    // The block still goes offline around it.
-    m.device_offline(&blk, &Task::new()).unwrap();
-    assert_clean(&m);
+    common::model_test(|| {
+        let m = machine();
+        // ZONE_MOVABLE: isolation lets every page through in every mode, so
+        // only test_pages_isolated() decides.
+        let blk = movable_block(&m);
+        let start = PhysAddr(GIB4).pfn();
+        let end = start + 512;
+        let isolated = |mode| {
+            m.start_isolate_page_range(start, end, mode).unwrap();
+            let ret = m.test_pages_isolated(start, end, mode);
+            m.undo_isolate_page_range(start, end);
+            ret
+        };
+        // Free pages only.
+        assert_eq!(isolated(IsolateMode::Other), Ok(()));
+        assert_eq!(isolated(IsolateMode::MemOffline), Ok(()));
+        // A PageOffline page its owner holds (refcount 1).
+        m.owner_alloc_contig("off", start + 7, 1).unwrap();
+        m.owner_mark("off", Mark::Offline).unwrap();
+        assert_eq!(isolated(IsolateMode::MemOffline), Err(Errno::EBUSY));
+        assert_eq!(isolated(IsolateMode::Other), Err(Errno::EBUSY));
+        // Its owner let go (as in MEM_GOING_OFFLINE): refcount 0.
+        let page = m.page(start + 7);
+        assert!(page.ref_dec_and_test());
+        assert_eq!(isolated(IsolateMode::MemOffline), Ok(()));
+        assert_eq!(isolated(IsolateMode::Other), Err(Errno::EBUSY));
+        page.ref_inc();
+        m.owner_free("off").unwrap();
+        // A HWPoison page (memory_failure() took it off the buddy).
+        m.memory_failure(start + 9).unwrap();
+        assert_eq!(isolated(IsolateMode::MemOffline), Ok(()));
+        assert_eq!(isolated(IsolateMode::Other), Err(Errno::EBUSY));
+        // The block still goes offline around it.
+        m.device_offline(&blk, &Task::new()).unwrap();
+        assert_clean(&m);
+    });
 }
 
 // Reference §10 case 35: __offline_isolated_pages() returns nr_pages minus
@@ -307,102 +321,110 @@ fn case34_test_pages_isolated_page_kinds_by_mode() {
 // referenced there is a BUG the model reports.
 #[test]
 fn case35_offline_isolated_pages_counts_and_reports_referenced_pageoffline() {
-    let m = machine();
-    let blk = movable_block(&m);
-    let start = PhysAddr(GIB4).pfn();
-    m.owner_alloc_contig("fake", start + 512, 512).unwrap();
-    m.owner_mark("fake", Mark::FakeOffline).unwrap();
-    let zone = m.zone(0, ZoneType::Movable);
-    let managed = zone.managed_pages();
-    assert_eq!(managed, (BLOCK_PAGES - 512) as i64);
-    m.device_offline(&blk, &Task::new()).unwrap();
-    assert_eq!(zone.managed_pages(), 0);
-    assert!(m.take_bugs().is_empty());
+    common::model_test(|| {
+        let m = machine();
+        let blk = movable_block(&m);
+        let start = PhysAddr(GIB4).pfn();
+        m.owner_alloc_contig("fake", start + 512, 512).unwrap();
+        m.owner_mark("fake", Mark::FakeOffline).unwrap();
+        let zone = m.zone(0, ZoneType::Movable);
+        let managed = zone.managed_pages();
+        assert_eq!(managed, (BLOCK_PAGES - 512) as i64);
+        m.device_offline(&blk, &Task::new()).unwrap();
+        assert_eq!(zone.managed_pages(), 0);
+        assert!(m.take_bugs().is_empty());
 
-    // Drive the internal step directly: the pipeline never gets there with
-    // a referenced PageOffline page (scan_movable_pages() says EBUSY first),
-    // so reaching it is a kernel BUG, which the model records.
-    m.online_memory_block(&blk, OnlineType::OnlineMovable)
-        .unwrap();
-    m.owner_alloc_contig("held", start, 1).unwrap();
-    m.owner_mark("held", Mark::Offline).unwrap();
-    let hp = m.mem_hotplug_begin();
-    m.start_isolate_page_range(start, start + BLOCK_PAGES, IsolateMode::MemOffline)
-        .unwrap();
-    let removed = m.offline_isolated_pages(&hp, zone, start, start + BLOCK_PAGES);
-    assert_eq!(removed, BLOCK_PAGES - 1);
-    let bugs = m.take_bugs();
-    assert_eq!(bugs.len(), 1, "{bugs:?}");
-    assert!(bugs[0].contains("refcount 1"), "{bugs:?}");
+        // Drive the internal step directly: the pipeline never gets there with
+        // a referenced PageOffline page (scan_movable_pages() says EBUSY first),
+        // so reaching it is a kernel BUG, which the model records.
+        m.online_memory_block(&blk, OnlineType::OnlineMovable)
+            .unwrap();
+        m.owner_alloc_contig("held", start, 1).unwrap();
+        m.owner_mark("held", Mark::Offline).unwrap();
+        let hp = m.mem_hotplug_begin();
+        m.start_isolate_page_range(start, start + BLOCK_PAGES, IsolateMode::MemOffline)
+            .unwrap();
+        let removed = m.offline_isolated_pages(&hp, zone, start, start + BLOCK_PAGES);
+        assert_eq!(removed, BLOCK_PAGES - 1);
+        let bugs = m.take_bugs();
+        assert_eq!(bugs.len(), 1, "{bugs:?}");
+        assert!(bugs[0].contains("refcount 1"), "{bugs:?}");
+    });
 }
 
 // mm/page_alloc.c: movable allocations prefer ZONE_MOVABLE, kernel allocations
 // never use it (zonelist order, gfp_zone).
 #[test]
 fn zonelist_movable_prefers_zone_movable() {
-    use mmsim::zone::alloc::Gfp;
-    let m = Machine::boot(
-        MachineConfig {
-            movable: 512 << 20,
-            ..Default::default()
-        },
-        Default::default(),
-    )
-    .unwrap();
-    let movable = m.alloc_pages(Gfp::MOVABLE, 0, 0).unwrap();
-    assert_eq!(m.page(movable).zonenum(), ZoneType::Movable);
-    let kernel = m.alloc_pages(Gfp::KERNEL, 0, 0).unwrap();
-    assert_eq!(m.page(kernel).zonenum(), ZoneType::Dma32);
-    m.put_pages(movable, 0);
-    m.put_pages(kernel, 0);
-    assert_clean(&m);
+    common::model_test(|| {
+        use mmsim::zone::alloc::Gfp;
+        let m = Machine::boot(
+            MachineConfig {
+                movable: 512 << 20,
+                ..Default::default()
+            },
+            Default::default(),
+        )
+        .unwrap();
+        let movable = m.alloc_pages(Gfp::MOVABLE, 0, 0).unwrap();
+        assert_eq!(m.page(movable).zonenum(), ZoneType::Movable);
+        let kernel = m.alloc_pages(Gfp::KERNEL, 0, 0).unwrap();
+        assert_eq!(m.page(kernel).zonenum(), ZoneType::Dma32);
+        m.put_pages(movable, 0);
+        m.put_pages(kernel, 0);
+        assert_clean(&m);
+    });
 }
 
 // Balloon migration keeps the page's bytes (movable_ops migrate_page copies).
 #[test]
 fn movable_ops_migration_keeps_bytes() {
-    let m = machine();
-    m.add_memory(0, PhysAddr(GIB4), 128 << 20).unwrap();
-    let blk = m.hotplug().find_block(32).unwrap();
-    m.online_memory_block(&blk, OnlineType::OnlineMovable)
-        .unwrap();
-    let pfn = PhysAddr(GIB4).pfn() + 42;
-    m.owner_alloc_contig("b", pfn, 1).unwrap();
-    m.owner_mark("b", Mark::MovableOps).unwrap();
-    m.physmem().write(pfn.phys(), b"balloon contents").unwrap();
-    m.device_offline(&blk, &Task::new()).unwrap();
-    let moved = m.owner_pages("b").unwrap()[0];
-    assert_ne!(moved, pfn);
-    let mut buf = [0u8; 16];
-    m.physmem().read(moved.phys(), &mut buf).unwrap();
-    assert_eq!(&buf, b"balloon contents");
-    assert!(m.page(moved).is_type(PageType::Offline));
-    assert_clean(&m);
+    common::model_test(|| {
+        let m = machine();
+        m.add_memory(0, PhysAddr(GIB4), 128 << 20).unwrap();
+        let blk = m.hotplug().find_block(32).unwrap();
+        m.online_memory_block(&blk, OnlineType::OnlineMovable)
+            .unwrap();
+        let pfn = PhysAddr(GIB4).pfn() + 42;
+        m.owner_alloc_contig("b", pfn, 1).unwrap();
+        m.owner_mark("b", Mark::MovableOps).unwrap();
+        m.physmem().write(pfn.phys(), b"balloon contents").unwrap();
+        m.device_offline(&blk, &Task::new()).unwrap();
+        let moved = m.owner_pages("b").unwrap()[0];
+        assert_ne!(moved, pfn);
+        let mut buf = [0u8; 16];
+        m.physmem().read(moved.phys(), &mut buf).unwrap();
+        assert_eq!(&buf, b"balloon contents");
+        assert!(m.page(moved).is_type(PageType::Offline));
+        assert_clean(&m);
+    });
 }
 
 // Hot-remove with memmap_free=rcu returns the memmap only after a grace
 // period: a reader inside rcu_read_lock still sees initialised slots.
 #[test]
 fn memmap_free_rcu_defers_poisoning_past_readers() {
-    let mut variants = mmsim::variant::Variants::default();
-    variants.set("memmap_free", "rcu").unwrap();
-    let m = Machine::boot(MachineConfig::default(), variants).unwrap();
-    m.add_memory(0, PhysAddr(GIB4), 128 << 20).unwrap();
-    let blk = m.hotplug().find_block(32).unwrap();
-    m.online_memory_block(&blk, OnlineType::OnlineMovable)
-        .unwrap();
-    m.device_offline(&blk, &Task::new()).unwrap();
-    let pfn = PhysAddr(GIB4).pfn();
-    let guard = m.rcu().read_lock();
-    let page = m.mem().pfn_to_page(pfn).unwrap();
-    let before = m.mem().memmap_stats();
-    m.remove_memory(PhysAddr(GIB4), 128 << 20).unwrap();
-    // The chunk is not back in the pool while we read.
-    assert_eq!(m.mem().memmap_stats(), before);
-    let _ = page.flags_raw();
-    drop(guard);
-    m.rcu().barrier();
-    assert_eq!(m.mem().memmap_stats().1, before.1 + 1);
+    common::model_test(|| {
+        let mut variants = mmsim::variant::Variants::default();
+        variants.set("memmap_free", "rcu").unwrap();
+        let m = Machine::boot(MachineConfig::default(), variants).unwrap();
+        m.add_memory(0, PhysAddr(GIB4), 128 << 20).unwrap();
+        let blk = m.hotplug().find_block(32).unwrap();
+        m.online_memory_block(&blk, OnlineType::OnlineMovable)
+            .unwrap();
+        m.device_offline(&blk, &Task::new()).unwrap();
+        let pfn = PhysAddr(GIB4).pfn();
+        let guard = m.rcu().read_lock();
+        let page = m.mem().pfn_to_page(pfn).unwrap();
+        let before = m.mem().memmap_stats();
+        m.remove_memory(PhysAddr(GIB4), 128 << 20).unwrap();
+        // The chunk is not back in the pool while we read.
+        assert_eq!(m.mem().memmap_stats(), before);
+        let _ = page.flags_raw();
+        drop(guard);
+        m.rcu().barrier();
+        assert_eq!(m.mem().memmap_stats().1, before.1 + 1);
+    });
 }
 
 // mm/page_alloc.c prep_compound_page / free_pages_prepare: a __GFP_COMP
@@ -410,28 +432,30 @@ fn memmap_free_rcu_defers_poisoning_past_readers() {
 // tail); freeing undoes it and the block merges back.
 #[test]
 fn compound_allocation_is_a_folio_and_frees_clean() {
-    use mmsim::page::{Folio, PG_HEAD};
-    use mmsim::zone::alloc::Gfp;
-    let m = machine();
-    let head = m.alloc_pages(Gfp::KERNEL.comp(), 3, 0).unwrap();
-    let folio = Folio::new(m.page(head), head, Some(m.page(head + 1)));
-    assert_eq!((folio.order(), folio.nr_pages()), (3, 8));
-    assert!(folio.is_large() && folio.head().test(PG_HEAD));
-    assert_eq!(folio.ref_count(), 1);
-    for i in 1..8 {
-        assert_eq!(m.page(head + i).compound_head(), Some(head));
-    }
-    // page_is_unmovable: a compound page that is not on the LRU is unmovable
-    // outside ZONE_MOVABLE, and the scan steps over the whole folio.
-    let zone = m.page_zone(m.page(head));
-    assert_eq!(
-        m.page_is_unmovable(zone, head + 2, IsolateMode::Other),
-        (true, 1)
-    );
-    m.put_pages(head, 3);
-    assert!(!m.page(head).test(PG_HEAD));
-    assert!(m.page(head + 5).compound_head().is_none());
-    assert_clean(&m);
+    common::model_test(|| {
+        use mmsim::page::{Folio, PG_HEAD};
+        use mmsim::zone::alloc::Gfp;
+        let m = machine();
+        let head = m.alloc_pages(Gfp::KERNEL.comp(), 3, 0).unwrap();
+        let folio = Folio::new(m.page(head), head, Some(m.page(head + 1)));
+        assert_eq!((folio.order(), folio.nr_pages()), (3, 8));
+        assert!(folio.is_large() && folio.head().test(PG_HEAD));
+        assert_eq!(folio.ref_count(), 1);
+        for i in 1..8 {
+            assert_eq!(m.page(head + i).compound_head(), Some(head));
+        }
+        // page_is_unmovable: a compound page that is not on the LRU is unmovable
+        // outside ZONE_MOVABLE, and the scan steps over the whole folio.
+        let zone = m.page_zone(m.page(head));
+        assert_eq!(
+            m.page_is_unmovable(zone, head + 2, IsolateMode::Other),
+            (true, 1)
+        );
+        m.put_pages(head, 3);
+        assert!(!m.page(head).test(PG_HEAD));
+        assert!(m.page(head + 5).compound_head().is_none());
+        assert_clean(&m);
+    });
 }
 
 // mm/memory_hotplug.c: __add_pages() runs under mem_hotplug_begin(), which
@@ -439,29 +463,31 @@ fn compound_allocation_is_a_folio_and_frees_clean() {
 // itself (Machine::sparse_add).
 #[test]
 fn sparse_add_waits_for_online_mems_reader() {
-    let m = Arc::new(machine());
-    let mems = m.get_online_mems();
-    let added = Arc::new(AtomicBool::new(false));
-    let adder = {
-        let (m, added) = (m.clone(), added.clone());
-        thread::spawn(move || {
-            m.sparse_add(PhysAddr(GIB4), 2 << 20).unwrap();
-            added.store(true, Ordering::SeqCst);
-        })
-    };
-    thread::sleep(std::time::Duration::from_millis(30));
-    assert!(
-        !added.load(Ordering::SeqCst),
-        "__add_pages ran beside a get_online_mems() reader"
-    );
-    m.put_online_mems(mems);
-    adder.join().unwrap();
-    assert!(m.mem().pfn_valid(PhysAddr(GIB4).pfn()));
-    assert!(!m.mem().pfn_valid(PhysAddr(GIB4 + (2 << 20)).pfn()));
-    assert_eq!(
-        m.sparse_add(PhysAddr(GIB4 + 4096), 2 << 20),
-        Err(Errno::EINVAL)
-    );
+    common::model_test(|| {
+        let m = Arc::new(machine());
+        let mems = m.get_online_mems();
+        let added = Arc::new(AtomicBool::new(false));
+        let adder = {
+            let (m, added) = (m.clone(), added.clone());
+            thread::spawn(move || {
+                m.sparse_add(PhysAddr(GIB4), 2 << 20).unwrap();
+                added.store(true, Ordering::SeqCst);
+            })
+        };
+        thread::sleep(std::time::Duration::from_millis(30));
+        assert!(
+            !added.load(Ordering::SeqCst),
+            "__add_pages ran beside a get_online_mems() reader"
+        );
+        m.put_online_mems(mems);
+        adder.join().unwrap();
+        assert!(m.mem().pfn_valid(PhysAddr(GIB4).pfn()));
+        assert!(!m.mem().pfn_valid(PhysAddr(GIB4 + (2 << 20)).pfn()));
+        assert_eq!(
+            m.sparse_add(PhysAddr(GIB4 + 4096), 2 << 20),
+            Err(Errno::EINVAL)
+        );
+    });
 }
 
 /// Boots with `offline_skip=VALUE`, onlines the first hot-added block into
@@ -487,12 +513,14 @@ fn fake_offline_block(skip: &str) -> (Machine, Arc<mmsim::hotplug::MemoryBlock>,
 // reference on it.
 #[test]
 fn skippable_offline_leaves_a_speculative_reference_behind() {
-    let (m, blk, pfn) = fake_offline_block("skippable");
-    m.page_get(pfn).unwrap();
-    m.device_offline(&blk, &Task::new()).unwrap();
-    let bugs = m.take_bugs();
-    assert_eq!(bugs.len(), 1, "{bugs:?}");
-    assert!(bugs[0].contains("refcount 2"), "{bugs:?}");
+    common::model_test(|| {
+        let (m, blk, pfn) = fake_offline_block("skippable");
+        m.page_get(pfn).unwrap();
+        m.device_offline(&blk, &Task::new()).unwrap();
+        let bugs = m.take_bugs();
+        assert_eq!(bugs.len(), 1, "{bugs:?}");
+        assert!(bugs[0].contains("refcount 2"), "{bugs:?}");
+    });
 }
 
 // offline_skip=frozen (the future the proposal's comment describes): the
@@ -500,29 +528,31 @@ fn skippable_offline_leaves_a_speculative_reference_behind() {
 // fails and the offline leaves nothing behind; freeing thaws them.
 #[test]
 fn frozen_offline_admits_no_speculative_reference() {
-    let (m, blk, pfn) = fake_offline_block("frozen");
-    assert_eq!(m.page(pfn).ref_count(), 0);
-    assert_eq!(m.page_get(pfn), Err(Errno::EBUSY));
-    assert_clean(&m);
-    m.device_offline(&blk, &Task::new()).unwrap();
-    assert!(m.take_bugs().is_empty());
-    assert_clean(&m);
+    common::model_test(|| {
+        let (m, blk, pfn) = fake_offline_block("frozen");
+        assert_eq!(m.page(pfn).ref_count(), 0);
+        assert_eq!(m.page_get(pfn), Err(Errno::EBUSY));
+        assert_clean(&m);
+        m.device_offline(&blk, &Task::new()).unwrap();
+        assert!(m.take_bugs().is_empty());
+        assert_clean(&m);
 
-    // A page the driver keeps can be freed again: thawed, then put.
-    let (m, _blk, pfn) = fake_offline_block("frozen");
-    let managed = m.zone(0, ZoneType::Normal).managed_pages();
-    m.owner_free("vmem").unwrap();
-    assert_eq!(m.page(pfn).ref_count(), 0);
-    assert_ne!(m.kpageflags(pfn) & (1 << KPF_BUDDY), 0, "back in the buddy");
-    assert_eq!(m.zone(0, ZoneType::Normal).managed_pages(), managed + 1);
-    assert_clean(&m);
+        // A page the driver keeps can be freed again: thawed, then put.
+        let (m, _blk, pfn) = fake_offline_block("frozen");
+        let managed = m.zone(0, ZoneType::Normal).managed_pages();
+        m.owner_free("vmem").unwrap();
+        assert_eq!(m.page(pfn).ref_count(), 0);
+        assert_ne!(m.kpageflags(pfn) & (1 << KPF_BUDDY), 0, "back in the buddy");
+        assert_eq!(m.zone(0, ZoneType::Normal).managed_pages(), managed + 1);
+        assert_clean(&m);
 
-    // Freezing fails while someone else holds a reference.
-    let mut variants = mmsim::variant::Variants::default();
-    variants.set("offline_skip", "frozen").unwrap();
-    let m = Machine::boot(MachineConfig::default(), variants).unwrap();
-    let pfn = PhysAddr(1 << 30).pfn();
-    m.owner_alloc_contig("held", pfn, 1).unwrap();
-    m.page_get(pfn).unwrap();
-    assert_eq!(m.owner_mark("held", Mark::FakeOffline), Err(Errno::EBUSY));
+        // Freezing fails while someone else holds a reference.
+        let mut variants = mmsim::variant::Variants::default();
+        variants.set("offline_skip", "frozen").unwrap();
+        let m = Machine::boot(MachineConfig::default(), variants).unwrap();
+        let pfn = PhysAddr(1 << 30).pfn();
+        m.owner_alloc_contig("held", pfn, 1).unwrap();
+        m.page_get(pfn).unwrap();
+        assert_eq!(m.owner_mark("held", Mark::FakeOffline), Err(Errno::EBUSY));
+    });
 }

@@ -180,8 +180,10 @@ fn assert_clean(pfn: Pfn, read: impl Fn(&Machine)) {
 // read from a freed memmap is dropped (0).
 #[test]
 fn kpageflags_reports_memmap_freed_by_remove_memory() {
-    let pfn = PhysAddr(GIB4).pfn() + 7;
-    assert_caught("kpageflags", pfn, |m| assert_eq!(m.kpageflags(pfn), 0));
+    common::model_test(|| {
+        let pfn = PhysAddr(GIB4).pfn() + 7;
+        assert_caught("kpageflags", pfn, |m| assert_eq!(m.kpageflags(pfn), 0));
+    });
 }
 
 // The proposal: section_deactivate() frees the memmap after a grace period.
@@ -189,18 +191,22 @@ fn kpageflags_reports_memmap_freed_by_remove_memory() {
 // remove_pfn_range_from_zone()), but the memmap is not freed under it.
 #[test]
 fn kpageflags_clean_with_memmap_free_rcu() {
-    let pfn = PhysAddr(GIB4).pfn() + 7;
-    assert_clean(pfn, |m| {
-        m.kpageflags(pfn);
+    common::model_test(|| {
+        let pfn = PhysAddr(GIB4).pfn() + 7;
+        assert_clean(pfn, |m| {
+            m.kpageflags(pfn);
+        });
     });
 }
 
 // kpagecount goes through the same kpage_read().
 #[test]
 fn kpagecount_reports_memmap_freed_by_remove_memory() {
-    let pfn = PhysAddr(GIB4).pfn() + 9;
-    assert_caught("kpagecount", pfn, |m| {
-        assert_eq!(m.kpagecount_read(pfn.0 * 8, 16).unwrap(), vec![0; 16]);
+    common::model_test(|| {
+        let pfn = PhysAddr(GIB4).pfn() + 9;
+        assert_caught("kpagecount", pfn, |m| {
+            assert_eq!(m.kpagecount_read(pfn.0 * 8, 16).unwrap(), vec![0; 16]);
+        });
     });
 }
 
@@ -213,14 +219,18 @@ fn kcore_read_at(m: &Machine, pfn: Pfn) {
 
 #[test]
 fn kcore_reports_memmap_freed_by_remove_memory() {
-    let pfn = PhysAddr(GIB4).pfn() + 3;
-    assert_caught("kcore", pfn, |m| kcore_read_at(m, pfn));
+    common::model_test(|| {
+        let pfn = PhysAddr(GIB4).pfn() + 3;
+        assert_caught("kcore", pfn, |m| kcore_read_at(m, pfn));
+    });
 }
 
 #[test]
 fn kcore_clean_with_memmap_free_rcu() {
-    let pfn = PhysAddr(GIB4).pfn() + 3;
-    assert_clean(pfn, |m| kcore_read_at(m, pfn));
+    common::model_test(|| {
+        let pfn = PhysAddr(GIB4).pfn() + 3;
+        assert_clean(pfn, |m| kcore_read_at(m, pfn));
+    });
 }
 
 // ----- GUP-fast (mm/gup.c gup_fast_pte_range(), try_grab_folio_fast()) ------
@@ -264,23 +274,27 @@ fn gup_fast_vs_remove(variants: &[(&str, &str)], mutant: bool) -> (Pfn, Vec<Pfn>
 
 #[test]
 fn gup_fast_reports_memmap_freed_by_remove_memory() {
-    let (pfn, got, bugs) = gup_fast_vs_remove(IMMEDIATE, false);
-    assert_eq!(bugs, vec![uaf("gup_fast", pfn)]);
-    assert!(
-        got.is_empty(),
-        "no reference on a freed memmap is handed out"
-    );
-    let (pfn, _, bugs) = gup_fast_vs_remove(RCU, true);
-    assert_eq!(bugs, vec![uaf("gup_fast", pfn)], "mutant outside RCU");
+    common::model_test(|| {
+        let (pfn, got, bugs) = gup_fast_vs_remove(IMMEDIATE, false);
+        assert_eq!(bugs, vec![uaf("gup_fast", pfn)]);
+        assert!(
+            got.is_empty(),
+            "no reference on a freed memmap is handed out"
+        );
+        let (pfn, _, bugs) = gup_fast_vs_remove(RCU, true);
+        assert_eq!(bugs, vec![uaf("gup_fast", pfn)], "mutant outside RCU");
+    });
 }
 
 // The proposal for pageunmap_range()/section_deactivate(): the memmap free
 // waits for GUP-fast's read-side section.
 #[test]
 fn gup_fast_clean_with_memmap_free_rcu() {
-    let (_, got, bugs) = gup_fast_vs_remove(RCU, false);
-    assert_eq!(bugs, Vec::<String>::new());
-    assert!(got.is_empty(), "the section went: GUP-fast backs off");
+    common::model_test(|| {
+        let (_, got, bugs) = gup_fast_vs_remove(RCU, false);
+        assert_eq!(bugs, Vec::<String>::new());
+        assert!(got.is_empty(), "the section went: GUP-fast backs off");
+    });
 }
 
 // ----- the compaction scanner (mm/compaction.c isolate_migratepages_block())
@@ -292,13 +306,17 @@ fn scan_movable(m: &Machine) {
 
 #[test]
 fn isolate_migratepages_reports_memmap_freed_by_remove_memory() {
-    let pfn = PhysAddr(GIB4).pfn() + 1024;
-    assert_caught("isolate_migratepages", pfn, scan_movable);
+    common::model_test(|| {
+        let pfn = PhysAddr(GIB4).pfn() + 1024;
+        assert_caught("isolate_migratepages", pfn, scan_movable);
+    });
 }
 
 #[test]
 fn isolate_migratepages_clean_with_memmap_free_rcu() {
-    assert_clean(PhysAddr(GIB4).pfn() + 1024, scan_movable);
+    common::model_test(|| {
+        assert_clean(PhysAddr(GIB4).pfn() + 1024, scan_movable);
+    });
 }
 
 // ----- no hook: real threads ------------------------------------------------
@@ -344,16 +362,18 @@ fn readers_vs_hotplug_cycles(variants: &[(&str, &str)], cycles: u32) -> Vec<Stri
 // is none.
 #[test]
 fn readers_never_crash_on_freed_memmaps() {
-    let bugs = readers_vs_hotplug_cycles(IMMEDIATE, 40);
-    eprintln!(
-        "{} uses after free caught under memmap_free=immediate",
-        bugs.len()
-    );
-    for bug in bugs {
-        assert!(bug.starts_with("memmap use-after-free: "), "{bug}");
-    }
-    assert_eq!(
-        readers_vs_hotplug_cycles(RCU_ACTIVE, 40),
-        Vec::<String>::new()
-    );
+    common::model_test(|| {
+        let bugs = readers_vs_hotplug_cycles(IMMEDIATE, 40);
+        eprintln!(
+            "{} uses after free caught under memmap_free=immediate",
+            bugs.len()
+        );
+        for bug in bugs {
+            assert!(bug.starts_with("memmap use-after-free: "), "{bug}");
+        }
+        assert_eq!(
+            readers_vs_hotplug_cycles(RCU_ACTIVE, 40),
+            Vec::<String>::new()
+        );
+    });
 }

@@ -291,36 +291,38 @@ fn populate(u: &mut Users) -> Vec<(&'static str, Pfn)> {
 // block goes offline; every process reads back what it wrote.
 #[test]
 fn offline_pages_moves_every_kind_of_user_page() {
-    let mut u = Users::new();
-    let moved = populate(&mut u);
-    assert_eq!(u.m.hugetlb_counts(), (4, 2));
-    u.offline(10_000).expect("offline");
-    for (kind, old) in moved {
-        // Nothing is left in the block: every page lives elsewhere now.
-        assert!(
-            u.m.mem().pfn_to_online_page(old).is_none(),
-            "{kind}: pfn {old} still online"
-        );
-    }
-    // Migrated where no pool folio was left (fresh temporary targets), the
-    // two in-use hugetlb folios keep their place in the pool; the two free
-    // ones were dissolved and not replaced.
-    assert_eq!(u.m.hugetlb_counts(), (2, 0));
-    // The identities moved with the pages.
-    let k = u.pfn("A", "ksm", 0);
-    assert!(u.m.folio_test_ksm(k));
-    assert_eq!(u.pfn("B", "ksm", 4096), k);
-    assert_eq!(u.pfn("A", "fp", 0), u.pfn("A", "fs", 0));
-    assert_eq!(u.pfn("B", "shm", 0), u.pfn("A", "shm", 0));
-    assert_ne!(u.zone(u.pfn("A", "huge", 0)), ZoneType::Movable);
-    u.read_everything();
-    // Writes after the move still reach the other side of shared memory.
-    u.write("B", "shm", 100, b"after the offline");
-    u.write("A", "fs", 100, b"after the offline");
-    u.read_everything();
-    assert_clean(&u.m);
-    let m = u.exit_all();
-    assert_clean(&m);
+    common::model_test(|| {
+        let mut u = Users::new();
+        let moved = populate(&mut u);
+        assert_eq!(u.m.hugetlb_counts(), (4, 2));
+        u.offline(10_000).expect("offline");
+        for (kind, old) in moved {
+            // Nothing is left in the block: every page lives elsewhere now.
+            assert!(
+                u.m.mem().pfn_to_online_page(old).is_none(),
+                "{kind}: pfn {old} still online"
+            );
+        }
+        // Migrated where no pool folio was left (fresh temporary targets), the
+        // two in-use hugetlb folios keep their place in the pool; the two free
+        // ones were dissolved and not replaced.
+        assert_eq!(u.m.hugetlb_counts(), (2, 0));
+        // The identities moved with the pages.
+        let k = u.pfn("A", "ksm", 0);
+        assert!(u.m.folio_test_ksm(k));
+        assert_eq!(u.pfn("B", "ksm", 4096), k);
+        assert_eq!(u.pfn("A", "fp", 0), u.pfn("A", "fs", 0));
+        assert_eq!(u.pfn("B", "shm", 0), u.pfn("A", "shm", 0));
+        assert_ne!(u.zone(u.pfn("A", "huge", 0)), ZoneType::Movable);
+        u.read_everything();
+        // Writes after the move still reach the other side of shared memory.
+        u.write("B", "shm", 100, b"after the offline");
+        u.write("A", "fs", 100, b"after the offline");
+        u.read_everything();
+        assert_clean(&u.m);
+        let m = u.exit_all();
+        assert_clean(&m);
+    });
 }
 
 // alloc_contig_range() (what virtio-mem's unplug uses) empties a ZONE_MOVABLE
@@ -330,24 +332,26 @@ fn offline_pages_moves_every_kind_of_user_page() {
 // its size; every page of the range ends up allocated.
 #[test]
 fn alloc_contig_range_moves_every_kind_of_user_page() {
-    let mut u = Users::new();
-    let moved = populate(&mut u);
-    let (start, end) = u.m.zone(0, ZoneType::Movable).span();
-    u.m.alloc_contig_range(start, end, IsolateMode::Other)
-        .expect("alloc_contig_range");
-    for (kind, old) in &moved {
-        assert_eq!(u.m.page(*old).ref_count(), 1, "{kind}: pfn {old} not taken");
-        assert!(
-            !u.m.folio_test_anon(*old),
-            "{kind}: pfn {old} still anonymous"
-        );
-    }
-    assert_eq!(u.m.hugetlb_counts(), (4, 2));
-    u.read_everything();
-    u.m.free_contig_range(start, end - start);
-    assert_clean(&u.m);
-    let m = u.exit_all();
-    assert_clean(&m);
+    common::model_test(|| {
+        let mut u = Users::new();
+        let moved = populate(&mut u);
+        let (start, end) = u.m.zone(0, ZoneType::Movable).span();
+        u.m.alloc_contig_range(start, end, IsolateMode::Other)
+            .expect("alloc_contig_range");
+        for (kind, old) in &moved {
+            assert_eq!(u.m.page(*old).ref_count(), 1, "{kind}: pfn {old} not taken");
+            assert!(
+                !u.m.folio_test_anon(*old),
+                "{kind}: pfn {old} still anonymous"
+            );
+        }
+        assert_eq!(u.m.hugetlb_counts(), (4, 2));
+        u.read_everything();
+        u.m.free_contig_range(start, end - start);
+        assert_clean(&u.m);
+        let m = u.exit_all();
+        assert_clean(&m);
+    });
 }
 
 /// One page of each kind, with the means to hold it: a FOLL_PIN where the
@@ -382,29 +386,31 @@ fn hold(u: &Users, kind: &str) -> (Pfn, Pinned) {
 // every kind. Once the reference goes, the same offline succeeds.
 #[test]
 fn a_held_page_of_any_kind_keeps_offline_looping_until_a_signal() {
-    for kind in [
-        "anonymous page",
-        "THP",
-        "shared anonymous page",
-        "memfd page",
-        "KSM page",
-        "hugetlb folio",
-        "mremap()ed THP page",
-        "swap-cache page",
-    ] {
-        let mut u = Users::new();
-        populate(&mut u);
-        let (pfn, pinned) = hold(&u, kind);
-        assert_eq!(u.zone(pfn), ZoneType::Movable, "{kind}");
-        assert_eq!(u.offline(50), Err(Errno::EINTR), "{kind}");
-        assert_eq!(u.pfn_of_held(kind), pfn, "{kind} moved while held");
-        u.m.unpin_user_pages(pinned);
-        u.offline(10_000)
-            .unwrap_or_else(|e| panic!("{kind}: {e:?}"));
-        u.read_everything();
-        let m = u.exit_all();
-        assert_clean(&m);
-    }
+    common::model_test(|| {
+        for kind in [
+            "anonymous page",
+            "THP",
+            "shared anonymous page",
+            "memfd page",
+            "KSM page",
+            "hugetlb folio",
+            "mremap()ed THP page",
+            "swap-cache page",
+        ] {
+            let mut u = Users::new();
+            populate(&mut u);
+            let (pfn, pinned) = hold(&u, kind);
+            assert_eq!(u.zone(pfn), ZoneType::Movable, "{kind}");
+            assert_eq!(u.offline(50), Err(Errno::EINTR), "{kind}");
+            assert_eq!(u.pfn_of_held(kind), pfn, "{kind} moved while held");
+            u.m.unpin_user_pages(pinned);
+            u.offline(10_000)
+                .unwrap_or_else(|e| panic!("{kind}: {e:?}"));
+            u.read_everything();
+            let m = u.exit_all();
+            assert_clean(&m);
+        }
+    });
 }
 
 impl Users {
@@ -431,41 +437,45 @@ impl Users {
 // pin, and the pin stays coherent with the mapping.
 #[test]
 fn a_longterm_pin_moves_its_page_out_of_zone_movable_first() {
-    for (map, off) in [("anon", 0), ("shm", 0), ("fs", 0), ("huge", 0), ("thp", 0)] {
-        let mut u = Users::new();
-        populate(&mut u);
-        let (addr, _) = u.at("A", map);
-        let flags = GupFlags {
-            write: true,
-            pin: true,
-            longterm: true,
-        };
-        let pinned =
-            u.m.get_user_pages(&u.mm("A"), addr + off, 1, flags)
-                .unwrap();
-        assert_ne!(u.zone(pinned.pages[0]), ZoneType::Movable, "{map}");
-        assert_eq!(u.pfn("A", map, off), pinned.pages[0], "{map}");
-        u.offline(10_000).unwrap_or_else(|e| panic!("{map}: {e:?}"));
-        assert_eq!(u.pfn("A", map, off), pinned.pages[0], "{map}");
-        u.m.unpin_user_pages(pinned);
-        u.read_everything();
-        let m = u.exit_all();
-        assert_clean(&m);
-    }
+    common::model_test(|| {
+        for (map, off) in [("anon", 0), ("shm", 0), ("fs", 0), ("huge", 0), ("thp", 0)] {
+            let mut u = Users::new();
+            populate(&mut u);
+            let (addr, _) = u.at("A", map);
+            let flags = GupFlags {
+                write: true,
+                pin: true,
+                longterm: true,
+            };
+            let pinned =
+                u.m.get_user_pages(&u.mm("A"), addr + off, 1, flags)
+                    .unwrap();
+            assert_ne!(u.zone(pinned.pages[0]), ZoneType::Movable, "{map}");
+            assert_eq!(u.pfn("A", map, off), pinned.pages[0], "{map}");
+            u.offline(10_000).unwrap_or_else(|e| panic!("{map}: {e:?}"));
+            assert_eq!(u.pfn("A", map, off), pinned.pages[0], "{map}");
+            u.m.unpin_user_pages(pinned);
+            u.read_everything();
+            let m = u.exit_all();
+            assert_clean(&m);
+        }
+    });
 }
 
 // The harness can fail: a byte the oracle did not expect is reported.
 #[test]
 fn the_harness_catches_a_wrong_byte() {
-    let mut u = Users::new();
-    u.spawn("A");
-    u.mmap("A", "anon", 4096, Kind::Anon, "");
-    u.write("A", "anon", 0, b"one");
-    let (addr, _) = u.at("A", "anon");
-    // A store the oracle never heard of.
-    u.m.user_write(&u.mm("A"), addr, b"two").unwrap();
-    let got = u.m.user_read(&u.mm("A"), addr, 3).unwrap();
-    assert!(u.o.check_read("A", "anon", 0, &got).is_err());
-    let m = u.exit_all();
-    assert_clean(&m);
+    common::model_test(|| {
+        let mut u = Users::new();
+        u.spawn("A");
+        u.mmap("A", "anon", 4096, Kind::Anon, "");
+        u.write("A", "anon", 0, b"one");
+        let (addr, _) = u.at("A", "anon");
+        // A store the oracle never heard of.
+        u.m.user_write(&u.mm("A"), addr, b"two").unwrap();
+        let got = u.m.user_read(&u.mm("A"), addr, 3).unwrap();
+        assert!(u.o.check_read("A", "anon", 0, &got).is_err());
+        let m = u.exit_all();
+        assert_clean(&m);
+    });
 }

@@ -4,6 +4,8 @@
 //! §10 cases 52 and 58, issue 9 item 5), and a driver probing a device
 //! whose memory is inaccessible.
 
+mod common;
+
 use mmsim::drivers::virtio::VirtioTransport;
 use mmsim::drivers::virtio_mem::{DriverParams, VirtioMem};
 use mmsim::hotplug::OnlineType;
@@ -102,26 +104,28 @@ impl VirtioTransport for RacingHost {
 // without marking the device broken.
 #[test]
 fn nack_on_plug_retries_immediately_with_the_new_size() {
-    let m = machine(Variants::default());
-    let host = device(&m, 0, false);
-    let racing = Arc::new(RacingHost {
-        host: host.clone(),
-        lower_to: Mutex::new(None),
-        resp: Mutex::new(None),
-        nacks: AtomicU32::new(0),
+    common::model_test(|| {
+        let m = machine(Variants::default());
+        let host = device(&m, 0, false);
+        let racing = Arc::new(RacingHost {
+            host: host.clone(),
+            lower_to: Mutex::new(None),
+            resp: Mutex::new(None),
+            nacks: AtomicU32::new(0),
+        });
+        let vm = probe(&m, racing.clone());
+        // The host asks for 256M; while the driver plugs the first block it
+        // changes its mind to 2M (below what that one request plugs).
+        *racing.lower_to.lock() = Some(2 * MIB);
+        host.set_requested_size(256 * MIB).unwrap();
+        m.virtio_mem_settle();
+        assert_eq!(racing.nacks.load(Ordering::Relaxed), 1, "one PLUG saw NACK");
+        assert!(!vm.is_broken());
+        assert_eq!(vm.timer_armed(), None);
+        assert_eq!(vm.plugged_size(), 2 * MIB);
+        assert_eq!(host.config().plugged_size, 2 * MIB);
+        m.virtio_mem_shutdown();
     });
-    let vm = probe(&m, racing.clone());
-    // The host asks for 256M; while the driver plugs the first block it
-    // changes its mind to 2M (below what that one request plugs).
-    *racing.lower_to.lock() = Some(2 * MIB);
-    host.set_requested_size(256 * MIB).unwrap();
-    m.virtio_mem_settle();
-    assert_eq!(racing.nacks.load(Ordering::Relaxed), 1, "one PLUG saw NACK");
-    assert!(!vm.is_broken());
-    assert_eq!(vm.timer_armed(), None);
-    assert_eq!(vm.plugged_size(), 2 * MIB);
-    assert_eq!(host.config().plugged_size, 2 * MIB);
-    m.virtio_mem_shutdown();
 }
 
 /// Reads the page at `pfn` through /proc/kcore and, when the reader is at
@@ -141,37 +145,39 @@ fn kcore_read_with(m: &Machine, pfn: Pfn, mut at_copy: impl FnMut()) -> Vec<u8> 
 // touches unplugged memory.
 #[test]
 fn kcore_rwsem_holds_the_driver_until_the_reader_thaws() {
-    let m = machine(Variants::default());
-    let host = device(&m, 128 * MIB, true);
-    let vm = probe(&m, host.clone());
-    // The driver unplugs the highest sub-block of memory32 first.
-    let pfn = Pfn((DEV_ADDR + 126 * MIB) / PAGE_SIZE);
-    let done = Arc::new(AtomicBool::new(false));
-    let mut worker = None;
-    kcore_read_with(&m, pfn, || {
-        let (m2, host2, done2) = (m.clone(), host.clone(), done.clone());
-        worker = Some(thread::spawn(move || {
-            host2.set_requested_size(126 * MIB).unwrap();
-            m2.virtio_mem_settle();
-            done2.store(true, Ordering::Release);
-        }));
-        // Give the driver every chance to get through.
-        thread::sleep(Duration::from_millis(100));
-        assert!(
-            !m.page(pfn).is_type(PageType::Offline),
-            "PageOffline while frozen"
-        );
-        assert!(
-            !done.load(Ordering::Acquire),
-            "unplug finished while frozen"
-        );
+    common::model_test(|| {
+        let m = machine(Variants::default());
+        let host = device(&m, 128 * MIB, true);
+        let vm = probe(&m, host.clone());
+        // The driver unplugs the highest sub-block of memory32 first.
+        let pfn = Pfn((DEV_ADDR + 126 * MIB) / PAGE_SIZE);
+        let done = Arc::new(AtomicBool::new(false));
+        let mut worker = None;
+        kcore_read_with(&m, pfn, || {
+            let (m2, host2, done2) = (m.clone(), host.clone(), done.clone());
+            worker = Some(thread::spawn(move || {
+                host2.set_requested_size(126 * MIB).unwrap();
+                m2.virtio_mem_settle();
+                done2.store(true, Ordering::Release);
+            }));
+            // Give the driver every chance to get through.
+            thread::sleep(Duration::from_millis(100));
+            assert!(
+                !m.page(pfn).is_type(PageType::Offline),
+                "PageOffline while frozen"
+            );
+            assert!(
+                !done.load(Ordering::Acquire),
+                "unplug finished while frozen"
+            );
+        });
+        worker.expect("spawned").join().unwrap();
+        assert!(m.page(pfn).is_type(PageType::Offline));
+        assert_eq!(vm.plugged_size(), 126 * MIB);
+        let (fatal, _) = m.physmem().take_fatal_accesses();
+        assert!(fatal.is_empty(), "{fatal:?}");
+        m.virtio_mem_shutdown();
     });
-    worker.expect("spawned").join().unwrap();
-    assert!(m.page(pfn).is_type(PageType::Offline));
-    assert_eq!(vm.plugged_size(), 126 * MIB);
-    let (fatal, _) = m.physmem().take_fatal_accesses();
-    assert!(fatal.is_empty(), "{fatal:?}");
-    m.virtio_mem_shutdown();
 }
 
 // Issue 9 item 5: under kcore_sync=none the reader does not freeze, so the
@@ -180,32 +186,34 @@ fn kcore_rwsem_holds_the_driver_until_the_reader_thaws() {
 // (the race the rwsem closes, reachable for the race explorer).
 #[test]
 fn kcore_without_sync_touches_an_unplugged_block() {
-    let mut variants = Variants::default();
-    variants.set("kcore_sync", "none").unwrap();
-    let m = machine(variants);
-    let host = device(&m, 128 * MIB, true);
-    let vm = probe(&m, host.clone());
-    let pfn = Pfn((DEV_ADDR + 126 * MIB) / PAGE_SIZE);
-    m.physmem().fill(pfn.phys(), PAGE_SIZE, 0x5a).unwrap();
-    let bytes = kcore_read_with(&m, pfn, || {
-        host.set_requested_size(126 * MIB).unwrap();
-        m.virtio_mem_settle();
-        assert!(m.page(pfn).is_type(PageType::Offline));
+    common::model_test(|| {
+        let mut variants = Variants::default();
+        variants.set("kcore_sync", "none").unwrap();
+        let m = machine(variants);
+        let host = device(&m, 128 * MIB, true);
+        let vm = probe(&m, host.clone());
+        let pfn = Pfn((DEV_ADDR + 126 * MIB) / PAGE_SIZE);
+        m.physmem().fill(pfn.phys(), PAGE_SIZE, 0x5a).unwrap();
+        let bytes = kcore_read_with(&m, pfn, || {
+            host.set_requested_size(126 * MIB).unwrap();
+            m.virtio_mem_settle();
+            assert!(m.page(pfn).is_type(PageType::Offline));
+        });
+        assert_eq!(vm.plugged_size(), 126 * MIB);
+        // The hypervisor discarded the block: the reader got zeros, and the
+        // access is reported.
+        assert!(bytes.iter().all(|&b| b == 0));
+        let (fatal, _) = m.physmem().take_fatal_accesses();
+        assert_eq!(fatal.len(), 1, "{fatal:?}");
+        assert_eq!(fatal[0].addr, pfn.phys().0);
+        assert!(!fatal[0].write);
+        assert!(
+            fatal[0].stack.iter().any(|f| f.contains("read_kcore_iter")),
+            "{:?}",
+            fatal[0].stack
+        );
+        m.virtio_mem_shutdown();
     });
-    assert_eq!(vm.plugged_size(), 126 * MIB);
-    // The hypervisor discarded the block: the reader got zeros, and the
-    // access is reported.
-    assert!(bytes.iter().all(|&b| b == 0));
-    let (fatal, _) = m.physmem().take_fatal_accesses();
-    assert_eq!(fatal.len(), 1, "{fatal:?}");
-    assert_eq!(fatal[0].addr, pfn.phys().0);
-    assert!(!fatal[0].write);
-    assert!(
-        fatal[0].stack.iter().any(|f| f.contains("read_kcore_iter")),
-        "{:?}",
-        fatal[0].stack
-    );
-    m.virtio_mem_shutdown();
 }
 
 // Spec D-OP-5 / V-INIT-1 from the driver's side: Linux accepts
@@ -215,26 +223,28 @@ fn kcore_without_sync_touches_an_unplugged_block() {
 // it kept back into PageOffline itself.
 #[test]
 fn driver_never_touches_unplugged_memory() {
-    for memmap_init in ["offline", "reserved"] {
-        let mut variants = Variants::default();
-        variants.set("memmap_init", memmap_init).unwrap();
-        let m = machine(variants);
-        let host = device(&m, 0, true);
-        let vm = probe(&m, host.clone());
-        assert!(vm.unplugged_inaccessible);
-        for size in [200 * MIB, 256 * MIB, 130 * MIB, 0, 64 * MIB, 0] {
-            host.set_requested_size(size).unwrap();
-            m.virtio_mem_settle();
-            assert_eq!(vm.plugged_size(), size, "{memmap_init}");
-            assert_eq!(host.config().plugged_size, size);
+    common::model_test(|| {
+        for memmap_init in ["offline", "reserved"] {
+            let mut variants = Variants::default();
+            variants.set("memmap_init", memmap_init).unwrap();
+            let m = machine(variants);
+            let host = device(&m, 0, true);
+            let vm = probe(&m, host.clone());
+            assert!(vm.unplugged_inaccessible);
+            for size in [200 * MIB, 256 * MIB, 130 * MIB, 0, 64 * MIB, 0] {
+                host.set_requested_size(size).unwrap();
+                m.virtio_mem_settle();
+                assert_eq!(vm.plugged_size(), size, "{memmap_init}");
+                assert_eq!(host.config().plugged_size, size);
+            }
+            let (fatal, more) = m.physmem().take_fatal_accesses();
+            assert!(fatal.is_empty() && more == 0, "{memmap_init}: {fatal:?}");
+            assert!(
+                m.check_all().is_empty(),
+                "{memmap_init}: {:?}",
+                m.check_all()
+            );
+            m.virtio_mem_shutdown();
         }
-        let (fatal, more) = m.physmem().take_fatal_accesses();
-        assert!(fatal.is_empty() && more == 0, "{memmap_init}: {fatal:?}");
-        assert!(
-            m.check_all().is_empty(),
-            "{memmap_init}: {:?}",
-            m.check_all()
-        );
-        m.virtio_mem_shutdown();
-    }
+    });
 }

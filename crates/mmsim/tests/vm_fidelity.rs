@@ -19,13 +19,15 @@ fn machine(swap: u64) -> Machine {
 // fails and the page stays; the advice itself returns 0.
 #[test]
 fn pageout_without_swap_returns_0_and_keeps_the_page() {
-    let m = machine(0);
-    let mm = m.mm_alloc().unwrap();
-    let a = m.mmap_anon(&mm, PAGE_SIZE, RW, true).unwrap();
-    let pfn = m.pte_at(&mm, a).pfn();
-    assert_eq!(m.madvise_pageout(&mm, a, PAGE_SIZE), Ok(()));
-    let pte = m.pte_at(&mm, a);
-    assert!(pte.present() && pte.pfn() == pfn);
-    m.exit_mmap(&mm);
-    assert!(m.check_all().is_empty(), "{:?}", m.check_all());
+    common::model_test(|| {
+        let m = machine(0);
+        let mm = m.mm_alloc().unwrap();
+        let a = m.mmap_anon(&mm, PAGE_SIZE, RW, true).unwrap();
+        let pfn = m.pte_at(&mm, a).pfn();
+        assert_eq!(m.madvise_pageout(&mm, a, PAGE_SIZE), Ok(()));
+        let pte = m.pte_at(&mm, a);
+        assert!(pte.present() && pte.pfn() == pfn);
+        m.exit_mmap(&mm);
+        assert!(m.check_all().is_empty(), "{:?}", m.check_all());
+    });
 }

@@ -25,7 +25,16 @@ pub fn small_machine(swap: u64) -> Machine {
 /// forever on a page another thread holds; a signal that arrives while the
 /// writer waits for device_hotplug_lock is consumed by the syscall restart,
 /// as in the kernel, so one signal is not enough).
+///
+/// Under shuttle, which has no clock, the task signals itself once it has
+/// waited `ms` in its retry loops (`Task::signal_after_waiting`), as the
+/// scenario interpreter does there.
 pub fn write_with_signal(m: &Machine, path: &str, value: &str, ms: u64) -> Result<(), Errno> {
+    if cfg!(mmsim_shuttle) {
+        let task = Task::new();
+        task.signal_after_waiting(std::time::Duration::from_millis(ms));
+        return m.sysfs_write(path, value, &task);
+    }
     let task = Arc::new(Task::new());
     let done = Arc::new(AtomicBool::new(false));
     let timer = {
@@ -162,12 +171,44 @@ pub fn page_types_summary(out: &[u8]) -> Vec<(u64, u64)> {
         .collect()
 }
 
+/// Runs a test body: directly on real threads; in the explorer build
+/// (`--cfg mmsim_shuttle`) as one shuttle execution under a random schedule
+/// seeded by the test's name, so every atomic and lock of the model is a
+/// scheduling point and the test's threads are shuttle tasks.
+pub fn model_test(body: impl Fn() + Send + Sync + 'static) {
+    #[cfg(not(mmsim_shuttle))]
+    body();
+    #[cfg(mmsim_shuttle)]
+    {
+        let name = std::thread::current().name().unwrap_or("test").to_string();
+        let seed = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        let mut config = shuttle::Config::new();
+        config.max_steps = shuttle::MaxSteps::None;
+        shuttle::Runner::new(
+            shuttle::scheduler::RandomScheduler::new_from_seed(seed, 1),
+            config,
+        )
+        .run(body);
+    }
+}
+
+/// How many 1 ms sleeps [`wait_until`] allows: at least 60 s on real
+/// threads; under shuttle a sleep is one yield, and the awaited task may
+/// need hundreds of thousands of steps.
+const WAIT_POLLS: u64 = if cfg!(mmsim_shuttle) {
+    100_000_000
+} else {
+    60_000
+};
+
 /// Polls until `cond` holds. The bound (at least 60 s of 1 ms sleeps) only
 /// turns a hang into a failure; orderings are asserted with flags, never
 /// with time.
 #[allow(dead_code)]
 pub fn wait_until(what: &str, cond: impl Fn() -> bool) {
-    for _ in 0..60_000 {
+    for _ in 0..WAIT_POLLS {
         if cond() {
             return;
         }
