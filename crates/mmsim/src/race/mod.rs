@@ -170,7 +170,7 @@ impl RaceCtx {
     pub fn verdict(&self, m: &Machine) {
         let violations = self.quiet(|| m.check_all());
         if let Some(access) = m.fatal_access_reports().into_iter().next() {
-            self.violation(format!("fatal access: {access}"));
+            self.violation(access);
         }
         if let Some(v) = violations.into_iter().next() {
             self.violation(v);
