@@ -35,10 +35,10 @@
 //! invalidated (`offline_pages()` and `pageunmap_range()` clear, call
 //! `synchronize_rcu()`, then poison), read under RCU. A walker that finds
 //! the bit set inside its read-side section therefore reads an initialised
-//! memmap until the section ends; [`crate::machine::Machine::memmap_slot_done`]
-//! checks it. With it a walker
-//! needs no slow path: `pfn_to_online_page() = pfn_active() && zone !=
-//! ZONE_DEVICE` and `pfn_to_device_page() = pfn_active() && zone ==
+//! memmap until the section ends; the walkers' end-of-PFN check
+//! (`memmap_slot_done`, a layer up) reports a slot poisoned under one.
+//! With it a walker needs no slow path: `pfn_to_online_page() =
+//! pfn_active() && zone != ZONE_DEVICE` and `pfn_to_device_page() = pfn_active() && zone ==
 //! ZONE_DEVICE`.
 //!
 //! Writers (section activation, onlining) run under `mem_hotplug_lock` held for
