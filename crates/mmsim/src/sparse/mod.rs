@@ -38,8 +38,8 @@
 //! memmap until the section ends; the walkers' end-of-PFN check
 //! (`memmap_slot_done`, a layer up) reports a slot poisoned under one.
 //! With it a walker needs no slow path: `pfn_to_online_page() =
-//! pfn_active() && zone != ZONE_DEVICE` and `pfn_to_device_page() = pfn_active() && zone ==
-//! ZONE_DEVICE`.
+//! pfn_active() && zone != ZONE_DEVICE` and `pfn_to_device_page() =
+//! pfn_active() && zone == ZONE_DEVICE`.
 //!
 //! Writers (section activation, onlining) run under `mem_hotplug_lock` held for
 //! write, so they never race with one another. Readers (`pfn_valid`,
