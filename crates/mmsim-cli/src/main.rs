@@ -102,6 +102,20 @@ Exit status: 0 no violation, 1 a violation (its report is printed), 2 bad input.
         /// `commands`, `variants`, or a subcommand.
         topic: Option<String>,
     },
+    /// Print a completion script for a shell, e.g.
+    /// `mmsim completions bash > /etc/bash_completion.d/mmsim`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or with `--dir` write mmsim.1 and one
+    /// mmsim-SUBCOMMAND.1 per subcommand there.
+    #[command(after_help = "Read it with `mmsim man | man -l -`.")]
+    Man {
+        /// A directory to write the pages into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -131,6 +145,41 @@ fn main() -> ExitCode {
         Command::Help { topic } => help(topic.as_deref()),
         Command::Races { json } => explore::races(json),
         Command::Explore(args) => explore::explore(&args),
+        Command::Completions { shell } => {
+            let mut out = std::io::stdout().lock();
+            // generate() panics on a write error; write to memory first.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "mmsim", &mut script);
+            finish(out.write_all(&script), 0)
+        }
+        Command::Man { dir } => man(dir.as_deref()),
+    }
+}
+
+/// `mmsim man`: the pages clap_mangen renders from the same definitions as
+/// `--help`.
+fn man(dir: Option<&std::path::Path>) -> ExitCode {
+    let cmd = Cli::command();
+    let Some(dir) = dir else {
+        let mut page = Vec::new();
+        let rendered = clap_mangen::Man::new(cmd).render(&mut page);
+        return finish(
+            rendered.and_then(|()| std::io::stdout().lock().write_all(&page)),
+            0,
+        );
+    };
+    // generate_to builds the command, which names each subcommand's page
+    // mmsim-SUBCOMMAND.1.
+    let written = std::fs::create_dir_all(dir).and_then(|()| clap_mangen::generate_to(cmd, dir));
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "mmsim: cannot write the man pages to {}: {e}",
+                dir.display()
+            );
+            ExitCode::from(2)
+        }
     }
 }
 

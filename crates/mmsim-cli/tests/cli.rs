@@ -272,3 +272,59 @@ fn stress_short_run_reports_json() {
         "{doc}"
     );
 }
+
+// `mmsim completions SHELL` (clap_complete): a script the shell accepts,
+// naming every subcommand; an unknown shell is bad input.
+#[test]
+fn completions_are_scripts_for_each_shell() {
+    let (code, out, err) = mmsim(&["completions", "bash"]);
+    assert_eq!(code, 0, "{err}");
+    for sub in ["run", "races", "explore", "stress", "completions", "man"] {
+        assert!(out.contains(sub), "bash completion lacks {sub}");
+    }
+    let checked = Command::new("bash")
+        .arg("-n")
+        .stdin(Stdio::piped())
+        .spawn()
+        .and_then(|mut bash| {
+            bash.stdin.take().unwrap().write_all(out.as_bytes())?;
+            bash.wait()
+        });
+    if let Ok(status) = checked {
+        assert!(status.success(), "bash -n rejects the completion script");
+    }
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let (code, out, _) = mmsim(&["completions", shell]);
+        assert_eq!(code, 0, "{shell}");
+        assert!(out.contains("explore"), "{shell}");
+    }
+    let (code, _, err) = mmsim(&["completions", "nosh"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("possible values"), "{err}");
+}
+
+// `mmsim man` (clap_mangen): the roff page on stdout, or one page per
+// subcommand in --dir; an unwritable directory is bad input.
+#[test]
+fn man_pages_render_from_the_same_definitions_as_help() {
+    let (code, out, _) = mmsim(&["man"]);
+    assert_eq!(code, 0);
+    assert!(out.contains(".TH mmsim 1"), "{out}");
+    assert!(out.contains("explore"), "{out}");
+    let dir = std::env::temp_dir().join(format!("mmsim-man-{}", std::process::id()));
+    let (code, _, err) = mmsim(&["man", "--dir", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    for page in [
+        "mmsim.1",
+        "mmsim-run.1",
+        "mmsim-explore.1",
+        "mmsim-stress.1",
+    ] {
+        let text = std::fs::read_to_string(dir.join(page)).expect(page);
+        assert!(text.starts_with(".ie"), "{page} is roff");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    let (code, _, err) = mmsim(&["man", "--dir", "/proc/mmsim-no-such-dir"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot write the man pages"), "{err}");
+}
