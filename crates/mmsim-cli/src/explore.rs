@@ -255,7 +255,7 @@ mod shuttle_side {
 
     use super::{bad_input, ExploreArgs};
     use mmsim::race::campaign::{ReplayFile, SchedulerKind};
-    use mmsim::race::explore::{explore, render, replay, shorten, ExploreConfig};
+    use mmsim::race::explore::{explore_with_progress, render, replay, shorten, ExploreConfig};
     use mmsim::race::{apply_settings, find, Race, RaceCtx, VIOLATION};
     use std::process::ExitCode;
 
@@ -307,6 +307,52 @@ mod shuttle_side {
         Ok(ctx)
     }
 
+    /// A progress bar over the campaign's schedules on a terminal (not
+    /// under `--json`), cleared when the last one starts or the campaign
+    /// ends early; a no-op otherwise.
+    fn schedule_bar(args: &ExploreArgs) -> impl Fn(u64) + 'static {
+        use std::io::IsTerminal;
+        use std::os::fd::AsFd;
+        let wanted = !args.json && args.schedules > 1 && std::io::stderr().is_terminal();
+        // Drawn on copies of stderr: the explorer points fd 2 at /dev/null
+        // while executions run (the panics of a find are expected).
+        let copy = || {
+            std::io::stderr()
+                .as_fd()
+                .try_clone_to_owned()
+                .ok()
+                .map(std::fs::File::from)
+        };
+        let term = match (wanted, copy(), copy()) {
+            (true, Some(read), Some(write)) => Some(console::Term::read_write_pair(read, write)),
+            _ => None,
+        };
+        let bar = term.map(|term| {
+            // Cleared when dropped too: a find ends the campaign early.
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(args.schedules),
+                indicatif::ProgressDrawTarget::term(term, 20),
+            )
+            .with_finish(indicatif::ProgressFinish::AndClear);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "explore {wide_bar} {pos}/{len} schedules, {eta} left",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        let total = args.schedules;
+        move |n| {
+            if let Some(bar) = &bar {
+                bar.set_position(n);
+                if n >= total {
+                    bar.finish_and_clear();
+                }
+            }
+        }
+    }
+
     pub(super) fn run(args: &ExploreArgs) -> ExitCode {
         if let Some(file) = &args.replay {
             return replay_file(file, args);
@@ -341,7 +387,7 @@ mod shuttle_side {
             scheduler,
             max_steps: args.max_steps,
         };
-        let summary = explore(race, &cfg);
+        let summary = explore_with_progress(race, &cfg, schedule_bar(args));
         if args.json {
             outln!("{}", serde_json::to_string(&summary).unwrap_or_default());
         } else {

@@ -98,6 +98,8 @@ struct Recorder {
     pending: HashMap<TaskId, String>,
     steps: Vec<Step>,
     symbols: HashMap<usize, Frame>,
+    /// Told the number of each execution as it starts.
+    progress: Option<Box<dyn Fn(u64)>>,
 }
 
 /// The scheduler shuttle drives: the inner one decides, the recorder keeps
@@ -114,6 +116,9 @@ impl Scheduler for Recording {
         let mut rec = self.rec.borrow_mut();
         rec.current = Some(schedule.clone());
         rec.executions += 1;
+        if let Some(progress) = &rec.progress {
+            progress(rec.executions);
+        }
         rec.pending.clear();
         rec.steps.clear();
         PANIC_MESSAGE.with(|m| m.borrow_mut().take());
@@ -375,7 +380,20 @@ fn run_recorded(
 
 /// Runs `race` under `cfg` until a schedule fails or `cfg.schedules` ran.
 pub fn explore(race: &'static Race, cfg: &ExploreConfig) -> Summary {
-    let rec = Rc::new(RefCell::new(Recorder::default()));
+    explore_with_progress(race, cfg, |_| {})
+}
+
+/// [`explore`], calling `progress(n)` as execution `n` (from 1) starts: for
+/// a progress bar.
+pub fn explore_with_progress(
+    race: &'static Race,
+    cfg: &ExploreConfig,
+    progress: impl Fn(u64) + 'static,
+) -> Summary {
+    let rec = Rc::new(RefCell::new(Recorder {
+        progress: Some(Box::new(progress)),
+        ..Recorder::default()
+    }));
     let n = usize::try_from(cfg.schedules).unwrap_or(usize::MAX);
     let seed = cfg.shard_seed();
     let inner: Box<dyn Scheduler> = match cfg.scheduler {
