@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use mmsim::script::cmd::command_docs;
-use mmsim::script::interp::{run_sources, RunOptions, TOUR};
+use mmsim::script::interp::{map_script, run_sources, RunOptions, TOUR};
 use mmsim::script::parse::ParseError;
 use mmsim::script::report::RunReport;
 use mmsim::script::source::read_scenario;
@@ -102,6 +102,30 @@ Exit status: 0 no violation, 1 a violation (its report is printed), 2 bad input.
         /// `commands`, `variants`, or a subcommand.
         topic: Option<String>,
     },
+    /// Draw physical memory after a scenario (or at one of its lines): a row
+    /// per memory block with its state, zone and node, virtio-mem blocks
+    /// plugged and unplugged, and what its pages are.
+    #[command(
+        after_help = "Without -o: coloured rows on a terminal, the SVG on a pipe.\n\
+Exit status: 0 drawn, 1 drawn but an expectation or command of the scenario failed \
+before the line, 2 bad input (or a scenario that boots no machine)."
+    )]
+    Map {
+        /// The scenario (.mms); `-` reads standard input.
+        file: PathBuf,
+        /// Write the SVG here.
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Stop after this line of the scenario.
+        #[arg(long, value_name = "LINE", value_parser = clap::value_parser!(u32).range(1..))]
+        at: Option<u32>,
+        /// Runs of pages per block in the strip (1 to 512).
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=512))]
+        buckets: u16,
+        /// A protocol variant KEY=VALUE (overrides the scenario's); repeatable.
+        #[arg(long = "variant", value_name = "KEY=VALUE")]
+        variants: Vec<String>,
+    },
     /// Print a completion script for a shell, e.g.
     /// `mmsim completions bash > /etc/bash_completion.d/mmsim`.
     Completions {
@@ -153,7 +177,71 @@ fn main() -> ExitCode {
             finish(out.write_all(&script), 0)
         }
         Command::Man { dir } => man(dir.as_deref()),
+        Command::Map {
+            file,
+            out,
+            at,
+            buckets,
+            variants,
+        } => map(&file, out.as_deref(), at, usize::from(buckets), &variants),
     }
+}
+
+/// `mmsim map`: runs the scenario (up to `at`) and draws its machine.
+fn map(
+    file: &std::path::Path,
+    out: Option<&std::path::Path>,
+    at: Option<u32>,
+    buckets: usize,
+    variants: &[String],
+) -> ExitCode {
+    use std::io::IsTerminal;
+    if cfg!(mmsim_shuttle) {
+        eprintln!("mmsim: this is the explorer build (--cfg mmsim_shuttle): draw maps with the normal build");
+        return ExitCode::from(2);
+    }
+    let mut opts = RunOptions::new(false);
+    for v in variants {
+        if let Err(e) = opts.set_variant(v) {
+            return input_error(false, &format!("--variant {v}: {e}"), None);
+        }
+    }
+    let (name, text) = match read_scenario(file) {
+        Ok(source) => source,
+        Err(e) => return input_error(false, &e.to_string(), Some(&e)),
+    };
+    let script = match mmsim::script::parse::parse(&name, &text) {
+        Ok(s) => s,
+        Err(e) => return input_error(false, &e.to_string(), Some(&e)),
+    };
+    let (report, error, picture) = map_script(&script, &text, &opts, at, buckets);
+    if let Some(e) = error {
+        return input_error(false, &e.to_string(), Some(&e));
+    }
+    let Some(picture) = picture else {
+        eprintln!(
+            "mmsim: {name} boots no machine{}",
+            at.map_or(String::new(), |l| format!(" by line {l}"))
+        );
+        return ExitCode::from(2);
+    };
+    for failure in &report.failures {
+        eprintln!("{}", failure.text);
+    }
+    let code = if report.failures.is_empty() { 0 } else { 1 };
+    let written = match out {
+        Some(path) => std::fs::write(path, picture.svg())
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+        None if std::io::stdout().is_terminal() => std::io::stdout()
+            .lock()
+            .write_all(picture.ansi().as_bytes()),
+        None => std::io::stdout().lock().write_all(picture.svg().as_bytes()),
+    };
+    if let (Err(e), Some(_)) = (&written, out) {
+        eprintln!("mmsim: cannot write the map: {e}");
+        return ExitCode::from(2);
+    }
+    finish(written, code)
 }
 
 /// `mmsim man`: the pages clap_mangen renders from the same definitions as

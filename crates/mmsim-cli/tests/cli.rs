@@ -328,3 +328,123 @@ fn man_pages_render_from_the_same_definitions_as_help() {
     assert_eq!(code, 2);
     assert!(err.contains("cannot write the man pages"), "{err}");
 }
+
+// `mmsim map` (issue 12 item 2): the SVG rendered by resvg has, at the
+// places mmsim::script::map::layout gives, the colours of what the
+// scenario left: an online and an offline hot-added block, anonymous pages
+// in the online one, the not-online strip of the offline one.
+#[test]
+fn map_svg_renders_the_blocks_the_scenario_left() {
+    use mmsim::script::map::{layout, state_colour, PageKind};
+    let p = scenario(
+        "map.mms",
+        "machine ram=1G\n\
+         hotplug add 0x100000000 256M\n\
+         sysfs write devices/system/memory/memory32/state online_movable\n\
+         spawn A\n\
+         A mmap buf 16M\n\
+         A write buf 16M 0x5a\n",
+    );
+    let svg = std::env::temp_dir().join(format!("mmsim-map-{}.svg", std::process::id()));
+    let (code, out, err) = mmsim(&[
+        "map",
+        p.to_str().unwrap(),
+        "-o",
+        svg.to_str().unwrap(),
+        "--buckets",
+        "64",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let tree = resvg::usvg::Tree::from_str(&text, &resvg::usvg::Options::default()).unwrap();
+    let size = tree.size().to_int_size();
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height()).unwrap();
+    resvg::render(
+        &tree,
+        resvg::tiny_skia::Transform::default(),
+        &mut pixmap.as_mut(),
+    );
+    if let Some(png) = std::env::var_os("MMSIM_MAP_PNG") {
+        pixmap.save_png(png).unwrap();
+    }
+    let rgb = |x: u32, y: u32| {
+        let c = pixmap.pixel(x, y).unwrap();
+        format!("#{:02x}{:02x}{:02x}", c.red(), c.green(), c.blue())
+    };
+    // A row's label is the text at its top + 15; boot RAM's free blocks
+    // share rows, so find the hot-added ones by label.
+    let row_centre = |label: &str| {
+        let at = text.find(&format!(">{label}<")).expect(label);
+        let y = text[..at].rsplit("y=\"").next().unwrap();
+        let y: u32 = y[..y.find('"').unwrap()].parse().unwrap();
+        y - 15 + layout::ROW / 2
+    };
+    let (m32, m33) = (row_centre("memory32 4G"), row_centre("memory33 4224M"));
+    let row_y = |row: u32| if row == 8 { m32 } else { m33 };
+    let state_x = layout::STATE_X + layout::STATE_W - 4;
+    assert_eq!(rgb(state_x, row_y(8)), state_colour("online"), "memory32");
+    assert_eq!(rgb(state_x, row_y(9)), state_colour("offline"), "memory33");
+    let bucket_x = |k: u32| layout::STRIP_X + k * (layout::STRIP_W / 64) + 4;
+    assert!(
+        (0..64).all(|k| rgb(bucket_x(k), row_y(9)) == PageKind::NotOnline.colour()),
+        "an offline block has no online page"
+    );
+    // 16 MiB of anon pages fill at least 7 of memory32's 2 MiB runs.
+    let anon = (0..64)
+        .filter(|&k| rgb(bucket_x(k), row_y(8)) == PageKind::Anon.colour())
+        .count();
+    assert!(anon >= 7, "{anon} anon runs in memory32");
+    assert!((0..64).any(|k| rgb(bucket_x(k), row_y(8)) == PageKind::Buddy.colour()));
+    std::fs::remove_file(&svg).unwrap();
+
+    // Up to line 2 the block is only added: offline.
+    let (code, svg_text, _) = mmsim(&["map", p.to_str().unwrap(), "--at", "2"]);
+    assert_eq!(code, 0);
+    assert!(svg_text.starts_with("<svg"), "SVG on a pipe");
+    // memory32 and memory33, both offline with no online page, share a row.
+    assert!(svg_text.contains(">memory32-33 4G<"), "{svg_text}");
+}
+
+// Hostile input to `mmsim map`: exit 2 with a message, never a panic.
+#[test]
+fn map_rejects_bad_input() {
+    let none = scenario("nomachine.mms", "# nothing\n");
+    let bad = scenario("bad.mms", "machine ram=1G\nfrobnicate\n");
+    let fails = scenario("fails.mms", "machine ram=1G\nexpect pfn_valid 0 == 0\n");
+    for (args, want) in [
+        (
+            vec!["map", none.to_str().unwrap()],
+            "must start with `machine`",
+        ),
+        (vec!["map", bad.to_str().unwrap()], "bad.mms:2"),
+        (vec!["map", "/no/such.mms"], "/no/such.mms"),
+        (vec!["map", fails.to_str().unwrap(), "--at", "0"], "--at"),
+        (
+            vec!["map", fails.to_str().unwrap(), "--buckets", "0"],
+            "--buckets",
+        ),
+        (
+            vec!["map", fails.to_str().unwrap(), "--buckets", "100000"],
+            "--buckets",
+        ),
+        (
+            vec!["map", fails.to_str().unwrap(), "-o", "/proc/no/x.svg"],
+            "cannot write the map",
+        ),
+        (
+            vec!["map", fails.to_str().unwrap(), "--variant", "nope=1"],
+            "--variant",
+        ),
+    ] {
+        let (code, _, err) = mmsim(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    // A failed expectation still draws, and exits 1.
+    let (code, out, err) = mmsim(&["map", fails.to_str().unwrap(), "--at", "99999"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        out.starts_with("<svg") && err.contains("expected 0, got 1"),
+        "{err}"
+    );
+}

@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use super::ast::{ExpectCond, Script, Stmt, StmtKind, Value, ValueKind, ViolationKind};
 use super::cmd::{self, machine::MachineSpec, Cmd};
 use super::lexer::ColumnError;
+use super::map::MemoryMap;
 use super::output::{ByteSink, CmdError, CmdResult, Output, MAX_VALUE};
 use super::parse::{self, ParseError};
 use super::report::{Failure, FailureKind, FileReport, RunReport};
@@ -91,22 +92,28 @@ pub fn run_script(
     text: &str,
     opts: &RunOptions,
 ) -> (FileReport, Option<ParseError>) {
-    let mut it = Interp {
-        script,
-        lines: text.lines().collect(),
-        narrated: 0,
-        opts,
-        machine: None,
-        variants: Variants::default(),
-        world: None,
-        vars: HashMap::new(),
-        report: FileReport {
-            file: script.file.clone(),
-            ..FileReport::default()
-        },
-    };
+    let mut it = Interp::new(script, text, opts);
     let error = it.run().err();
     (it.report, error)
+}
+
+/// Runs one loaded script up to and including line `at` (all of it if
+/// None), then draws its machine ([`MemoryMap`]) with `buckets` runs of
+/// pages per block. The map is None if the script never booted a machine.
+pub fn map_script(
+    script: &Script,
+    text: &str,
+    opts: &RunOptions,
+    at: Option<u32>,
+    buckets: usize,
+) -> (FileReport, Option<ParseError>, Option<MemoryMap>) {
+    let mut it = Interp::new(script, text, opts);
+    let error = it.run_until(at).err();
+    let map = it
+        .world
+        .as_ref()
+        .map(|w| MemoryMap::of(&w.machine, &w.virtio, buckets));
+    (it.report, error, map)
 }
 
 /// The built-in tour (`mmsim run` with no file).
@@ -126,10 +133,35 @@ struct Interp<'a> {
     report: FileReport,
 }
 
-impl Interp<'_> {
+impl<'a> Interp<'a> {
+    fn new(script: &'a Script, text: &'a str, opts: &'a RunOptions) -> Interp<'a> {
+        Interp {
+            script,
+            lines: text.lines().collect(),
+            narrated: 0,
+            opts,
+            machine: None,
+            variants: Variants::default(),
+            world: None,
+            vars: HashMap::new(),
+            report: FileReport {
+                file: script.file.clone(),
+                ..FileReport::default()
+            },
+        }
+    }
+
     fn run(&mut self) -> Result<(), ParseError> {
+        self.run_until(None)
+    }
+
+    /// Runs the statements on lines up to `at` (all if None).
+    fn run_until(&mut self, at: Option<u32>) -> Result<(), ParseError> {
         let script = self.script;
         for stmt in &script.stmts {
+            if at.is_some_and(|at| stmt.line > at) {
+                break;
+            }
             let resolved;
             let kind = match &stmt.kind {
                 StmtKind::Deferred(d) => {

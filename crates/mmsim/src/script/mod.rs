@@ -20,6 +20,7 @@ pub mod ast;
 pub mod cmd;
 pub mod interp;
 pub mod lexer;
+pub mod map;
 pub mod output;
 pub mod parse;
 pub mod report;

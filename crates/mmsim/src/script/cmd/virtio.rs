@@ -389,6 +389,30 @@ impl VirtioDevs {
     fn get(&self, name: &str) -> Result<&VirtioDev, CmdError> {
         self.devs.get(name).ok_or(CmdError::Errno(Errno::ENODEV))
     }
+
+    /// For the memory block `[start, start + size)` inside a device's
+    /// region: the device's name and, per device block of the memory block
+    /// (at most 64, each then standing for a run), whether the host has it
+    /// plugged. None if no device's region holds the block.
+    pub(crate) fn plugged_in(&self, start: u64, size: u64) -> Option<(String, Vec<bool>)> {
+        self.devs.iter().find_map(|(name, d)| {
+            let c = d.host.config();
+            let end = c.addr.checked_add(c.region_size)?;
+            if start < c.addr || start.checked_add(size)? > end || c.block_size == 0 {
+                return None;
+            }
+            let runs = d.host.plugged_ranges();
+            let n = (size / c.block_size).clamp(1, 64);
+            let step = size / n;
+            let plugged = (0..n)
+                .map(|i| {
+                    let at = start + i * step;
+                    runs.iter().any(|&(a, len)| a <= at && at < a + len)
+                })
+                .collect();
+            Some((name.clone(), plugged))
+        })
+    }
 }
 
 fn probe(m: &Arc<Machine>, name: &str, d: &mut VirtioDev, opts: &DriverOpts) -> CmdResult {
