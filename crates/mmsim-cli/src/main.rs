@@ -8,7 +8,7 @@
 mod explore;
 mod stress;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -195,7 +195,6 @@ fn map(
     buckets: usize,
     variants: &[String],
 ) -> ExitCode {
-    use std::io::IsTerminal;
     if cfg!(mmsim_shuttle) {
         eprintln!("mmsim: this is the explorer build (--cfg mmsim_shuttle): draw maps with the normal build");
         return ExitCode::from(2);
@@ -214,7 +213,10 @@ fn map(
         Ok(s) => s,
         Err(e) => return input_error(false, &e.to_string(), Some(&e)),
     };
+    let spinner = std::io::stderr().is_terminal().then(RunSpinner::start);
+    opts.progress = spinner.as_ref().map(RunSpinner::hook);
     let (report, error, picture) = map_script(&script, &text, &opts, at, buckets);
+    drop(spinner);
     if let Some(e) = error {
         return input_error(false, &e.to_string(), Some(&e));
     }
@@ -323,11 +325,75 @@ fn run(files: &[PathBuf], verbose: bool, json: bool, variants: &[String]) -> Exi
         }
         sources
     };
-    let report = match run_sources(&sources, &opts) {
+    let spinner = (!json && std::io::stderr().is_terminal()).then(RunSpinner::start);
+    opts.progress = spinner.as_ref().map(RunSpinner::hook);
+    let report = run_sources(&sources, &opts);
+    drop(spinner);
+    let report = match report {
         Ok(r) => r,
         Err(e) => return input_error(json, &e.to_string(), Some(&e)),
     };
     print_report(&report, json, opts.verbose)
+}
+
+/// A spinner on stderr naming the statement that runs, for runs that take
+/// more than a second (booting a terabyte, a long offline, a big dump):
+/// hidden until then, cleared at the end. Nothing else writes while a run
+/// goes on (the report comes after), so it never interleaves with output.
+struct RunSpinner {
+    bar: indicatif::ProgressBar,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    shower: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RunSpinner {
+    fn start() -> RunSpinner {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let bar =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::hidden());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed} {wide_msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        let done = std::sync::Arc::new(AtomicBool::new(false));
+        let shower = {
+            let (bar, done) = (bar.clone(), done.clone());
+            std::thread::spawn(move || {
+                for _ in 0..20 {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    // Acquire pairs with the Release store in drop().
+                    if done.load(Ordering::Acquire) {
+                        return;
+                    }
+                }
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            })
+        };
+        RunSpinner {
+            bar,
+            done,
+            shower: Some(shower),
+        }
+    }
+
+    fn hook(&self) -> mmsim::script::interp::Progress {
+        let bar = self.bar.clone();
+        mmsim::sync::Arc::new(move |file: &str, line: u32, text: &str| {
+            bar.set_message(format!("{file}:{line}: {text}"));
+        })
+    }
+}
+
+impl Drop for RunSpinner {
+    fn drop(&mut self) {
+        // Release pairs with the shower's Acquire load.
+        self.done.store(true, std::sync::atomic::Ordering::Release);
+        if let Some(shower) = self.shower.take() {
+            let _ = shower.join();
+        }
+        self.bar.finish_and_clear();
+    }
 }
 
 /// Bad input found before anything ran: on standard error, or as the JSON

@@ -31,8 +31,12 @@ use super::world::World;
 use crate::machine::Machine;
 use crate::variant::{VariantError, Variants};
 
+/// Told `(file, line, text)` of each statement before it runs, and of the
+/// `machine` line before the boot (for a progress display).
+pub type Progress = crate::sync::Arc<dyn Fn(&str, u32, &str) + Send + Sync>;
+
 /// How to run scenarios.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct RunOptions {
     /// Record every command and its value (the transcript).
     pub verbose: bool,
@@ -40,6 +44,19 @@ pub struct RunOptions {
     pub narrate: bool,
     /// Variants from the command line; they override the scenario's.
     variants: Vec<(String, String)>,
+    /// See [`Progress`].
+    pub progress: Option<Progress>,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("verbose", &self.verbose)
+            .field("narrate", &self.narrate)
+            .field("variants", &self.variants)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
 }
 
 impl RunOptions {
@@ -182,6 +199,9 @@ impl<'a> Interp<'a> {
                 | StmtKind::Let { cmd, .. }
                 | StmtKind::Expect { cmd, .. } => {
                     self.boot()?;
+                    if let Some(progress) = &self.opts.progress {
+                        progress(&script.file, stmt.line, &stmt.text);
+                    }
                     self.statement(stmt, kind, cmd);
                 }
                 StmtKind::Deferred(_) => unreachable!("resolve() types every deferred statement"),
@@ -198,6 +218,14 @@ impl<'a> Interp<'a> {
         let Some((line, spec)) = &self.machine else {
             return Ok(());
         };
+        if let Some(progress) = &self.opts.progress {
+            let text = self
+                .lines
+                .get((*line as usize).saturating_sub(1))
+                .copied()
+                .unwrap_or("machine");
+            progress(&self.script.file, *line, text.trim());
+        }
         let mut variants = self.variants;
         for (key, value) in &self.opts.variants {
             // Checked by RunOptions::set_variant().
