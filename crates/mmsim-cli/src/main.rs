@@ -5,6 +5,7 @@
 //! any more (`mmsim run --verbose | head`) ends the program quietly with the
 //! status the run had.
 
+mod bench;
 mod explore;
 mod stress;
 
@@ -126,6 +127,22 @@ before the line, 2 bad input (or a scenario that boots no machine)."
         #[arg(long = "variant", value_name = "KEY=VALUE")]
         variants: Vec<String>,
     },
+    /// The model's operations beside the host kernel doing the same user
+    /// work, and beside the physical floors measured on the spot.
+    #[command(
+        after_help = "Per unit of work, best of a few runs: mmap + first touch, fork of a populated \
+mapping and COW after fork (model, host kernel, floor), online + offline of a free 128 MiB block, \
+an offline migrating 64 MiB and (without --quick) the boot of 1 TiB (model, floor).\n\
+Exit status: 0."
+    )]
+    Bench {
+        /// Smaller sizes and fewer runs (a few seconds).
+        #[arg(long)]
+        quick: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a completion script for a shell, e.g.
     /// `mmsim completions bash > /etc/bash_completion.d/mmsim`.
     Completions {
@@ -177,6 +194,7 @@ fn main() -> ExitCode {
             finish(out.write_all(&script), 0)
         }
         Command::Man { dir } => man(dir.as_deref()),
+        Command::Bench { quick, json } => bench::bench(quick, json),
         Command::Map {
             file,
             out,

@@ -448,3 +448,38 @@ fn map_rejects_bad_input() {
         "{err}"
     );
 }
+
+// `mmsim bench --quick --json` (issue 12 item 3): every operation with a
+// model figure and its floor, the host kernel's figure for the user-level
+// ones, and the ratios; the offline moves the 64 MiB it was given. (Shape
+// only: speed is for the reader, never a test.)
+#[test]
+fn bench_quick_json_has_every_row() {
+    let (code, out, err) = mmsim(&["bench", "--quick", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let rows = doc["rows"].as_array().expect("rows");
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "mmap + first touch",
+            "fork of a populated mapping",
+            "COW fault after fork",
+            "online + offline of a free 128 MiB block",
+            "offline migrating 64 MiB",
+        ]
+    );
+    for r in rows {
+        assert!(r["model_ns"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["floor_ns"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    for r in &rows[..3] {
+        assert!(r["host_ns"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["model_over_host"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    assert!(doc["floors"]["memcpy_gib_s"].as_f64().unwrap() > 0.0);
+}

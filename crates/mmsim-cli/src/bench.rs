@@ -1,0 +1,407 @@
+//! `mmsim bench`: the model's operations beside the host kernel doing the
+//! same user-level work in the same run, and beside the physical floors
+//! measured on the spot (memset and memcpy bandwidth, one uncontended atomic
+//! increment).
+//!
+//! Every figure is per unit of work (a 4 KiB page, a PTE, a block) and is
+//! the best of a few repetitions, so a noisy neighbour inflates none of
+//! them. The host side runs first, in this single-threaded process, before
+//! any model machine exists (fork of a process with threads copies only the
+//! caller).
+
+use std::hint::black_box;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use mmsim::hotplug::{OnlineType, Task};
+use mmsim::page::{PhysAddr, PAGE_SIZE};
+use mmsim::vm::{VM_READ, VM_WRITE};
+use mmsim::{Machine, MachineConfig};
+use serde_json::json;
+
+/// One row of the table.
+struct Row {
+    name: String,
+    unit: &'static str,
+    model_ns: f64,
+    host_ns: Option<f64>,
+    floor_ns: f64,
+    floor: &'static str,
+}
+
+/// The best of `reps` runs of `f`, which returns how many units it did.
+fn best(reps: u32, mut f: impl FnMut() -> u64) -> f64 {
+    (0..reps.max(1))
+        .map(|_| {
+            let start = Instant::now();
+            let units = f().max(1);
+            start.elapsed().as_nanos() as f64 / units as f64
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Physical floors: ns per byte written (memset), per byte copied
+/// (memcpy), and per uncontended atomic increment.
+struct Floors {
+    memset: f64,
+    memcpy: f64,
+    atomic: f64,
+}
+
+fn floors(reps: u32) -> Floors {
+    const LEN: usize = 64 << 20;
+    let mut a = vec![1u8; LEN];
+    let b = vec![2u8; LEN];
+    let memset = best(reps, || {
+        a.fill(black_box(3));
+        black_box(&a);
+        LEN as u64
+    });
+    let memcpy = best(reps, || {
+        a.copy_from_slice(black_box(&b));
+        black_box(&a);
+        LEN as u64
+    });
+    let counter = std::sync::atomic::AtomicU64::new(0);
+    let atomic = best(reps, || {
+        for _ in 0..1_000_000 {
+            black_box(&counter).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        1_000_000
+    });
+    Floors {
+        memset,
+        memcpy,
+        atomic,
+    }
+}
+
+/// The host kernel: mmap + first touch, per page.
+fn host_first_touch(pages: usize, reps: u32) -> Option<f64> {
+    let len = pages * PAGE_SIZE as usize;
+    let mut ok = true;
+    let ns = best(reps, || {
+        // SAFETY: a fresh private anonymous mapping, written inside its
+        // bounds, then unmapped; nothing else refers to it.
+        unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            if p == libc::MAP_FAILED {
+                ok = false;
+                return 1;
+            }
+            for i in 0..pages {
+                p.cast::<u8>().add(i * PAGE_SIZE as usize).write_volatile(1);
+            }
+            libc::munmap(p, len);
+        }
+        pages as u64
+    });
+    ok.then_some(ns)
+}
+
+/// A populated private anonymous host mapping of `pages`, unmapped on drop.
+struct HostMap(*mut u8, usize);
+
+impl HostMap {
+    fn populated(pages: usize) -> Option<HostMap> {
+        let len = pages * PAGE_SIZE as usize;
+        // SAFETY: a fresh anonymous mapping; this value owns it.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+                -1,
+                0,
+            )
+        };
+        (p != libc::MAP_FAILED).then(|| HostMap(p.cast(), len))
+    }
+}
+
+impl Drop for HostMap {
+    fn drop(&mut self) {
+        // SAFETY: the mapping this value owns.
+        unsafe { libc::munmap(self.0.cast(), self.1) };
+    }
+}
+
+/// The host kernel: fork of a process with `pages` populated, per PTE; with
+/// `cow`, the child waits on a pipe while the parent writes every page (a
+/// COW fault each), and that is what is timed, per page.
+fn host_fork(pages: usize, reps: u32, cow: bool) -> Option<f64> {
+    let map = HostMap::populated(pages)?;
+    let mut least = f64::INFINITY;
+    for _ in 0..reps.max(1) {
+        let timed = host_fork_once(&map, pages, cow)?;
+        least = least.min(timed.as_nanos() as f64 / pages as f64);
+    }
+    Some(least)
+}
+
+/// One fork (and COW pass) of [`host_fork`]: its timed part.
+fn host_fork_once(map: &HostMap, pages: usize, cow: bool) -> Option<Duration> {
+    let mut fds = [0; 2];
+    // SAFETY: plain syscalls; the child only blocks on the pipe and
+    // _exits, touching nothing of the parent's Rust state; the writes stay
+    // inside the mapping `map` owns.
+    unsafe {
+        if libc::pipe(fds.as_mut_ptr()) != 0 {
+            return None;
+        }
+        let start = Instant::now();
+        let pid = libc::fork();
+        if pid == 0 {
+            // Its copy of the write end closed, the read ends when the
+            // parent closes its own.
+            libc::close(fds[1]);
+            let mut byte = 0u8;
+            libc::read(fds[0], (&raw mut byte).cast(), 1);
+            libc::_exit(0);
+        }
+        if pid < 0 {
+            return None;
+        }
+        let forked = start.elapsed();
+        let mut timed = forked;
+        if cow {
+            let t = Instant::now();
+            for i in 0..pages {
+                map.0.add(i * PAGE_SIZE as usize).write_volatile(7);
+            }
+            timed = t.elapsed();
+        }
+        libc::close(fds[1]);
+        let mut status = 0;
+        libc::waitpid(pid, &mut status, 0);
+        libc::close(fds[0]);
+        Some(timed)
+    }
+}
+
+fn machine(ram: u64) -> Machine {
+    Machine::boot(
+        MachineConfig {
+            ram,
+            ..Default::default()
+        },
+        Default::default(),
+    )
+    .expect("the bench machine boots")
+}
+
+/// Runs the benchmark and prints its table (or JSON).
+pub fn bench(quick: bool, json: bool) -> ExitCode {
+    if cfg!(mmsim_shuttle) {
+        eprintln!(
+            "mmsim: this is the explorer build (--cfg mmsim_shuttle): bench with the normal build"
+        );
+        return ExitCode::from(2);
+    }
+    let reps = if quick { 2 } else { 5 };
+    let pages: usize = if quick { 4096 } else { 65536 };
+    let f = floors(reps);
+
+    // Host first: no model thread exists yet when it forks.
+    let host_touch = host_first_touch(pages, reps);
+    let host_fork_pte = host_fork(pages, reps, false);
+    let host_cow = host_fork(pages, reps, true);
+
+    let m = machine(4 << 30);
+    let mm = m.mm_alloc().expect("mm");
+    let rw = VM_READ | VM_WRITE;
+    let len = pages as u64 * PAGE_SIZE;
+    let model_touch = best(reps, || {
+        let a = m.mmap_anon(&mm, len, rw, false).expect("mmap");
+        for i in 0..pages as u64 {
+            m.user_write(&mm, a + i * PAGE_SIZE, &[1]).expect("write");
+        }
+        m.munmap(&mm, a, len).expect("munmap");
+        pages as u64
+    });
+    let a = m.mmap_anon(&mm, len, rw, true).expect("mmap populated");
+    let mut fork_ns = f64::INFINITY;
+    let mut cow_ns = f64::INFINITY;
+    for _ in 0..reps {
+        let t = Instant::now();
+        let child = m.dup_mm(&mm).expect("fork");
+        fork_ns = fork_ns.min(t.elapsed().as_nanos() as f64 / pages as f64);
+        let t = Instant::now();
+        for i in 0..pages as u64 {
+            m.user_write(&mm, a + i * PAGE_SIZE, &[7]).expect("COW");
+        }
+        cow_ns = cow_ns.min(t.elapsed().as_nanos() as f64 / pages as f64);
+        m.exit_mmap(&child);
+    }
+    m.exit_mmap(&mm);
+    drop(m);
+
+    // Model-only: hotplug.
+    let m = machine(2 << 30);
+    let block = 128u64 << 20;
+    m.add_memory(0, PhysAddr(4 << 30), block).expect("add");
+    let blk = m.hotplug().find_block(32).expect("block");
+    let task = Task::new();
+    let online_offline = best(reps, || {
+        m.online_memory_block(&blk, OnlineType::OnlineMovable)
+            .expect("online");
+        m.device_offline(&blk, &task).expect("offline");
+        1
+    });
+    // An offline that migrates 64 MiB of anonymous memory.
+    let migrate_bytes = 64u64 << 20;
+    let mut migrate = f64::INFINITY;
+    let mut moved_pages = 0;
+    let in_block = PhysAddr(4 << 30).pfn()..PhysAddr((4 << 30) + block).pfn();
+    for _ in 0..reps {
+        m.online_memory_block(&blk, OnlineType::OnlineMovable)
+            .expect("online");
+        let mm = m.mm_alloc().expect("mm");
+        // ZONE_MOVABLE serves user memory first: the block fills.
+        let a = m.mmap_anon(&mm, migrate_bytes, rw, true).expect("populate");
+        // What the offline will move: the mapping's pages in the block.
+        moved_pages = (0..migrate_bytes / PAGE_SIZE)
+            .filter(|i| in_block.contains(&m.pte_at(&mm, a + i * PAGE_SIZE).pfn()))
+            .count() as u64;
+        let t = Instant::now();
+        m.device_offline(&blk, &task).expect("offline");
+        migrate = migrate.min(t.elapsed().as_nanos() as f64);
+        m.exit_mmap(&mm);
+    }
+    drop(m);
+    let memmap_bytes = (block / PAGE_SIZE) as f64 * 64.0;
+
+    let mut rows = vec![
+        Row {
+            name: "mmap + first touch".into(),
+            unit: "page",
+            model_ns: model_touch,
+            host_ns: host_touch,
+            floor_ns: f.memset * PAGE_SIZE as f64,
+            floor: "memset of 4 KiB",
+        },
+        Row {
+            name: "fork of a populated mapping".into(),
+            unit: "PTE",
+            model_ns: fork_ns,
+            host_ns: host_fork_pte,
+            floor_ns: f.atomic + f.memcpy * 8.0,
+            floor: "an atomic increment and an 8-byte copy",
+        },
+        Row {
+            name: "COW fault after fork".into(),
+            unit: "page",
+            model_ns: cow_ns,
+            host_ns: host_cow,
+            floor_ns: f.memcpy * PAGE_SIZE as f64,
+            floor: "memcpy of 4 KiB",
+        },
+        Row {
+            name: "online + offline of a free 128 MiB block".into(),
+            unit: "block",
+            model_ns: online_offline,
+            host_ns: None,
+            floor_ns: f.memset * memmap_bytes,
+            floor: "writing its 2 MiB memmap",
+        },
+        Row {
+            name: format!("offline migrating {} MiB", (moved_pages * PAGE_SIZE) >> 20),
+            unit: "offline",
+            model_ns: migrate,
+            host_ns: None,
+            floor_ns: f.memcpy * (moved_pages * PAGE_SIZE) as f64,
+            floor: "memcpy of the bytes it moves",
+        },
+    ];
+    if !quick {
+        let t = Instant::now();
+        drop(machine(1 << 40));
+        // One order-10 free-list head (a 64-byte struct page) per 4 MiB.
+        let heads = (1u64 << 40) / (4 << 20);
+        rows.push(Row {
+            name: "boot of 1 TiB".into(),
+            unit: "boot",
+            model_ns: t.elapsed().as_nanos() as f64,
+            host_ns: None,
+            floor_ns: f.memset * (heads * 64) as f64,
+            floor: "writing its free-list heads (64 B per 4 MiB)",
+        });
+    }
+    print_rows(&rows, &f, json)
+}
+
+fn human_ns(ns: f64) -> String {
+    match ns {
+        n if n >= 1e9 => format!("{:.2} s", n / 1e9),
+        n if n >= 1e6 => format!("{:.2} ms", n / 1e6),
+        n if n >= 1e3 => format!("{:.2} µs", n / 1e3),
+        n => format!("{n:.1} ns"),
+    }
+}
+
+fn print_rows(rows: &[Row], f: &Floors, json: bool) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let written = if json {
+        let doc = json!({
+            "floors": {
+                "memset_gib_s": 1.0 / f.memset / 1.073_741_824,
+                "memcpy_gib_s": 1.0 / f.memcpy / 1.073_741_824,
+                "atomic_increment_ns": f.atomic,
+            },
+            "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+            "rows": rows.iter().map(|r| json!({
+                "operation": r.name,
+                "unit": r.unit,
+                "model_ns": r.model_ns,
+                "host_ns": r.host_ns,
+                "floor_ns": r.floor_ns,
+                "floor": r.floor,
+                "model_over_host": r.host_ns.map(|h| r.model_ns / h),
+                "model_over_floor": r.model_ns / r.floor_ns,
+            })).collect::<Vec<_>>(),
+        });
+        writeln!(out, "{doc:#}")
+    } else {
+        let header = format!(
+            "floors: memset {:.1} GiB/s, memcpy {:.1} GiB/s, atomic increment {:.1} ns; host kernel {}",
+            1.0 / f.memset / 1.073_741_824,
+            1.0 / f.memcpy / 1.073_741_824,
+            f.atomic,
+            std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap_or_default()
+                .trim()
+        );
+        writeln!(out, "{header}").and_then(|()| {
+            writeln!(
+                out,
+                "{:<42} {:>7} {:>11} {:>11} {:>11} {:>11} {:>11}  floor",
+                "operation", "per", "model", "host", "floor", "model/host", "model/floor"
+            )?;
+            rows.iter().try_for_each(|r| {
+                writeln!(
+                    out,
+                    "{:<42} {:>7} {:>11} {:>11} {:>11} {:>11} {:>11}  {}",
+                    r.name,
+                    r.unit,
+                    human_ns(r.model_ns),
+                    r.host_ns.map_or("-".into(), human_ns),
+                    human_ns(r.floor_ns),
+                    r.host_ns
+                        .map_or("-".into(), |h| format!("{:.1}x", r.model_ns / h)),
+                    format!("{:.1}x", r.model_ns / r.floor_ns),
+                    r.floor
+                )
+            })
+        })
+    };
+    crate::finish(written, 0)
+}
