@@ -108,10 +108,10 @@ fn host_first_touch(pages: usize, reps: u32) -> Option<f64> {
 }
 
 /// A populated private anonymous host mapping of `pages`, unmapped on drop.
-struct HostMap(*mut u8, usize);
+struct HostMapping(*mut u8, usize);
 
-impl HostMap {
-    fn populated(pages: usize) -> Option<HostMap> {
+impl HostMapping {
+    fn populated(pages: usize) -> Option<HostMapping> {
         let len = pages * PAGE_SIZE as usize;
         // SAFETY: a fresh anonymous mapping; this value owns it.
         let p = unsafe {
@@ -124,11 +124,11 @@ impl HostMap {
                 0,
             )
         };
-        (p != libc::MAP_FAILED).then(|| HostMap(p.cast(), len))
+        (p != libc::MAP_FAILED).then(|| HostMapping(p.cast(), len))
     }
 }
 
-impl Drop for HostMap {
+impl Drop for HostMapping {
     fn drop(&mut self) {
         // SAFETY: the mapping this value owns.
         unsafe { libc::munmap(self.0.cast(), self.1) };
@@ -139,7 +139,7 @@ impl Drop for HostMap {
 /// `cow`, the child waits on a pipe while the parent writes every page (a
 /// COW fault each), and that is what is timed, per page.
 fn host_fork(pages: usize, reps: u32, cow: bool) -> Option<f64> {
-    let map = HostMap::populated(pages)?;
+    let map = HostMapping::populated(pages)?;
     let mut least = f64::INFINITY;
     for _ in 0..reps.max(1) {
         let timed = host_fork_once(&map, pages, cow)?;
@@ -149,7 +149,7 @@ fn host_fork(pages: usize, reps: u32, cow: bool) -> Option<f64> {
 }
 
 /// One fork (and COW pass) of [`host_fork`]: its timed part.
-fn host_fork_once(map: &HostMap, pages: usize, cow: bool) -> Option<Duration> {
+fn host_fork_once(map: &HostMapping, pages: usize, cow: bool) -> Option<Duration> {
     let mut fds = [0; 2];
     // SAFETY: plain syscalls; the child only blocks on the pipe and
     // _exits, touching nothing of the parent's Rust state; the writes stay
