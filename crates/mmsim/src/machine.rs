@@ -413,8 +413,9 @@ impl MachineConfig {
     }
 }
 
-/// A byte count as a person writes it (`8T`, `192M`, `4097`).
-struct Size(u64);
+/// A byte count as a person writes it (`8T`, `192M`, `4097`): the largest
+/// unit that divides it exactly.
+pub(crate) struct Size(pub(crate) u64);
 
 impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -17,7 +17,7 @@
 
 use std::fmt::Write;
 
-use crate::machine::Machine;
+use crate::machine::{Machine, Size};
 use crate::page::PAGE_SHIFT;
 use crate::script::cmd::virtio::VirtioDevs;
 use crate::walkers::{
@@ -102,32 +102,16 @@ impl PageKind {
         }
     }
 
-    /// The kind of one page, from its /proc/kpageflags word.
+    /// The kind of one page, from its /proc/kpageflags word: the first of
+    /// [`BY_FLAG`] whose bit is set.
     pub fn of_flags(flags: u64) -> PageKind {
-        let has = |bit: u32| flags & (1 << bit) != 0;
         if flags == 0 {
-            PageKind::NotOnline
-        } else if has(KPF_OFFLINE) {
-            PageKind::Offline
-        } else if has(KPF_BUDDY) {
-            PageKind::Buddy
-        } else if has(KPF_THP) {
-            PageKind::Thp
-        } else if has(KPF_HUGE) {
-            PageKind::Hugetlb
-        } else if has(KPF_PGTABLE) {
-            PageKind::PageTable
-        } else if has(KPF_SLAB) {
-            PageKind::Slab
-        } else if has(KPF_ANON) {
-            PageKind::Anon
-        } else if has(KPF_LRU) || has(KPF_MMAP) {
-            PageKind::File
-        } else if has(KPF_RESERVED) {
-            PageKind::Reserved
-        } else {
-            PageKind::Other
+            return PageKind::NotOnline;
         }
+        BY_FLAG
+            .iter()
+            .find(|&&(bit, _)| flags & (1 << bit) != 0)
+            .map_or(PageKind::Other, |&(_, kind)| kind)
     }
 
     /// An ANSI 24-bit background colour sequence.
@@ -137,6 +121,21 @@ impl PageKind {
         format!("\x1b[48;2;{};{};{}m", c(0), c(2), c(4))
     }
 }
+
+/// How a page's flags name its kind, most telling first (a THP is also
+/// anonymous and on the LRU; a page table is neither).
+const BY_FLAG: [(u32, PageKind); 10] = [
+    (KPF_OFFLINE, PageKind::Offline),
+    (KPF_BUDDY, PageKind::Buddy),
+    (KPF_THP, PageKind::Thp),
+    (KPF_HUGE, PageKind::Hugetlb),
+    (KPF_PGTABLE, PageKind::PageTable),
+    (KPF_SLAB, PageKind::Slab),
+    (KPF_ANON, PageKind::Anon),
+    (KPF_LRU, PageKind::File),
+    (KPF_MMAP, PageKind::File),
+    (KPF_RESERVED, PageKind::Reserved),
+];
 
 /// One memory block of the picture, or a run of neighbours that look the
 /// same (a big machine's free blocks are one row).
@@ -193,25 +192,6 @@ pub struct MemoryMap {
     pub rows: Vec<MapRow>,
     /// Runs per block in a strip.
     pub buckets: usize,
-}
-
-/// Sizes as people write them: 128M, 2G, 1152M.
-fn human(bytes: u64) -> String {
-    const UNITS: [(u64, &str); 4] = [
-        (1 << 40, "T"),
-        (1 << 30, "G"),
-        (1 << 20, "M"),
-        (1 << 10, "K"),
-    ];
-    // The largest unit that divides it exactly: a block at 1152M reads as
-    // such, not as 1.1G.
-    UNITS
-        .iter()
-        .find(|&&(unit, _)| bytes >= unit && bytes % unit == 0)
-        .map_or_else(
-            || bytes.to_string(),
-            |&(unit, name)| format!("{}{name}", bytes / unit),
-        )
 }
 
 /// Escapes text for SVG.
@@ -330,7 +310,7 @@ impl MemoryMap {
         let _ = writeln!(
             s,
             r#"<text x="8" y="16">physical memory: {blocks} memory blocks, {} in all (neighbours that look the same share a row)</text>"#,
-            human(total)
+            Size(total)
         );
         for (x, head) in [
             (8, "block  start"),
@@ -348,7 +328,7 @@ impl MemoryMap {
                 s,
                 r#"<text x="8" y="{text_y}">{} {}</text>"#,
                 r.label(),
-                xml(&human(r.start))
+                xml(&Size(r.start).to_string())
             );
             let _ = writeln!(
                 s,
@@ -440,7 +420,7 @@ impl MemoryMap {
                 s,
                 "{:<14} {:>6} {:<13} {:<8} {} ",
                 r.label(),
-                human(r.start),
+                Size(r.start),
                 r.state,
                 r.zone.unwrap_or("-"),
                 r.nid
