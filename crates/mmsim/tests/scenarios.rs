@@ -10,6 +10,8 @@
 //! runs under the scheduler the races use, and a scenario that depends on
 //! the host's thread timing fails there.
 
+mod common;
+
 use libtest_mimic::{Arguments, Failed, Trial};
 use mmsim::script::interp::{run_sources, RunOptions};
 use mmsim::script::source::{find_scenarios, read_scenario};
@@ -40,7 +42,6 @@ fn run(path: &Path, name: String) -> Result<(), Failed> {
 /// scheduling points (16 GiB of hot-plugged memory, or a walk over the
 /// device-private window), and shuttle keeps every step of the schedule it
 /// records, 4 to 8 GiB of it. They run on real threads like every other.
-#[cfg(mmsim_shuttle)]
 const TOO_BIG_FOR_SHUTTLE: &[&str] = &[
     "virtio-mem/acceptance-16g-held-reference-refcount.mms",
     "virtio-mem/acceptance-16g-held-reference-skippable.mms",
@@ -49,33 +50,10 @@ const TOO_BIG_FOR_SHUTTLE: &[&str] = &[
     "zone-device/walkers-skip-device-online_page.mms",
 ];
 
-/// One shuttle execution of the scenario, under a random schedule seeded by
-/// its name (FNV-1a), without a step bound: scenarios offline whole blocks.
-#[cfg(mmsim_shuttle)]
-fn run_scheduled(path: &Path, name: String) -> Result<(), Failed> {
-    #![allow(clippy::disallowed_types)] // the verdict leaves the execution
-    use std::sync::{Arc, Mutex};
-    let seed = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    let verdict = Arc::new(Mutex::new(None));
-    let (slot, path) = (Arc::clone(&verdict), path.to_owned());
-    let mut config = shuttle::Config::new();
-    config.max_steps = shuttle::MaxSteps::None;
-    shuttle::Runner::new(
-        shuttle::scheduler::RandomScheduler::new_from_seed(seed, 1),
-        config,
-    )
-    .run(move || *slot.lock().unwrap() = Some(run(&path, name.clone())));
-    let verdict = verdict.lock().unwrap().take();
-    verdict.expect("the execution ran")
-}
-
 fn main() {
     let args = Arguments::from_args();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios");
     let files = find_scenarios(&root).expect("tests/scenarios");
-    #[cfg(mmsim_shuttle)]
     for big in TOO_BIG_FOR_SHUTTLE {
         assert!(
             root.join(big).is_file(),
@@ -91,14 +69,12 @@ fn main() {
                 .unwrap_or(&path)
                 .display()
                 .to_string();
-            #[cfg(not(mmsim_shuttle))]
-            let trial = Trial::test(name.clone(), move || run(&path, name));
-            #[cfg(mmsim_shuttle)]
-            let trial = {
-                let big = TOO_BIG_FOR_SHUTTLE.contains(&name.as_str());
-                Trial::test(name.clone(), move || run_scheduled(&path, name)).with_ignored_flag(big)
-            };
-            trial
+            let big = cfg!(mmsim_shuttle) && TOO_BIG_FOR_SHUTTLE.contains(&name.as_str());
+            Trial::test(name.clone(), move || {
+                let seed = name.clone();
+                common::model_run(&seed, move || run(&path, name.clone()))
+            })
+            .with_ignored_flag(big)
         })
         .collect();
     libtest_mimic::run(&args, trials).exit();

@@ -173,25 +173,40 @@ pub fn page_types_summary(out: &[u8]) -> Vec<(u64, u64)> {
 
 /// Runs a test body: directly on real threads; in the explorer build
 /// (`--cfg mmsim_shuttle`) as one shuttle execution under a random schedule
-/// seeded by the test's name, so every atomic and lock of the model is a
-/// scheduling point and the test's threads are shuttle tasks.
-pub fn model_test(body: impl Fn() + Send + Sync + 'static) {
+/// seeded by `name` (FNV-1a), without a step bound, so every atomic and
+/// lock of the model is a scheduling point and the body's threads are
+/// shuttle tasks. Returns what the body returned.
+pub fn model_run<R: Send + 'static>(name: &str, body: impl Fn() -> R + Send + Sync + 'static) -> R {
     #[cfg(not(mmsim_shuttle))]
-    body();
+    {
+        let _ = name;
+        body()
+    }
     #[cfg(mmsim_shuttle)]
     {
-        let name = std::thread::current().name().unwrap_or("test").to_string();
+        #![allow(clippy::disallowed_types)] // the result leaves the execution
+        use std::sync::{Arc, Mutex};
         let seed = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
         });
+        let result = Arc::new(Mutex::new(None));
+        let slot = Arc::clone(&result);
         let mut config = shuttle::Config::new();
         config.max_steps = shuttle::MaxSteps::None;
         shuttle::Runner::new(
             shuttle::scheduler::RandomScheduler::new_from_seed(seed, 1),
             config,
         )
-        .run(body);
+        .run(move || *slot.lock().unwrap() = Some(body()));
+        let r = result.lock().unwrap().take();
+        r.expect("the execution ran")
     }
+}
+
+/// [`model_run`] of a `#[test]` body, seeded by the test's name.
+pub fn model_test(body: impl Fn() + Send + Sync + 'static) {
+    let name = std::thread::current().name().unwrap_or("test").to_owned();
+    model_run(&name, body)
 }
 
 /// How many 1 ms sleeps [`wait_until`] allows: at least 60 s on real
