@@ -79,59 +79,47 @@ fn floors(reps: u32) -> Floors {
 
 /// The host kernel: mmap + first touch, per page.
 fn host_first_touch(pages: usize, reps: u32) -> Option<f64> {
-    let len = pages * PAGE_SIZE as usize;
     let mut ok = true;
     let ns = best(reps, || {
-        // SAFETY: a fresh private anonymous mapping, written inside its
-        // bounds, then unmapped; nothing else refers to it.
-        unsafe {
-            let p = libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            );
-            if p == libc::MAP_FAILED {
-                ok = false;
-                return 1;
-            }
-            for i in 0..pages {
-                p.cast::<u8>().add(i * PAGE_SIZE as usize).write_volatile(1);
-            }
-            libc::munmap(p, len);
+        match HostMapping::new(pages, false) {
+            Some(map) => map.touch(1),
+            None => ok = false,
         }
         pages as u64
     });
     ok.then_some(ns)
 }
 
-/// A populated private anonymous host mapping of `pages`, unmapped on drop.
+/// A private anonymous host mapping of whole pages, unmapped on drop.
 struct HostMapping(*mut u8, usize);
 
 impl HostMapping {
-    fn populated(pages: usize) -> Option<HostMapping> {
+    /// `pages` pages, faulted in already if `populate` (MAP_POPULATE).
+    fn new(pages: usize, populate: bool) -> Option<HostMapping> {
         let len = pages * PAGE_SIZE as usize;
+        let flags =
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | if populate { libc::MAP_POPULATE } else { 0 };
         // SAFETY: a fresh anonymous mapping; this value owns it.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+                flags,
                 -1,
                 0,
             )
         };
         (p != libc::MAP_FAILED).then(|| HostMapping(p.cast(), len))
     }
-}
 
-impl Drop for HostMapping {
-    fn drop(&mut self) {
-        // SAFETY: the mapping this value owns.
-        unsafe { libc::munmap(self.0.cast(), self.1) };
+    /// Writes `byte` at the start of every page (a fault each if the page
+    /// is not there yet, or is shared copy-on-write).
+    fn touch(&self, byte: u8) {
+        for off in (0..self.1).step_by(PAGE_SIZE as usize) {
+            // SAFETY: inside the mapping this value owns.
+            unsafe { self.0.add(off).write_volatile(byte) };
+        }
     }
 }
 
@@ -139,17 +127,17 @@ impl Drop for HostMapping {
 /// `cow`, the child waits on a pipe while the parent writes every page (a
 /// COW fault each), and that is what is timed, per page.
 fn host_fork(pages: usize, reps: u32, cow: bool) -> Option<f64> {
-    let map = HostMapping::populated(pages)?;
+    let map = HostMapping::new(pages, true)?;
     let mut least = f64::INFINITY;
     for _ in 0..reps.max(1) {
-        let timed = host_fork_once(&map, pages, cow)?;
+        let timed = host_fork_once(&map, cow)?;
         least = least.min(timed.as_nanos() as f64 / pages as f64);
     }
     Some(least)
 }
 
 /// One fork (and COW pass) of [`host_fork`]: its timed part.
-fn host_fork_once(map: &HostMapping, pages: usize, cow: bool) -> Option<Duration> {
+fn host_fork_once(map: &HostMapping, cow: bool) -> Option<Duration> {
     let mut fds = [0; 2];
     // SAFETY: plain syscalls; the child only blocks on the pipe and
     // _exits, touching nothing of the parent's Rust state; the writes stay
@@ -169,17 +157,18 @@ fn host_fork_once(map: &HostMapping, pages: usize, cow: bool) -> Option<Duration
             libc::_exit(0);
         }
         if pid < 0 {
+            libc::close(fds[0]);
+            libc::close(fds[1]);
             return None;
         }
         let forked = start.elapsed();
-        let mut timed = forked;
-        if cow {
+        let timed = if cow {
             let t = Instant::now();
-            for i in 0..pages {
-                map.0.add(i * PAGE_SIZE as usize).write_volatile(7);
-            }
-            timed = t.elapsed();
-        }
+            map.touch(7);
+            t.elapsed()
+        } else {
+            forked
+        };
         libc::close(fds[1]);
         let mut status = 0;
         libc::waitpid(pid, &mut status, 0);
