@@ -217,12 +217,10 @@ fn map(
         eprintln!("mmsim: this is the explorer build (--cfg mmsim_shuttle): draw maps with the normal build");
         return ExitCode::from(2);
     }
-    let mut opts = RunOptions::new(false);
-    for v in variants {
-        if let Err(e) = opts.set_variant(v) {
-            return input_error(false, &format!("--variant {v}: {e}"), None);
-        }
-    }
+    let mut opts = match run_options(false, variants, false) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
     let (name, text) = match read_scenario(file) {
         Ok(source) => source,
         Err(e) => return input_error(false, &e.to_string(), Some(&e)),
@@ -322,12 +320,10 @@ fn run(files: &[PathBuf], verbose: bool, json: bool, variants: &[String]) -> Exi
         );
         return ExitCode::from(2);
     }
-    let mut opts = RunOptions::new(verbose);
-    for v in variants {
-        if let Err(e) = opts.set_variant(v) {
-            return input_error(json, &format!("--variant {v}: {e}"), None);
-        }
-    }
+    let mut opts = match run_options(verbose, variants, json) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
     let sources = if files.is_empty() {
         // The tour narrates itself, in text and in JSON.
         opts.verbose = true;
@@ -352,6 +348,17 @@ fn run(files: &[PathBuf], verbose: bool, json: bool, variants: &[String]) -> Exi
         Err(e) => return input_error(json, &e.to_string(), Some(&e)),
     };
     print_report(&report, json, opts.verbose)
+}
+
+/// The interpreter's options with the command line's `--variant`s, each
+/// checked (bad input: the exit status, its message printed).
+fn run_options(verbose: bool, variants: &[String], json: bool) -> Result<RunOptions, ExitCode> {
+    let mut opts = RunOptions::new(verbose);
+    for v in variants {
+        opts.set_variant(v)
+            .map_err(|e| input_error(json, &format!("--variant {v}: {e}"), None))?;
+    }
+    Ok(opts)
 }
 
 /// A spinner on stderr naming the statement that runs, for runs that take
