@@ -52,9 +52,10 @@ pub mod owner;
 use crate::page::{Pfn, ZoneType};
 use crate::sparse::PAGES_PER_SECTION;
 use crate::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicU8, Ordering};
-use crate::sync::{Arc, Mutex, MutexGuard, RwSem};
+use crate::sync::{thread, Arc, Mutex, MutexGuard, RwSem};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 pub use callback::OnlinePageCallback;
 pub use lock::{MemHotplugWrite, OnlineMemsRead};
@@ -253,6 +254,44 @@ impl fmt::Debug for MemoryBlock {
     }
 }
 
+/// Runs `f` as a task that a timer thread signals after `after`, and every
+/// millisecond after that, until `f` returns: a signal that arrives while the
+/// writer waits for `device_hotplug_lock` is used up by the syscall restart
+/// (`restart_syscall()`), as in the kernel, so a person who wants the write to
+/// end keeps pressing Ctrl-C. The explorer has no clock: there the task
+/// signals itself once it has waited `after` in its retry loops.
+pub fn with_signal_after<R>(after: Duration, f: impl FnOnce(&Task) -> R) -> R {
+    if cfg!(mmsim_shuttle) {
+        let task = Task::new();
+        task.signal_after_waiting(after);
+        return f(&task);
+    }
+    let task = Arc::new(Task::new());
+    let done = Arc::new(AtomicBool::new(false));
+    let timer = {
+        let (task, done) = (task.clone(), done.clone());
+        thread::spawn(move || {
+            // No clock: time is counted in polls. Each sleep lasts at least
+            // its length, so the signal never comes early; under a checker a
+            // sleep is a yield and the timer is a function of the schedule.
+            const POLL: Duration = Duration::from_millis(1);
+            let mut waited = Duration::ZERO;
+            // Acquire pairs with the Release store after `f` returned.
+            while !done.load(Ordering::Acquire) {
+                if waited >= after {
+                    task.send_signal();
+                }
+                thread::sleep(POLL);
+                waited += POLL;
+            }
+        })
+    };
+    let ret = f(&task);
+    done.store(true, Ordering::Release); // pairs with the timer's Acquire load
+    let _ = timer.join();
+    ret
+}
+
 /// A task that can receive signals (the writer of a sysfs file).
 ///
 /// Its retry loops give up the CPU through [`Task::cond_resched`] and
@@ -290,7 +329,7 @@ impl Task {
     /// Makes the task signal itself once it has waited `after` in its retry
     /// loops, and every time it waits after that (a person pressing Ctrl-C
     /// until the write ends).
-    pub fn signal_after_waiting(&self, after: std::time::Duration) {
+    pub fn signal_after_waiting(&self, after: Duration) {
         let ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
         self.signal_at_ms.store(ms, Ordering::Relaxed);
     }
@@ -303,7 +342,7 @@ impl Task {
     }
 
     /// `msleep(d)` in a retry loop.
-    pub fn msleep(&self, d: std::time::Duration) {
+    pub fn msleep(&self, d: Duration) {
         crate::sync::thread::sleep(d);
         self.waited(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     }

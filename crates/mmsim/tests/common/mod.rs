@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests (each test crate uses some).
 #![allow(dead_code)]
 
-use mmsim::hotplug::{MemoryBlockState, Task};
+use mmsim::hotplug::{with_signal_after, MemoryBlockState, Task};
 use mmsim::page::{Pfn, PhysAddr};
 use mmsim::sync::atomic::{AtomicBool, Ordering};
 use mmsim::sync::{thread, Arc};
@@ -21,40 +21,14 @@ pub fn small_machine(swap: u64) -> Machine {
 }
 
 /// A sysfs write from a task that is signalled after `ms` milliseconds and
-/// every millisecond after that until the write returns (an offline may loop
-/// forever on a page another thread holds; a signal that arrives while the
-/// writer waits for device_hotplug_lock is consumed by the syscall restart,
-/// as in the kernel, so one signal is not enough).
-///
-/// Under shuttle, which has no clock, the task signals itself once it has
-/// waited `ms` in its retry loops (`Task::signal_after_waiting`), as the
-/// scenario interpreter does there.
+/// every millisecond after that until the write returns
+/// (`mmsim::hotplug::with_signal_after`: an offline may loop forever on a
+/// page another thread holds, and a signal that arrives while the writer
+/// waits for device_hotplug_lock is consumed by the syscall restart).
 pub fn write_with_signal(m: &Machine, path: &str, value: &str, ms: u64) -> Result<(), Errno> {
-    if cfg!(mmsim_shuttle) {
-        let task = Task::new();
-        task.signal_after_waiting(std::time::Duration::from_millis(ms));
-        return m.sysfs_write(path, value, &task);
-    }
-    let task = Arc::new(Task::new());
-    let done = Arc::new(AtomicBool::new(false));
-    let timer = {
-        let (task, done) = (task.clone(), done.clone());
-        thread::spawn(move || {
-            let mut waited = 0;
-            // Acquire pairs with the Release store after the write.
-            while !done.load(Ordering::Acquire) {
-                if waited >= ms {
-                    task.send_signal();
-                }
-                thread::sleep(std::time::Duration::from_millis(1));
-                waited += 1;
-            }
-        })
-    };
-    let r = m.sysfs_write(path, value, &task);
-    done.store(true, Ordering::Release); // pairs with the timer's Acquire
-    timer.join().unwrap();
-    r
+    with_signal_after(std::time::Duration::from_millis(ms), |task| {
+        m.sysfs_write(path, value, task)
+    })
 }
 
 /// A tiny xorshift so each thread's choices are reproducible from its seed.

@@ -16,14 +16,13 @@ use super::{Cmd, CommandDoc, Family};
 use crate::errno::Errno;
 use crate::hotplug::callback::KeepRangeCallback;
 use crate::hotplug::notifier::{notifier_from_errno, RecordingNotifier, NOTIFY_BAD, NOTIFY_OK};
-use crate::hotplug::{NotifierId, OnlinePageCallback, Task};
+use crate::hotplug::{with_signal_after, NotifierId, OnlinePageCallback};
 use crate::page::{Pfn, PhysAddr};
 use crate::script::args::{set_once, Args, Parsed, Word};
 use crate::script::lexer::{Token, TokenKind};
 use crate::script::output::{host_io_errno, ok, CmdResult, Output};
 use crate::script::world::World;
-use crate::sync::atomic::{AtomicBool, Ordering};
-use crate::sync::{thread, Arc};
+use crate::sync::Arc;
 
 /// A command of the hotplug and sysfs family.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -463,45 +462,4 @@ pub(crate) fn run(cmd: &HotplugCmd, w: &mut World) -> CmdResult {
             ok()
         }
     }
-}
-
-/// Runs `f` as a task that a timer thread signals after `after`, and every
-/// millisecond after that, until `f` returns: a signal that arrives while the
-/// writer waits for `device_hotplug_lock` is used up by the syscall restart
-/// (`restart_syscall()`), as in the kernel, so a person who wants the write to
-/// end keeps pressing Ctrl-C. The explorer has no clock: there the task
-/// signals itself once it has waited `after` in its retry loops.
-fn with_signal_after(
-    after: Duration,
-    f: impl FnOnce(&Task) -> Result<(), Errno>,
-) -> Result<(), Errno> {
-    if cfg!(mmsim_shuttle) {
-        let task = Task::new();
-        task.signal_after_waiting(after);
-        return f(&task);
-    }
-    let task = Arc::new(Task::new());
-    let done = Arc::new(AtomicBool::new(false));
-    let timer = {
-        let (task, done) = (task.clone(), done.clone());
-        thread::spawn(move || {
-            // No clock: time is counted in polls. Each sleep lasts at least
-            // its length, so the signal never comes early; under a checker a
-            // sleep is a yield and the timer is a function of the schedule.
-            const POLL: Duration = Duration::from_millis(1);
-            let mut waited = Duration::ZERO;
-            // Acquire pairs with the Release store after `f` returned.
-            while !done.load(Ordering::Acquire) {
-                if waited >= after {
-                    task.send_signal();
-                }
-                thread::sleep(POLL);
-                waited += POLL;
-            }
-        })
-    };
-    let ret = f(&task);
-    done.store(true, Ordering::Release); // pairs with the timer's Acquire load
-    let _ = timer.join();
-    ret
 }
