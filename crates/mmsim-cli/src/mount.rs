@@ -51,8 +51,9 @@
 //! `MMSIM_MOUNT_MUTANT` (read once at start) breaks the server on purpose,
 //! so tests can show that the harness notices a wrong errno: `succeed`
 //! makes every failing attribute write report success; `errno=NAME` makes
-//! every failing attribute write fail with NAME instead. Never set it
-//! outside tests.
+//! every attribute write fail with NAME after the store ran (a successful
+//! online then reports an error, a failed one the wrong error). Never set
+//! it outside tests.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -122,7 +123,7 @@ enum Mutant {
     None,
     /// Failing attribute writes report success.
     Succeed,
-    /// Failing attribute writes fail with this errno.
+    /// Attribute writes fail with this errno, whatever the store did.
     Errno(Errno),
 }
 
@@ -144,7 +145,7 @@ impl Mutant {
     fn apply(self, ret: KResult<usize>, len: usize) -> KResult<usize> {
         match (self, ret) {
             (Mutant::Succeed, Err(_)) => Ok(len),
-            (Mutant::Errno(e), Err(_)) => Err(e),
+            (Mutant::Errno(e), _) => Err(e),
             (_, ret) => ret,
         }
     }
