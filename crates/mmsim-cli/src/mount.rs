@@ -60,7 +60,8 @@ use std::ffi::OsStr;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use mmsim::sync::Arc;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use clap::Args;

@@ -115,7 +115,7 @@ fn unescape(s: &str) -> String {
 fn assert_model(dir: &Path, scenario: &str) {
     let dir = dir.canonicalize().expect("mount point");
     let dir = dir.to_str().expect("UTF-8 path");
-    let last = mounts().into_iter().filter(|m| m.0 == dir).last();
+    let last = mounts().into_iter().rfind(|m| m.0 == dir);
     match last {
         Some((_, fstype, source)) if fstype == "fuse.mmsim" && source == "mmsim" => {}
         other => panic!("refusing: {dir} is not the model's tree (mount: {other:?})"),
