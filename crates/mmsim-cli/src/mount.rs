@@ -55,12 +55,12 @@
 //! online then reports an error, a failed one the wrong error). Never set
 //! it outside tests.
 
+use mmsim::sync::Arc;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use mmsim::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
