@@ -428,7 +428,7 @@ impl Filesystem for MountFs {
 
     fn setattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -448,7 +448,7 @@ impl Filesystem for MountFs {
             return reply.error(FuseErrno::EPERM);
         }
         // The truncation of `echo > FILE` (O_TRUNC): sysfs ignores it.
-        self.getattr(_req, ino, None, reply);
+        self.getattr(req, ino, None, reply);
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {

@@ -801,3 +801,56 @@ fn sigterm_and_umount_end_the_server_cleanly() {
     let out = m.child.take().unwrap().wait_with_output().expect("server");
     assert_eq!(out.status.code(), Some(0), "{out:?}");
 }
+
+// Bad input is refused before anything is mounted (exit 2), and a scenario
+// that does not hold is not served (exit 1): no root needed to get there.
+#[test]
+fn bad_input_and_failing_scenarios_mount_nothing() {
+    let dir = temp_dir("refused");
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mmsim"))
+            .arg("mount")
+            .arg(&dir)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("mmsim");
+        let _ = child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes());
+        // Should it mount after all, end it rather than hang the test.
+        for _ in 0..600 {
+            if child.try_wait().expect("wait").is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        if child.try_wait().expect("wait").is_none() {
+            // SAFETY: kill() on our own child, not yet waited for.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        }
+        let out = child.wait_with_output().expect("mmsim");
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let (code, out, err) = run(&["--signal-after", "soon"], "");
+    assert_eq!((code, out.as_str()), (Some(2), ""), "{err}");
+    assert!(err.contains("--signal-after"), "{err}");
+    let (code, _, err) = run(&["--ram", "1X"], "");
+    assert_eq!(code, Some(2), "{err}");
+    let (code, _, err) = run(
+        &["-"],
+        "machine ram=1G\nexpect sysfs read devices/system/memory/memory1/state == offline\n",
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("not mounting"), "{err}");
+    let (code, _, err) = run(&["-"], "# no machine\n");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("must start with `machine`"), "{err}");
+    let dir = dir.to_str().expect("UTF-8");
+    assert!(mounts().iter().all(|m| m.0 != dir));
+    let _ = std::fs::remove_dir(&dir);
+}
