@@ -852,5 +852,5 @@ fn bad_input_and_failing_scenarios_mount_nothing() {
     assert!(err.contains("must start with `machine`"), "{err}");
     let dir = dir.to_str().expect("UTF-8");
     assert!(mounts().iter().all(|m| m.0 != dir));
-    let _ = std::fs::remove_dir(&dir);
+    let _ = std::fs::remove_dir(dir);
 }
