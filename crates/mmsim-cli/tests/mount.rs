@@ -225,18 +225,23 @@ fn selftest_script() -> Result<PathBuf, String> {
             if dir.join(SELFTEST).is_file() {
                 return Ok(dir.join(SELFTEST));
             }
-            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            // Unpacked beside, then renamed: a cut-short run leaves no
+            // partial script to be taken for the real one.
+            let partial = dir.with_extension(format!("partial-{}", std::process::id()));
+            std::fs::create_dir_all(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
             let out = Command::new("tar")
                 .arg("-xJf")
                 .arg(TARBALL)
                 .arg("-C")
-                .arg(&dir)
+                .arg(&partial)
                 .arg(SELFTEST)
                 .output()
                 .map_err(|e| format!("tar: {e}"))?;
             if !out.status.success() {
                 return Err(format!("tar: {}", String::from_utf8_lossy(&out.stderr)));
             }
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::rename(&partial, &dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             Ok(dir.join(SELFTEST))
         })
         .clone()
