@@ -650,6 +650,13 @@ pub(crate) fn mount(args: &MountArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    // Never over the host's own kernel interfaces (/sys, /proc, debugfs...):
+    // host tools would then write into the model, and the host's tree would
+    // be hidden.
+    if let Err(e) = mmsim::hostfs::check_write_target(&args.dir) {
+        eprintln!("mmsim: cannot mount on {e}");
+        return ExitCode::from(2);
+    }
     let signals = block_stop_signals();
     let mutant = match Mutant::from_env() {
         Ok(m) => m,

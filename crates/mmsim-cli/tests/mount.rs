@@ -857,5 +857,21 @@ fn bad_input_and_failing_scenarios_mount_nothing() {
     assert!(err.contains("must start with `machine`"), "{err}");
     let dir = dir.to_str().expect("UTF-8");
     assert!(mounts().iter().all(|m| m.0 != dir));
+    // Over the host's sysfs: refused before anything. Tried in a private
+    // mount namespace, so that even a server that failed to refuse would
+    // hide nothing of the host's.
+    if fuse_missing().is_none() {
+        let out = Command::new("unshare")
+            .args(["-m", "sh", "-c"])
+            .arg(format!(
+                "{PRIVATE}exec timeout -s TERM 30 '{}' mount /sys/devices/system/memory",
+                env!("CARGO_BIN_EXE_mmsim")
+            ))
+            .stdin(Stdio::null())
+            .output()
+            .expect("unshare");
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert!(text(&out.stderr).contains("refused"), "{out:?}");
+    }
     let _ = std::fs::remove_dir(dir);
 }
