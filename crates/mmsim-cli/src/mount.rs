@@ -72,6 +72,8 @@ use fuser::{
 };
 use mmsim::errno::{Errno, KResult};
 use mmsim::hotplug::with_signal_after;
+use mmsim::script::args::parse_duration;
+use mmsim::script::cmd::hotplug::DEFAULT_SIGNAL_AFTER;
 use mmsim::script::interp::{run_script_live, LiveWorld};
 use mmsim::script::parse::parse;
 use mmsim::script::source::read_scenario;
@@ -104,17 +106,19 @@ pub(crate) struct MountArgs {
     /// A protocol variant KEY=VALUE (overrides the scenario's); repeatable.
     #[arg(long = "variant", value_name = "KEY=VALUE")]
     variants: Vec<String>,
-    /// Keep N process actors (default 2) faulting, forking and pinning in
-    /// the background, so offlines have real work.
-    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "2")]
-    stress: Option<usize>,
+    /// Keep N process actors (default 2, at most 64) faulting, forking and
+    /// pinning in the background, so offlines have real work.
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "2",
+          value_parser = clap::value_parser!(u8).range(1..=64))]
+    stress: Option<u8>,
     /// Seeds the --stress actors.
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// A write still retrying (an offline that cannot finish) is signalled
-    /// after this long and fails with EINTR (`2s`, `500ms`).
-    #[arg(long, value_name = "DURATION", default_value = "2s")]
-    signal_after: String,
+    /// after this long and fails with EINTR (`500ms`; default 2s, as a
+    /// scenario's `sysfs write`).
+    #[arg(long, value_name = "DURATION")]
+    signal_after: Option<String>,
 }
 
 /// What the server breaks on purpose (test-only, [`MUTANT_ENV`]).
@@ -665,9 +669,10 @@ pub(crate) fn mount(args: &MountArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let signal_after = match mmsim::script::args::parse_duration(&args.signal_after) {
-        Ok(d) => d,
-        Err(e) => {
+    let signal_after = match args.signal_after.as_deref().map(parse_duration) {
+        None => DEFAULT_SIGNAL_AFTER,
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
             eprintln!("mmsim: --signal-after: {e}");
             return ExitCode::from(2);
         }
@@ -722,14 +727,14 @@ fn serve(
 ) -> ExitCode {
     let m = world.machine().clone();
     let background = match args.stress {
-        Some(n) if n > 0 => match mmsim::stress::Background::spawn(&m, n, args.seed) {
+        Some(n) => match mmsim::stress::Background::spawn(&m, usize::from(n), args.seed) {
             Ok(b) => Some(b),
             Err(e) => {
                 eprintln!("mmsim: --stress: cannot start the process actors: {e}");
                 return ExitCode::from(1);
             }
         },
-        _ => None,
+        None => None,
     };
     let fs = MountFs {
         m,
