@@ -27,7 +27,11 @@
 //!
 //! [`Machine::sysfs_read`], [`Machine::sysfs_write`] and
 //! [`Machine::sysfs_ls`] behave as `cat`, `echo -n VALUE >` and `ls` run by
-//! root. A path is relative to /sys, with or without a leading `/sys/` or
+//! root; [`Machine::sysfs_stat`], [`Machine::sysfs_lstat`],
+//! [`Machine::sysfs_ls_stat`] and [`Machine::sysfs_write_bytes`] (one
+//! write(2) of raw bytes, returning the count consumed) are what a file
+//! system serving the tree needs (`mmsim mount`), so it holds no tree logic
+//! of its own. A path is relative to /sys, with or without a leading `/sys/` or
 //! `/`; it is resolved first (`tree`), and errors are the kernel's:
 //!
 //! | case | errno | where in Linux |
