@@ -402,6 +402,11 @@ impl RunSpinner {
         }
     }
 
+    /// Names what runs now.
+    fn say(&self, what: &str) {
+        self.bar.set_message(what.to_string());
+    }
+
     fn hook(&self) -> mmsim::script::interp::Progress {
         let bar = self.bar.clone();
         mmsim::sync::Arc::new(move |file: &str, line: u32, text: &str| {
