@@ -558,6 +558,7 @@ fn print_rows(rows: &[Row], f: &Floors, json: bool) -> ExitCode {
                 "atomic_increment_ns": f.atomic,
             },
             "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+            "host_swap": host_has_swap(),
             "rows": rows.iter().map(|r| json!({
                 "operation": r.name,
                 "unit": r.unit,
@@ -572,13 +573,18 @@ fn print_rows(rows: &[Row], f: &Floors, json: bool) -> ExitCode {
         writeln!(out, "{doc:#}")
     } else {
         let header = format!(
-            "floors: memset {:.1} GiB/s, memcpy {:.1} GiB/s, atomic increment {:.1} ns; host kernel {}",
+            "floors: memset {:.1} GiB/s, memcpy {:.1} GiB/s, atomic increment {:.1} ns; host kernel {}{}",
             1.0 / f.memset / 1.073_741_824,
             1.0 / f.memcpy / 1.073_741_824,
             f.atomic,
             std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .unwrap_or_default()
-                .trim()
+                .trim(),
+            if host_has_swap() {
+                ""
+            } else {
+                " (no swap: MADV_PAGEOUT rows have no host figure)"
+            }
         );
         writeln!(out, "{header}").and_then(|()| {
             writeln!(
