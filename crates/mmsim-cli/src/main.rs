@@ -7,6 +7,7 @@
 
 mod bench;
 mod explore;
+mod host;
 mod stress;
 
 use std::io::{IsTerminal, Write};
@@ -54,7 +55,16 @@ Exit status: 0 all held, 1 an expectation, command or check failed, 2 bad input.
         /// A protocol variant KEY=VALUE (overrides the scenario's); repeatable.
         #[arg(long = "variant", value_name = "KEY=VALUE")]
         variants: Vec<String>,
+        /// Also run the process part on the host kernel (real processes,
+        /// pagemap, kpageflags, vmsplice, io_uring; root) and print every
+        /// line whose result differs from the model's.
+        #[arg(long, conflicts_with_all = ["json", "variants"])]
+        host: bool,
     },
+    /// A driver of `run --host` (internal: its standard input is the
+    /// orchestrator's socket).
+    #[command(name = "__host-driver", hide = true)]
+    HostDriver,
     /// The named races: their seed threads, what they check, the variants
     /// that break and hold them, and their mutants.
     Races {
@@ -174,7 +184,15 @@ fn main() -> ExitCode {
             verbose,
             json,
             variants,
-        } => run(&files, verbose, json, &variants),
+            host,
+        } => {
+            if host {
+                host::run_host(&files, verbose)
+            } else {
+                run(&files, verbose, json, &variants)
+            }
+        }
+        Command::HostDriver => host::driver::main(),
         Command::Stress {
             seconds,
             seed,
