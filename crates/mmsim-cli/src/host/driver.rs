@@ -17,7 +17,7 @@ use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 
 use super::proto::{recv, send, Reply, Request};
-use super::sys::{check, errno, memfd, pipe_for, PMD};
+use super::sys::{check, errno, memfd, pipe_for, PAGE, PMD};
 use super::uring;
 
 /// Runs requests from standard input until `Exit` or end of input.
@@ -175,28 +175,7 @@ fn run(req: Request, scratch: &File) -> Result<Reply, i32> {
                 .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
             Reply::Ok
         }
-        Request::Vmsplice { addr, len } => {
-            let (r, w) = pipe_for(len)?;
-            let mut done = 0;
-            while done < len {
-                let iov = libc::iovec {
-                    iov_base: (addr + done) as *mut libc::c_void,
-                    iov_len: (len - done) as usize,
-                };
-                // SAFETY: one valid iovec; vmsplice takes references on the
-                // pages (GUP), it does not write through the pointer.
-                let n =
-                    check(
-                        unsafe { libc::vmsplice(w.as_raw_fd(), &iov, 1, libc::SPLICE_F_NONBLOCK) }
-                            as libc::c_long,
-                    )?;
-                if n == 0 {
-                    return Err(libc::EAGAIN);
-                }
-                done += n as u64;
-            }
-            Reply::Fds(vec![r.into_raw_fd(), w.into_raw_fd()])
-        }
+        Request::Vmsplice { addr, len } => Reply::Fds(vmsplice(addr, len)?),
         Request::UringPin { addr, len } => {
             Reply::Fds(vec![uring::register(addr, len)?.into_raw_fd()])
         }
@@ -210,6 +189,47 @@ fn run(req: Request, scratch: &File) -> Result<Reply, i32> {
         }
         Request::Fork | Request::Exit => unreachable!("handled by the loop"),
     })
+}
+
+/// `vmsplice()` of `[addr, addr+len)` into as many pipes as it takes (a
+/// pipe holds at most /proc/sys/fs/pipe-max-size unless the caller has
+/// CAP_SYS_RESOURCE in the initial namespace): their ends, read and write
+/// alternately, in address order.
+fn vmsplice(addr: u64, len: u64) -> Result<Vec<i32>, i32> {
+    let max = std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(1 << 20);
+    // A pipe buffer per page, and an unaligned start may straddle one more.
+    let chunk = max.saturating_sub(PAGE).max(PAGE);
+    let mut fds = Vec::new();
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(chunk);
+        let (r, w) = pipe_for(n + PAGE)?;
+        let mut put = 0;
+        while put < n {
+            let iov = libc::iovec {
+                iov_base: (addr + done + put) as *mut libc::c_void,
+                iov_len: (n - put) as usize,
+            };
+            // SAFETY: one valid iovec; vmsplice takes references on the
+            // pages (GUP), it does not write through the pointer.
+            let got =
+                check(
+                    unsafe { libc::vmsplice(w.as_raw_fd(), &iov, 1, libc::SPLICE_F_NONBLOCK) }
+                        as libc::c_long,
+                )?;
+            if got == 0 {
+                return Err(libc::EAGAIN);
+            }
+            put += got as u64;
+        }
+        fds.push(r.into_raw_fd());
+        fds.push(w.into_raw_fd());
+        done += n;
+    }
+    Ok(fds)
 }
 
 /// Copies between `[addr, addr+len)` and the start of `scratch`:

@@ -21,8 +21,9 @@ pub enum Skip {
     /// A KSM pass (`ksm run`): ksmd runs on its own schedule.
     Ksm,
     /// A GUP form no user interface takes: a R/O FOLL_PIN, a short-term
-    /// FOLL_PIN, a write FOLL_GET, a DMA write through a FOLL_GET (the
-    /// kernel's gup_test would, but it lives in debugfs).
+    /// FOLL_PIN, a write FOLL_GET (the kernel's gup_test would, but it lives
+    /// in debugfs). Later lines are skipped too: such a pin unshares or
+    /// holds pages, which the host cannot follow.
     GupForm,
     /// /proc/kcore, kpageflags dumps, the compaction scanner: whole-machine
     /// readers whose addresses are the model's.
@@ -84,7 +85,7 @@ pub fn classify(cmd: &Cmd) -> Result<(), (Skip, bool)> {
             (GupKind::Get, false, _) => Ok(()),
             // io_uring fixed buffers: FOLL_PIN | FOLL_WRITE | FOLL_LONGTERM.
             (GupKind::Pin, true, true) => Ok(()),
-            _ => Err((Skip::GupForm, false)),
+            _ => Err((Skip::GupForm, true)),
         },
         Cmd::Pin(_) => Ok(()),
         Cmd::Reader(

@@ -53,8 +53,9 @@ struct Proc {
 }
 
 enum PinKind {
-    /// vmsplice(): the pipe's read and write ends.
-    Pipe(OwnedFd, OwnedFd),
+    /// vmsplice(): the pipes' read ends (their write ends are closed: the
+    /// pages stay in the pipes), in address order.
+    Pipes(Vec<OwnedFd>),
     /// An io_uring ring with the range as fixed buffer 0.
     Ring(OwnedFd),
 }
@@ -366,14 +367,14 @@ impl HostSide {
                     Ok(a) => a,
                     Err(e) => return Err(e).into(),
                 };
-                let req = match kind {
-                    GupKind::Get => Request::Vmsplice { addr, len: *len },
-                    GupKind::Pin => Request::UringPin { addr, len: *len },
+                let (req, ring) = match kind {
+                    GupKind::Get => (Request::Vmsplice { addr, len: *len }, false),
+                    GupKind::Pin => (Request::UringPin { addr, len: *len }, true),
                 };
                 let pages = ((addr + len).next_multiple_of(PAGE) - addr / PAGE * PAGE) / PAGE;
                 let (proc, pin, len) = (proc.clone(), pin.clone(), *len);
                 self.ask(&proc.clone(), req, move |side, reply| match reply {
-                    Reply::Fds(fds) => side.take_pin(&proc, &pin, addr, len, &fds, pages),
+                    Reply::Fds(fds) => side.take_pin(&proc, &pin, addr, len, &fds, pages, ring),
                     other => unexpected(other),
                 })
             }
@@ -593,6 +594,7 @@ impl HostSide {
         len: u64,
         fds: &[i32],
         pages: u64,
+        ring: bool,
     ) -> Result<Observed, Errno> {
         let pid = self.procs.get(proc).ok_or(Errno::ESRCH)?.pid;
         let stolen: Result<Vec<OwnedFd>, Errno> = fds
@@ -606,13 +608,11 @@ impl HostSide {
         if let Outcome::Broken(_) | Outcome::Done(Err(_)) = forget {
             return Err(Errno::EIO);
         }
-        let kind = match stolen.len() {
-            2 => {
-                let w = stolen.pop().ok_or(Errno::EIO)?;
-                PinKind::Pipe(stolen.pop().ok_or(Errno::EIO)?, w)
-            }
-            1 => PinKind::Ring(stolen.pop().ok_or(Errno::EIO)?),
-            _ => return Err(Errno::EIO),
+        let kind = if ring {
+            PinKind::Ring(stolen.pop().ok_or(Errno::EIO)?)
+        } else {
+            // Keep the read ends; the write ends close here.
+            PinKind::Pipes(stolen.into_iter().step_by(2).collect())
         };
         self.pins.insert(pin.to_owned(), Pin { kind, addr, len });
         Ok(Observed::Text(pages.to_string()))
@@ -700,27 +700,11 @@ fn kill(p: &mut Proc) {
 /// them); for a ring, a WRITE_FIXED into the scratch memfd.
 fn pin_read(p: &Pin, scratch: &std::fs::File, off: u64, len: u64) -> Result<Vec<u8>, i32> {
     match &p.kind {
-        PinKind::Pipe(r, _) => {
-            let (sr, sw) = pipe_for(p.len)?;
-            let mut teed = 0;
-            while teed < p.len {
-                // SAFETY: plain system call on descriptors we own.
-                let n = sys::check(unsafe {
-                    libc::tee(
-                        r.as_raw_fd(),
-                        sw.as_raw_fd(),
-                        (p.len - teed) as usize,
-                        libc::SPLICE_F_NONBLOCK,
-                    )
-                } as libc::c_long)?;
-                if n == 0 {
-                    break;
-                }
-                teed += n as u64;
+        PinKind::Pipes(pipes) => {
+            let mut all = Vec::with_capacity(p.len as usize);
+            for r in pipes {
+                all.extend(tee(r)?);
             }
-            drop(sw);
-            let mut all = Vec::with_capacity(teed as usize);
-            std::io::Read::read_to_end(&mut std::fs::File::from(sr), &mut all).map_err(io_errno)?;
             let end = (off + len).min(all.len() as u64) as usize;
             Ok(all.get(off as usize..end).unwrap_or_default().to_vec())
         }
@@ -731,6 +715,32 @@ fn pin_read(p: &Pin, scratch: &std::fs::File, off: u64, len: u64) -> Result<Vec<
             Ok(buf)
         }
     }
+}
+
+/// The bytes in a pipe, left in it: one `tee()` of all of them into a
+/// scratch pipe of the same size, read from there.
+fn tee(r: &OwnedFd) -> Result<Vec<u8>, i32> {
+    // SAFETY: plain fcntl on a descriptor we own.
+    let size = sys::check(unsafe { libc::fcntl(r.as_raw_fd(), libc::F_GETPIPE_SZ) }.into())? as u64;
+    let (sr, sw) = pipe_for(size)?;
+    // SAFETY: plain system call on descriptors we own. One call: tee()
+    // never consumes, so a second would copy the same bytes again.
+    let n = sys::check(unsafe {
+        libc::tee(
+            r.as_raw_fd(),
+            sw.as_raw_fd(),
+            size as usize,
+            libc::SPLICE_F_NONBLOCK,
+        )
+    } as libc::c_long);
+    match n {
+        Ok(_) | Err(libc::EAGAIN) => {}
+        Err(e) => return Err(e),
+    }
+    drop(sw);
+    let mut all = Vec::with_capacity(size as usize);
+    std::io::Read::read_to_end(&mut std::fs::File::from(sr), &mut all).map_err(io_errno)?;
+    Ok(all)
 }
 
 /// `rss_kb= anon_huge_kb= swap_kb= hugetlb_kb=` summed over the VMAs of

@@ -69,7 +69,10 @@ pub fn pipe_for(len: u64) -> Result<(OwnedFd, OwnedFd), i32> {
     check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }.into())?;
     // SAFETY: pipe2 returned two new descriptors that nothing else owns.
     let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    let size = len.next_multiple_of(PAGE).max(16 * PAGE);
+    let size = len
+        .next_multiple_of(PAGE)
+        .max(16 * PAGE)
+        .next_power_of_two();
     // SAFETY: plain fcntl on a descriptor we own.
     check(unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, size as libc::c_int) }.into())?;
     Ok((r, w))

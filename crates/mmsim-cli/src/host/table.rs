@@ -7,7 +7,7 @@
 //! exactly that way, before the line's expectation is judged. A line that
 //! agrees only through an entry is counted as agreed and says which.
 
-use mmsim::walkers::{kpf_from_name, KPF_ANON, KPF_LRU, KPF_SWAPBACKED, KPF_THP, KPF_UPTODATE};
+use mmsim::walkers::{kpf_from_name, KPF_ANON, KPF_DIRTY, KPF_LRU, KPF_SWAPBACKED, KPF_UPTODATE};
 
 /// One known difference.
 #[derive(Clone, Copy, Debug)]
@@ -74,6 +74,32 @@ pub const KNOWN: &[Known] = &[
         },
     },
     Known {
+        name: "shmem-lru-batch",
+        what: "a freshly added shmem/memfd page-cache page is not yet KPF_LRU on the host",
+        reason: "shmem_alloc_and_add_folio() adds the new folio to the LRU through the same \
+                 per-CPU batch (folio_add_lru()) as anonymous pages, drained only when it \
+                 fills or on lru_add_drain(); the model adds it at once",
+        rule: Rule::KpfBit {
+            bit: KPF_LRU,
+            host_set: false,
+            all: &[KPF_SWAPBACKED],
+            none: &[KPF_ANON],
+        },
+    },
+    Known {
+        name: "shmem-dirty",
+        what: "a shmem/memfd page written through a shared mapping is KPF_DIRTY on the host",
+        reason: "a write fault on a shared mapping dirties the folio \
+                 (do_shared_fault()/wp_page_shared() → fault_dirty_shared_page() → \
+                 folio_mark_dirty()); the model does not track PG_dirty on page-cache pages",
+        rule: Rule::KpfBit {
+            bit: KPF_DIRTY,
+            host_set: true,
+            all: &[KPF_SWAPBACKED],
+            none: &[KPF_ANON],
+        },
+    },
+    Known {
         name: "pte-hidden",
         what: "`P pte`: writable and anon_exclusive are not readable from user space",
         reason: "/proc/PID/pagemap has no PTE write bit and its bit 56 is \"mapped exactly \
@@ -137,9 +163,6 @@ pub fn pte_with_hidden_fields(present: bool, pfn: u64, model: Option<&str>) -> O
         field("anon_exclusive")?
     ))
 }
-
-/// Unused bits kept named for entries measured later.
-const _: [u32; 2] = [KPF_SWAPBACKED, KPF_THP];
 
 /// The table as Markdown (docs/host-oracle.md, `mmsim help host`).
 pub fn markdown() -> String {
