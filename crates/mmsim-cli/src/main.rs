@@ -108,7 +108,8 @@ Exit status: 0 no violation, 1 a violation (its report is printed), 2 bad input.
         json: bool,
     },
     /// Help on a topic: `commands` lists every scenario command, `variants`
-    /// every protocol variant; `run` shows its options.
+    /// every protocol variant, `host` the known differences `run --host`
+    /// allows; `run` shows its options.
     Help {
         /// `commands`, `variants`, or a subcommand.
         topic: Option<String>,
@@ -316,12 +317,13 @@ fn help(topic: Option<&str>) -> ExitCode {
         Some("variants") => Variants::KEYS.iter().try_for_each(|(key, values)| {
             writeln!(out, "{key}={}    (default {})", values.join("|"), values[0])
         }),
+        Some("host") => write!(out, "{}", host::table::markdown()),
         None => write!(out, "{}", Cli::command().render_long_help()),
         Some(sub) => match Cli::command().find_subcommand_mut(sub) {
             Some(cmd) => write!(out, "{}", cmd.render_long_help()),
             None => {
                 eprintln!(
-                    "mmsim: no help on `{sub}` (try `commands`, `variants`, `run` or `stress`)"
+                    "mmsim: no help on `{sub}` (try `commands`, `variants`, `host`, `run` or `stress`)"
                 );
                 return ExitCode::from(2);
             }

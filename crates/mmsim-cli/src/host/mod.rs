@@ -270,7 +270,7 @@ fn compare_file(
         };
         let model_value = m.value.as_ref().ok().map(String::as_str);
         let outcome = side.run(cmd, model_value);
-        let explained = side.take_explained();
+        let mut explained = side.take_explained();
         let host = match outcome {
             Outcome::Broken(why) => {
                 tally.differed.push(format!(
@@ -282,7 +282,13 @@ fn compare_file(
                 }
                 continue;
             }
-            Outcome::Done(r) => {
+            Outcome::Done(mut r) => {
+                if let (Ok(_), Err(model_errno)) = (&r, &m.value) {
+                    if let Some((name, e)) = table::host_succeeds(cmd, model_errno) {
+                        explained.push(name);
+                        r = Err(e);
+                    }
+                }
                 if let StmtKind::Let { var, .. } = &kind {
                     vars.insert(var.clone(), printed(&r));
                 }

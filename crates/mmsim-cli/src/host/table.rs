@@ -7,7 +7,10 @@
 //! exactly that way, before the line's expectation is judged. A line that
 //! agrees only through an entry is counted as agreed and says which.
 
-use mmsim::walkers::{kpf_from_name, KPF_ANON, KPF_DIRTY, KPF_LRU, KPF_SWAPBACKED, KPF_UPTODATE};
+use mmsim::script::cmd::process::{Advice, ProcessCmd};
+use mmsim::script::cmd::Cmd;
+use mmsim::walkers::{kpf_from_name, KPF_ANON, KPF_DIRTY, KPF_LRU, KPF_SWAPBACKED};
+use mmsim::Errno;
 
 /// One known difference.
 #[derive(Clone, Copy, Debug)]
@@ -41,6 +44,14 @@ pub enum Rule {
     /// `P pte PLACE`: `writable` and `anon_exclusive` are not visible to
     /// user space; the model's are taken, `present` and `pfn` compared.
     PteHidden,
+    /// A command that `matches` succeeds on the host where the model fails
+    /// it with `model_errno`.
+    HostSucceeds {
+        /// The command (a kind of a command: a verb with an option).
+        matches: fn(&Cmd) -> bool,
+        /// The model's errno.
+        model_errno: Errno,
+    },
 }
 
 /// The table.
@@ -60,20 +71,6 @@ pub const KNOWN: &[Known] = &[
         },
     },
     Known {
-        name: "anon-uptodate",
-        what: "anonymous pages carry KPF_UPTODATE on the host",
-        reason: "the fault path marks a new anonymous folio uptodate \
-                 (__folio_mark_uptodate() in alloc_anon_folio()/do_anonymous_page() and on \
-                 COW copies) before mapping it; the model does not model PG_uptodate on \
-                 anonymous pages",
-        rule: Rule::KpfBit {
-            bit: KPF_UPTODATE,
-            host_set: true,
-            all: &[KPF_ANON],
-            none: &[],
-        },
-    },
-    Known {
         name: "shmem-lru-batch",
         what: "a freshly added shmem/memfd page-cache page is not yet KPF_LRU on the host",
         reason: "shmem_alloc_and_add_folio() adds the new folio to the LRU through the same \
@@ -88,10 +85,12 @@ pub const KNOWN: &[Known] = &[
     },
     Known {
         name: "shmem-dirty",
-        what: "a shmem/memfd page written through a shared mapping is KPF_DIRTY on the host",
-        reason: "a write fault on a shared mapping dirties the folio \
-                 (do_shared_fault()/wp_page_shared() → fault_dirty_shared_page() → \
-                 folio_mark_dirty()); the model does not track PG_dirty on page-cache pages",
+        what: "a shmem/memfd page first faulted in by a write through a shared mapping is \
+               KPF_DIRTY on the host",
+        reason: "do_shared_fault() ends in fault_dirty_shared_page() → folio_mark_dirty(); \
+                 the model does not set PG_dirty on page-cache pages (a page first read and \
+                 then written is mapped writable by the read fault, so no fault dirties it: \
+                 clean on both sides)",
         rule: Rule::KpfBit {
             bit: KPF_DIRTY,
             host_set: true,
@@ -107,7 +106,40 @@ pub const KNOWN: &[Known] = &[
                  two fields are the model's",
         rule: Rule::PteHidden,
     },
+    Known {
+        name: "collapse-read-only",
+        what: "`madvise collapse` of a range whose PTEs are all read-only: EINVAL in the \
+               model, done on the host",
+        reason: "6.12's hpage_collapse_scan_pmd()/__collapse_huge_page_isolate() refuse a \
+                 range without a writable PTE (SCAN_PAGE_RO, -EINVAL for MADV_COLLAPSE), \
+                 which the model follows (scenario cow/collapse/collapse-02 cites it); the \
+                 6.18 host collapses such a range",
+        rule: Rule::HostSucceeds {
+            matches: |cmd| {
+                matches!(
+                    cmd,
+                    Cmd::Process(ProcessCmd::Madvise {
+                        advice: Advice::Collapse,
+                        ..
+                    })
+                )
+            },
+            model_errno: Errno::EINVAL,
+        },
+    },
 ];
+
+/// A host success the table explains where the model failed with
+/// `model`: the entry's name and the errno to judge the host's line with.
+pub fn host_succeeds(cmd: &Cmd, model: &str) -> Option<(&'static str, Errno)> {
+    KNOWN.iter().find_map(|k| match k.rule {
+        Rule::HostSucceeds {
+            matches,
+            model_errno,
+        } if matches(cmd) && model_errno.name() == model => Some((k.name, model_errno)),
+        _ => None,
+    })
+}
 
 /// A kpageflags value as bits (unknown names are ignored: both sides name
 /// bits the same way).
