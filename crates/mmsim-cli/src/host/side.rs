@@ -481,12 +481,21 @@ impl HostSide {
                             }
                         }
                     }
-                    _ => format!(
-                        "present={} swapped={} exclusive={} pfn={frame:#x}",
-                        u8::from(present),
-                        entry >> 62 & 1,
-                        entry >> 56 & 1
-                    ),
+                    _ => {
+                        let host = format!(
+                            "present={} swapped={} exclusive={} pfn={frame:#x}",
+                            u8::from(present),
+                            entry >> 62 & 1,
+                            entry >> 56 & 1
+                        );
+                        match super::table::pagemap_with_model_slot(&host, model) {
+                            Some(s) => {
+                                self.explained = vec!["swap-slot"];
+                                s
+                            }
+                            None => host,
+                        }
+                    }
                 }))
                 .into()
             }

@@ -44,6 +44,9 @@ pub enum Rule {
     /// `P pte PLACE`: `writable` and `anon_exclusive` are not visible to
     /// user space; the model's are taken, `present` and `pfn` compared.
     PteHidden,
+    /// `P pagemap PLACE` of a swapped-out page: the swap slot (the `pfn=`
+    /// field) is the model's; present, swapped and exclusive are compared.
+    SwapSlot,
     /// A command that `matches` succeeds on the host where the model fails
     /// it with `model_errno`.
     HostSucceeds {
@@ -107,6 +110,15 @@ pub const KNOWN: &[Known] = &[
         rule: Rule::PteHidden,
     },
     Known {
+        name: "swap-slot",
+        what: "`P pagemap` of a swapped-out page: the swap type and offset (bits 0-54) differ",
+        reason: "the host's swap allocator picks the slot (per-CPU swap clusters, a device \
+                 shared with the rest of the host and earlier files), the model's takes the \
+                 first free one; which slot holds a page is not what a scenario checks, so \
+                 the model's is used and the other fields are compared",
+        rule: Rule::SwapSlot,
+    },
+    Known {
         name: "collapse-read-only",
         what: "`madvise collapse` of a range whose PTEs are all read-only: EINVAL in the \
                model, done on the host",
@@ -148,6 +160,23 @@ pub fn kpf_bits(names: &str) -> u64 {
         .split(',')
         .filter_map(kpf_from_name)
         .fold(0, |acc, bit| acc | 1 << bit)
+}
+
+/// `P pagemap` of a swapped-out page on both sides: the host's fields with
+/// the model's swap slot.
+pub fn pagemap_with_model_slot(host: &str, model: Option<&str>) -> Option<String> {
+    let model = model?;
+    let swapped = |v: &str| v.split_whitespace().any(|w| w == "swapped=1");
+    if !swapped(host) || !swapped(model) {
+        return None;
+    }
+    let slot = model.split_whitespace().find(|w| w.starts_with("pfn="))?;
+    Some(
+        host.split_whitespace()
+            .map(|w| if w.starts_with("pfn=") { slot } else { w })
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
 }
 
 /// Brings the host's KPF bits of a page toward the model's where an entry
