@@ -185,10 +185,31 @@ fn counts(stdout: &str) -> [u32; 4] {
     ]
 }
 
+/// Runs `mmsim run --host FILES` and checks that no driver outlived it
+/// (every one killed and reaped, none a zombie).
 fn host_run(files: &[PathBuf]) -> (i32, String, String) {
     let mut args = vec!["run", "--host"];
     args.extend(files.iter().map(|p| p.to_str().expect("utf-8 path")));
-    mmsim(&args)
+    let result = mmsim(&args);
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter_map(|e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let exe = env!("CARGO_BIN_EXE_mmsim");
+            let ours = String::from_utf8_lossy(&cmdline).contains("__host-driver")
+                && std::fs::read_link(e.path().join("exe")).is_ok_and(|p| p == Path::new(exe));
+            ours.then(|| e.file_name().to_string_lossy().into_owned())
+        })
+        .collect();
+    assert!(left.is_empty(), "drivers left running: {left:?}");
+    result
 }
 
 #[test]
@@ -291,4 +312,17 @@ fn hostile_input_is_bad_input_and_inexpressible_lines_are_counted() {
     let (code, out, err) = host_run(&[kernel]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(counts(&out), [0, 0, 0, 3], "{out}");
+}
+
+#[test]
+fn the_guide_shows_the_table_as_help_prints_it() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/host-oracle.md");
+    let guide = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let (code, table, _) = mmsim(&["help", "host"]);
+    assert_eq!(code, 0);
+    assert!(table.lines().count() > 2, "{table}");
+    assert!(
+        guide.contains(&table),
+        "docs/host-oracle.md does not hold the table `mmsim help host` prints:\n{table}"
+    );
 }

@@ -381,3 +381,112 @@ fn without_pfn(v: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mmsim::script::ast::StmtKind;
+
+    fn line(value: Result<&str, &str>, held: Option<bool>) -> LineResult {
+        LineResult {
+            line: 1,
+            value: value.map(str::to_owned).map_err(str::to_owned),
+            held,
+        }
+    }
+
+    fn cmd(text: &str) -> Cmd {
+        let script = parse(
+            "t.mms",
+            &format!("machine ram=1G\nspawn P\nP mmap m 4K\n{text}\n"),
+        )
+        .expect("parses");
+        match &script.stmts[3].kind {
+            StmtKind::Command(c)
+            | StmtKind::Let { cmd: c, .. }
+            | StmtKind::Expect { cmd: c, .. } => c.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_expectation_differs_when_it_holds_on_one_side_only() {
+        let read = cmd("P read m 4K");
+        assert!(differs(
+            &read,
+            &line(Ok("0x01 x4096"), Some(true)),
+            &line(Ok("0x02 x4096"), Some(false))
+        ));
+        assert!(!differs(
+            &read,
+            &line(Ok("0x01 x4096"), Some(false)),
+            &line(Ok("0x02 x4096"), Some(false))
+        ));
+    }
+
+    #[test]
+    fn values_compare_where_they_mean_the_same_on_both_sides() {
+        // Bytes read are the same bytes; PFNs and addresses are not.
+        assert!(differs(
+            &cmd("P read m 1"),
+            &line(Ok("01"), None),
+            &line(Ok("02"), None)
+        ));
+        assert!(!differs(
+            &cmd("P pfn m"),
+            &line(Ok("0x10"), None),
+            &line(Ok("0x99"), None)
+        ));
+        let pm = cmd("P pagemap m");
+        assert!(!differs(
+            &pm,
+            &line(Ok("present=1 swapped=0 exclusive=1 pfn=0x10"), None),
+            &line(Ok("present=1 swapped=0 exclusive=1 pfn=0x99"), None)
+        ));
+        assert!(differs(
+            &pm,
+            &line(Ok("present=1 swapped=0 exclusive=1 pfn=0x10"), None),
+            &line(Ok("present=1 swapped=0 exclusive=0 pfn=0x10"), None)
+        ));
+        // Success against failure, and two errnos.
+        assert!(differs(
+            &pm,
+            &line(Ok(""), None),
+            &line(Err("EFAULT"), None)
+        ));
+        assert!(differs(
+            &pm,
+            &line(Err("EINVAL"), None),
+            &line(Err("EFAULT"), None)
+        ));
+    }
+
+    #[test]
+    fn the_table_fixes_a_bit_only_where_the_model_differs_in_it() {
+        use mmsim::walkers::{KPF_ANON, KPF_LRU, KPF_MMAP, KPF_SWAPBACKED};
+        let host = 1 << KPF_ANON | 1 << KPF_MMAP | 1 << KPF_SWAPBACKED;
+        // The model has LRU on this anonymous page: lru-batch explains it.
+        let (fixed, used) = table::adjust_kpageflags(host, host | 1 << KPF_LRU);
+        assert_eq!((fixed, used), (host | 1 << KPF_LRU, vec!["lru-batch"]));
+        // The model lacks it too: nothing to explain.
+        assert_eq!(table::adjust_kpageflags(host, host), (host, vec![]));
+        // A missing ANON bit is not explained by anything.
+        let (fixed, used) = table::adjust_kpageflags(host & !(1 << KPF_ANON), host);
+        assert_eq!(fixed, host & !(1 << KPF_ANON));
+        assert!(used.is_empty());
+    }
+
+    #[test]
+    fn a_swap_slot_is_taken_from_the_model_only_when_both_swapped() {
+        let host = "present=0 swapped=1 exclusive=0 pfn=0x40";
+        assert_eq!(
+            table::pagemap_with_model_slot(host, Some("present=0 swapped=1 exclusive=0 pfn=0x20"))
+                .as_deref(),
+            Some("present=0 swapped=1 exclusive=0 pfn=0x20")
+        );
+        assert_eq!(
+            table::pagemap_with_model_slot(host, Some("present=1 swapped=0 exclusive=1 pfn=0x20")),
+            None
+        );
+    }
+}

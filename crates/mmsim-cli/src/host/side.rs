@@ -371,10 +371,9 @@ impl HostSide {
                     GupKind::Get => (Request::Vmsplice { addr, len: *len }, false),
                     GupKind::Pin => (Request::UringPin { addr, len: *len }, true),
                 };
-                let pages = ((addr + len).next_multiple_of(PAGE) - addr / PAGE * PAGE) / PAGE;
                 let (proc, pin, len) = (proc.clone(), pin.clone(), *len);
                 self.ask(&proc.clone(), req, move |side, reply| match reply {
-                    Reply::Fds(fds) => side.take_pin(&proc, &pin, addr, len, &fds, pages, ring),
+                    Reply::Fds(fds) => side.take_pin(&proc, &pin, addr, len, &fds, ring),
                     other => unexpected(other),
                 })
             }
@@ -602,9 +601,10 @@ impl HostSide {
         addr: u64,
         len: u64,
         fds: &[i32],
-        pages: u64,
         ring: bool,
     ) -> Result<Observed, Errno> {
+        // What the model prints: the pages the range touches.
+        let pages = ((addr + len).next_multiple_of(PAGE) - addr / PAGE * PAGE) / PAGE;
         let pid = self.procs.get(proc).ok_or(Errno::ESRCH)?.pid;
         let stolen: Result<Vec<OwnedFd>, Errno> = fds
             .iter()

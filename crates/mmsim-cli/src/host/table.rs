@@ -62,7 +62,7 @@ pub const KNOWN: &[Known] = &[
     Known {
         name: "lru-batch",
         what: "a freshly faulted anonymous page is not yet KPF_LRU on the host",
-        reason: "folio_add_lru() puts a new folio in a per-CPU batch (cpu_fbatches.lru_add) \
+        reason: "folio_add_lru_vma() puts a new folio in a per-CPU batch (cpu_fbatches.lru_add) \
                  that is drained to the LRU list only when the batch fills (PAGEVEC_SIZE) or \
                  on lru_add_drain(); the model adds it to the LRU at once, as a drained \
                  batch would",

@@ -394,8 +394,9 @@ pub enum Observed {
 /// ```
 /// use mmsim::script::{interp::{judge, Observed}, parse::parse};
 ///
-/// let script = parse("t.mms", "spawn P\nP mmap m 4K\nexpect P read m 4K == 0x01\n").unwrap();
-/// let read = &script.stmts[2];
+/// let text = "machine ram=1G\nspawn P\nP mmap m 4K\nexpect P read m 4K == 0x01\n";
+/// let script = parse("t.mms", text).unwrap();
+/// let read = &script.stmts[3];
 /// let r = judge(read.line, &read.kind, Ok(Observed::Bytes(vec![1; 4096])));
 /// assert_eq!((r.value, r.held), (Ok("0x01 x4096".to_owned()), Some(true)));
 /// ```
