@@ -124,6 +124,14 @@ pub fn run_host(files: &[PathBuf], verbose: bool) -> ExitCode {
         eprintln!("mmsim: --host needs scenario files");
         return ExitCode::from(2);
     }
+    // SAFETY: plain system call.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!(
+            "mmsim: --host needs root: it reads /proc/kpageflags and copies its drivers' \
+             descriptors with pidfd_getfd()"
+        );
+        return ExitCode::from(2);
+    }
     // SAFETY: plain prctl on this process.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();

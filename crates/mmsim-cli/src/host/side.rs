@@ -12,6 +12,7 @@ use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use mmsim::script::args::ByteRange;
 use mmsim::script::cmd::pin::{GupKind, PinCmd};
 use mmsim::script::cmd::process::{Advice, Backing, ProcessCmd, Prot, Sharing, WriteData};
 use mmsim::script::cmd::readers::ReaderCmd;
@@ -259,41 +260,23 @@ impl HostSide {
                 name,
                 prot,
                 range,
-            } => {
-                let (addr, len) = match self.range(proc, name, range.map(|r| (r.off, r.len))) {
-                    Ok(r) => r,
-                    Err(e) => return Err(e).into(),
-                };
-                let req = Request::Mprotect {
-                    addr,
-                    len,
-                    prot: prot_bits(*prot),
-                };
-                self.ask(proc, req, |_, r| expect_ok(r))
-            }
+            } => self.ranged(proc, name, *range, |addr, len| Request::Mprotect {
+                addr,
+                len,
+                prot: prot_bits(*prot),
+            }),
             ProcessCmd::Madvise {
                 proc,
                 name,
                 advice,
                 range,
-            } => {
-                let (addr, len) = match self.range(proc, name, range.map(|r| (r.off, r.len))) {
-                    Ok(r) => r,
-                    Err(e) => return Err(e).into(),
-                };
-                let req = Request::Madvise {
-                    addr,
-                    len,
-                    advice: advice_bits(*advice),
-                };
-                self.ask(proc, req, |_, r| expect_ok(r))
-            }
+            } => self.ranged(proc, name, *range, |addr, len| Request::Madvise {
+                addr,
+                len,
+                advice: advice_bits(*advice),
+            }),
             ProcessCmd::Touch { proc, name, range } => {
-                let (addr, len) = match self.range(proc, name, range.map(|r| (r.off, r.len))) {
-                    Ok(r) => r,
-                    Err(e) => return Err(e).into(),
-                };
-                self.ask(proc, Request::Touch { addr, len }, |_, r| expect_ok(r))
+                self.ranged(proc, name, *range, |addr, len| Request::Touch { addr, len })
             }
             ProcessCmd::Write { proc, place, data } => {
                 let (len, byte, text) = match data {
@@ -625,6 +608,21 @@ impl HostSide {
         };
         self.pins.insert(pin.to_owned(), Pin { kind, addr, len });
         Ok(Observed::Text(pages.to_string()))
+    }
+
+    /// Asks `proc` to do `make(addr, len)` on part of a mapping (all of it
+    /// by default), an action with no value.
+    fn ranged(
+        &mut self,
+        proc: &str,
+        name: &str,
+        range: Option<ByteRange>,
+        make: impl FnOnce(u64, u64) -> Request,
+    ) -> Outcome {
+        match self.range(proc, name, range.map(|r| (r.off, r.len))) {
+            Ok((addr, len)) => self.ask(proc, make(addr, len), |_, r| expect_ok(r)),
+            Err(e) => Err(e).into(),
+        }
     }
 
     fn mapping(&self, proc: &str, name: &str) -> Result<(u64, u64), Errno> {
