@@ -241,6 +241,10 @@ fn cow_and_processes_agree_with_the_host_kernel() {
             code, 0,
             "swap={swap} hugepages={hugepages}: the host kernel and the model differ:\n{out}{err}"
         );
+        eprintln!(
+            "swap={swap} hugepages={hugepages}: {}",
+            out.lines().last().unwrap_or("")
+        );
         let c = counts(&out);
         for (t, n) in total.iter_mut().zip(c) {
             *t += n;
