@@ -833,3 +833,41 @@ fn io_errno(e: std::io::Error) -> i32 {
 pub fn errno_name(e: i32) -> &'static str {
     to_errno(e).name()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mmsim::script::ast::StmtKind;
+    use mmsim::script::parse::parse;
+
+    fn cmds(text: &str) -> Vec<Cmd> {
+        let script = parse("t.mms", &format!("machine ram=1G\n{text}")).expect("parses");
+        script
+            .stmts
+            .into_iter()
+            .filter_map(|s| match s.kind {
+                StmtKind::Command(c) => Some(c),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_driver_that_dies_breaks_its_line_instead_of_hanging() {
+        // In a unit test the driver binary is this test harness, which takes
+        // `__host-driver` as a test filter, runs nothing and exits: a driver
+        // that dies before its first answer.
+        let mut side = HostSide::new().expect("memfd");
+        let c = cmds("spawn P\nP mmap m 4K\nP read m 4K\n");
+        assert!(matches!(side.run(&c[0], None), Outcome::Done(Ok(_))));
+        match side.run(&c[1], None) {
+            Outcome::Broken(why) => assert!(why.starts_with("P: its driver"), "{why}"),
+            Outcome::Done(r) => panic!("a dead driver answered {r:?}"),
+        }
+        // The process is gone on the host side from then on.
+        assert!(matches!(
+            side.run(&c[2], None),
+            Outcome::Done(Err(Errno::ESRCH))
+        ));
+    }
+}
