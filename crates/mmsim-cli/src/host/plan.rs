@@ -139,6 +139,9 @@ pub fn machine_mismatch(spec: &MachineSpec, host: &HostResources) -> Option<Stri
             spec.hugepages, host.free_hugepages
         ));
     }
+    if let Some(why) = &host.thp_mismatch {
+        return Some(why.clone());
+    }
     if spec.movable > 0 {
         return Some("the machine has ZONE_MOVABLE (longterm pins migrate out of it)".to_owned());
     }
@@ -152,6 +155,10 @@ pub struct HostResources {
     pub swap: bool,
     /// HugePages_Free of the default (2 MiB) size.
     pub free_hugepages: u64,
+    /// How the host's THP settings differ from the model's (THPs where
+    /// MADV_HUGEPAGE asks, PMD-sized only, none in shmem, the huge zero
+    /// page), if they do.
+    pub thp_mismatch: Option<String>,
 }
 
 impl HostResources {
@@ -167,6 +174,50 @@ impl HostResources {
         HostResources {
             swap: swaps.lines().count() > 1,
             free_hugepages,
+            thp_mismatch: thp_mismatch(),
         }
     }
+}
+
+/// Reads (never writes) /sys/kernel/mm/transparent_hugepage: the model
+/// behaves as `enabled=madvise`, `shmem_enabled=never`, `use_zero_page=1`,
+/// with no multi-size THP but the PMD size.
+fn thp_mismatch() -> Option<String> {
+    const DIR: &str = "/sys/kernel/mm/transparent_hugepage";
+    // The bracketed choice of a sysfs selector, or the whole value.
+    let setting = |file: &str| -> Option<String> {
+        let text = std::fs::read_to_string(format!("{DIR}/{file}")).ok()?;
+        let text = text.trim();
+        Some(match (text.find('['), text.find(']')) {
+            (Some(a), Some(b)) if a < b => text[a + 1..b].to_owned(),
+            _ => text.to_owned(),
+        })
+    };
+    let mut wants = vec![
+        ("enabled".to_owned(), vec!["madvise"]),
+        ("shmem_enabled".to_owned(), vec!["never", "deny"]),
+        ("use_zero_page".to_owned(), vec!["1"]),
+    ];
+    if let Ok(dir) = std::fs::read_dir(DIR) {
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("hugepages-") {
+                let ok = if name == "hugepages-2048kB" {
+                    vec!["inherit", "madvise"]
+                } else {
+                    vec!["never"]
+                };
+                wants.push((format!("{name}/enabled"), ok));
+            }
+        }
+    }
+    wants.into_iter().find_map(|(file, ok)| {
+        let got = setting(&file)?;
+        (!ok.contains(&got.as_str())).then(|| {
+            format!(
+                "the host's THP setting {file} is {got}, the model behaves as {}",
+                ok[0]
+            )
+        })
+    })
 }
