@@ -10,10 +10,11 @@
 //! caller).
 
 use std::hint::black_box;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use mmsim::gup::GupFlags;
 use mmsim::hotplug::{OnlineType, Task};
 use mmsim::page::{PhysAddr, PAGE_SIZE};
 use mmsim::vm::{VM_READ, VM_WRITE};
@@ -177,10 +178,138 @@ fn host_fork_once(map: &HostMapping, cow: bool) -> Option<Duration> {
     }
 }
 
+/// Whether the host has a swap device (a line past the header of
+/// /proc/swaps): without one MADV_PAGEOUT reclaims nothing.
+fn host_has_swap() -> bool {
+    std::fs::read_to_string("/proc/swaps").is_ok_and(|s| s.lines().count() > 1)
+}
+
+/// The host kernel: MADV_PAGEOUT of a populated mapping, then the swap-in
+/// fault of every page, each per page; `None` without swap.
+fn host_pageout(pages: usize, reps: u32) -> Option<(f64, f64)> {
+    if !host_has_swap() {
+        return None;
+    }
+    let (mut out, mut back) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..reps.max(1) {
+        let map = HostMapping::new(pages, true)?;
+        map.touch(5);
+        let t = Instant::now();
+        // SAFETY: advice on the mapping `map` owns.
+        if unsafe { libc::madvise(map.0.cast(), map.1, libc::MADV_PAGEOUT) } != 0 {
+            return None;
+        }
+        out = out.min(t.elapsed().as_nanos() as f64 / pages as f64);
+        let t = Instant::now();
+        map.touch(6);
+        back = back.min(t.elapsed().as_nanos() as f64 / pages as f64);
+    }
+    Some((out, back))
+}
+
+/// The host kernel: FOLL_GET through GUP-fast, per page. vmsplice(2) of a
+/// populated buffer into a pipe takes a reference on each page
+/// (`iov_iter_get_pages2()`), and splice(2) of the pipe to /dev/null drops
+/// them without copying a byte.
+fn host_vmsplice(pages: usize, reps: u32) -> Option<f64> {
+    const CHUNK: usize = 256; // pages per pipe fill: a 1 MiB pipe
+    let map = HostMapping::new(pages, true)?;
+    let null = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .ok()?;
+    let mut fds = [0; 2];
+    // SAFETY: plain syscalls on descriptors this function owns and closes;
+    // vmsplice reads only inside the mapping `map` owns.
+    unsafe {
+        if libc::pipe(fds.as_mut_ptr()) != 0 {
+            return None;
+        }
+        let chunk_len = CHUNK * PAGE_SIZE as usize;
+        let sized = libc::fcntl(fds[1], libc::F_SETPIPE_SZ, chunk_len as libc::c_int);
+        let mut ok = sized >= chunk_len as libc::c_int;
+        let ns = best(reps, || {
+            let mut off = 0;
+            while ok && off < map.1 {
+                let len = chunk_len.min(map.1 - off);
+                let iov = libc::iovec {
+                    iov_base: map.0.add(off).cast(),
+                    iov_len: len,
+                };
+                let put = libc::vmsplice(fds[1], &iov, 1, 0);
+                let drained = libc::splice(
+                    fds[0],
+                    std::ptr::null_mut(),
+                    std::os::fd::AsRawFd::as_raw_fd(&null),
+                    std::ptr::null_mut(),
+                    len,
+                    0,
+                );
+                ok = put == len as isize && drained == len as isize;
+                off += len;
+            }
+            pages as u64
+        });
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+        ok.then_some(ns)
+    }
+}
+
+/// The host kernel: FOLL_PIN | FOLL_LONGTERM through io_uring fixed buffers,
+/// per page: IORING_REGISTER_BUFFERS pins the whole buffer
+/// (`io_pin_pages()` → `pin_user_pages_fast()`), IORING_UNREGISTER_BUFFERS
+/// unpins it. `None` where io_uring is unavailable or disabled.
+fn host_io_uring_pin(pages: usize, reps: u32) -> Option<f64> {
+    const IORING_REGISTER_BUFFERS: libc::c_long = 0;
+    const IORING_UNREGISTER_BUFFERS: libc::c_long = 1;
+    let map = HostMapping::new(pages, true)?;
+    // struct io_uring_params: 120 bytes, all zero asks for the defaults.
+    let mut params = [0u64; 15];
+    // SAFETY: io_uring_setup writes into `params`, which is large enough;
+    // the registered iovec lies inside the mapping `map` owns, and the ring
+    // is closed before `map` is unmapped.
+    unsafe {
+        let fd = libc::syscall(libc::SYS_io_uring_setup, 1u32, params.as_mut_ptr());
+        if fd < 0 {
+            return None;
+        }
+        let iov = libc::iovec {
+            iov_base: map.0.cast(),
+            iov_len: map.1,
+        };
+        let mut ok = true;
+        let ns = best(reps, || {
+            ok &= libc::syscall(
+                libc::SYS_io_uring_register,
+                fd,
+                IORING_REGISTER_BUFFERS,
+                &iov,
+                1u32,
+            ) == 0
+                && libc::syscall(
+                    libc::SYS_io_uring_register,
+                    fd,
+                    IORING_UNREGISTER_BUFFERS,
+                    std::ptr::null::<libc::c_void>(),
+                    0u32,
+                ) == 0;
+            pages as u64
+        });
+        libc::close(fd as libc::c_int);
+        ok.then_some(ns)
+    }
+}
+
 fn machine(ram: u64) -> Machine {
+    machine_with_swap(ram, 0)
+}
+
+fn machine_with_swap(ram: u64, swap: u64) -> Machine {
     Machine::boot(
         MachineConfig {
             ram,
+            swap,
             ..Default::default()
         },
         Default::default(),
@@ -198,17 +327,31 @@ pub fn bench(quick: bool, json: bool) -> ExitCode {
     }
     let reps = if quick { 2 } else { 5 };
     let pages: usize = if quick { 4096 } else { 65536 };
+    // A spinner naming the step, on a terminal after a second, as `run` has.
+    let spinner = (!json && std::io::stderr().is_terminal()).then(crate::RunSpinner::start);
+    let step = |what: &str| {
+        if let Some(s) = &spinner {
+            s.say(what);
+        }
+    };
+    step("floors: memset, memcpy, atomic increment");
     let f = floors(reps);
+    step("host: first touch, fork, COW");
 
     // Host first: no model thread exists yet when it forks.
     let host_touch = host_first_touch(pages, reps);
     let host_fork_pte = host_fork(pages, reps, false);
     let host_cow = host_fork(pages, reps, true);
+    step("host: GUP through vmsplice and io_uring, MADV_PAGEOUT");
+    let host_get = host_vmsplice(pages, reps);
+    let host_pin = host_io_uring_pin(pages, reps);
+    let host_swap = host_pageout(pages, reps);
 
-    let m = machine(4 << 30);
+    step("model: first touch, fork, COW");
+    let len = pages as u64 * PAGE_SIZE;
+    let m = machine_with_swap(4 << 30, 2 * len);
     let mm = m.mm_alloc().expect("mm");
     let rw = VM_READ | VM_WRITE;
-    let len = pages as u64 * PAGE_SIZE;
     let model_touch = best(reps, || {
         let a = m.mmap_anon(&mm, len, rw, false).expect("mmap");
         for i in 0..pages as u64 {
@@ -231,10 +374,43 @@ pub fn bench(quick: bool, json: bool) -> ExitCode {
         cow_ns = cow_ns.min(t.elapsed().as_nanos() as f64 / pages as f64);
         m.exit_mmap(&child);
     }
+    step("model: GUP, MADV_PAGEOUT and swap-in");
+    let gup = |flags: GupFlags| {
+        best(reps, || {
+            let taken = m
+                .get_user_pages_fast(&mm, a, pages as u64, flags)
+                .expect("GUP");
+            m.unpin_user_pages(taken);
+            pages as u64
+        })
+    };
+    let model_get = gup(GupFlags::default());
+    let model_pin = gup(GupFlags {
+        write: true,
+        pin: true,
+        longterm: true,
+    });
+    let (mut pageout, mut swapin) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..reps {
+        let t = Instant::now();
+        m.madvise_pageout(&mm, a, len).expect("MADV_PAGEOUT");
+        let elapsed = t.elapsed();
+        // Per page that really went out (a pinned or shared one stays).
+        let out = (0..pages as u64)
+            .filter(|i| m.pte_at(&mm, a + i * PAGE_SIZE).swap_entry().is_some())
+            .count()
+            .max(1);
+        pageout = pageout.min(elapsed.as_nanos() as f64 / out as f64);
+        let t = Instant::now();
+        for i in 0..pages as u64 {
+            m.user_write(&mm, a + i * PAGE_SIZE, &[6]).expect("swap-in");
+        }
+        swapin = swapin.min(t.elapsed().as_nanos() as f64 / out as f64);
+    }
     m.exit_mmap(&mm);
     drop(m);
 
-    // Model-only: hotplug.
+    step("model: online and offline of a 128 MiB block");
     let m = machine(2 << 30);
     let block = 128u64 << 20;
     m.add_memory(0, PhysAddr(4 << 30), block).expect("add");
@@ -269,6 +445,7 @@ pub fn bench(quick: bool, json: bool) -> ExitCode {
     drop(m);
     let memmap_bytes = (block / PAGE_SIZE) as f64 * 64.0;
 
+    let two_atomics = 2.0 * f.atomic;
     let mut rows = vec![
         Row {
             name: "mmap + first touch".into(),
@@ -295,6 +472,38 @@ pub fn bench(quick: bool, json: bool) -> ExitCode {
             floor: "memcpy of 4 KiB",
         },
         Row {
+            name: "GUP FOLL_GET (host: vmsplice)".into(),
+            unit: "page",
+            model_ns: model_get,
+            host_ns: host_get,
+            floor_ns: two_atomics,
+            floor: "two atomic increments (get and put)",
+        },
+        Row {
+            name: "GUP FOLL_PIN|LONGTERM (host: io_uring)".into(),
+            unit: "page",
+            model_ns: model_pin,
+            host_ns: host_pin,
+            floor_ns: two_atomics,
+            floor: "two atomic increments (pin and unpin)",
+        },
+        Row {
+            name: "MADV_PAGEOUT to swap".into(),
+            unit: "page",
+            model_ns: pageout,
+            host_ns: host_swap.map(|(out, _)| out),
+            floor_ns: f.memcpy * PAGE_SIZE as f64,
+            floor: "memcpy of 4 KiB",
+        },
+        Row {
+            name: "swap-in fault".into(),
+            unit: "page",
+            model_ns: swapin,
+            host_ns: host_swap.map(|(_, back)| back),
+            floor_ns: f.memcpy * PAGE_SIZE as f64,
+            floor: "memcpy of 4 KiB",
+        },
+        Row {
             name: "online + offline of a free 128 MiB block".into(),
             unit: "block",
             model_ns: online_offline,
@@ -312,6 +521,7 @@ pub fn bench(quick: bool, json: bool) -> ExitCode {
         },
     ];
     if !quick {
+        step("model: boot of 1 TiB");
         let t = Instant::now();
         drop(machine(1 << 40));
         // One order-10 free-list head (a 64-byte struct page) per 4 MiB.
@@ -325,6 +535,7 @@ pub fn bench(quick: bool, json: bool) -> ExitCode {
             floor: "writing its free-list heads (64 B per 4 MiB)",
         });
     }
+    drop(spinner);
     print_rows(&rows, &f, json)
 }
 
@@ -347,6 +558,7 @@ fn print_rows(rows: &[Row], f: &Floors, json: bool) -> ExitCode {
                 "atomic_increment_ns": f.atomic,
             },
             "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+            "host_swap": host_has_swap(),
             "rows": rows.iter().map(|r| json!({
                 "operation": r.name,
                 "unit": r.unit,
@@ -361,13 +573,18 @@ fn print_rows(rows: &[Row], f: &Floors, json: bool) -> ExitCode {
         writeln!(out, "{doc:#}")
     } else {
         let header = format!(
-            "floors: memset {:.1} GiB/s, memcpy {:.1} GiB/s, atomic increment {:.1} ns; host kernel {}",
+            "floors: memset {:.1} GiB/s, memcpy {:.1} GiB/s, atomic increment {:.1} ns; host kernel {}{}",
             1.0 / f.memset / 1.073_741_824,
             1.0 / f.memcpy / 1.073_741_824,
             f.atomic,
             std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .unwrap_or_default()
-                .trim()
+                .trim(),
+            if host_has_swap() {
+                ""
+            } else {
+                " (no swap: MADV_PAGEOUT rows have no host figure)"
+            }
         );
         writeln!(out, "{header}").and_then(|()| {
             writeln!(

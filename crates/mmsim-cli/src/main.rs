@@ -7,6 +7,7 @@
 
 mod bench;
 mod explore;
+mod host;
 mod mount;
 mod stress;
 
@@ -55,7 +56,16 @@ Exit status: 0 all held, 1 an expectation, command or check failed, 2 bad input.
         /// A protocol variant KEY=VALUE (overrides the scenario's); repeatable.
         #[arg(long = "variant", value_name = "KEY=VALUE")]
         variants: Vec<String>,
+        /// Also run the process part on the host kernel (real processes,
+        /// pagemap, kpageflags, vmsplice, io_uring; root) and print every
+        /// line whose result differs from the model's.
+        #[arg(long, conflicts_with_all = ["json", "variants"])]
+        host: bool,
     },
+    /// A driver of `run --host` (internal: its standard input is the
+    /// orchestrator's socket).
+    #[command(name = "__host-driver", hide = true)]
+    HostDriver,
     /// The named races: their seed threads, what they check, the variants
     /// that break and hold them, and their mutants.
     Races {
@@ -99,7 +109,8 @@ Exit status: 0 no violation, 1 a violation (its report is printed), 2 bad input.
         json: bool,
     },
     /// Help on a topic: `commands` lists every scenario command, `variants`
-    /// every protocol variant; `run` shows its options.
+    /// every protocol variant, `host` the known differences `run --host`
+    /// allows; `run` shows its options.
     Help {
         /// `commands`, `variants`, or a subcommand.
         topic: Option<String>,
@@ -187,7 +198,15 @@ fn main() -> ExitCode {
             verbose,
             json,
             variants,
-        } => run(&files, verbose, json, &variants),
+            host,
+        } => {
+            if host {
+                host::run_host(&files, verbose)
+            } else {
+                run(&files, verbose, json, &variants)
+            }
+        }
+        Command::HostDriver => host::driver::main(),
         Command::Stress {
             seconds,
             seed,
@@ -312,12 +331,13 @@ fn help(topic: Option<&str>) -> ExitCode {
         Some("variants") => Variants::KEYS.iter().try_for_each(|(key, values)| {
             writeln!(out, "{key}={}    (default {})", values.join("|"), values[0])
         }),
+        Some("host") => write!(out, "{}", host::table::markdown()),
         None => write!(out, "{}", Cli::command().render_long_help()),
         Some(sub) => match Cli::command().find_subcommand_mut(sub) {
             Some(cmd) => write!(out, "{}", cmd.render_long_help()),
             None => {
                 eprintln!(
-                    "mmsim: no help on `{sub}` (try `commands`, `variants`, `run` or `stress`)"
+                    "mmsim: no help on `{sub}` (try `commands`, `variants`, `host`, `run` or `stress`)"
                 );
                 return ExitCode::from(2);
             }
@@ -418,6 +438,11 @@ impl RunSpinner {
             done,
             shower: Some(shower),
         }
+    }
+
+    /// Names what runs now.
+    fn say(&self, what: &str) {
+        self.bar.set_message(what.to_string());
     }
 
     fn hook(&self) -> mmsim::script::interp::Progress {

@@ -329,6 +329,36 @@ fn man_pages_render_from_the_same_definitions_as_help() {
     assert!(err.contains("cannot write the man pages"), "{err}");
 }
 
+/// Renders an SVG as resvg does (no text), for reading pixels: the colour
+/// at (x, y) as `#rrggbb`. MMSIM_MAP_PNG=FILE keeps the picture.
+fn render_svg(text: &str) -> impl Fn(u32, u32) -> String {
+    let tree = resvg::usvg::Tree::from_str(text, &resvg::usvg::Options::default()).unwrap();
+    let size = tree.size().to_int_size();
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height()).unwrap();
+    resvg::render(
+        &tree,
+        resvg::tiny_skia::Transform::default(),
+        &mut pixmap.as_mut(),
+    );
+    if let Some(png) = std::env::var_os("MMSIM_MAP_PNG") {
+        pixmap.save_png(png).unwrap();
+    }
+    move |x: u32, y: u32| {
+        let c = pixmap.pixel(x, y).unwrap();
+        format!("#{:02x}{:02x}{:02x}", c.red(), c.green(), c.blue())
+    }
+}
+
+/// The y of the middle of the row labelled `label` (a row's label is the
+/// text at its top + 15; rows are found by label because boot RAM's free
+/// blocks share rows).
+fn row_centre(svg: &str, label: &str) -> u32 {
+    let at = svg.find(&format!(">{label}<")).expect(label);
+    let y = svg[..at].rsplit("y=\"").next().unwrap();
+    let y: u32 = y[..y.find('"').unwrap()].parse().unwrap();
+    y - 15 + mmsim::script::map::layout::ROW / 2
+}
+
 // `mmsim map` (issue 12 item 2): the SVG rendered by resvg has, at the
 // places mmsim::script::map::layout gives, the colours of what the
 // scenario left: an online and an offline hot-added block, anonymous pages
@@ -356,29 +386,8 @@ fn map_svg_renders_the_blocks_the_scenario_left() {
     ]);
     assert_eq!(code, 0, "{out}{err}");
     let text = std::fs::read_to_string(&svg).unwrap();
-    let tree = resvg::usvg::Tree::from_str(&text, &resvg::usvg::Options::default()).unwrap();
-    let size = tree.size().to_int_size();
-    let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height()).unwrap();
-    resvg::render(
-        &tree,
-        resvg::tiny_skia::Transform::default(),
-        &mut pixmap.as_mut(),
-    );
-    if let Some(png) = std::env::var_os("MMSIM_MAP_PNG") {
-        pixmap.save_png(png).unwrap();
-    }
-    let rgb = |x: u32, y: u32| {
-        let c = pixmap.pixel(x, y).unwrap();
-        format!("#{:02x}{:02x}{:02x}", c.red(), c.green(), c.blue())
-    };
-    // A row's label is the text at its top + 15; boot RAM's free blocks
-    // share rows, so find the hot-added ones by label.
-    let row_centre = |label: &str| {
-        let at = text.find(&format!(">{label}<")).expect(label);
-        let y = text[..at].rsplit("y=\"").next().unwrap();
-        let y: u32 = y[..y.find('"').unwrap()].parse().unwrap();
-        y - 15 + layout::ROW / 2
-    };
+    let rgb = render_svg(&text);
+    let row_centre = |label: &str| row_centre(&text, label);
     let (m32, m33) = (row_centre("memory32 4G"), row_centre("memory33 4224M"));
     let row_y = |row: u32| if row == 8 { m32 } else { m33 };
     let state_x = layout::STATE_X + layout::STATE_W - 4;
@@ -403,6 +412,48 @@ fn map_svg_renders_the_blocks_the_scenario_left() {
     assert!(svg_text.starts_with("<svg"), "SVG on a pipe");
     // memory32 and memory33, both offline with no online page, share a row.
     assert!(svg_text.contains(">memory32-33 4G<"), "{svg_text}");
+}
+
+// ZONE_DEVICE memory has no memory block, and /proc/kpageflags shows its
+// pages as no page at all: each pgmap gets its own row, in address order,
+// its type in the state cell and its pages in use (mapped, handed out) told
+// from idle ones by refcount and mapcount (`__init_zone_device_page()`
+// leaves fsdax pages at refcount 0). Neighbouring pgmaps never merge.
+#[test]
+fn map_draws_a_row_per_zone_device_range() {
+    use mmsim::script::map::{layout, state_colour, PageKind};
+    let p = scenario(
+        "map-device.mms",
+        "machine ram=1G\n\
+         memremap add pmem0 addr=0x100000000 size=16M type=fsdax\n\
+         memremap add pmem1 addr=0x101000000 size=16M type=fsdax\n\
+         file F 16M dax=pmem0\n\
+         spawn A\n\
+         A mmap s 16M file=F shared\n\
+         A write s 16M 0x5a\n",
+    );
+    let (code, svg, err) = mmsim(&["map", p.to_str().unwrap(), "--buckets", "16"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        svg.contains("8 memory blocks and 2 ZONE_DEVICE ranges"),
+        "{svg}"
+    );
+    let rgb = render_svg(&svg);
+    let (used, idle) = (
+        row_centre(&svg, "pmem0 4G"),
+        row_centre(&svg, "pmem1 4112M"),
+    );
+    assert_eq!(used + layout::ROW, idle, "one row each, in address order");
+    for y in [used, idle] {
+        assert_eq!(
+            rgb(layout::STATE_X + layout::STATE_W - 4, y),
+            state_colour("device")
+        );
+    }
+    let bucket_x = |k: u32| layout::STRIP_X + k * (layout::STRIP_W / 16) + 4;
+    assert!((0..16).all(|k| rgb(bucket_x(k), used) == PageKind::DeviceInUse.colour()));
+    assert!((0..16).all(|k| rgb(bucket_x(k), idle) == PageKind::DeviceIdle.colour()));
+    assert!(svg.contains(">fsdax<"), "the pgmap's type names its state");
 }
 
 // Hostile input to `mmsim map`: exit 2 with a message, never a panic.
@@ -463,23 +514,39 @@ fn bench_quick_json_has_every_row() {
         .iter()
         .map(|r| r["operation"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        names,
-        [
-            "mmap + first touch",
-            "fork of a populated mapping",
-            "COW fault after fork",
-            "online + offline of a free 128 MiB block",
-            "offline migrating 64 MiB",
-        ]
-    );
+    let expected = [
+        "mmap + first touch",
+        "fork of a populated mapping",
+        "COW fault after fork",
+        "GUP FOLL_GET (host: vmsplice)",
+        "GUP FOLL_PIN|LONGTERM (host: io_uring)",
+        "MADV_PAGEOUT to swap",
+        "swap-in fault",
+        "online + offline of a free 128 MiB block",
+        "offline migrating 64 MiB",
+    ];
+    // In this order, other rows allowed between them.
+    let mut at = names.iter();
+    for want in expected {
+        assert!(
+            at.any(|n| *n == want),
+            "{want} missing or out of order: {names:?}"
+        );
+    }
+    let row = |name: &str| rows.iter().find(|r| r["operation"] == name).unwrap();
     for r in rows {
         assert!(r["model_ns"].as_f64().unwrap() > 0.0, "{r}");
         assert!(r["floor_ns"].as_f64().unwrap() > 0.0, "{r}");
     }
-    for r in &rows[..3] {
+    // The host does the user-level work too; MADV_PAGEOUT only with swap.
+    for name in &expected[..3] {
+        let r = row(name);
         assert!(r["host_ns"].as_f64().unwrap() > 0.0, "{r}");
         assert!(r["model_over_host"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    let swap = doc["host_swap"].as_bool().expect("host_swap");
+    for name in &expected[5..7] {
+        assert_eq!(row(name)["host_ns"].is_f64(), swap, "{}", row(name));
     }
     assert!(doc["floors"]["memcpy_gib_s"].as_f64().unwrap() > 0.0);
 }

@@ -262,6 +262,13 @@ fn populate(u: &mut Users) -> Vec<(&'static str, Pfn)> {
     let (saddr, _) = u.at("A", "swp");
     u.m.madvise_pageout(&u.mm("A"), saddr, 8192).unwrap();
     u.fork("A", "B");
+    // fork maps none of a shared mapping's pages in the child
+    // (vma_needs_copy()): B's reads map them, so the offline finds them
+    // mapped in both processes.
+    for map in ["shm", "fs"] {
+        let (addr, _) = u.at("B", map);
+        let _ = u.m.user_read(&u.mm("B"), addr, 4096).unwrap();
+    }
     let _ = u.m.user_read(&u.mm("A"), saddr, 4096).unwrap();
     let cached = u.pfn("A", "swp", 0);
     assert!(

@@ -23,6 +23,12 @@ expect A pfn p == $c
 let a = A pfn shm
 expect page show $a zone == Movable
 A fork B
+# fork copies the private mapping's PTEs but none of a shared mapping's
+# (vma_needs_copy(): no anon_vma; a fault fills them): B maps the shared
+# pages once it touches them.
+expect kpagecount $c == 3
+B touch s
+B touch shm
 expect kpagecount $c == 4
 # A pin on the shared mapping's page: it cannot move.
 B gup g s 4K pin

@@ -11,6 +11,12 @@ let p = A pfn shm
 expect kpageflags $p has mmap,swapbacked
 expect kpageflags $p == uptodate,lru,mmap,swapbacked
 A fork B
+# fork copies no PTE of a shared mapping (vma_needs_copy(): no anon_vma,
+# a fault fills them from the page cache), so B maps the page only once
+# it touches it.
+expect B pfn shm fails EFAULT
+expect kpagecount $p == 1
+B touch shm 0 4K
 expect B pfn shm == $p
 expect kpagecount $p == 2
 B write shm+4K "from B"

@@ -26,8 +26,9 @@ use super::lexer::ColumnError;
 use super::map::MemoryMap;
 use super::output::{ByteSink, CmdError, CmdResult, Output, MAX_VALUE};
 use super::parse::{self, ParseError};
-use super::report::{Failure, FailureKind, FileReport, RunReport};
+use super::report::{Failure, FailureKind, FileReport, LineResult, RunReport};
 use super::world::World;
+use crate::errno::Errno;
 use crate::machine::Machine;
 use crate::variant::{VariantError, Variants};
 
@@ -42,6 +43,9 @@ pub struct RunOptions {
     pub verbose: bool,
     /// With `verbose`, also echo the scenario's comment lines (the tour).
     pub narrate: bool,
+    /// Record each command line's result in [`FileReport::lines`] (for
+    /// `mmsim run --host`, which compares them with the host kernel's).
+    pub record_lines: bool,
     /// Variants from the command line; they override the scenario's.
     variants: Vec<(String, String)>,
     /// See [`Progress`].
@@ -53,6 +57,7 @@ impl std::fmt::Debug for RunOptions {
         f.debug_struct("RunOptions")
             .field("verbose", &self.verbose)
             .field("narrate", &self.narrate)
+            .field("record_lines", &self.record_lines)
             .field("variants", &self.variants)
             .field("progress", &self.progress.is_some())
             .finish()
@@ -304,8 +309,11 @@ impl<'a> Interp<'a> {
         let mut invariants: Vec<String> = violations.iter().map(|v| v.to_string()).collect();
         self.transcribe(stmt, &result);
         let mut failures: Vec<(FailureKind, String)> = Vec::new();
+        let mut held = None;
         if let StmtKind::Expect { cond, .. } = kind {
-            match expect(cond, &result, &mut invariants, &mut oracle, &mut fatal) {
+            let verdict = expect(cond, &result, &mut invariants, &mut oracle, &mut fatal);
+            held = Some(verdict.is_ok());
+            match verdict {
                 Ok(()) => self.report.passed += 1,
                 Err(what) => failures.push((FailureKind::Expectation, what)),
             }
@@ -325,6 +333,11 @@ impl<'a> Interp<'a> {
             } else if result.is_ok() && cmd.is_check() && invariants.is_empty() {
                 self.report.passed += 1;
             }
+        }
+        if self.opts.record_lines {
+            self.report
+                .lines
+                .push(line_result(stmt.line, &result, held));
         }
         let invariants = invariants.into_iter().map(|v| (FailureKind::Invariant, v));
         let oracle = oracle.into_iter().map(|v| (FailureKind::Oracle, v));
@@ -377,6 +390,68 @@ impl<'a> Interp<'a> {
         }
         self.report.transcript.push(entry);
     }
+}
+
+/// A line's result as [`FileReport::lines`] records it.
+fn line_result(line: u32, result: &CmdResult, held: Option<bool>) -> LineResult {
+    LineResult {
+        line,
+        value: result
+            .as_ref()
+            .map(Output::summary)
+            .map_err(CmdError::describe),
+        held,
+    }
+}
+
+/// A command's result as another executor produced it (the host kernel, for
+/// `mmsim run --host`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Observed {
+    /// A printed value.
+    Text(String),
+    /// The bytes of a read.
+    Bytes(Vec<u8>),
+}
+
+/// Judges another executor's result of a command line the way the
+/// interpreter judges its own: the value as [`FileReport::lines`] records it
+/// and, for an `expect`, whether it held. No invariant, oracle or fatal-access
+/// check ran elsewhere, so `expect ... violates` never holds.
+///
+/// ```
+/// use mmsim::script::{interp::{judge, Observed}, parse::parse};
+///
+/// let text = "machine ram=1G\nspawn P\nP mmap m 4K\nexpect P read m 4K == 0x01\n";
+/// let script = parse("t.mms", text).unwrap();
+/// let read = &script.stmts[3];
+/// let r = judge(read.line, &read.kind, Ok(Observed::Bytes(vec![1; 4096])));
+/// assert_eq!((r.value, r.held), (Ok("0x01 x4096".to_owned()), Some(true)));
+/// ```
+pub fn judge(line: u32, kind: &StmtKind, result: Result<Observed, Errno>) -> LineResult {
+    let result: CmdResult = match result {
+        Ok(Observed::Text(s)) => Ok(Output::Text(s)),
+        Ok(Observed::Bytes(b)) => {
+            let mut sink = sink_for(kind);
+            sink.push(&b);
+            Ok(sink.finish())
+        }
+        Err(e) => Err(CmdError::Errno(e)),
+    };
+    let held = match kind {
+        StmtKind::Expect { cond, .. } => Some(
+            expect(
+                cond,
+                &result,
+                &mut Vec::new(),
+                &mut Vec::new(),
+                &mut Vec::new(),
+            )
+            .is_ok(),
+        ),
+        _ => None,
+    };
+    line_result(line, &result, held)
 }
 
 /// The sink a statement's read needs (see `output.rs`).

@@ -2,7 +2,10 @@
 //! its lines).
 //!
 //! One row per memory block (neighbours that would be drawn the same share
-//! one, so a terabyte of free blocks is a row): its id and physical range, its sysfs `state`,
+//! one, so a terabyte of free blocks is a row), and one per ZONE_DEVICE
+//! range (a pgmap, which has no memory block; its strip tells pages in use
+//! from idle ones by their refcount and mapcount, since /proc/kpageflags
+//! shows device pages as no page at all): its id and physical range, its sysfs `state`,
 //! the zone and node it is online to, for a block inside a virtio-mem device
 //! the device blocks plugged and unplugged (the host's view, which is what the
 //! guest may touch), and a strip of what its pages are. The strip cuts the
@@ -18,6 +21,7 @@
 use std::fmt::Write;
 
 use crate::machine::{Machine, Size};
+use crate::memremap::MemoryType;
 use crate::page::PAGE_SHIFT;
 use crate::script::cmd::virtio::VirtioDevs;
 use crate::walkers::{
@@ -50,11 +54,16 @@ pub enum PageKind {
     Other,
     /// No online page (the block is offline or going offline).
     NotOnline,
+    /// A ZONE_DEVICE page its owner has handed out or a process maps.
+    DeviceInUse,
+    /// A ZONE_DEVICE page nobody uses (on its pgmap's free list, or a
+    /// device-dax page no process maps).
+    DeviceIdle,
 }
 
 impl PageKind {
     /// Every kind, in legend order.
-    pub const ALL: [PageKind; 11] = [
+    pub const ALL: [PageKind; 13] = [
         PageKind::Buddy,
         PageKind::Anon,
         PageKind::File,
@@ -66,6 +75,8 @@ impl PageKind {
         PageKind::Reserved,
         PageKind::Other,
         PageKind::NotOnline,
+        PageKind::DeviceInUse,
+        PageKind::DeviceIdle,
     ];
 
     /// The legend's name.
@@ -82,6 +93,8 @@ impl PageKind {
             PageKind::Reserved => "reserved",
             PageKind::Other => "other",
             PageKind::NotOnline => "not online",
+            PageKind::DeviceInUse => "device, in use",
+            PageKind::DeviceIdle => "device, idle",
         }
     }
 
@@ -99,6 +112,8 @@ impl PageKind {
             PageKind::Reserved => "#404040",
             PageKind::Other => "#bababa",
             PageKind::NotOnline => "#f7f7f7",
+            PageKind::DeviceInUse => "#5e3c99",
+            PageKind::DeviceIdle => "#cbc9e2",
         }
     }
 
@@ -160,6 +175,10 @@ pub struct MapRow {
     /// For a block of a virtio-mem device: the device's name, and for each
     /// of its device blocks inside this memory block whether it is plugged.
     pub virtio_mem: Option<(String, Vec<bool>)>,
+    /// For ZONE_DEVICE memory, which has no memory block: the pgmap's name
+    /// (its `state` is then the pgmap's type, `fsdax`, `private`...; `id`
+    /// and `last_id` are 0).
+    pub device: Option<String>,
 }
 
 impl MapRow {
@@ -170,11 +189,24 @@ impl MapRow {
             && self.nid == other.nid
             && self.strip == other.strip
             && self.virtio_mem == other.virtio_mem
+            && self.device.is_none()
+            && other.device.is_none()
     }
 
-    /// `memory5` or `memory16-8191`.
+    /// The fill of its state cell: every ZONE_DEVICE type has one.
+    pub fn state_colour(&self) -> &'static str {
+        state_colour(if self.device.is_some() {
+            "device"
+        } else {
+            self.state
+        })
+    }
+
+    /// `memory5`, `memory16-8191`, or a pgmap's name.
     pub fn label(&self) -> String {
-        if self.last_id == self.id {
+        if let Some(device) = &self.device {
+            device.clone()
+        } else if self.last_id == self.id {
             format!("memory{}", self.id)
         } else {
             format!("memory{}-{}", self.id, self.last_id)
@@ -184,6 +216,25 @@ impl MapRow {
 
 /// Pages sampled per run of a strip.
 const SAMPLES: u64 = 128;
+
+/// A strip of `buckets` runs over `pages` pages: each run takes the kind
+/// most of its pages have (of at most [`SAMPLES`], evenly spread, so a
+/// terabyte machine is drawn in seconds); `kind` reads page `i`.
+fn strip(buckets: usize, pages: u64, mut kind: impl FnMut(u64) -> PageKind) -> Vec<PageKind> {
+    (0..buckets as u64)
+        .map(|i| {
+            let first = i * pages / buckets as u64;
+            let last = ((i + 1) * pages / buckets as u64).max(first + 1).min(pages);
+            let n = (last - first).clamp(1, SAMPLES);
+            let mut counts = [0u32; PageKind::ALL.len()];
+            for k in 0..n {
+                counts[kind(first + k * (last - first) / n) as usize] += 1;
+            }
+            let most = (0..counts.len()).max_by_key(|&k| (counts[k], usize::MAX - k));
+            PageKind::ALL[most.unwrap_or(0)]
+        })
+        .collect()
+}
 
 /// The picture's content.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -223,11 +274,12 @@ pub mod layout {
     pub const WIDTH: u32 = STRIP_X + STRIP_W + 20;
 }
 
-/// The fill of a state cell.
+/// The fill of a state cell (`device` for ZONE_DEVICE ranges).
 pub fn state_colour(state: &str) -> &'static str {
     match state {
         "online" => "#1a9850",
         "offline" => "#d73027",
+        "device" => "#5e3c99",
         _ => "#fee08b",
     }
 }
@@ -245,22 +297,9 @@ impl MemoryMap {
             .iter()
             .map(|b| {
                 let start = b.start_pfn.phys().0;
-                let strip = (0..buckets as u64)
-                    .map(|i| {
-                        let first = i * pages / buckets as u64;
-                        let last = (i + 1) * pages / buckets as u64;
-                        // At most SAMPLES pages, evenly spread, per run: a
-                        // terabyte machine is drawn in seconds.
-                        let n = (last - first).clamp(1, SAMPLES);
-                        let mut counts = [0u32; PageKind::ALL.len()];
-                        for k in 0..n {
-                            let pfn = b.start_pfn + first + k * (last - first) / n;
-                            counts[PageKind::of_flags(m.kpageflags(pfn)) as usize] += 1;
-                        }
-                        let most = (0..counts.len()).max_by_key(|&k| (counts[k], usize::MAX - k));
-                        PageKind::ALL[most.unwrap_or(0)]
-                    })
-                    .collect();
+                let strip = strip(buckets, pages, |i| {
+                    PageKind::of_flags(m.kpageflags(b.start_pfn + i))
+                });
                 MapRow {
                     id: b.id,
                     last_id: b.id,
@@ -271,9 +310,39 @@ impl MemoryMap {
                     nid: b.nid,
                     strip,
                     virtio_mem: virtio.plugged_in(start, block_size),
+                    device: None,
                 }
             })
             .collect();
+        rows.extend(m.pgmaps().all().iter().map(|pgmap| {
+            let range = pgmap.range();
+            let pages = range.end.0 - range.start.0;
+            let strip = strip(buckets, pages, |i| {
+                let pfn = range.start + i;
+                m.pfn_to_device_page(pfn).map_or(PageKind::NotOnline, |p| {
+                    // Generic (device-dax) pages rest at refcount 1, the
+                    // others at 0 (`__init_zone_device_page()`).
+                    let idle = i32::from(pgmap.memory_type() == MemoryType::Generic);
+                    if p.ref_count() > idle || p.mapcount() > 0 {
+                        PageKind::DeviceInUse
+                    } else {
+                        PageKind::DeviceIdle
+                    }
+                })
+            });
+            MapRow {
+                id: 0,
+                last_id: 0,
+                start: range.start.phys().0,
+                size: pages << PAGE_SHIFT,
+                state: pgmap.memory_type().name(),
+                zone: Some("Device"),
+                nid: pgmap.nid(),
+                strip,
+                virtio_mem: None,
+                device: Some(pgmap.name().to_string()),
+            }
+        }));
         rows.sort_by_key(|r| r.start);
         let mut merged: Vec<MapRow> = Vec::with_capacity(rows.len());
         for r in rows {
@@ -306,10 +375,20 @@ impl MemoryMap {
             r##"<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>"##
         );
         let total: u64 = self.rows.iter().map(|r| r.size).sum();
-        let blocks: u64 = self.rows.iter().map(|r| r.last_id - r.id + 1).sum();
+        let blocks: u64 = self
+            .rows
+            .iter()
+            .filter(|r| r.device.is_none())
+            .map(|r| r.last_id - r.id + 1)
+            .sum();
+        let devices = match self.rows.iter().filter(|r| r.device.is_some()).count() {
+            0 => String::new(),
+            1 => " and 1 ZONE_DEVICE range".to_string(),
+            n => format!(" and {n} ZONE_DEVICE ranges"),
+        };
         let _ = writeln!(
             s,
-            r#"<text x="8" y="16">physical memory: {blocks} memory blocks, {} in all (neighbours that look the same share a row)</text>"#,
+            r#"<text x="8" y="16">physical memory: {blocks} memory blocks{devices}, {} in all (neighbours that look the same share a row)</text>"#,
             Size(total)
         );
         for (x, head) in [
@@ -335,9 +414,9 @@ impl MemoryMap {
                 r#"<rect x="{STATE_X}" y="{}" width="{STATE_W}" height="{}" fill="{}"/><text x="{}" y="{text_y}" fill="{}">{}</text>"#,
                 y + 2,
                 ROW - 4,
-                state_colour(r.state),
+                r.state_colour(),
                 STATE_X + 4,
-                if matches!(r.state, "online" | "offline") {
+                if r.device.is_some() || matches!(r.state, "online" | "offline") {
                     "#ffffff"
                 } else {
                     "#000000"

@@ -18,6 +18,22 @@ pub struct FileReport {
     pub failures: Vec<Failure>,
     /// With `verbose`: every command, its value, and its failures after it.
     pub transcript: Vec<String>,
+    /// With `record_lines`: each command line's result, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<LineResult>,
+}
+
+/// One command line's result, as `mmsim run --host` compares it with the
+/// same line run elsewhere.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LineResult {
+    /// The line.
+    pub line: u32,
+    /// What the command printed (a read as a summary: `0xNN xLEN` for one
+    /// byte value, else hex), or its errno name (or refusal) if it failed.
+    pub value: Result<String, String>,
+    /// For an `expect`: whether it held.
+    pub held: Option<bool>,
 }
 
 /// One thing that failed a scenario.

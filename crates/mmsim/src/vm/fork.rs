@@ -18,7 +18,7 @@
 use super::huge::HPAGE_PMD_SIZE;
 use super::pte::{Pte, SwapEntry, PTE_YOUNG};
 use super::walk::Mapping;
-use super::{Mm, Vma, VM_DONTCOPY, VM_HUGETLB, VM_WRITE};
+use super::{Mm, Vma, VM_DONTCOPY, VM_HUGETLB, VM_SHARED, VM_WRITE};
 use crate::errno::KResult;
 use crate::machine::Machine;
 use crate::page::{Pfn, PAGE_SIZE};
@@ -27,7 +27,7 @@ use crate::variant::CowReuse;
 
 impl Machine {
     /// `dup_mm()`: a child address space with copies of every VMA not marked
-    /// VM_DONTCOPY and of their page tables.
+    /// VM_DONTCOPY and of the page tables of the private ones.
     pub fn dup_mm(&self, parent: &Arc<Mm>) -> KResult<Arc<Mm>> {
         let child = self.mm_alloc()?;
         let maps = parent.mmap_lock.down_write();
@@ -42,6 +42,13 @@ impl Machine {
                 self.anon_vma_link(av, &child);
             }
             child_maps.insert(vma.clone());
+            // vma_needs_copy(): a shared mapping has no anon_vma, and a page
+            // fault fills its PTEs correctly from the page cache, so fork
+            // copies none of them (the model has no VM_PFNMAP, VM_MIXEDMAP
+            // or uffd-wp, which would force the copy).
+            if vma.flags & VM_SHARED != 0 {
+                continue;
+            }
             if let Err(e) = self.copy_page_range(&child, parent, vma) {
                 drop(child_maps);
                 drop(maps);

@@ -428,10 +428,14 @@ impl Machine {
         if size == 0 || size % PAGE_SIZE != 0 {
             return Err(Errno::EINVAL);
         }
-        let hugetlb = flags & VM_HUGETLB != 0;
-        if hugetlb && size % huge::HPAGE_PMD_SIZE != 0 {
-            return Err(Errno::EINVAL);
-        }
+        // ksys_mmap_pgoff(): MAP_HUGETLB rounds the length up to whole huge
+        // pages (mmap(2): "The system automatically aligns length").
+        let size = if flags & VM_HUGETLB != 0 {
+            size.checked_next_multiple_of(huge::HPAGE_PMD_SIZE)
+                .ok_or(Errno::ENOMEM)?
+        } else {
+            size
+        };
         if flags & VM_SHARED != 0 {
             let addr = self.mmap_shared_anon(mm, size, flags & !VM_SHARED)?;
             if populate {

@@ -47,6 +47,9 @@ struct SwapState {
     cache_rev: BTreeMap<u64, u64>,
     /// Slot contents written by pageout.
     data: BTreeMap<u64, Box<[u8]>>,
+    /// Every slot below this one is in use (`si->lowest_bit`): the search
+    /// for a free slot starts here, so pageout of N pages is not N².
+    lowest_free: u64,
 }
 
 impl SwapDevice {
@@ -66,8 +69,13 @@ impl SwapDevice {
         used.len() as u64
     }
 
-    fn alloc_slot(&self, s: &SwapState) -> Option<u64> {
-        (1..self.nr_slots).find(|slot| !s.count.contains_key(slot) && !s.cache.contains_key(slot))
+    /// The lowest free slot (slot 0 holds the header, as on a real swap
+    /// device); it stays free until the caller fills it.
+    fn alloc_slot(&self, s: &mut SwapState) -> Option<u64> {
+        let found = (s.lowest_free.max(1)..self.nr_slots)
+            .find(|slot| !s.count.contains_key(slot) && !s.cache.contains_key(slot))?;
+        s.lowest_free = found;
+        Some(found)
     }
 }
 
@@ -97,6 +105,7 @@ impl Machine {
     /// `__delete_from_swap_cache()`: the cache lets go of the page.
     fn swap_cache_del(&self, s: &mut SwapState, slot: u64) -> Option<Pfn> {
         let pfn = s.cache.remove(&slot)?;
+        s.lowest_free = s.lowest_free.min(slot);
         s.cache_rev.remove(&pfn.0);
         self.page(pfn).clear(PG_SWAPCACHE);
         Some(pfn)
@@ -114,6 +123,7 @@ impl Machine {
                 None
             } else {
                 s.count.remove(&slot);
+                s.lowest_free = s.lowest_free.min(slot);
                 s.data.remove(&slot);
                 self.swap_cache_del(&mut s, slot)
             }
@@ -210,7 +220,7 @@ impl Machine {
             return;
         }
         let mut s = dev.state.lock();
-        let Some(slot) = dev.alloc_slot(&s) else {
+        let Some(slot) = dev.alloc_slot(&mut s) else {
             return;
         };
         let mut buf = vec![0u8; PAGE_SIZE as usize].into_boxed_slice();
@@ -396,5 +406,56 @@ impl Machine {
         self.page(dst).set(PG_SWAPCACHE);
         self.page(dst).ref_inc();
         true
+    }
+}
+
+#[cfg(all(test, not(mmsim_shuttle)))]
+mod tests {
+    use crate::page::PAGE_SIZE;
+    use crate::vm::{VM_READ, VM_WRITE};
+    use crate::{Machine, MachineConfig};
+
+    fn swap_offset(m: &Machine, mm: &crate::vm::Mm, addr: u64) -> Option<u64> {
+        match m.pte_at(mm, addr).swap_entry()? {
+            super::SwapEntry::Swap { offset, .. } => Some(offset),
+            _ => None,
+        }
+    }
+
+    /// The slot search starts at the lowest free slot (`si->lowest_bit` of
+    /// `scan_swap_map_slots()`), so a slot freed below the others is taken
+    /// next, slot 0 (the swap header) never is, and a full device leaves
+    /// the page mapped.
+    #[test]
+    fn pageout_takes_the_lowest_free_slot_and_stops_when_full() {
+        let config = MachineConfig {
+            ram: 64 << 20,
+            swap: 6 * PAGE_SIZE,
+            ..Default::default()
+        };
+        let m = Machine::boot(config, Default::default()).unwrap();
+        let mm = m.mm_alloc().unwrap();
+        let a = m
+            .mmap_anon(&mm, 6 * PAGE_SIZE, VM_READ | VM_WRITE, true)
+            .unwrap();
+        let page = |i: u64| a + i * PAGE_SIZE;
+        m.madvise_pageout(&mm, a, 4 * PAGE_SIZE).unwrap();
+        let slots: Vec<_> = (0..4).map(|i| swap_offset(&m, &mm, page(i))).collect();
+        assert_eq!(slots, [Some(1), Some(2), Some(3), Some(4)]);
+        // Freeing slot 2 (zap of its only swap PTE) makes it the lowest.
+        m.munmap(&mm, page(1), PAGE_SIZE).unwrap();
+        m.madvise_pageout(&mm, page(4), 2 * PAGE_SIZE).unwrap();
+        assert_eq!(swap_offset(&m, &mm, page(4)), Some(2));
+        assert_eq!(swap_offset(&m, &mm, page(5)), Some(5));
+        // Slots 1..=5 are taken: one more page finds the device full.
+        let b = m
+            .mmap_anon(&mm, PAGE_SIZE, VM_READ | VM_WRITE, true)
+            .unwrap();
+        m.madvise_pageout(&mm, b, PAGE_SIZE).unwrap();
+        assert!(m.pte_at(&mm, b).present());
+        // Swap-in frees slot 1 again, and the next pageout reuses it.
+        m.user_write(&mm, page(0), &[9]).unwrap();
+        m.madvise_pageout(&mm, b, PAGE_SIZE).unwrap();
+        assert_eq!(swap_offset(&m, &mm, b), Some(1));
     }
 }
