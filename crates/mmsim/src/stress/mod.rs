@@ -657,11 +657,6 @@ impl Background {
         Ok(Background { ctx, running })
     }
 
-    /// Whether a violation stopped the actors.
-    pub fn stopped(&self) -> bool {
-        self.ctx.stopped()
-    }
-
     /// Stops the actors (each after its operation in flight, then its
     /// processes exit) and returns what broke, a panic included.
     pub fn stop(self) -> Vec<StressViolation> {
