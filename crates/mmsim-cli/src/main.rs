@@ -8,6 +8,7 @@
 mod bench;
 mod explore;
 mod host;
+mod mount;
 mod stress;
 
 use std::io::{IsTerminal, Write};
@@ -154,6 +155,18 @@ Exit status: 0."
         #[arg(long)]
         json: bool,
     },
+    /// Serve the live model as a FUSE file system at DIR: its /sys memory
+    /// tree, the notifier error injection files, /proc/kpageflags,
+    /// kpagecount and kcore, after the scenario ran (or on a machine of
+    /// --ram/--block/--movable), until unmounted or interrupted.
+    #[command(
+        after_help = "One line on stdout says when the mount is ready. DIR/.mmsim names the \
+scenario, and /proc/self/mountinfo shows the mount as fuse.mmsim: check both before writing \
+anything below DIR. Needs root (mount(2)) and /dev/fuse.\n\
+Exit status: 0 unmounted (by `umount DIR`, SIGINT or SIGTERM), 1 the scenario did not hold, \
+the mount failed or a --stress actor broke something, 2 bad input."
+    )]
+    Mount(mount::MountArgs),
     /// Print a completion script for a shell, e.g.
     /// `mmsim completions bash > /etc/bash_completion.d/mmsim`.
     Completions {
@@ -214,6 +227,7 @@ fn main() -> ExitCode {
         }
         Command::Man { dir } => man(dir.as_deref()),
         Command::Bench { quick, json } => bench::bench(quick, json),
+        Command::Mount(args) => mount::mount(&args),
         Command::Map {
             file,
             out,
@@ -372,7 +386,11 @@ fn run(files: &[PathBuf], verbose: bool, json: bool, variants: &[String]) -> Exi
 
 /// The interpreter's options with the command line's `--variant`s, each
 /// checked (bad input: the exit status, its message printed).
-fn run_options(verbose: bool, variants: &[String], json: bool) -> Result<RunOptions, ExitCode> {
+pub(crate) fn run_options(
+    verbose: bool,
+    variants: &[String],
+    json: bool,
+) -> Result<RunOptions, ExitCode> {
     let mut opts = RunOptions::new(verbose);
     for v in variants {
         opts.set_variant(v)

@@ -721,3 +721,106 @@ fn lsmem_reads_the_export() {
         std::fs::remove_dir_all(&dir).unwrap();
     });
 }
+
+// stat as a file system serving the tree shows it (`mmsim mount`): kernfs
+// directories 0755, symlinks 0777, attributes with their declared modes
+// (DEVICE_ATTR_RO/RW, the injection files S_IRUSR | S_IWUSR); lstat keeps a
+// final symlink, stat follows it.
+#[test]
+fn stat_shows_kinds_and_modes() {
+    common::model_test(|| {
+        use mmsim::sysfs::{SysfsKind, SysfsStat};
+        let m = boot();
+        let st = |kind, mode| SysfsStat { kind, mode };
+        assert_eq!(
+            m.sysfs_stat(&blk(8, "state")),
+            Ok(st(SysfsKind::File, 0o644))
+        );
+        assert_eq!(
+            m.sysfs_stat(&blk(8, "removable")),
+            Ok(st(SysfsKind::File, 0o444))
+        );
+        assert_eq!(
+            m.sysfs_stat(&format!("{MEM}/memory8")),
+            Ok(st(SysfsKind::Dir, 0o755))
+        );
+        assert_eq!(
+            m.sysfs_lstat(&blk(8, "node0")),
+            Ok(st(SysfsKind::Symlink, 0o777))
+        );
+        assert_eq!(
+            m.sysfs_stat(&blk(8, "node0")),
+            Ok(st(SysfsKind::Dir, 0o755))
+        );
+        assert_eq!(
+            m.sysfs_stat(&format!("{INJECT}/MEM_GOING_ONLINE/error")),
+            Ok(st(SysfsKind::File, 0o600))
+        );
+        assert_eq!(m.sysfs_stat(&blk(99, "state")), Err(Errno::ENOENT));
+        assert_eq!(
+            m.sysfs_stat(&format!("{}/x", blk(8, "state"))),
+            Err(Errno::ENOTDIR)
+        );
+        // ls -l: the same names as ls, each with its lstat.
+        let listed = m.sysfs_ls_stat(&format!("{MEM}/memory8")).unwrap();
+        let names: Vec<String> = listed.iter().map(|(n, _)| n.clone()).collect();
+        assert_eq!(names, m.sysfs_ls(&format!("{MEM}/memory8")).unwrap());
+        for (name, s) in &listed {
+            assert_eq!(
+                Ok(*s),
+                m.sysfs_lstat(&format!("{MEM}/memory8/{name}")),
+                "{name}"
+            );
+        }
+        assert_eq!(m.sysfs_ls_stat(&blk(8, "state")), Err(Errno::ENOTDIR));
+    });
+}
+
+// One write(2): sysfs stores see at most PAGE_SIZE bytes as a C string and
+// write(2) returns what kernfs_fop_write_iter() consumed (short for a big
+// write); a debugfs simple_attr consumes all and parses 23 bytes
+// (reference §7, §8.1).
+#[test]
+fn write_bytes_is_one_syscall() {
+    common::model_test(|| {
+        let m = boot_with_hotplugged(128 * M);
+        let state = blk(32, "state");
+        let task = Task::new();
+        let mut big = b"online".to_vec();
+        big.resize(1 << 20, 0);
+        assert_eq!(m.sysfs_write_bytes(&state, &big, &task), Ok(4096));
+        assert_eq!(read(&m, &state), "online\n");
+        assert_eq!(
+            m.sysfs_write_bytes(&state, &[b'x'; 8192], &task),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(m.sysfs_write_bytes(&state, b"offline\0x", &task), Ok(9));
+        assert_eq!(read(&m, &state), "offline\n");
+        // Bytes that are not UTF-8 reach no parser as valid text.
+        assert_eq!(
+            m.sysfs_write_bytes(&state, b"onl\xffine", &task),
+            Err(Errno::EINVAL)
+        );
+        // "online" padded past PAGE_SIZE with blanks: the store sees 4096
+        // bytes of which the blanks are not a trailing newline.
+        let mut padded = b"online".to_vec();
+        padded.resize(5000, b' ');
+        assert_eq!(
+            m.sysfs_write_bytes(&state, &padded, &task),
+            Err(Errno::EINVAL)
+        );
+        let error = format!("{INJECT}/MEM_GOING_ONLINE/error");
+        let mut long = b"-12".to_vec();
+        long.resize(100, 0);
+        assert_eq!(m.sysfs_write_bytes(&error, &long, &task), Ok(100));
+        assert_eq!(read(&m, &error), "-12\n");
+        assert_eq!(
+            m.sysfs_write_bytes(&format!("{MEM}/block_size_bytes"), b"1", &task),
+            Err(Errno::EACCES)
+        );
+        assert_eq!(
+            m.sysfs_write_bytes(&blk(99, "state"), b"1", &task),
+            Err(Errno::ENOENT)
+        );
+    });
+}

@@ -265,6 +265,27 @@ pub(crate) fn size(text: &str) -> Result<u64, NumError> {
         .ok_or(NumError::TooLarge)
 }
 
+/// A duration: a number with `ms` or `s` (without a unit it is bad).
+pub(crate) fn duration(text: &str) -> Result<Duration, NumError> {
+    let (digits, unit): (_, fn(u64) -> Duration) = if let Some(ms) = text.strip_suffix("ms") {
+        (ms, Duration::from_millis)
+    } else if let Some(s) = text.strip_suffix('s') {
+        (s, Duration::from_secs)
+    } else {
+        ("", Duration::from_secs)
+    };
+    number(digits).map(unit)
+}
+
+/// A duration as scenarios write it (`2s`, `500ms`), for command-line
+/// options; the error says what is wrong.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    duration(text).map_err(|e| match e {
+        NumError::TooLarge => format!("duration `{text}` is too large"),
+        NumError::Bad => format!("bad duration `{text}` (a number with ms or s)"),
+    })
+}
+
 /// A size as a person writes it: the largest suffix that divides it.
 pub fn format_size(bytes: u64) -> String {
     for (shift, suffix) in [(40, 'T'), (30, 'G'), (20, 'M'), (10, 'K')] {
@@ -441,16 +462,8 @@ impl<'t> Word<'t> {
         if self.hole {
             return Ok(Duration::ZERO);
         }
-        let (digits, unit): (_, fn(u64) -> Duration) =
-            if let Some(ms) = self.text.strip_suffix("ms") {
-                (ms, Duration::from_millis)
-            } else if let Some(s) = self.text.strip_suffix('s') {
-                (s, Duration::from_secs)
-            } else {
-                ("", Duration::from_secs)
-            };
-        match number(digits) {
-            Ok(n) => Ok(unit(n)),
+        match duration(self.text) {
+            Ok(d) => Ok(d),
             Err(NumError::TooLarge) => {
                 Err(self.error(format!("duration `{}` is too large", self.text)))
             }

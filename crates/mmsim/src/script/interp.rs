@@ -138,6 +138,34 @@ pub fn map_script(
     (it.report, error, map)
 }
 
+/// Runs one loaded script to its end and keeps what it made alive: the
+/// machine and the scenario's processes, files, pins and devices in the
+/// state the last line left them (`mmsim mount` serves that machine). The
+/// world is None if the script never booted a machine or an input error
+/// stopped it before the boot.
+pub fn run_script_live(
+    script: &Script,
+    text: &str,
+    opts: &RunOptions,
+) -> (FileReport, Option<ParseError>, Option<LiveWorld>) {
+    let mut it = Interp::new(script, text, opts);
+    let error = it.run().err();
+    let world = it.world.take().map(LiveWorld);
+    (it.report, error, world)
+}
+
+/// What a scenario made, kept alive after its last line
+/// ([`run_script_live`]). Dropping it ends the scenario's processes'
+/// lifetime and stops its virtio-mem drivers.
+pub struct LiveWorld(World);
+
+impl LiveWorld {
+    /// The machine (shared: clone it for threads that serve it).
+    pub fn machine(&self) -> &crate::sync::Arc<Machine> {
+        &self.0.machine
+    }
+}
+
 /// The built-in tour (`mmsim run` with no file).
 pub const TOUR: &str = include_str!("tour.mms");
 

@@ -328,8 +328,9 @@ impl Layout {
 pub(crate) struct Ctx {
     pub m: Arc<Machine>,
     pub layout: Layout,
-    /// The virtio-mem device, host side.
-    pub host: Arc<HostVirtioMem>,
+    /// The virtio-mem device, host side (None for [`Background`] actors,
+    /// which run no device actor).
+    pub host: Option<Arc<HostVirtioMem>>,
     stop: AtomicBool,
     /// The violations kept, and how many more there were.
     violations: Mutex<(Vec<StressViolation>, u64)>,
@@ -535,7 +536,7 @@ pub fn run_stress(cfg: &StressConfig, progress: &dyn Fn(f64)) -> Result<StressRe
     let ctx = Arc::new(Ctx {
         m: m.clone(),
         layout,
-        host,
+        host: Some(host),
         stop: AtomicBool::new(false),
         violations: Mutex::new((Vec::new(), 0)),
         watched: Mutex::new(None),
@@ -625,6 +626,49 @@ pub fn run_stress(cfg: &StressConfig, progress: &dyn Fn(f64)) -> Result<StressRe
         ctx.violation("check", v.to_string());
     }
     Ok(report(cfg, seconds, reports, &ctx))
+}
+
+/// Process actors faulting, forking and pinning on a machine that
+/// something else drives (`mmsim mount --stress`): the same actors as a
+/// stress run's `procN`, until [`Background::stop`]. A violation stops them
+/// all (as in a stress run) and is kept for `stop` to return.
+pub struct Background {
+    ctx: Arc<Ctx>,
+    running: Vec<Running>,
+}
+
+impl Background {
+    /// Starts `threads` process actors on `m`, seeded by `seed`.
+    pub fn spawn(m: &Arc<Machine>, threads: usize, seed: u64) -> Result<Background, String> {
+        let ctx = Arc::new(Ctx {
+            m: m.clone(),
+            layout: Layout::new(0),
+            host: None,
+            stop: AtomicBool::new(false),
+            violations: Mutex::new((Vec::new(), 0)),
+            watched: Mutex::new(None),
+        });
+        let mut running = Vec::new();
+        for i in 0..threads {
+            let p = process::ProcessActor::new(m)?;
+            let rng = Rng::new(seed, i as u64);
+            running.push(spawn_actor(&ctx, format!("proc{i}"), rng, Box::new(p)));
+        }
+        Ok(Background { ctx, running })
+    }
+
+    /// Stops the actors (each after its operation in flight, then its
+    /// processes exit) and returns what broke, a panic included.
+    pub fn stop(self) -> Vec<StressViolation> {
+        self.ctx.stop();
+        for r in self.running {
+            if let Err(payload) = r.handle.join() {
+                self.ctx
+                    .violation(&r.name, format!("panicked: {}", panic_message(&*payload)));
+            }
+        }
+        std::mem::take(&mut self.ctx.violations.lock().0)
+    }
 }
 
 fn report(cfg: &StressConfig, seconds: f64, actors: Vec<ActorReport>, ctx: &Ctx) -> StressReport {

@@ -21,7 +21,8 @@ fn target_pfn(ctx: &Ctx, rng: &mut Rng) -> Pfn {
     let addr = match rng.below(4) {
         // The top 4 MiB of plugged memory: what the driver unplugs next.
         0 => {
-            let top = l.dev_addr + ctx.host.config().plugged_size;
+            let plugged = ctx.host.as_ref().map_or(0, |h| h.config().plugged_size);
+            let top = l.dev_addr + plugged;
             top.saturating_sub(4 << 20).max(l.dev_addr) + rng.below(4 << 20)
         }
         1 => l.dev_addr + rng.below(l.dev_max),

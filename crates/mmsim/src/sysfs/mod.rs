@@ -27,7 +27,11 @@
 //!
 //! [`Machine::sysfs_read`], [`Machine::sysfs_write`] and
 //! [`Machine::sysfs_ls`] behave as `cat`, `echo -n VALUE >` and `ls` run by
-//! root. A path is relative to /sys, with or without a leading `/sys/` or
+//! root; [`Machine::sysfs_stat`], [`Machine::sysfs_lstat`],
+//! [`Machine::sysfs_ls_stat`] and [`Machine::sysfs_write_bytes`] (one
+//! write(2) of raw bytes, returning the count consumed) are what a file
+//! system serving the tree needs (`mmsim mount`), so it holds no tree logic
+//! of its own. A path is relative to /sys, with or without a leading `/sys/` or
 //! `/`; it is resolved first (`tree`), and errors are the kernel's:
 //!
 //! | case | errno | where in Linux |
@@ -133,7 +137,100 @@ fn open(m: &Machine, path: &str, write: bool) -> KResult<Attr> {
     Ok(attr)
 }
 
+/// What kind of entry a path of the tree names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SysfsKind {
+    /// A directory (kernfs directories are 0755).
+    Dir,
+    /// An attribute file.
+    File,
+    /// A symlink (0777, as every symlink).
+    Symlink,
+}
+
+/// `stat` of a path of the tree: what a file system serving it (`mmsim
+/// mount`) reports as the inode's type and permission bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SysfsStat {
+    /// Directory, attribute or symlink.
+    pub kind: SysfsKind,
+    /// Permission bits (`0o644` for `state`, `0o600` for the injection
+    /// files, `0o755` for directories, `0o777` for symlinks).
+    pub mode: u32,
+}
+
+impl SysfsStat {
+    fn of(entry: Entry) -> SysfsStat {
+        match entry {
+            Entry::Dir(_) => SysfsStat {
+                kind: SysfsKind::Dir,
+                mode: 0o755,
+            },
+            Entry::Attr(a) => SysfsStat {
+                kind: SysfsKind::File,
+                mode: a.mode(),
+            },
+            Entry::Link(_) => SysfsStat {
+                kind: SysfsKind::Symlink,
+                mode: 0o777,
+            },
+        }
+    }
+}
+
 impl Machine {
+    /// `stat /sys/PATH` (a final symlink followed).
+    pub fn sysfs_stat(&self, path: &str) -> KResult<SysfsStat> {
+        tree::resolve(self, path, Follow::Yes).map(SysfsStat::of)
+    }
+
+    /// `lstat /sys/PATH` (a final symlink is itself).
+    pub fn sysfs_lstat(&self, path: &str) -> KResult<SysfsStat> {
+        tree::resolve(self, path, Follow::No).map(SysfsStat::of)
+    }
+
+    /// `ls -l /sys/PATH`: [`Machine::sysfs_ls`] with each entry's `lstat`,
+    /// taken from one look at the tree.
+    pub fn sysfs_ls_stat(&self, path: &str) -> KResult<Vec<(String, SysfsStat)>> {
+        match tree::resolve(self, path, Follow::Yes)? {
+            Entry::Dir(d) => Ok(d
+                .list(self)
+                .into_iter()
+                .map(|(name, e)| (name, SysfsStat::of(e)))
+                .collect()),
+            Entry::Attr(_) | Entry::Link(_) => Err(Errno::ENOTDIR),
+        }
+    }
+
+    /// `write(fd, bytes, len)` on `/sys/PATH` opened for writing, by `task`:
+    /// the bytes as the store sees them (a C string of at most PAGE_SIZE
+    /// bytes for sysfs, 23 for a debugfs simple_attr; bytes that are not
+    /// UTF-8 reach the parser as replacement characters, which no parser
+    /// accepts, as the kernel's would not), and the count write(2) returns:
+    /// sysfs consumes at most PAGE_SIZE bytes a call (`kernfs_fop_write_iter()`
+    /// caps the length, so a bigger write is short), a simple_attr all of
+    /// them. Empty bytes behave as [`Machine::sysfs_write`] of `""`.
+    pub fn sysfs_write_bytes(&self, path: &str, bytes: &[u8], task: &Task) -> KResult<usize> {
+        let ret = self.sysfs_write_bytes_syscall(path, bytes, task);
+        task.clear_signal();
+        ret
+    }
+
+    fn sysfs_write_bytes_syscall(&self, path: &str, bytes: &[u8], task: &Task) -> KResult<usize> {
+        let attr = open(self, path, true)?;
+        let max = match attr {
+            Attr::InjectError(_) => SIMPLE_ATTR_WRITE_MAX,
+            Attr::Memory(_) | Attr::Hugetlb(_) => SYSFS_WRITE_MAX,
+        };
+        let consumed = match attr {
+            Attr::InjectError(_) => bytes.len(),
+            Attr::Memory(_) | Attr::Hugetlb(_) => bytes.len().min(SYSFS_WRITE_MAX),
+        };
+        let seen = &bytes[..bytes.len().min(max)];
+        let value = String::from_utf8_lossy(seen);
+        self.store(attr, &value, task).map(|()| consumed)
+    }
+
     /// `cat /sys/PATH`: the file's full text, trailing newline included.
     pub fn sysfs_read(&self, path: &str) -> KResult<String> {
         let attr = open(self, path, false)?;
@@ -149,7 +246,13 @@ impl Machine {
     }
 
     fn sysfs_write_syscall(&self, path: &str, value: &str, task: &Task) -> KResult<()> {
-        match open(self, path, true)? {
+        let attr = open(self, path, true)?;
+        self.store(attr, value, task)
+    }
+
+    /// The store routine of `attr` on the written `value`.
+    fn store(&self, attr: Attr, value: &str, task: &Task) -> KResult<()> {
+        match attr {
             Attr::Memory(a) => {
                 if value.is_empty() {
                     return Ok(());

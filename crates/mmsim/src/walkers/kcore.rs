@@ -109,7 +109,7 @@ impl Machine {
     /// The KCORE_RAM entries: System RAM as `walk_system_ram_range()` finds
     /// it. The kernel rebuilds the list at open after hotplug; a model read
     /// takes a fresh snapshot.
-    fn kcore_ram_list(&self) -> Vec<Range<u64>> {
+    pub(super) fn kcore_ram_list(&self) -> Vec<Range<u64>> {
         self.resources().into_iter().map(|r| r.range).collect()
     }
 

@@ -65,6 +65,7 @@
 pub mod compact;
 pub mod info;
 pub mod kcore;
+pub mod kcore_elf;
 pub mod kpagecount;
 pub mod kpageflags;
 pub mod lockless;
