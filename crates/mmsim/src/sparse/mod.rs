@@ -395,8 +395,11 @@ impl SparseMem {
     /// reference on the folio the view may be stale at once (see
     /// [`Folio`]).
     pub fn page_folio(&self, pfn: Pfn) -> Option<Folio<'_>> {
-        let head_pfn = self.pfn_to_page(pfn)?.compound_head().unwrap_or(pfn);
-        let head = self.pfn_to_page(head_pfn)?;
+        let page = self.pfn_to_page(pfn)?;
+        let (head_pfn, head) = match page.compound_head() {
+            Some(head_pfn) => (head_pfn, self.pfn_to_page(head_pfn)?),
+            None => (pfn, page),
+        };
         let first_tail = if head.test(PG_HEAD) {
             self.pfn_to_page(head_pfn + 1)
         } else {

@@ -15,21 +15,22 @@
 //! PTE rules above, so pinned subpages are copied one by one. A hugetlb
 //! page that may be pinned is copied whole for the child.
 
-use super::huge::HPAGE_PMD_SIZE;
-use super::pte::{Pte, SwapEntry, PTE_YOUNG};
+use super::huge::{HPAGE_PMD_ORDER, HPAGE_PMD_SIZE};
+use super::pte::{Pte, SwapEntry, PTE_RW, PTE_SOFT_DIRTY, PTE_YOUNG};
+use super::rmap::head_anon;
 use super::walk::{pmd_addr_end, pte_index};
 use super::{Mm, Vma, VM_DONTCOPY, VM_HUGETLB, VM_WRITE};
 use crate::errno::KResult;
 use crate::machine::Machine;
-use crate::page::{Pfn, PAGE_SIZE};
+use crate::page::{Folio, Pfn, PAGE_SHIFT, PAGE_SIZE};
 use crate::sync::Arc;
 use crate::variant::CowReuse;
 use std::ops::Range;
 
 /// What [`Machine::copy_one_pte`] did with an entry.
 enum Copied {
-    /// Copied (or nothing to copy).
-    Done,
+    /// This many entries copied (or nothing to copy).
+    Done(u64),
     /// A migration entry: wait for the migration, then look again.
     Migrating,
     /// An exclusive anonymous page that may be pinned: the child needs its
@@ -144,8 +145,9 @@ impl Machine {
                 addr += PAGE_SIZE;
                 continue;
             }
-            match self.copy_one_pte(dst, st, dt, idx, pte, cow, pinned_check) {
-                Copied::Done => addr += PAGE_SIZE,
+            let max_nr = (range.end - addr) / PAGE_SIZE;
+            match self.copy_one_pte(dst, st, dt, idx, pte, max_nr, cow, pinned_check) {
+                Copied::Done(nr) => addr += nr * PAGE_SIZE,
                 Copied::Migrating => {
                     // A page under migration: wait until it has moved on.
                     drop(src_ptl);
@@ -175,10 +177,14 @@ impl Machine {
         dt: Pfn,
         idx: u64,
         pte: Pte,
+        max_nr: u64,
         cow: bool,
         pinned_check: bool,
     ) -> Copied {
-        if !pte.present() {
+        if pte.present() {
+            return self.copy_present_ptes(dst, st, dt, idx, pte, max_nr, cow, pinned_check);
+        }
+        {
             match pte.swap_entry() {
                 Some(SwapEntry::Migration { .. }) => return Copied::Migrating,
                 Some(SwapEntry::Swap { offset, .. }) => {
@@ -206,33 +212,126 @@ impl Machine {
                 }
                 None => {}
             }
-            return Copied::Done;
         }
+        Copied::Done(1)
+    }
+
+    /// `copy_present_ptes()`: the present entry `pte` at `idx`, and the
+    /// entries after it (at most `max_nr` in all) that map the rest of the
+    /// same large folio. Returns how many were copied.
+    #[allow(clippy::too_many_arguments)]
+    fn copy_present_ptes(
+        &self,
+        dst: &Mm,
+        st: Pfn,
+        dt: Pfn,
+        idx: u64,
+        pte: Pte,
+        max_nr: u64,
+        cow: bool,
+        pinned_check: bool,
+    ) -> Copied {
         let child_pte = if cow { pte.wrprotect() } else { pte }.without(PTE_YOUNG);
         if pte.special() {
             self.write_entry(dt, idx, child_pte);
-            return Copied::Done;
+            return Copied::Done(1);
         }
         let pfn = pte.pfn();
-        if !self.folio_test_anon(pfn) {
-            self.folio_get(pfn);
-            self.page(pfn).mapcount_add(1);
-            self.write_entry(dt, idx, child_pte);
-            return Copied::Done;
+        let folio = self.folio(pfn);
+        // folio_pte_batch(): the PTEs after this one that map the next
+        // pages of the same large folio are copied together (their
+        // references and mappings added at once); a small folio, the
+        // common case, is one PTE.
+        if folio.is_large() && max_nr > 1 {
+            let mut batch = [Pte::NONE; 1 << HPAGE_PMD_ORDER];
+            batch[0] = pte;
+            let nr = self.folio_pte_batch(folio, st, idx, max_nr, &mut batch);
+            let copied =
+                self.dup_present_ptes(dst, st, dt, idx, folio, &batch[..nr], cow, pinned_check);
+            if copied.is_none() {
+                // The kernel retries without batching: each exclusive page
+                // is then copied on its own.
+                return self.copy_present_ptes(dst, st, dt, idx, pte, 1, cow, pinned_check);
+            }
+            return Copied::Done(nr as u64);
         }
-        self.folio_get(pfn);
-        if self
-            .folio_try_dup_anon_rmap_pte(pfn, dst, pinned_check)
+        match self.dup_present_ptes(dst, st, dt, idx, folio, &[pte], cow, pinned_check) {
+            Some(()) => Copied::Done(1),
+            // "Page may be pinned, we have to copy."
+            None => Copied::MayBePinned(pfn),
+        }
+    }
+
+    /// The `folio_ref_add()`, rmap duplication and `__copy_present_ptes()`
+    /// of [`Machine::copy_present_ptes`] for the entries `batch` from
+    /// `idx`, which map consecutive pages of `folio`; None (nothing done)
+    /// if the folio may be pinned and one of its pages is exclusive.
+    #[allow(clippy::too_many_arguments)]
+    fn dup_present_ptes(
+        &self,
+        dst: &Mm,
+        st: Pfn,
+        dt: Pfn,
+        idx: u64,
+        folio: Folio<'_>,
+        batch: &[Pte],
+        cow: bool,
+        pinned_check: bool,
+    ) -> Option<()> {
+        let (pfn, nr) = (batch[0].pfn(), batch.len());
+        self.folio_ref_add(folio, nr as i32);
+        if !head_anon(folio.head()) {
+            for i in 0..nr as u64 {
+                self.page(pfn + i).mapcount_add(1);
+            }
+        } else if self
+            .folio_try_dup_anon_rmap_ptes(folio, pfn, nr as u64, dst, pinned_check)
             .is_err()
         {
-            self.folio_put(pfn);
-            return Copied::MayBePinned(pfn);
+            self.folio_put_refs(folio.pfn(), nr as i32);
+            return None;
         }
-        if cow && pte.write() {
-            self.write_entry(st, idx, pte.wrprotect());
+        // The parent's writable entries become read-only in a COW mapping,
+        // and the child's are old.
+        let any_writable = batch.iter().any(|p| p.write());
+        for (i, &p) in (idx..).zip(batch) {
+            if cow && any_writable {
+                self.write_entry(st, i, p.wrprotect());
+            }
+            let child = if cow { p.wrprotect() } else { p };
+            self.write_entry(dt, i, child.without(PTE_YOUNG));
         }
-        self.write_entry(dt, idx, child_pte);
-        Copied::Done
+        Some(())
+    }
+
+    /// `folio_pte_batch()`: how many entries from `idx` of table `st` (at
+    /// most `max_nr`; `batch[0]` the first) map consecutive pages of
+    /// `folio` with the same bits, write and access bits aside; their
+    /// values go to `batch`.
+    fn folio_pte_batch(
+        &self,
+        folio: Folio<'_>,
+        st: Pfn,
+        idx: u64,
+        max_nr: u64,
+        batch: &mut [Pte],
+    ) -> usize {
+        const IGNORED: u64 = PTE_RW | PTE_YOUNG | PTE_SOFT_DIRTY;
+        let first = batch[0];
+        let folio_end = folio.pfn().0 + folio.nr_pages();
+        let max_nr = max_nr.min(folio_end - first.pfn().0) as usize;
+        // pte_advance_pfn() of the first entry, ignored bits cleared.
+        let expected = |i: usize| Pte(first.without(IGNORED).0 + ((i as u64) << PAGE_SHIFT));
+        let mut nr = 1;
+        while nr < max_nr {
+            let next = self.read_entry(st, idx + nr as u64);
+            if !next.present() || next.without(IGNORED) != expected(nr) {
+                break;
+            }
+            batch[nr] = next;
+            nr += 1;
+        }
+        nr
     }
 
     /// `copy_present_page()`: the child gets its own exclusive, writable
