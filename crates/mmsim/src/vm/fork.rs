@@ -27,6 +27,17 @@ use crate::sync::Arc;
 use crate::variant::CowReuse;
 use std::ops::Range;
 
+/// What `copy_pte_range()` hands down for one PTE table: the child, the
+/// parent's table (its PTL held) and the child's, whether the mapping is
+/// copy-on-write, and whether a page that may be pinned must be copied.
+struct PteCopy<'a> {
+    dst: &'a Mm,
+    st: Pfn,
+    dt: Pfn,
+    cow: bool,
+    pinned_check: bool,
+}
+
 /// What [`Machine::copy_one_pte`] did with an entry.
 enum Copied {
     /// This many entries copied (or nothing to copy).
@@ -136,6 +147,13 @@ impl Machine {
             return Ok(());
         };
         let (dt, _) = self.walk(dst, range.start, true)?.expect("allocating walk");
+        let c = PteCopy {
+            dst,
+            st,
+            dt,
+            cow,
+            pinned_check,
+        };
         let mut addr = range.start;
         let mut src_ptl = src.ptl(st);
         while addr < range.end {
@@ -146,7 +164,7 @@ impl Machine {
                 continue;
             }
             let max_nr = (range.end - addr) / PAGE_SIZE;
-            match self.copy_one_pte(dst, st, dt, idx, pte, max_nr, cow, pinned_check) {
+            match self.copy_one_pte(&c, idx, pte, max_nr) {
                 Copied::Done(nr) => addr += nr * PAGE_SIZE,
                 Copied::Migrating => {
                     // A page under migration: wait until it has moved on.
@@ -167,51 +185,37 @@ impl Machine {
     }
 
     /// `copy_nonpresent_pte()` / `copy_present_ptes()` for one non-empty
-    /// entry `pte` at index `idx` of the parent's table `st` (its PTL
-    /// held) into the child's table `dt`.
-    #[allow(clippy::too_many_arguments)]
-    fn copy_one_pte(
-        &self,
-        dst: &Mm,
-        st: Pfn,
-        dt: Pfn,
-        idx: u64,
-        pte: Pte,
-        max_nr: u64,
-        cow: bool,
-        pinned_check: bool,
-    ) -> Copied {
+    /// entry `pte` at index `idx`, with at most `max_nr` entries left in
+    /// the range.
+    fn copy_one_pte(&self, c: &PteCopy<'_>, idx: u64, pte: Pte, max_nr: u64) -> Copied {
         if pte.present() {
-            return self.copy_present_ptes(dst, st, dt, idx, pte, max_nr, cow, pinned_check);
+            return self.copy_present_ptes(c, idx, pte, max_nr);
         }
-        {
-            match pte.swap_entry() {
-                Some(SwapEntry::Migration { .. }) => return Copied::Migrating,
-                Some(SwapEntry::Swap { offset, .. }) => {
-                    // copy_nonpresent_pte(): "Mark the swap entry as
-                    // shared" in the parent, and give the child a
-                    // reference.
-                    self.swap_dup(offset);
-                    let shared = Pte(pte.0 & !super::pte::PTE_SWP_EXCLUSIVE);
-                    self.write_entry(st, idx, shared);
-                    self.write_entry(dt, idx, shared);
-                }
-                Some(SwapEntry::DevicePrivate { pfn, write }) => {
-                    // copy_nonpresent_pte(): a reference and a mapping
-                    // (which cannot fail: device-private pages are never
-                    // pinned), and read-only in both for a COW mapping.
-                    self.folio_get(pfn);
-                    let _ = self.folio_try_dup_anon_rmap_pte(pfn, dst, false);
-                    let mut entry = pte;
-                    if write && cow {
-                        let ro = SwapEntry::DevicePrivate { pfn, write: false };
-                        entry = Pte::swap(ro, false);
-                        self.write_entry(st, idx, entry);
-                    }
-                    self.write_entry(dt, idx, entry);
-                }
-                None => {}
+        match pte.swap_entry() {
+            Some(SwapEntry::Migration { .. }) => return Copied::Migrating,
+            Some(SwapEntry::Swap { offset, .. }) => {
+                // copy_nonpresent_pte(): "Mark the swap entry as shared" in
+                // the parent, and give the child a reference.
+                self.swap_dup(offset);
+                let shared = Pte(pte.0 & !super::pte::PTE_SWP_EXCLUSIVE);
+                self.write_entry(c.st, idx, shared);
+                self.write_entry(c.dt, idx, shared);
             }
+            Some(SwapEntry::DevicePrivate { pfn, write }) => {
+                // copy_nonpresent_pte(): a reference and a mapping (which
+                // cannot fail: device-private pages are never pinned), and
+                // read-only in both for a COW mapping.
+                self.folio_get(pfn);
+                let _ = self.folio_try_dup_anon_rmap_pte(pfn, c.dst, false);
+                let mut entry = pte;
+                if write && c.cow {
+                    let ro = SwapEntry::DevicePrivate { pfn, write: false };
+                    entry = Pte::swap(ro, false);
+                    self.write_entry(c.st, idx, entry);
+                }
+                self.write_entry(c.dt, idx, entry);
+            }
+            None => {}
         }
         Copied::Done(1)
     }
@@ -219,21 +223,10 @@ impl Machine {
     /// `copy_present_ptes()`: the present entry `pte` at `idx`, and the
     /// entries after it (at most `max_nr` in all) that map the rest of the
     /// same large folio. Returns how many were copied.
-    #[allow(clippy::too_many_arguments)]
-    fn copy_present_ptes(
-        &self,
-        dst: &Mm,
-        st: Pfn,
-        dt: Pfn,
-        idx: u64,
-        pte: Pte,
-        max_nr: u64,
-        cow: bool,
-        pinned_check: bool,
-    ) -> Copied {
-        let child_pte = if cow { pte.wrprotect() } else { pte }.without(PTE_YOUNG);
+    fn copy_present_ptes(&self, c: &PteCopy<'_>, idx: u64, pte: Pte, max_nr: u64) -> Copied {
+        let child_pte = if c.cow { pte.wrprotect() } else { pte }.without(PTE_YOUNG);
         if pte.special() {
-            self.write_entry(dt, idx, child_pte);
+            self.write_entry(c.dt, idx, child_pte);
             return Copied::Done(1);
         }
         let pfn = pte.pfn();
@@ -245,17 +238,15 @@ impl Machine {
         if folio.is_large() && max_nr > 1 {
             let mut batch = [Pte::NONE; 1 << HPAGE_PMD_ORDER];
             batch[0] = pte;
-            let nr = self.folio_pte_batch(folio, st, idx, max_nr, &mut batch);
-            let copied =
-                self.dup_present_ptes(dst, st, dt, idx, folio, &batch[..nr], cow, pinned_check);
-            if copied.is_none() {
+            let nr = self.folio_pte_batch(folio, c.st, idx, max_nr, &mut batch);
+            if self.dup_present_ptes(c, idx, folio, &batch[..nr]).is_none() {
                 // The kernel retries without batching: each exclusive page
                 // is then copied on its own.
-                return self.copy_present_ptes(dst, st, dt, idx, pte, 1, cow, pinned_check);
+                return self.copy_present_ptes(c, idx, pte, 1);
             }
             return Copied::Done(nr as u64);
         }
-        match self.dup_present_ptes(dst, st, dt, idx, folio, &[pte], cow, pinned_check) {
+        match self.dup_present_ptes(c, idx, folio, &[pte]) {
             Some(()) => Copied::Done(1),
             // "Page may be pinned, we have to copy."
             None => Copied::MayBePinned(pfn),
@@ -266,17 +257,12 @@ impl Machine {
     /// of [`Machine::copy_present_ptes`] for the entries `batch` from
     /// `idx`, which map consecutive pages of `folio`; None (nothing done)
     /// if the folio may be pinned and one of its pages is exclusive.
-    #[allow(clippy::too_many_arguments)]
     fn dup_present_ptes(
         &self,
-        dst: &Mm,
-        st: Pfn,
-        dt: Pfn,
+        c: &PteCopy<'_>,
         idx: u64,
         folio: Folio<'_>,
         batch: &[Pte],
-        cow: bool,
-        pinned_check: bool,
     ) -> Option<()> {
         let (pfn, nr) = (batch[0].pfn(), batch.len());
         self.folio_ref_add(folio, nr as i32);
@@ -285,7 +271,7 @@ impl Machine {
                 self.page(pfn + i).mapcount_add(1);
             }
         } else if self
-            .folio_try_dup_anon_rmap_ptes(folio, pfn, nr as u64, dst, pinned_check)
+            .folio_try_dup_anon_rmap_ptes(folio, pfn, nr as u64, c.dst, c.pinned_check)
             .is_err()
         {
             self.folio_put_refs(folio.pfn(), nr as i32);
@@ -295,11 +281,11 @@ impl Machine {
         // and the child's are old.
         let any_writable = batch.iter().any(|p| p.write());
         for (i, &p) in (idx..).zip(batch) {
-            if cow && any_writable {
-                self.write_entry(st, i, p.wrprotect());
+            if c.cow && any_writable {
+                self.write_entry(c.st, i, p.wrprotect());
             }
-            let child = if cow { p.wrprotect() } else { p };
-            self.write_entry(dt, i, child.without(PTE_YOUNG));
+            let child = if c.cow { p.wrprotect() } else { p };
+            self.write_entry(c.dt, i, child.without(PTE_YOUNG));
         }
         Some(())
     }
