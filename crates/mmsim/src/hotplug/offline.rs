@@ -16,7 +16,7 @@
 use super::{MemAction, MemHotplugWrite, MemoryBlock, MemoryNotify, NodeAction, Task};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::{PageType, Pfn, PAGEBLOCK_NR_PAGES, PG_HWPOISON, PG_LRU};
+use crate::page::{Page, PageType, Pfn, PAGEBLOCK_NR_PAGES, PG_HWPOISON, PG_LRU};
 use crate::sparse::PAGES_PER_SECTION;
 use crate::variant::OfflineSkip;
 use crate::zone::isolation::{page_offline_skippable, IsolateMode};
@@ -161,13 +161,30 @@ impl Machine {
     /// none is left, EBUSY for a definitely unmovable one. Reference §2.8.
     pub fn scan_movable_pages(&self, start: Pfn, end: Pfn) -> Result<Pfn, Errno> {
         let mut pfn = start;
+        let mut pages: &[Page] = &[];
         while pfn < end {
-            let p = self.page(pfn);
+            // The memmap slots of the rest of pfn's section, looked up once
+            // (pfn_to_page() is arithmetic in the kernel).
+            if pages.is_empty() {
+                let section_end = Pfn((pfn.0 / PAGES_PER_SECTION + 1) * PAGES_PER_SECTION);
+                pages = self
+                    .mem()
+                    .pfn_range_to_pages(pfn, section_end.min(end))
+                    .unwrap_or_else(|| panic!("BUG: pfn {pfn} has no memmap"));
+            }
+            let p = &pages[0];
+            pages = &pages[1..];
             if p.test(PG_LRU) || p.has_movable_ops() {
                 return Ok(pfn);
             }
-            let folio = self.folio(pfn);
-            if folio.is_hugetlb() {
+            // PageHuge(): the head's type (the page's own for a small folio).
+            let is_huge = match p.compound_head() {
+                None => p.is_type(PageType::Hugetlb),
+                Some(head) => self.page(head).is_type(PageType::Hugetlb),
+            };
+            if is_huge {
+                let folio = self.folio(pfn);
+                pages = &[];
                 // A racy test, as in the kernel: the folio may be freed or
                 // isolated meanwhile; the caller copes.
                 if self.hugetlb_owner_migratable(pfn) {

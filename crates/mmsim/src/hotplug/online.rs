@@ -206,8 +206,7 @@ impl Machine {
         // slots yet, so initialising them is one step for a checker, not
         // one per page.
         crate::sync::unscheduled(|| {
-            for pfn in crate::page::pfn_range(start, end) {
-                let p = self.page(pfn);
+            self.mem().for_each_page(start, end, |pfn, p| {
                 p.init_single(zone.zone_type, zone.nid);
                 match init {
                     MemmapInit::Offline => p.set_type(PageType::Offline),
@@ -217,7 +216,7 @@ impl Machine {
                     self.mem().set_pageblock_migratetype_raw(pfn, mt as u8);
                     self.mem().set_pageblock_isolate(pfn, isolate);
                 }
-            }
+            });
         });
     }
 
@@ -237,12 +236,12 @@ impl Machine {
         // pageblock bits only: nothing inside can yield, so `quiescent` is
         // `unscheduled` at a counter per access, as in MemmapChunk::poison.)
         crate::sync::quiescent(|| {
-            for pfn in crate::page::pfn_range(start, end) {
-                self.page(pfn).poison();
+            self.mem().for_each_page(start, end, |pfn, p| {
+                p.poison();
                 if pfn.is_aligned(PAGEBLOCK_NR_PAGES) {
                     self.mem().set_pageblock_isolate(pfn, false);
                 }
-            }
+            });
         });
         // The kernel does not shrink ZONE_DEVICE: its span keeps every
         // range ever mapped into it.

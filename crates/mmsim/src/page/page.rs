@@ -211,9 +211,10 @@ impl Page {
         }
     }
 
-    /// `page_ref_add()`: the caller holds a reference already.
-    pub fn ref_add(&self, n: i32) {
-        self.refcount.fetch_add(n, Ordering::Relaxed);
+    /// `page_ref_add()`: the caller holds a reference already. Returns the
+    /// count before.
+    pub fn ref_add(&self, n: i32) -> i32 {
+        self.refcount.fetch_add(n, Ordering::Relaxed)
     }
 
     /// `page_ref_sub_and_test()`: true if this dropped the last reference.

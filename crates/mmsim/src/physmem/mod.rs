@@ -1,9 +1,10 @@
 //! The byte store behind physical addresses.
 //!
 //! One anonymous private mapping of `max_phys` bytes with MAP_NORESERVE
-//! ([`HostMap`]): the host gives a page of real memory only when the model
-//! first writes to the corresponding physical page, so a terabyte of
-//! modelled RAM that is never written costs nothing.
+//! ([`HostMap`]): the host gives memory only when the model first writes to
+//! the corresponding physical page (a 2 MiB huge page of it where the host
+//! allows: [`HostMap::zeroed_huge`]), so a terabyte of modelled RAM that is
+//! never written costs nothing.
 //!
 //! When the store is dropped its mapping is reused by the next machine of
 //! the thread (`crate::hostmem`), zeroed where it was written: the store
@@ -69,7 +70,7 @@ impl PhysMem {
     #[allow(clippy::disallowed_types)] // `lent` (see the `use` above)
     pub fn new(len: u64) -> std::io::Result<PhysMem> {
         let pages = len.div_ceil(PAGE_SIZE);
-        let store = HostMap::zeroed(len as usize)?;
+        let store = HostMap::zeroed_huge(len as usize)?;
         let written = HostMap::zeroed((pages.div_ceil(64) * WORD) as usize)?;
         Ok(PhysMem {
             store: ManuallyDrop::new(store),
@@ -253,11 +254,8 @@ impl PhysMem {
             return self.clear_page(dst);
         }
         self.mark_written(dst.phys().0, PAGE_SIZE);
-        let (d, s) = (dst.phys().0 / WORD, src.phys().0 / WORD);
-        for i in 0..PAGE_SIZE / WORD {
-            let v = self.word(s + i).load(Ordering::Relaxed);
-            self.word(d + i).store(v, Ordering::Relaxed);
-        }
+        // SAFETY: both pages were checked to lie inside the store.
+        unsafe { bulk::copy(self.at(dst.phys()), self.at(src.phys()), PAGE_SIZE as usize) };
         Ok(())
     }
 
@@ -267,11 +265,16 @@ impl PhysMem {
         if !self.fences.allow(pfn.phys().0, PAGE_SIZE, true) {
             return Ok(());
         }
-        let d = pfn.phys().0 / WORD;
-        for i in 0..PAGE_SIZE / WORD {
-            self.word(d + i).store(0, Ordering::Relaxed);
-        }
+        // SAFETY: the page was checked to lie inside the store.
+        unsafe { bulk::zero(self.at(pfn.phys()), PAGE_SIZE as usize) };
         Ok(())
+    }
+
+    /// The host address of `addr` (checked by the caller to lie inside
+    /// the store).
+    fn at(&self, addr: PhysAddr) -> *mut u8 {
+        // SAFETY: callers checked that addr < len; the mapping is len bytes.
+        unsafe { self.store.as_ptr().add(addr.0 as usize) }
     }
 
     /// Gives the host memory of `[addr, addr + len)` back (MADV_DONTNEED): the
@@ -341,6 +344,85 @@ impl Drop for PhysMem {
             store.recycle(written);
         }
         map.recycle(map_pages);
+    }
+}
+
+/// Whole-page copies and clears: the kernel's `copy_page()` and
+/// `clear_page()`, one `rep movsb` / `rep stosb` each on x86-64 (what the
+/// kernel's `copy_page_erms` and `clear_page_erms` use), a word loop of
+/// relaxed atomics elsewhere.
+///
+/// Why an instruction and not `ptr::copy`: other modelled CPUs may access
+/// the same bytes meanwhile (the tolerated data race of the module doc),
+/// which Rust code may only do through atomics. The instruction sits in an
+/// `asm!` block, opaque to the compiler, and performs at the hardware level
+/// byte accesses no stronger than relaxed atomic ones; a concurrent word
+/// access sees each byte old or new, as it would with the word loop.
+mod bulk {
+    /// Copies `len` bytes (a multiple of 8, both ranges 8-byte aligned and
+    /// not overlapping).
+    ///
+    /// # Safety
+    /// Both ranges lie inside the store, which is only accessed through
+    /// word atomics and these functions.
+    pub(super) unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the caller's ranges; the direction flag is clear (ABI);
+        // rcx, rdi and rsi are declared clobbered.
+        unsafe {
+            std::arch::asm!(
+                "rep movsb",
+                inout("rcx") len => _,
+                inout("rdi") dst => _,
+                inout("rsi") src => _,
+                options(nostack, preserves_flags)
+            );
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        for i in 0..len / 8 {
+            // SAFETY: the caller's ranges, aligned words.
+            unsafe {
+                let v = word(src.add(i * 8).cast_mut()).load(Ordering::Relaxed);
+                word(dst.add(i * 8)).store(v, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Zeroes `len` bytes (a multiple of 8, 8-byte aligned).
+    ///
+    /// # Safety
+    /// As for [`copy`].
+    pub(super) unsafe fn zero(dst: *mut u8, len: usize) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `copy`.
+        unsafe {
+            std::arch::asm!(
+                "rep stosb",
+                inout("rcx") len => _,
+                inout("rdi") dst => _,
+                in("al") 0u8,
+                options(nostack, preserves_flags)
+            );
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        for i in 0..len / 8 {
+            // SAFETY: the caller's range, aligned words.
+            unsafe { word(dst.add(i * 8)).store(0, Ordering::Relaxed) };
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    use crate::sync::atomic::Ordering;
+
+    /// The word at `p`.
+    ///
+    /// # Safety
+    /// `p` is an aligned word of the store.
+    #[cfg(not(target_arch = "x86_64"))]
+    #[allow(clippy::disallowed_types)] // page bytes: see the `use` of DataWord
+    unsafe fn word<'a>(p: *mut u8) -> &'a crate::sync::data::AtomicU64 {
+        // SAFETY: the caller's.
+        unsafe { &*p.cast() }
     }
 }
 

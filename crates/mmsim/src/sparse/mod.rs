@@ -390,13 +390,34 @@ impl SparseMem {
         })
     }
 
+    /// Calls `f` with every PFN of `[start, end)` and its memmap slot, the
+    /// slots looked up once per section ([`SparseMem::pfn_range_to_pages`]):
+    /// a bulk pass over a range the caller knows has a memmap (a BUG
+    /// otherwise, as for `pfn_to_page()`).
+    pub fn for_each_page(&self, start: Pfn, end: Pfn, mut f: impl FnMut(Pfn, &Page)) {
+        let mut pfn = start;
+        while pfn < end {
+            let section_end = Pfn((pfn.0 / PAGES_PER_SECTION + 1) * PAGES_PER_SECTION).min(end);
+            let pages = self
+                .pfn_range_to_pages(pfn, section_end)
+                .unwrap_or_else(|| panic!("BUG: pfn {pfn} has no memmap"));
+            for (p, page) in (pfn.0..).zip(pages) {
+                f(Pfn(p), page);
+            }
+            pfn = section_end;
+        }
+    }
+
     /// `page_folio(pfn_to_page(pfn))`: a view of the folio `pfn` belongs to,
     /// or None if the page or its head has no memmap slot. Without a
     /// reference on the folio the view may be stale at once (see
     /// [`Folio`]).
     pub fn page_folio(&self, pfn: Pfn) -> Option<Folio<'_>> {
-        let head_pfn = self.pfn_to_page(pfn)?.compound_head().unwrap_or(pfn);
-        let head = self.pfn_to_page(head_pfn)?;
+        let page = self.pfn_to_page(pfn)?;
+        let (head_pfn, head) = match page.compound_head() {
+            Some(head_pfn) => (head_pfn, self.pfn_to_page(head_pfn)?),
+            None => (pfn, page),
+        };
         let first_tail = if head.test(PG_HEAD) {
             self.pfn_to_page(head_pfn + 1)
         } else {

@@ -31,7 +31,7 @@
 use super::Mm;
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::{Page, PageType, Pfn, PG_ANON_EXCLUSIVE, PG_HEAD, PG_LRU, PG_SWAPBACKED};
+use crate::page::{Folio, Page, PageType, Pfn, PG_ANON_EXCLUSIVE, PG_HEAD, PG_LRU, PG_SWAPBACKED};
 
 const ANON_BIT: u64 = 1 << 63;
 /// With ANON_BIT: a KSM page (`PAGE_MAPPING_KSM`), shared by content with no
@@ -108,6 +108,15 @@ impl Machine {
     /// [`Machine::folio_get`] describes.
     fn folio_ref_inc(&self, head: Pfn) {
         if self.page(head).ref_inc() <= 0 {
+            self.report_bug(format!("BUG: folio_get of pfn {head} without a reference"));
+        }
+    }
+
+    /// `folio_ref_add()`: `nr` more references in one step, checked as
+    /// [`Machine::folio_get`] describes.
+    pub(crate) fn folio_ref_add(&self, folio: Folio<'_>, nr: i32) {
+        if folio.head().ref_add(nr) <= 0 {
+            let head = folio.pfn();
             self.report_bug(format!("BUG: folio_get of pfn {head} without a reference"));
         }
     }
@@ -296,15 +305,42 @@ impl Machine {
         dst: &Mm,
         src_mm_has_pinned: bool,
     ) -> KResult<()> {
+        self.folio_try_dup_anon_rmap_ptes(self.folio(pfn), pfn, 1, dst, src_mm_has_pinned)
+    }
+
+    /// `folio_try_dup_anon_rmap_ptes()`: the same for the `nr` consecutive
+    /// pages of `folio` from `pfn`, mapped by consecutive PTEs: -EBUSY if
+    /// the folio may be pinned and any of them is exclusive; else each
+    /// loses PG_anon_exclusive (tested first: most are shared already) and
+    /// gains a mapping, and a large folio's mapcount grows by `nr` at once.
+    pub fn folio_try_dup_anon_rmap_ptes(
+        &self,
+        folio: Folio<'_>,
+        pfn: Pfn,
+        nr: u64,
+        dst: &Mm,
+        src_mm_has_pinned: bool,
+    ) -> KResult<()> {
         // folio_needs_cow_for_dma(): only an mm that ever pinned can have a
         // pinned page.
-        let maybe_pinned = src_mm_has_pinned && self.folio_maybe_dma_pinned(pfn);
-        let p = self.page(pfn);
-        if maybe_pinned && p.test(PG_ANON_EXCLUSIVE) {
+        let maybe_pinned = src_mm_has_pinned && self.folio_maybe_dma_pinned(folio.pfn());
+        // The head's slot is in the view already (a small folio's only page).
+        let pages = (0..nr).map(|i| match pfn + i {
+            p if p == folio.pfn() => folio.head(),
+            p => self.page(p),
+        });
+        if maybe_pinned && pages.clone().any(|p| p.test(PG_ANON_EXCLUSIVE)) {
             return Err(Errno::EBUSY);
         }
-        p.clear(PG_ANON_EXCLUSIVE);
-        self.folio_add_anon_rmap_pte(pfn, dst, false);
+        for p in pages {
+            if p.test(PG_ANON_EXCLUSIVE) {
+                p.clear(PG_ANON_EXCLUSIVE);
+            }
+            p.mapcount_add(1);
+        }
+        if folio.is_large() {
+            self.folio_add_large_mapcount(folio.pfn(), nr as i32, dst);
+        }
         Ok(())
     }
 

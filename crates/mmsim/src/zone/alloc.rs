@@ -261,24 +261,23 @@ impl<'a> PageAlloc<'a> {
     pub fn free_pages_core(&self, pfn: Pfn, order: u32, init: MemmapInit) -> Vec<(Pfn, BadCore)> {
         let nr = 1u64 << order;
         let mut bad = Vec::new();
-        for i in 0..nr {
-            let p = self.page(pfn + i);
+        self.mem.for_each_page(pfn, pfn + nr, |pfn, p| {
             match init {
                 MemmapInit::Offline => {
                     if p.test(PG_RESERVED) {
-                        bad.push((pfn + i, BadCore::Reserved));
+                        bad.push((pfn, BadCore::Reserved));
                     }
                 }
                 MemmapInit::Reserved => {
                     p.clear(PG_RESERVED);
                     if p.is_type(PageType::Offline) {
-                        bad.push((pfn + i, BadCore::Offline));
+                        bad.push((pfn, BadCore::Offline));
                     }
                 }
             }
             p.clear_type(PageType::Offline);
             p.set_ref_count(0);
-        }
+        });
         let zone = self.page_zone(self.page(pfn));
         zone.adjust_managed(nr as i64);
         let mut locked = zone.lock.lock();

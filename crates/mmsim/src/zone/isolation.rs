@@ -71,7 +71,19 @@ impl PageAlloc<'_> {
         mode: IsolateMode,
         skip: OfflineSkip,
     ) -> (bool, u64) {
-        let p = self.page(pfn);
+        self.page_is_unmovable_at(zone, pfn, self.page(pfn), mode, skip)
+    }
+
+    /// [`PageAlloc::page_is_unmovable`] of `pfn`, whose slot `p` the
+    /// caller looked up.
+    fn page_is_unmovable_at(
+        &self,
+        zone: &Zone,
+        pfn: Pfn,
+        p: &Page,
+        mode: IsolateMode,
+        skip: OfflineSkip,
+    ) -> (bool, u64) {
         if p.test(PG_RESERVED) {
             return (true, 1);
         }
@@ -133,19 +145,21 @@ impl PageAlloc<'_> {
         mode: IsolateMode,
         skip: OfflineSkip,
     ) -> Option<Pfn> {
-        let mut pfn = start;
-        while pfn < end {
-            if self.mem.pfn_to_online_page(pfn).is_none() {
-                pfn = pfn + 1;
-                continue;
+        // The online pages of the range (section and subsection checked
+        // once per subsection), each looked at unless a free block or a
+        // folio seen before covers it.
+        let (mut next, mut found) = (start, None);
+        self.mem.for_each_online_page(start, end, |pfn, p| {
+            if found.is_some() || pfn < next {
+                return;
             }
-            let (unmovable, step) = self.page_is_unmovable(zone, pfn, mode, skip);
+            let (unmovable, step) = self.page_is_unmovable_at(zone, pfn, p, mode, skip);
             if unmovable {
-                return Some(pfn);
+                found = Some(pfn);
             }
-            pfn = pfn + step.max(1);
-        }
-        None
+            next = pfn + step.max(1);
+        });
+        found
     }
 
     /// The zone of the first online page of a pageblock (`__first_valid_page`).
