@@ -627,6 +627,8 @@ impl Machine {
                 .create_boot_block(block_id, nid, zone, MemoryBlockState::Online);
             nr = (block_id + 1) * per_block;
         }
+        // setup_per_cpu_pageset(): the boot zones' pcp limits.
+        self.init_per_zone_wmark_min();
         Ok(())
     }
 

@@ -14,7 +14,7 @@
 //! report, and freeing a folio whose last reference went (which may belong to
 //! the hugetlb pool rather than to the buddy) is the caller's business.
 
-use super::buddy;
+use super::{buddy, pcp};
 use super::{Migratetype, Node, Zone};
 use crate::errno::{Errno, KResult};
 use crate::page::{
@@ -162,10 +162,16 @@ impl<'a> PageAlloc<'a> {
             if !zone.populated() {
                 continue;
             }
-            let got = {
-                let mut locked = zone.lock.lock();
-                buddy::rmqueue(zone, &mut locked, self.mem, order, mt)
-            };
+            // rmqueue(): the per-CPU lists first for the orders they
+            // cache, the buddy lists if they are busy or the zone has
+            // nothing for a refill (rmqueue_buddy()).
+            let got = pcp::pcp_allowed_order(order)
+                .then(|| self.rmqueue_pcplist(zone, order, mt))
+                .flatten()
+                .or_else(|| {
+                    let mut locked = zone.lock.lock();
+                    buddy::rmqueue(zone, &mut locked, self.mem, order, mt)
+                });
             if let Some(pfn) = got {
                 self.prep_new_page(pfn, order, gfp);
                 return Ok(pfn);
@@ -198,13 +204,19 @@ impl<'a> PageAlloc<'a> {
         head.ref_unfreeze(1);
     }
 
-    /// `__free_pages_ok()` for pages whose refcount already reached zero.
-    /// A page that must not be freed is left alone and returned.
+    /// `free_unref_page()` (orders the per-CPU lists cache) or
+    /// `__free_pages_ok()` (the others) for pages whose refcount already
+    /// reached zero. A page that must not be freed is left alone and
+    /// returned.
     pub fn free_pages_prepared(&self, pfn: Pfn, order: u32) -> Result<(), BadPage> {
         self.free_pages_prepare(pfn, order)?;
         let zone = self.page_zone(self.page(pfn));
-        let mut locked = zone.lock.lock();
-        buddy::free_one_page(zone, &mut locked, self.mem, pfn, order, false);
+        if pcp::pcp_allowed_order(order) {
+            self.free_unref_page(zone, pfn, order);
+        } else {
+            let mut locked = zone.lock.lock();
+            buddy::free_one_page(zone, &mut locked, self.mem, pfn, order, false);
+        }
         Ok(())
     }
 
