@@ -142,13 +142,10 @@ impl<'a> PageAlloc<'a> {
     pub fn zonelist(&self, gfp: Gfp, nid: usize) -> impl Iterator<Item = &'a Zone> + 'a {
         let nodes = self.nodes;
         let order = std::iter::once(nid).chain((0..nodes.len()).filter(move |&n| n != nid));
-        order.flat_map(move |n| {
-            ZoneType::ALL
-                .into_iter()
-                .rev()
-                .filter(move |z| *z <= gfp.highest_zone)
-                .map(move |z| nodes[n].zone(z))
-        })
+        // Zones are indexed in ZoneType order: those up to the highest the
+        // allocation may use, highest first.
+        let top = gfp.highest_zone.index();
+        order.flat_map(move |n| nodes[n].zones[..=top].iter().rev())
     }
 
     /// `alloc_pages_node()`: a block of 2^order pages, refcount 1 on the head.
@@ -209,8 +206,9 @@ impl<'a> PageAlloc<'a> {
     /// reached zero. A page that must not be freed is left alone and
     /// returned.
     pub fn free_pages_prepared(&self, pfn: Pfn, order: u32) -> Result<(), BadPage> {
-        self.free_pages_prepare(pfn, order)?;
-        let zone = self.page_zone(self.page(pfn));
+        let head = self.page(pfn);
+        self.free_pages_prepare(head, pfn, order)?;
+        let zone = self.page_zone(head);
         if pcp::pcp_allowed_order(order) {
             self.free_unref_page(zone, pfn, order);
         } else {
@@ -222,8 +220,7 @@ impl<'a> PageAlloc<'a> {
 
     /// `free_pages_prepare()`: undoes compound state, and refuses a page that
     /// must not be freed.
-    fn free_pages_prepare(&self, pfn: Pfn, order: u32) -> Result<(), BadPage> {
-        let head = self.page(pfn);
+    fn free_pages_prepare(&self, head: &Page, pfn: Pfn, order: u32) -> Result<(), BadPage> {
         if head.test(PG_HEAD) {
             head.clear(PG_HEAD);
             for i in 1..(1u64 << order) {
@@ -234,7 +231,7 @@ impl<'a> PageAlloc<'a> {
             }
         }
         for i in 0..(1u64 << order) {
-            let p = self.page(pfn + i);
+            let p = if i == 0 { head } else { self.page(pfn + i) };
             // 7.2 resets a page type on free (page_type overlays _mapcount):
             // a PageOffline page whose last reference goes is freed like any
             // other. PageBuddy is no type a freed page may have (a double

@@ -319,7 +319,7 @@ impl Node {
         Node {
             nid,
             // Written out rather than `ZoneType::ALL.map(..)`, which builds
-            // each 2 KiB zone on the side and copies it (and a machine
+            // each zone on the side and copies it (and a machine
             // builds MAX_NUMNODES nodes at every boot).
             zones: [
                 Zone::new(nid, ZoneType::Dma),

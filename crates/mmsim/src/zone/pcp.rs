@@ -192,20 +192,26 @@ pub struct PagesetLimits {
 pub struct Pageset {
     /// One `pcp->lock` and its lists per CPU.
     cpus: Box<[CachePadded<SpinLock<PerCpuPages>>]>,
-    /// `pcp_batch_high_lock` and the zone-wide limits it protects.
-    limits: Mutex<PagesetLimits>,
+    /// `pcp_batch_high_lock` and the zone-wide limits it protects (boxed:
+    /// the explorer's mutex is large, and machines build their nodes on
+    /// the stack of an explorer task).
+    limits: Box<Mutex<PagesetLimits>>,
 }
 
 impl Pageset {
     /// `setup_zone_pageset()` before any limit is known: every CPU's lists
-    /// behave as the boot pageset.
+    /// behave as the boot pageset. Never inlined: each CPU's lists are built
+    /// on the stack (cache-line aligned) before they move to the heap, and
+    /// a node builds five zones in one frame, on an explorer task's small
+    /// stack too.
+    #[inline(never)]
     pub fn new() -> Pageset {
         Pageset {
             cpus: per_cpu(|| SpinLock::new(PerCpuPages::new())),
-            limits: Mutex::new(PagesetLimits {
+            limits: Box::new(Mutex::new(PagesetLimits {
                 high: BOOT_PAGESET_HIGH,
                 batch: BOOT_PAGESET_BATCH,
-            }),
+            })),
         }
     }
 
