@@ -12,20 +12,9 @@ use mmsim::walkers::KPF_BUDDY;
 use mmsim::zone::alloc::Gfp;
 use mmsim::zone::pcp::{zone_batchsize, PagesetLimits};
 use mmsim::zone::Zone;
-use mmsim::{Errno, Machine, MachineConfig};
+use mmsim::{Errno, Machine};
 
 const GIB4: u64 = 4 << 30;
-
-fn machine(ram: u64) -> Machine {
-    Machine::boot(
-        MachineConfig {
-            ram,
-            ..Default::default()
-        },
-        Default::default(),
-    )
-    .expect("boot")
-}
 
 fn assert_clean(m: &Machine) {
     let v = m.check_all();
@@ -67,7 +56,7 @@ fn zone_batchsize_and_highsize_follow_the_managed_pages() {
     // 128 MiB: 32, / 4 = 8, * 1.5 = 12 → 8 - 1.
     assert_eq!(zone_batchsize(32_768), 7);
     common::model_test(|| {
-        let m = machine(1 << 30);
+        let m = common::small_machine(0);
         let zone = m.zone(0, ZoneType::Dma32);
         let batch = zone_batchsize(zone.managed_pages());
         assert_eq!(
@@ -87,7 +76,7 @@ fn zone_batchsize_and_highsize_follow_the_managed_pages() {
 #[test]
 fn rmqueue_bulk_refills_the_pcp_list_by_batch() {
     common::model_test(|| {
-        let m = machine(1 << 30);
+        let m = common::small_machine(0);
         let zone = m.zone(0, ZoneType::Dma32);
         let batch = u64::from(zone.pcp.limits().batch);
         assert_eq!(zone.pcp.count(), 0);
@@ -114,7 +103,7 @@ fn rmqueue_bulk_refills_the_pcp_list_by_batch() {
 #[test]
 fn free_over_high_drains_a_batch_by_free_pcppages_bulk() {
     common::model_test(|| {
-        let m = machine(1 << 30);
+        let m = common::small_machine(0);
         let zone = m.zone(0, ZoneType::Dma32);
         let PagesetLimits { high, batch } = zone.pcp.limits();
         let (high, batch) = (u64::from(high), u64::from(batch));
@@ -149,7 +138,7 @@ fn free_over_high_drains_a_batch_by_free_pcppages_bulk() {
 #[test]
 fn kpageflags_of_a_pcp_page_has_no_buddy_stable_page_flags() {
     common::model_test(|| {
-        let m = machine(1 << 30);
+        let m = common::small_machine(0);
         let pfn = m.alloc_pages(Gfp::MOVABLE, 0, 0).unwrap();
         m.put_pages(pfn, 0);
         let zone = m.zone(0, ZoneType::Dma32);
@@ -170,7 +159,7 @@ fn kpageflags_of_a_pcp_page_has_no_buddy_stable_page_flags() {
 #[test]
 fn zone_pcp_disable_in_offline_pages_leaves_no_pcp_page_in_the_range() {
     common::model_test(|| {
-        let m = machine(1 << 30);
+        let m = common::small_machine(0);
         let blocks = hot_blocks(&m, 2, OnlineType::OnlineMovable);
         let zone = m.zone(0, ZoneType::Movable);
         let pfns: Vec<Pfn> = (0..200)
@@ -200,7 +189,7 @@ fn zone_pcp_disable_in_offline_pages_leaves_no_pcp_page_in_the_range() {
 #[test]
 fn zone_pcp_enable_after_a_failed_offline_pages() {
     common::model_test(|| {
-        let m = machine(1 << 30);
+        let m = common::small_machine(0);
         let blk = &hot_blocks(&m, 1, OnlineType::OnlineKernel)[0];
         m.owner_alloc_contig("slab", blk.start_pfn + 100, 1)
             .unwrap();
@@ -222,7 +211,7 @@ fn free_unref_page_races_zone_pcp_disable_in_offline_pages() {
     common::model_test(|| {
         let rounds = if cfg!(mmsim_shuttle) { 6 } else { 3000 };
         let offlines = if cfg!(mmsim_shuttle) { 2 } else { 20 };
-        let m = Arc::new(machine(1 << 30));
+        let m = Arc::new(common::small_machine(0));
         let blk = hot_blocks(&m, 1, OnlineType::OnlineMovable).remove(0);
         let free_at_start = common::free_pages(&m);
         let workers: Vec<_> = (0..3usize)
