@@ -471,6 +471,7 @@ fn bench_quick_json_has_every_row() {
             "COW fault after fork",
             "online + offline of a free 128 MiB block",
             "offline migrating 64 MiB",
+            "order-0 alloc + free",
         ]
     );
     for r in rows {
