@@ -520,6 +520,8 @@ pub fn bench(quick: bool, json: bool) -> ExitCode {
             floor: "memcpy of the bytes it moves",
         },
     ];
+    step("model: order-0 alloc + free");
+    rows.push(order0_alloc_free(&f, reps));
     if !quick {
         step("model: boot of 1 TiB");
         let t = Instant::now();
@@ -537,6 +539,31 @@ pub fn bench(quick: bool, json: bool) -> ExitCode {
     }
     drop(spinner);
     print_rows(&rows, &f, json)
+}
+
+/// Model-only: one order-0 `alloc_pages()` and the `put_page()` that frees
+/// it, on one thread, in a loop (the per-CPU lists' fast path once they are
+/// warm). The floor is two uncontended atomic increments: taking a page off
+/// a list and putting it back each touch one shared word at least.
+fn order0_alloc_free(f: &Floors, reps: u32) -> Row {
+    use mmsim::zone::alloc::Gfp;
+    const PAIRS: u64 = 1 << 20;
+    let m = machine(1 << 30);
+    let ns = best(reps, || {
+        for _ in 0..PAIRS {
+            let pfn = m.alloc_pages(Gfp::MOVABLE, 0, 0).expect("order-0 page");
+            m.put_pages(black_box(pfn), 0);
+        }
+        PAIRS
+    });
+    Row {
+        name: "order-0 alloc + free".into(),
+        unit: "pair",
+        model_ns: ns,
+        host_ns: None,
+        floor_ns: 2.0 * f.atomic,
+        floor: "two uncontended atomic increments",
+    }
 }
 
 fn human_ns(ns: f64) -> String {

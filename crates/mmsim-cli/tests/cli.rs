@@ -524,6 +524,7 @@ fn bench_quick_json_has_every_row() {
         "swap-in fault",
         "online + offline of a free 128 MiB block",
         "offline migrating 64 MiB",
+        "order-0 alloc + free",
     ];
     // In this order, other rows allowed between them.
     let mut at = names.iter();

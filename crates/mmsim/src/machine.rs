@@ -86,10 +86,30 @@
 //! │                                               no other lock
 //! └─ RCU read-side section          kcore's check of one page
 //!
+//! pcp_batch_high_lock               Mutex         zone::pcp (one per zone):
+//! │                                               zone_pcp_disable() to
+//! │                                               zone_pcp_enable(), held by
+//! │                                               offline_pages() across the
+//! │                                               whole attempt and by
+//! │                                               memory_failure()
+//! └─ [pcp->lock]                    the drain
+//!
+//! pcp->lock (one CPU's lists)       SpinLock      zone::pcp: allocation and
+//! │                                               free only trylock it
+//! └─ zone->lock                     refills (rmqueue_bulk) and drains
+//!                                   (free_pcppages_bulk)
+//!
 //! zone->lock                        SpinLock      zone::Zone: innermost but
 //!                                                 for the leaf locks; taken
 //!                                                 by every allocation and free
 //! ```
+//!
+//! Wherever `zone->lock` is drawn under a lock because that path allocates
+//! or frees pages, `pcp->lock` may come first (the per-CPU lists of the
+//! orders they cache). `pcp_batch_high_lock` sits between mem_hotplug_lock
+//! and everything offlining takes after it (the notifier chain, rmap_lock,
+//! balloon_pages_lock, the zone's locks): offline_pages() takes it before it
+//! isolates and drops it at the end of the attempt.
 //!
 //! mmap_lock and mem_hotplug_lock are never held together: offlining
 //! migrates through the reverse map, not through address spaces, and GUP's
@@ -627,6 +647,8 @@ impl Machine {
                 .create_boot_block(block_id, nid, zone, MemoryBlockState::Online);
             nr = (block_id + 1) * per_block;
         }
+        // setup_per_cpu_pageset(): the boot zones' pcp limits.
+        self.init_per_zone_wmark_min();
         Ok(())
     }
 

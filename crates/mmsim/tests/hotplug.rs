@@ -287,6 +287,9 @@ fn case34_test_pages_isolated_page_kinds_by_mode() {
         let end = start + 512;
         let isolated = |mode| {
             m.start_isolate_page_range(start, end, mode).unwrap();
+            // As alloc_contig_range() does: a page on a pcp list is no
+            // PageBuddy page to test_pages_isolated().
+            m.drain_all_pages(Some(m.zone(0, ZoneType::Movable)));
             let ret = m.test_pages_isolated(start, end, mode);
             m.undo_isolate_page_range(start, end);
             ret
@@ -542,6 +545,9 @@ fn frozen_offline_admits_no_speculative_reference() {
         let managed = m.zone(0, ZoneType::Normal).managed_pages();
         m.owner_free("vmem").unwrap();
         assert_eq!(m.page(pfn).ref_count(), 0);
+        // free_unref_page(): on a pcp list first, PageBuddy once drained.
+        assert_eq!(m.kpageflags(pfn) & (1 << KPF_BUDDY), 0, "on a pcp list");
+        m.drain_all_pages(None);
         assert_ne!(m.kpageflags(pfn) & (1 << KPF_BUDDY), 0, "back in the buddy");
         assert_eq!(m.zone(0, ZoneType::Normal).managed_pages(), managed + 1);
         assert_clean(&m);

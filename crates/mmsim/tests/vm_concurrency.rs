@@ -106,7 +106,7 @@ fn race_with_offlining(thp: bool) {
         )
         .unwrap(),
     );
-    let free = |m: &Machine| -> i64 { m.nodes()[0].zones.iter().map(|z| z.nr_free()).sum() };
+    let free = |m: &Machine| -> i64 { common::free_pages(m) };
     // The huge zero folio is allocated on first use and kept for good.
     m.huge_zero_pfn().unwrap();
     let free_at_start = free(&m);
@@ -491,7 +491,7 @@ fn device_memory_races_with_offlining() {
         )
         .unwrap(),
     );
-    let free = |m: &Machine| -> i64 { m.nodes()[0].zones.iter().map(|z| z.nr_free()).sum() };
+    let free = |m: &Machine| -> i64 { common::free_pages(m) };
     let dev = m
         .memremap_pages("dev0", PhysAddr(0), 4 << 20, MemoryType::DevicePrivate, 0)
         .unwrap();

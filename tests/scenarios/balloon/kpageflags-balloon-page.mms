@@ -12,8 +12,14 @@ expect kpagecount 0x3fc00 == 0
 expect page show 0x3fc00 == flags=0x8 type=offline refcount=1 mapcount=0 zone=DMA32 node=0
 expect kcore page 0x3fc00 0 16 == 00000000000000000000000000000000
 check
-# Deflated, the page is free again and merges back: the head of its free block.
+# Deflated, the page is free again but first waits on a pcp list
+# (free_unref_page()): no PageBuddy, no flags, refcount 0.
 expect balloon deflate 4K == 4096
+expect page show 0x3fc00 == flags=0x0 type=none refcount=0 mapcount=0 zone=DMA32 node=0
+expect kpagecount 0x3fc00 == 0
+check
+# Drained, it merges back: the head of its free block.
+drain_all_pages
 expect kpageflags 0x3fc00 == buddy
 expect page show 0x3fc00 == flags=0x0 type=buddy refcount=0 mapcount=0 zone=DMA32 node=0
 check

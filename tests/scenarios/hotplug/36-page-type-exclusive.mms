@@ -10,5 +10,8 @@ expect kpageflags $p == pgtable
 page mark x reserved
 expect kpageflags $p has pgtable,reserved
 page free x
+# free_unref_page(): on a pcp list, the page is free but not PageBuddy.
+expect page show $p == flags=0x0 type=none refcount=0 mapcount=0 zone=DMA32 node=0
+drain_all_pages
 expect kpageflags $p == buddy
 check

@@ -6,7 +6,8 @@
 //!   reference frees both).
 //! * `leak` (once no address space is alive and no GUP reference is
 //!   outstanding — the model counts both itself): every online page is free
-//!   in the buddy allocator or held by one of the long-lived owners below,
+//!   (in the buddy allocator or on a per-CPU page list) or held by one of
+//!   the long-lived owners below,
 //!   with exactly the references that owner holds. Picture the machine after
 //!   every process exited and every pin was released: what is left is
 //!   - the huge zero folio (allocated on first use, never freed),
@@ -132,6 +133,13 @@ impl Machine {
                     continue;
                 }
                 let (start, end) = zone.span();
+                // Free too: blocks on the per-CPU lists (not PageBuddy).
+                let pcp: BTreeMap<u64, u32> = zone
+                    .pcp
+                    .pages()
+                    .into_iter()
+                    .map(|(p, o)| (p.0, o))
+                    .collect();
                 let mut pfn = start;
                 while pfn < end {
                     let Some(p) = self.mem().pfn_to_online_page(pfn) else {
@@ -155,6 +163,10 @@ impl Machine {
                     }
                     if p.is_type(PageType::Buddy) {
                         pfn = pfn + (1 << buddy_order(p));
+                        continue;
+                    }
+                    if let Some(&order) = pcp.get(&pfn.0) {
+                        pfn = pfn + (1 << order);
                         continue;
                     }
                     if p.test(PG_RESERVED) || p.test(PG_HWPOISON) || p.is_type(PageType::Offline) {

@@ -9,7 +9,9 @@
 //!   isolation counts, the balloon's page counts.
 //! * [`Machine::check_all`] (`check` in a scenario) adds a walk of every free
 //!   list and every memmap slot of every online section: buddy structure,
-//!   free-page accounting, pages inside free blocks, PageOffline rules,
+//!   free-page accounting, pages inside free blocks, the per-CPU page
+//!   lists (`pcp`: free pages that are not PageBuddy and not counted in
+//!   NR_FREE_PAGES), PageOffline rules,
 //!   what memmap init leaves on hot-added pages no callback onlined
 //!   (`memmap-init`: PG_reserved only under `memmap_init=reserved`),
 //!   present and managed-page accounting, the balloon's pages, the
@@ -27,10 +29,12 @@ mod virtio_mem;
 
 use crate::hotplug::MemoryBlockState;
 use crate::machine::Machine;
-use crate::page::{PageType, Pfn, PG_MOVABLE_OPS_ISOLATED, PG_OFFLINE_SKIPPABLE, PG_RESERVED};
+use crate::page::{
+    PageType, Pfn, PAGEFLAGS_MASK, PG_MOVABLE_OPS_ISOLATED, PG_OFFLINE_SKIPPABLE, PG_RESERVED,
+};
 use crate::sparse::PAGES_PER_SECTION;
 use crate::variant::{MemmapInit, OfflineSkip};
-use crate::zone::buddy::{buddy_list, buddy_order};
+use crate::zone::buddy::{buddy_list, buddy_order, find_buddy_containing};
 use crate::zone::{Migratetype, Zone, NR_ORDERS};
 use std::fmt;
 
@@ -80,6 +84,7 @@ impl Machine {
         for node in self.nodes() {
             for zone in &node.zones {
                 self.check_free_lists(zone, &mut r);
+                self.check_pcp_lists(zone, &mut r);
                 self.check_zone_pages(zone, &mut r);
             }
         }
@@ -247,6 +252,56 @@ impl Machine {
                     zone.nr_free()
                 ),
             );
+        }
+    }
+
+    /// Every block on a per-CPU list is a free block of the zone that the
+    /// buddy allocator does not know: online, refcount 0, no page type (not
+    /// PageBuddy), no flags, aligned to its order, on one list only, inside
+    /// no buddy block; and the lists' counts add up.
+    fn check_pcp_lists(&self, zone: &Zone, r: &mut Report) {
+        let pages = zone.pcp.pages();
+        let counted: u64 = pages.iter().map(|&(_, order)| 1u64 << order).sum();
+        if counted != zone.pcp.count() {
+            r.fail(
+                "pcp-count",
+                format!(
+                    "{}: per-CPU lists hold {counted} pages, their counts say {}",
+                    zone_name(zone),
+                    zone.pcp.count()
+                ),
+            );
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (pfn, order) in pages {
+            let bad = match self.mem().pfn_to_online_page(pfn) {
+                None => Some("not online".to_string()),
+                Some(p) => (p.ref_count() != 0
+                    || p.has_type()
+                    || p.flags_raw() & PAGEFLAGS_MASK != 0
+                    || !pfn.is_aligned(1 << order)
+                    || p.zonenum() != zone.zone_type
+                    || p.nid() != zone.nid
+                    || !seen.insert(pfn)
+                    || find_buddy_containing(self.mem(), zone, pfn).is_some())
+                .then(|| {
+                    format!(
+                        "refcount {} type {:?} flags {:#x}, or twice on the lists or in a buddy block",
+                        p.ref_count(),
+                        p.page_type(),
+                        p.flags_raw() & PAGEFLAGS_MASK
+                    )
+                }),
+            };
+            if let Some(what) = bad {
+                r.fail(
+                    "pcp-page",
+                    format!(
+                        "{}: order-{order} block {pfn} on a per-CPU list: {what}",
+                        zone_name(zone)
+                    ),
+                );
+            }
         }
     }
 

@@ -553,6 +553,9 @@ mod tests {
         assert_eq!((b.pages(), b.isolated()), (vec![pfn], 0));
         assert_clean(&m);
         assert_eq!(b.deflate(PAGE_SIZE), Ok(PAGE_SIZE));
+        // free_unref_page(): the freed page waits on a pcp list, not PageBuddy.
+        assert_eq!(m.kpageflags(pfn) & 1 << KPF_BUDDY, 0);
+        m.drain_all_pages(None);
         assert_ne!(m.kpageflags(pfn) & 1 << KPF_BUDDY, 0);
         assert_clean(&m);
     }
@@ -594,6 +597,9 @@ mod tests {
         assert_eq!(moved.len(), 1);
         assert_ne!(moved[0], pfn);
         assert_eq!(m.kpageflags(moved[0]), 1 << KPF_OFFLINE | 1 << KPF_UPTODATE);
+        // free_unref_page(): the old frame waits on a pcp list, not PageBuddy.
+        assert_eq!(m.kpageflags(pfn) & 1 << KPF_BUDDY, 0);
+        m.drain_all_pages(None);
         assert_ne!(m.kpageflags(pfn) & 1 << KPF_BUDDY, 0);
         assert_eq!(b.stats().migrated, 1);
         assert_eq!(b.nr_balloon_pages(), 1);

@@ -366,6 +366,9 @@ impl Machine {
         }
         let zone = self.page_zone(page);
         {
+            // get_hwpoison_page(): with the zone's pcp lists disabled (and
+            // drained), a free page is found in the buddy, not on a list.
+            let _pcp = self.zone_pcp_disable(zone);
             let mut locked = zone.lock.lock();
             // The page stays managed: offlining counts HWPoison pages among
             // the managed pages it removes.

@@ -11,7 +11,10 @@
 //! timeout: the loop ends with success, with -EBUSY for a definitely unmovable
 //! page (a PageOffline page still referenced), or with -EINTR when the writer
 //! has a signal pending. Success takes the free pages off the isolated free
-//! lists, clears SECTION_IS_ONLINE and fixes the accounting.
+//! lists, clears SECTION_IS_ONLINE and fixes the accounting. The zone's
+//! per-CPU page lists are disabled (`zone_pcp_disable()`) from before the
+//! isolation to the end of the attempt, so no free page of the range hides
+//! on them from `test_pages_isolated()`.
 
 use super::{MemAction, MemHotplugWrite, MemoryBlock, MemoryNotify, NodeAction, Task};
 use crate::errno::{Errno, KResult};
@@ -68,6 +71,10 @@ impl Machine {
         if !in_zone(start) || !in_zone(end - 1) {
             return fail("multizone range", Errno::EINVAL);
         }
+        // Disable the pcplists so that page isolation cannot race with a
+        // free that leaves a page of an isolated pageblock on them; the
+        // guard re-enables them on every way out (zone_pcp_enable()).
+        let pcp = self.zone_pcp_disable(zone);
         if self
             .start_isolate_page_range(start, end, IsolateMode::MemOffline)
             .is_err()
@@ -128,8 +135,10 @@ impl Machine {
         }
         let managed = self.offline_isolated_pages(hp, zone, start, end);
         zone.lock.lock().nr_isolate_pageblock -= nr / PAGEBLOCK_NR_PAGES;
+        pcp.enable();
         self.adjust_managed_page_count(zone, -(managed as i64));
         self.adjust_present_page_count(hp, zone, start, -(nr as i64));
+        self.init_per_zone_wmark_min();
         if !node
             .zones
             .iter()
@@ -141,6 +150,7 @@ impl Machine {
             node.set_state(NodeState::Memory, false);
         }
         if !zone.populated() {
+            self.page_alloc().zone_pcp_reset(zone);
             zone.set_pageset_ready(false);
         }
         if last_memory {

@@ -163,6 +163,8 @@ impl Machine {
             node.set_state(NodeState::NormalMemory, true);
         }
         self.undo_isolate_page_range(start, end);
+        // Reinitialise watermarks and update the pcp limits.
+        self.init_per_zone_wmark_min();
         if first_memory {
             self.node_notify(NodeAction::AddedFirstMemory, zone.nid);
         }

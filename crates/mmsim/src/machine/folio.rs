@@ -61,10 +61,9 @@ impl Machine {
     /// caller says (a reference taken on the head of a THP by a PFN walker
     /// may turn out to be its last).
     pub fn put_pages(&self, pfn: Pfn, order: u32) {
-        if self.page(pfn).ref_dec_and_test() {
-            if self.page(pfn).test(PG_HEAD)
-                || self.page(pfn).zonenum() == crate::page::ZoneType::Device
-            {
+        let page = self.page(pfn);
+        if page.ref_dec_and_test() {
+            if page.test(PG_HEAD) || page.zonenum() == crate::page::ZoneType::Device {
                 self.free_folio(pfn);
             } else {
                 self.free_pages_prepared(pfn, order);

@@ -12,6 +12,7 @@ use crate::errno::KResult;
 use crate::page::Pfn;
 use crate::zone::alloc::{Gfp, PageAlloc};
 use crate::zone::isolation::{IsolateError, IsolateMode};
+use crate::zone::pcp::PcpDisabled;
 use crate::zone::Zone;
 
 impl Machine {
@@ -49,6 +50,30 @@ impl Machine {
         for (p, bad) in self.page_alloc().free_pages_core(pfn, order, init) {
             self.report_bug(format!("{bad} pfn {p}"));
         }
+    }
+
+    /// `drain_all_pages(zone)`: every CPU's per-CPU lists of `zone` (of
+    /// every populated zone with `None`) back to the buddy free lists.
+    pub fn drain_all_pages(&self, zone: Option<&Zone>) {
+        self.page_alloc().drain_all_pages(zone);
+    }
+
+    /// `init_per_zone_wmark_min()` as far as the model has it: after the
+    /// managed pages changed (boot, online, offline), every populated
+    /// zone's per-CPU batch and high follow (`zone_pcp_update()`).
+    pub fn init_per_zone_wmark_min(&self) {
+        let pa = self.page_alloc();
+        for zone in self.nodes().iter().flat_map(|n| n.zones.iter()) {
+            if zone.populated() {
+                pa.zone_pcp_update(zone);
+            }
+        }
+    }
+
+    /// `zone_pcp_disable()`: see [`PageAlloc::zone_pcp_disable`]; the
+    /// lists come back when the guard goes (`zone_pcp_enable()`).
+    pub fn zone_pcp_disable<'z>(&self, zone: &'z Zone) -> PcpDisabled<'z> {
+        self.page_alloc().zone_pcp_disable(zone)
     }
 
     /// `adjust_managed_page_count()`: zone managed pages and totalram.

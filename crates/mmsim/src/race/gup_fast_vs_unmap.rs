@@ -9,8 +9,8 @@
 //! pte_val(ptep_get(ptep))` → drop it and fall back).
 //!
 //! Actors: `gup` takes a FOLL_GET reference on one page of process A;
-//! `munmap` unmaps it; `reuse` faults a page into process B (the allocator
-//! hands out the page just freed). Detector: a page GUP returned must hold
+//! `munmap` unmaps it; `reuse` faults a page into process B on the same CPU
+//! (the allocator hands out the page just freed, from that CPU's pcp list). Detector: a page GUP returned must hold
 //! what A wrote there (0xaa) for as long as GUP holds it, and B must not
 //! map it.
 
@@ -55,6 +55,16 @@ fn run(ctx: &RaceCtx) {
         (a_mm, b_mm, a, b)
     });
 
+    // The page munmap frees waits on its CPU's pcp list (free_unref_page())
+    // and only an allocation on that CPU gets it back (rmqueue_pcplist()):
+    // reuse runs on munmap's CPU. The explorer derives a task's CPU from its
+    // number (two CPUs), so reuse is spawned two tasks before munmap.
+    let reuse = {
+        let (m, mm) = (m.clone(), b_mm.clone());
+        ctx.spawn("reuse", move || {
+            m.user_write(&mm, b, &[0xbb; 64]).expect("B writes")
+        })
+    };
     let gup = {
         let (m, mm) = (m.clone(), a_mm.clone());
         ctx.spawn("gup", move || m.gup_fast(&mm, a, 1, GET))
@@ -63,12 +73,6 @@ fn run(ctx: &RaceCtx) {
         let (m, mm) = (m.clone(), a_mm.clone());
         ctx.spawn("munmap", move || {
             m.munmap(&mm, a, PAGE_SIZE).expect("munmap")
-        })
-    };
-    let reuse = {
-        let (m, mm) = (m.clone(), b_mm.clone());
-        ctx.spawn("reuse", move || {
-            m.user_write(&mm, b, &[0xbb; 64]).expect("B writes")
         })
     };
     let got = join(gup);

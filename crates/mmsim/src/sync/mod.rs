@@ -98,6 +98,7 @@ pub use backend::reset_execution_state;
 pub use completion::Completion;
 pub use condvar::Condvar;
 pub use mutex::{Mutex, MutexGuard};
+pub(crate) use percpu::{per_cpu, this_cpu_shard, CachePadded};
 pub use percpu_rwsem::{PercpuReadGuard, PercpuRwSem, PercpuWriteGuard};
 pub use rcu::{Rcu, RcuReadGuard};
 pub use rwsem::{RwSem, RwSemReadGuard, RwSemWriteGuard};

@@ -157,7 +157,13 @@ pub(crate) fn this_cpu_shard(nr_shards: usize) -> usize {
     // Fibonacci hashing: thread-local blocks sit at regular strides, the
     // multiplication spreads them over the high bits.
     let hash = (addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
-    (hash as usize) % nr_shards
+    // per_cpu() arrays have a power-of-two length: a mask, not a division,
+    // on the allocator's fast path.
+    if nr_shards.is_power_of_two() {
+        hash as usize & (nr_shards - 1)
+    } else {
+        hash as usize % nr_shards
+    }
 }
 
 /// How many per-CPU shards a per-CPU counter gets: one per host CPU (rounded

@@ -14,7 +14,7 @@
 //! report, and freeing a folio whose last reference went (which may belong to
 //! the hugetlb pool rather than to the buddy) is the caller's business.
 
-use super::buddy;
+use super::{buddy, pcp};
 use super::{Migratetype, Node, Zone};
 use crate::errno::{Errno, KResult};
 use crate::page::{
@@ -142,13 +142,10 @@ impl<'a> PageAlloc<'a> {
     pub fn zonelist(&self, gfp: Gfp, nid: usize) -> impl Iterator<Item = &'a Zone> + 'a {
         let nodes = self.nodes;
         let order = std::iter::once(nid).chain((0..nodes.len()).filter(move |&n| n != nid));
-        order.flat_map(move |n| {
-            ZoneType::ALL
-                .into_iter()
-                .rev()
-                .filter(move |z| *z <= gfp.highest_zone)
-                .map(move |z| nodes[n].zone(z))
-        })
+        // Zones are indexed in ZoneType order: those up to the highest the
+        // allocation may use, highest first.
+        let top = gfp.highest_zone.index();
+        order.flat_map(move |n| nodes[n].zones[..=top].iter().rev())
     }
 
     /// `alloc_pages_node()`: a block of 2^order pages, refcount 1 on the head.
@@ -162,10 +159,16 @@ impl<'a> PageAlloc<'a> {
             if !zone.populated() {
                 continue;
             }
-            let got = {
-                let mut locked = zone.lock.lock();
-                buddy::rmqueue(zone, &mut locked, self.mem, order, mt)
-            };
+            // rmqueue(): the per-CPU lists first for the orders they
+            // cache, the buddy lists if they are busy or the zone has
+            // nothing for a refill (rmqueue_buddy()).
+            let got = pcp::pcp_allowed_order(order)
+                .then(|| self.rmqueue_pcplist(zone, order, mt))
+                .flatten()
+                .or_else(|| {
+                    let mut locked = zone.lock.lock();
+                    buddy::rmqueue(zone, &mut locked, self.mem, order, mt)
+                });
             if let Some(pfn) = got {
                 self.prep_new_page(pfn, order, gfp);
                 return Ok(pfn);
@@ -198,20 +201,26 @@ impl<'a> PageAlloc<'a> {
         head.ref_unfreeze(1);
     }
 
-    /// `__free_pages_ok()` for pages whose refcount already reached zero.
-    /// A page that must not be freed is left alone and returned.
+    /// `free_unref_page()` (orders the per-CPU lists cache) or
+    /// `__free_pages_ok()` (the others) for pages whose refcount already
+    /// reached zero. A page that must not be freed is left alone and
+    /// returned.
     pub fn free_pages_prepared(&self, pfn: Pfn, order: u32) -> Result<(), BadPage> {
-        self.free_pages_prepare(pfn, order)?;
-        let zone = self.page_zone(self.page(pfn));
-        let mut locked = zone.lock.lock();
-        buddy::free_one_page(zone, &mut locked, self.mem, pfn, order, false);
+        let head = self.page(pfn);
+        self.free_pages_prepare(head, pfn, order)?;
+        let zone = self.page_zone(head);
+        if pcp::pcp_allowed_order(order) {
+            self.free_unref_page(zone, pfn, order);
+        } else {
+            let mut locked = zone.lock.lock();
+            buddy::free_one_page(zone, &mut locked, self.mem, pfn, order, false);
+        }
         Ok(())
     }
 
     /// `free_pages_prepare()`: undoes compound state, and refuses a page that
     /// must not be freed.
-    fn free_pages_prepare(&self, pfn: Pfn, order: u32) -> Result<(), BadPage> {
-        let head = self.page(pfn);
+    fn free_pages_prepare(&self, head: &Page, pfn: Pfn, order: u32) -> Result<(), BadPage> {
         if head.test(PG_HEAD) {
             head.clear(PG_HEAD);
             for i in 1..(1u64 << order) {
@@ -222,7 +231,7 @@ impl<'a> PageAlloc<'a> {
             }
         }
         for i in 0..(1u64 << order) {
-            let p = self.page(pfn + i);
+            let p = if i == 0 { head } else { self.page(pfn + i) };
             // 7.2 resets a page type on free (page_type overlays _mapcount):
             // a PageOffline page whose last reference goes is freed like any
             // other. PageBuddy is no type a freed page may have (a double

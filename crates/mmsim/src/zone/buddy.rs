@@ -43,7 +43,10 @@ impl FreeList {
 
 /// `zone->free_area[]`.
 pub struct FreeArea {
-    lists: [[FreeList; NR_FREE_LISTS]; NR_ORDERS],
+    /// Boxed: a machine builds MAX_NUMNODES nodes of five zones at boot,
+    /// each node in one stack frame, which must fit an explorer task's
+    /// stack.
+    lists: Box<[[FreeList; NR_FREE_LISTS]; NR_ORDERS]>,
 }
 
 impl Default for FreeArea {
@@ -56,7 +59,7 @@ impl FreeArea {
     /// Empty lists.
     pub fn new() -> FreeArea {
         FreeArea {
-            lists: [[FreeList::default(); NR_FREE_LISTS]; NR_ORDERS],
+            lists: Box::new([[FreeList::default(); NR_FREE_LISTS]; NR_ORDERS]),
         }
     }
 

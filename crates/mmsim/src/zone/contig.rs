@@ -55,6 +55,10 @@ impl PageAlloc<'_> {
         // Only MEM_OFFLINE consults the offline_skip policy; any value will do.
         let skip = OfflineSkip::Refcount;
         self.start_isolate_page_range(start, end, mode, skip)?;
+        // Pages of the range sitting on per-CPU lists go back to the (now
+        // isolate) buddy lists; one freed onto a list after this makes
+        // test_pages_isolated() fail, as in the kernel.
+        self.drain_all_pages(Some(self.page_zone(self.page(start))));
         let ret = self.alloc_contig_isolated(start, end, mode, skip, migrate_range);
         self.undo_isolate_page_range(start, end);
         ret

@@ -14,16 +14,25 @@
 //! * Spans and present counts change only under `mem_hotplug_lock` held for
 //!   write, inside the zone's span seqcount; lockless readers use the seqcount.
 //! * `managed_pages` and `nr_free` are atomics: readers may see them mid-update
-//!   (as `/proc/zoneinfo` readers do).
+//!   (as `/proc/zoneinfo` readers do). `nr_free` counts the buddy free lists
+//!   only, never the per-CPU lists (`account_freepages()`, 6.10 on).
+//! * Each CPU's per-CPU lists sit behind their `pcp->lock`, taken before
+//!   `zone->lock` (bulk refills and drains); `pcp_batch_high_lock` (the
+//!   zone's pcp limits) is held by an offline from before isolation to its
+//!   end, so it comes after `mem_hotplug_lock` and before everything an
+//!   offline takes.
 //!
-//! Submodules: [`buddy`] (free lists, `__free_one_page`, `rmqueue`), [`alloc`]
-//! (zonelists and `alloc_pages`/`free_pages`), [`isolation`] (page isolation,
-//! `test_pages_isolated`), [`contig`] (`alloc_contig_range`).
+//! Submodules: [`buddy`] (free lists, `__free_one_page`, `rmqueue`), [`pcp`]
+//! (per-CPU page lists, `rmqueue_pcplist`, `free_unref_page`,
+//! `zone_pcp_disable`), [`alloc`] (zonelists and `alloc_pages`/`free_pages`),
+//! [`isolation`] (page isolation, `test_pages_isolated`), [`contig`]
+//! (`alloc_contig_range`).
 
 pub mod alloc;
 pub mod buddy;
 pub mod contig;
 pub mod isolation;
+pub mod pcp;
 
 use crate::page::{Pfn, MAX_PAGE_ORDER};
 pub use crate::page::{ZoneType, MAX_NR_ZONES};
@@ -107,10 +116,13 @@ pub struct Zone {
     present_pages: AtomicU64,
     present_early_pages: AtomicU64,
     managed_pages: AtomicI64,
-    /// NR_FREE_PAGES (free pages on every list, including isolated ones).
+    /// NR_FREE_PAGES (free pages on every buddy list, including isolated
+    /// ones; not those on the per-CPU lists).
     nr_free: AtomicI64,
     /// `populated_zone()` has had its pcp set up (`zone_pcp_init` ran).
     pageset_ready: AtomicBool,
+    /// `zone->per_cpu_pageset`: the per-CPU page lists and their limits.
+    pub pcp: pcp::Pageset,
 }
 
 /// A snapshot of a zone's counters (for `zoneinfo` and the checker).
@@ -150,6 +162,7 @@ impl Zone {
             managed_pages: AtomicI64::new(0),
             nr_free: AtomicI64::new(0),
             pageset_ready: AtomicBool::new(false),
+            pcp: pcp::Pageset::new(),
         }
     }
 
@@ -306,7 +319,7 @@ impl Node {
         Node {
             nid,
             // Written out rather than `ZoneType::ALL.map(..)`, which builds
-            // each 2 KiB zone on the side and copies it (and a machine
+            // each zone on the side and copies it (and a machine
             // builds MAX_NUMNODES nodes at every boot).
             zones: [
                 Zone::new(nid, ZoneType::Dma),

@@ -94,6 +94,14 @@ pub fn run_with_pfn_walker(
     walker.join().unwrap();
 }
 
+/// Node 0's free pages: those on the buddy free lists (NR_FREE_PAGES) and
+/// those waiting on the per-CPU lists, which `free_unref_page()` keeps out
+/// of NR_FREE_PAGES (`account_freepages()`).
+pub fn free_pages(m: &Machine) -> i64 {
+    let zones = m.nodes()[0].zones.iter();
+    zones.map(|z| z.nr_free() + z.pcp.count() as i64).sum()
+}
+
 /// Offlines every block of `blocks` from `first` on that is online; each
 /// must succeed.
 pub fn offline_online_blocks(m: &Machine, first: u64, blocks: u64) {

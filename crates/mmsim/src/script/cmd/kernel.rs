@@ -1,7 +1,8 @@
 //! The kernel side, driven directly: sparse sections (`sparse`, `section`,
 //! `pfn_valid`, `pfn_to_online_page`), a test-only kernel user of pages (`page
 //! alloc|free|mark|fill|get|put|show`, `hwpoison`), zone, node and memory
-//! counters (`zoneinfo`, `nodeinfo`, `meminfo`) and `check`.
+//! counters (`zoneinfo`, `nodeinfo`, `meminfo`), `drain_all_pages` and
+//! `check`.
 
 use super::{Cmd, CommandDoc, Family};
 pub use crate::hotplug::owner::Mark as PageMark;
@@ -117,6 +118,8 @@ pub enum KernelCmd {
         /// One field only.
         field: Option<String>,
     },
+    /// `drain_all_pages`: every CPU's per-CPU page lists back to the buddy.
+    DrainAllPages,
     /// `check`: run every invariant now.
     Check,
 }
@@ -162,6 +165,7 @@ impl KernelCmd {
             KernelCmd::Zoneinfo { .. } => "zoneinfo",
             KernelCmd::Nodeinfo { .. } => "nodeinfo",
             KernelCmd::Meminfo { .. } => "meminfo",
+            KernelCmd::DrainAllPages => "drain_all_pages",
             KernelCmd::Check => "check",
         }
     }
@@ -208,6 +212,7 @@ pub(crate) const FAMILY: Family = Family {
         ("meminfo", |a| {
             Ok(Cmd::Kernel(KernelCmd::Meminfo { field: a.field()? }))
         }),
+        ("drain_all_pages", |_| Ok(Cmd::Kernel(KernelCmd::DrainAllPages))),
         ("check", |_| Ok(Cmd::Kernel(KernelCmd::Check))),
     ],
     process_verbs: &[],
@@ -276,6 +281,10 @@ pub(crate) const FAMILY: Family = Family {
         CommandDoc {
             syntax: "meminfo [FIELD]",
             summary: "MemTotal, MemFree, Balloon (kB), max_pfn and the hugetlb counters",
+        },
+        CommandDoc {
+            syntax: "drain_all_pages",
+            summary: "drain_all_pages(NULL): every per-CPU page list back to the buddy free lists",
         },
         CommandDoc {
             syntax: "check",
@@ -484,6 +493,10 @@ pub(crate) fn run(cmd: &KernelCmd, w: &mut World) -> CmdResult {
         }
         KernelCmd::Nodeinfo { node, field } => pick(&m.nodeinfo(*node as usize)?, field),
         KernelCmd::Meminfo { field } => pick(&m.meminfo(), field),
+        KernelCmd::DrainAllPages => {
+            m.drain_all_pages(None);
+            ok()
+        }
         // The interpreter runs every invariant after it.
         KernelCmd::Check => ok(),
     }
