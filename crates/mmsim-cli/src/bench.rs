@@ -124,6 +124,13 @@ impl HostMapping {
     }
 }
 
+impl Drop for HostMapping {
+    fn drop(&mut self) {
+        // SAFETY: the mapping `new` made, unmapped once, here.
+        unsafe { libc::munmap(self.0.cast(), self.1) };
+    }
+}
+
 /// The host kernel: fork of a process with `pages` populated, per PTE; with
 /// `cow`, the child waits on a pipe while the parent writes every page (a
 /// COW fault each), and that is what is timed, per page.
