@@ -661,6 +661,22 @@ pub(crate) fn mount(args: &MountArgs) -> ExitCode {
         eprintln!("mmsim: cannot mount on {e}");
         return ExitCode::from(2);
     }
+    // A mount point that is not a directory is bad input, found before the
+    // scenario runs (mount(2) would fail with the same errno only after).
+    match std::fs::metadata(&args.dir) {
+        Ok(md) if md.is_dir() => {}
+        Ok(_) => {
+            eprintln!(
+                "mmsim: cannot mount on {}: Not a directory",
+                args.dir.display()
+            );
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("mmsim: cannot mount on {}: {e}", args.dir.display());
+            return ExitCode::from(2);
+        }
+    }
     let signals = block_stop_signals();
     let mutant = match Mutant::from_env() {
         Ok(m) => m,

@@ -551,3 +551,18 @@ fn bench_quick_json_has_every_row() {
     }
     assert!(doc["floors"]["memcpy_gib_s"].as_f64().unwrap() > 0.0);
 }
+
+// `mmsim mount` on a path that is not a directory is bad input (exit 2),
+// found before any scenario runs or anything is mounted.
+#[test]
+fn mount_refuses_a_mount_point_that_is_not_a_directory() {
+    let file = std::env::temp_dir().join(format!("mmsim-not-a-dir-{}", std::process::id()));
+    std::fs::write(&file, b"").unwrap();
+    let missing = file.with_extension("missing");
+    for (path, why) in [(&file, "Not a directory"), (&missing, "No such file")] {
+        let (code, out, err) = mmsim(&["mount", path.to_str().unwrap()]);
+        assert_eq!((code, out.as_str()), (2, ""), "{err}");
+        assert!(err.contains(why), "{err}");
+    }
+    std::fs::remove_file(&file).unwrap();
+}
