@@ -20,6 +20,33 @@ use super::proto::{recv, send, Reply, Request};
 use super::sys::{check, errno, memfd, pipe_for, PAGE, PMD};
 use super::uring;
 
+/// Keeps this driver, and every process it forks, on one CPU: the first
+/// this process may use, the same for every driver. A new page waits in its
+/// CPU's LRU batch (`folio_add_lru()`), and MADV_PAGEOUT drains only the
+/// local CPU's (`lru_add_drain()` in `madvise_pageout()`): a driver that the
+/// scheduler moved between its write and its pageout would leave the page
+/// off the LRU, and reclaim would skip it, depending on the host's load
+/// (seen once in CI). Best effort: if the mask cannot be read or set, the
+/// driver runs where it is.
+fn run_on_one_cpu() {
+    // SAFETY: cpu_set_t is plain data; the calls read and write only the
+    // sets passed, with their true size.
+    unsafe {
+        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        if libc::sched_getaffinity(0, size, &mut allowed) != 0 {
+            return;
+        }
+        let Some(cpu) = (0..libc::CPU_SETSIZE as usize).find(|&c| libc::CPU_ISSET(c, &allowed))
+        else {
+            return;
+        };
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut one);
+        libc::sched_setaffinity(0, size, &one);
+    }
+}
+
 /// Runs requests from standard input until `Exit` or end of input.
 pub fn main() -> ExitCode {
     // SAFETY: fd 0 is the socket the orchestrator gave; this is its only
@@ -29,6 +56,7 @@ pub fn main() -> ExitCode {
     // the orchestrator follows each over its own socket).
     // SAFETY: setting a signal disposition in a single-threaded process.
     unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+    run_on_one_cpu();
     let scratch = match memfd("mmsim-host-scratch", 0, false) {
         Ok(f) => File::from(f),
         Err(_) => return ExitCode::from(2),
