@@ -286,14 +286,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     })
 }
 
-/// A size as a person writes it: the largest suffix that divides it.
+/// A size as a person writes it: the largest suffix that divides it
+/// ([`crate::machine::Size`]'s form).
 pub fn format_size(bytes: u64) -> String {
-    for (shift, suffix) in [(40, 'T'), (30, 'G'), (20, 'M'), (10, 'K')] {
-        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
-            return format!("{}{suffix}", bytes >> shift);
-        }
-    }
-    bytes.to_string()
+    crate::machine::Size(bytes).to_string()
 }
 
 impl<'t> Word<'t> {
