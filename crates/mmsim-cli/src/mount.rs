@@ -280,6 +280,15 @@ fn join(parent: &str, name: &str) -> String {
     }
 }
 
+/// The FUSE file type of a sysfs entry.
+fn file_type(kind: SysfsKind) -> FileType {
+    match kind {
+        SysfsKind::Dir => FileType::Directory,
+        SysfsKind::File => FileType::RegularFile,
+        SysfsKind::Symlink => FileType::Symlink,
+    }
+}
+
 fn sysfs_stat_of(m: &Machine, path: &str, s: SysfsStat) -> Stat {
     let perm = s.mode as u16;
     match s.kind {
@@ -287,7 +296,7 @@ fn sysfs_stat_of(m: &Machine, path: &str, s: SysfsStat) -> Stat {
         // Every sysfs attribute claims PAGE_SIZE bytes.
         SysfsKind::File => Stat::file(perm, 4096),
         SysfsKind::Symlink => Stat {
-            kind: FileType::Symlink,
+            kind: file_type(s.kind),
             perm,
             size: m.sysfs_readlink(path).map_or(0, |t| t.len() as u64),
         },
@@ -346,14 +355,7 @@ impl MountFs {
                 .m
                 .sysfs_ls_stat(p)?
                 .into_iter()
-                .map(|(name, s)| {
-                    let kind = match s.kind {
-                        SysfsKind::Dir => FileType::Directory,
-                        SysfsKind::File => FileType::RegularFile,
-                        SysfsKind::Symlink => FileType::Symlink,
-                    };
-                    (name, kind)
-                })
+                .map(|(name, s)| (name, file_type(s.kind)))
                 .collect())
         };
         match Node::of(path) {
