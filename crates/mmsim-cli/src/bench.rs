@@ -453,6 +453,7 @@ pub fn bench(quick: bool, json: bool) -> ExitCode {
     let memmap_bytes = (block / PAGE_SIZE) as f64 * 64.0;
 
     let two_atomics = 2.0 * f.atomic;
+    let page_copy = f.memcpy * PAGE_SIZE as f64;
     let mut rows = vec![
         Row {
             name: "mmap + first touch".into(),
@@ -475,7 +476,7 @@ pub fn bench(quick: bool, json: bool) -> ExitCode {
             unit: "page",
             model_ns: cow_ns,
             host_ns: host_cow,
-            floor_ns: f.memcpy * PAGE_SIZE as f64,
+            floor_ns: page_copy,
             floor: "memcpy of 4 KiB",
         },
         Row {
@@ -499,7 +500,7 @@ pub fn bench(quick: bool, json: bool) -> ExitCode {
             unit: "page",
             model_ns: pageout,
             host_ns: host_swap.map(|(out, _)| out),
-            floor_ns: f.memcpy * PAGE_SIZE as f64,
+            floor_ns: page_copy,
             floor: "memcpy of 4 KiB",
         },
         Row {
@@ -507,7 +508,7 @@ pub fn bench(quick: bool, json: bool) -> ExitCode {
             unit: "page",
             model_ns: swapin,
             host_ns: host_swap.map(|(_, back)| back),
-            floor_ns: f.memcpy * PAGE_SIZE as f64,
+            floor_ns: page_copy,
             floor: "memcpy of 4 KiB",
         },
         Row {
