@@ -266,46 +266,22 @@ fn host_vmsplice(pages: usize, reps: u32) -> Option<f64> {
 /// The host kernel: FOLL_PIN | FOLL_LONGTERM through io_uring fixed buffers,
 /// per page: IORING_REGISTER_BUFFERS pins the whole buffer
 /// (`io_pin_pages()` → `pin_user_pages_fast()`), IORING_UNREGISTER_BUFFERS
-/// unpins it. `None` where io_uring is unavailable or disabled.
+/// unpins it (`crate::host::uring`, which `run --host` pins through). `None`
+/// where io_uring is unavailable or disabled.
 fn host_io_uring_pin(pages: usize, reps: u32) -> Option<f64> {
-    const IORING_REGISTER_BUFFERS: libc::c_long = 0;
-    const IORING_UNREGISTER_BUFFERS: libc::c_long = 1;
+    use crate::host::uring;
     let map = HostMapping::new(pages, true)?;
-    // struct io_uring_params: 120 bytes, all zero asks for the defaults.
-    let mut params = [0u64; 15];
-    // SAFETY: io_uring_setup writes into `params`, which is large enough;
-    // the registered iovec lies inside the mapping `map` owns, and the ring
-    // is closed before `map` is unmapped.
-    unsafe {
-        let fd = libc::syscall(libc::SYS_io_uring_setup, 1u32, params.as_mut_ptr());
-        if fd < 0 {
-            return None;
-        }
-        let iov = libc::iovec {
-            iov_base: map.0.cast(),
-            iov_len: map.1,
-        };
-        let mut ok = true;
-        let ns = best(reps, || {
-            ok &= libc::syscall(
-                libc::SYS_io_uring_register,
-                fd,
-                IORING_REGISTER_BUFFERS,
-                &iov,
-                1u32,
-            ) == 0
-                && libc::syscall(
-                    libc::SYS_io_uring_register,
-                    fd,
-                    IORING_UNREGISTER_BUFFERS,
-                    std::ptr::null::<libc::c_void>(),
-                    0u32,
-                ) == 0;
-            pages as u64
-        });
-        libc::close(fd as libc::c_int);
-        ok.then_some(ns)
-    }
+    let ring = uring::setup().ok()?;
+    let mut ok = true;
+    let ns = best(reps, || {
+        ok &= uring::register_buffer(&ring, map.0 as u64, map.1 as u64)
+            .and_then(|()| uring::unregister(&ring))
+            .is_ok();
+        pages as u64
+    });
+    // The ring goes before the mapping it pinned.
+    drop(ring);
+    ok.then_some(ns)
 }
 
 fn machine(ram: u64) -> Machine {

@@ -57,7 +57,7 @@ mod proto;
 mod side;
 mod sys;
 pub mod table;
-mod uring;
+pub(crate) mod uring;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

@@ -84,12 +84,25 @@ struct Cqe {
 /// In the driver: a ring with `[addr, addr+len)` registered as fixed buffer
 /// 0. Returns the ring's descriptor.
 pub fn register(addr: u64, len: u64) -> Result<OwnedFd, i32> {
+    let ring = setup()?;
+    register_buffer(&ring, addr, len)?;
+    Ok(ring)
+}
+
+/// A new ring with no buffers (`io_uring_setup()` with default parameters).
+pub fn setup() -> Result<OwnedFd, i32> {
     let mut p = Params::default();
     // SAFETY: `p` is a valid io_uring_params the kernel fills in.
     let fd =
         check(unsafe { libc::syscall(libc::SYS_io_uring_setup, 4u32, &mut p as *mut Params) })?;
     // SAFETY: io_uring_setup returned a new descriptor that nothing else owns.
-    let ring = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Registers `[addr, addr+len)` as the ring's fixed buffer 0: the kernel
+/// pins its pages (`io_pin_pages()` → `pin_user_pages_fast()`) until
+/// [`unregister`].
+pub fn register_buffer(ring: &OwnedFd, addr: u64, len: u64) -> Result<(), i32> {
     let iov = libc::iovec {
         iov_base: addr as *mut libc::c_void,
         iov_len: len as usize,
@@ -104,8 +117,8 @@ pub fn register(addr: u64, len: u64) -> Result<OwnedFd, i32> {
             &iov as *const libc::iovec,
             1u32,
         )
-    })?;
-    Ok(ring)
+    })
+    .map(drop)
 }
 
 /// In the orchestrator: DMA through buffer 0 of a ring some driver
