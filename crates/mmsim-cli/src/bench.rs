@@ -219,48 +219,47 @@ fn host_pageout(pages: usize, reps: u32) -> Option<(f64, f64)> {
 /// (`iov_iter_get_pages2()`), and splice(2) of the pipe to /dev/null drops
 /// them without copying a byte.
 fn host_vmsplice(pages: usize, reps: u32) -> Option<f64> {
+    use std::os::fd::AsRawFd;
     const CHUNK: usize = 256; // pages per pipe fill: a 1 MiB pipe
+    let chunk_len = CHUNK * PAGE_SIZE as usize;
     let map = HostMapping::new(pages, true)?;
     let null = std::fs::OpenOptions::new()
         .write(true)
         .open("/dev/null")
         .ok()?;
-    let mut fds = [0; 2];
-    // SAFETY: plain syscalls on descriptors this function owns and closes;
-    // vmsplice reads only inside the mapping `map` owns.
-    unsafe {
-        if libc::pipe(fds.as_mut_ptr()) != 0 {
-            return None;
+    // The pipes `run --host` pins through.
+    let (r, w) = crate::host::sys::pipe_for(chunk_len as u64).ok()?;
+    let mut ok = true;
+    let ns = best(reps, || {
+        let mut off = 0;
+        while ok && off < map.1 {
+            let len = chunk_len.min(map.1 - off);
+            let iov = libc::iovec {
+                // SAFETY: inside the mapping `map` owns.
+                iov_base: unsafe { map.0.add(off) }.cast(),
+                iov_len: len,
+            };
+            // SAFETY: plain syscalls on the pipe and /dev/null, which this
+            // function owns; vmsplice reads only inside `map`.
+            let (put, drained) = unsafe {
+                (
+                    libc::vmsplice(w.as_raw_fd(), &iov, 1, 0),
+                    libc::splice(
+                        r.as_raw_fd(),
+                        std::ptr::null_mut(),
+                        null.as_raw_fd(),
+                        std::ptr::null_mut(),
+                        len,
+                        0,
+                    ),
+                )
+            };
+            ok = put == len as isize && drained == len as isize;
+            off += len;
         }
-        let chunk_len = CHUNK * PAGE_SIZE as usize;
-        let sized = libc::fcntl(fds[1], libc::F_SETPIPE_SZ, chunk_len as libc::c_int);
-        let mut ok = sized >= chunk_len as libc::c_int;
-        let ns = best(reps, || {
-            let mut off = 0;
-            while ok && off < map.1 {
-                let len = chunk_len.min(map.1 - off);
-                let iov = libc::iovec {
-                    iov_base: map.0.add(off).cast(),
-                    iov_len: len,
-                };
-                let put = libc::vmsplice(fds[1], &iov, 1, 0);
-                let drained = libc::splice(
-                    fds[0],
-                    std::ptr::null_mut(),
-                    std::os::fd::AsRawFd::as_raw_fd(&null),
-                    std::ptr::null_mut(),
-                    len,
-                    0,
-                );
-                ok = put == len as isize && drained == len as isize;
-                off += len;
-            }
-            pages as u64
-        });
-        libc::close(fds[0]);
-        libc::close(fds[1]);
-        ok.then_some(ns)
-    }
+        pages as u64
+    });
+    ok.then_some(ns)
 }
 
 /// The host kernel: FOLL_PIN | FOLL_LONGTERM through io_uring fixed buffers,

@@ -55,7 +55,7 @@ pub mod driver;
 mod plan;
 mod proto;
 mod side;
-mod sys;
+pub(crate) mod sys;
 pub mod table;
 pub(crate) mod uring;
 
