@@ -218,6 +218,10 @@ pub struct MachineConfig {
     pub auto_online: OnlineType,
     /// Upper bound of hot-pluggable physical memory.
     pub max_phys: u64,
+    /// Back boot RAM, and every range `add_memory()` adds, with host memory
+    /// up front (QEMU's `prealloc=on`; `PhysMem::prealloc`): what a
+    /// measurement wants, at the cost of host memory for all of it.
+    pub prealloc: bool,
 }
 
 impl Default for MachineConfig {
@@ -231,6 +235,7 @@ impl Default for MachineConfig {
             hugepages: 0,
             auto_online: OnlineType::Offline,
             max_phys: 1 << 40,
+            prealloc: false,
         }
     }
 }
@@ -520,6 +525,14 @@ impl Machine {
                 config.max_phys
             ),
         })?;
+        if config.prealloc {
+            physmem
+                .prealloc(crate::page::PhysAddr(0), config.ram)
+                .map_err(|e| ConfigError {
+                    key: "prealloc",
+                    message: format!("cannot back {} bytes of boot RAM up front: {e}", config.ram),
+                })?;
+        }
         let pgmaps = crate::sync::Arc::new(crate::memremap::PgmapTable::default());
         // The section table also covers the device-private window above
         // max_phys (crate::memremap).

@@ -112,6 +112,14 @@ impl Machine {
             }
             self.mem_hotplug_done(hp);
         }
+        if self.config().prealloc && self.physmem().prealloc(start, size).is_err() {
+            // The range works without it, paying first-touch faults.
+            self.log(format!(
+                "prealloc of [{:#x}-{:#x}] failed: the host is short of memory",
+                start.0,
+                start.0 + size - 1
+            ));
+        }
         let online_type = self.hotplug().default_online_type();
         if online_type != OnlineType::Offline {
             let first = self.hotplug().block_id(start_pfn);

@@ -12,8 +12,16 @@
 //! each, itself a zero-filled mapping of which only the words written are
 //! resident), so that giving it back costs what was written, not
 //! `max_phys`. The VMM's own view of the store ([`PhysMem::host_mapping`])
-//! writes behind that map's back; a store that lent it out is given back
-//! to the host whole (MADV_DONTNEED) instead.
+//! writes behind that map's back, and [`PhysMem::prealloc`] makes pages
+//! resident behind it; a store that did either is given back to the host
+//! whole (MADV_DONTNEED) instead.
+//!
+//! A real machine's RAM is there before the kernel touches it; the store's
+//! is not, and the host's first-touch fault (zeroing a fresh host page) then
+//! lands in whatever model operation writes a page first: a migration's
+//! copy, a COW's copy. [`PhysMem::prealloc`] backs a range up front, as
+//! QEMU's `prealloc=on` memory backends do, so that measurements see the
+//! model's work only (the machine configuration's `prealloc`).
 //!
 //! Several modelled CPUs may touch the same physical bytes at once (a kcore
 //! reader while a migration copies, DMA through a pin while a process writes),
@@ -52,9 +60,11 @@ pub struct PhysMem {
     /// never cleared while the store lives (bulk data: not a scheduling
     /// point, and nothing in the model reads it). Taken back in Drop.
     written: ManuallyDrop<HostMap>,
-    /// Non-zero once [`PhysMem::host_mapping`] lent the mapping out.
+    /// Non-zero once the written map no longer tells what is resident:
+    /// [`PhysMem::host_mapping`] lent the mapping out, or
+    /// [`PhysMem::prealloc`] backed part of it.
     #[allow(clippy::disallowed_types)] // see the `use` above
-    lent: DataWord,
+    untracked: DataWord,
     fences: Fences,
 }
 
@@ -67,7 +77,7 @@ const WORD: u64 = 8;
 
 impl PhysMem {
     /// Reserves `len` bytes (a multiple of the page size).
-    #[allow(clippy::disallowed_types)] // `lent` (see the `use` above)
+    #[allow(clippy::disallowed_types)] // `untracked` (see the `use` above)
     pub fn new(len: u64) -> std::io::Result<PhysMem> {
         let pages = len.div_ceil(PAGE_SIZE);
         let store = HostMap::zeroed_huge(len as usize)?;
@@ -76,7 +86,7 @@ impl PhysMem {
             store: ManuallyDrop::new(store),
             len,
             written: ManuallyDrop::new(written),
-            lent: DataWord::new(0),
+            untracked: DataWord::new(0),
             fences: Fences::default(),
         })
     }
@@ -277,6 +287,56 @@ impl PhysMem {
         unsafe { self.store.as_ptr().add(addr.0 as usize) }
     }
 
+    /// Backs `[addr, addr + len)` with host memory now (MADV_POPULATE_WRITE,
+    /// or a write to each page on a host older than 5.14), so that no model
+    /// operation pays the host's first-touch fault there later. The bytes
+    /// stay as they are (zero where nothing was written).
+    pub fn prealloc(&self, addr: PhysAddr, len: u64) -> KResult<()> {
+        self.check(addr, len)?;
+        if len == 0 {
+            return Ok(());
+        }
+        self.untracked.store(1, Ordering::Relaxed);
+        // SAFETY: the range lies inside our mapping; populating private
+        // anonymous memory changes no byte, so concurrent atomic accesses
+        // see nothing happen.
+        let populated = unsafe {
+            rustix::mm::madvise(
+                self.at(addr).cast(),
+                len as usize,
+                rustix::mm::Advice::LinuxPopulateWrite,
+            )
+        };
+        match populated {
+            Ok(()) => Ok(()),
+            Err(rustix::io::Errno::INVAL) => {
+                // A host without MADV_POPULATE_WRITE: a write that changes
+                // nothing faults each page in.
+                let first = addr.0.next_multiple_of(PAGE_SIZE);
+                for page in (first..addr.0 + len).step_by(PAGE_SIZE as usize) {
+                    self.word(page / WORD).fetch_or(0, Ordering::Relaxed);
+                }
+                Ok(())
+            }
+            // The host is out of memory (or the range is fenced off by the
+            // host itself): the store still works, first touch and all.
+            Err(_) => Err(Errno::ENOMEM),
+        }
+    }
+
+    /// The runs of `[addr, addr + len)` that the host holds resident
+    /// (mincore), as physical ranges: what the store costs the host there.
+    pub fn resident(&self, addr: PhysAddr, len: u64) -> KResult<Vec<Range<u64>>> {
+        self.check(addr, len)?;
+        let range = addr.0 as usize..(addr.0 + len) as usize;
+        Ok(self
+            .store
+            .resident(range)
+            .into_iter()
+            .map(|r| r.start as u64..r.end as u64)
+            .collect())
+    }
+
     /// Gives the host memory of `[addr, addr + len)` back (MADV_DONTNEED): the
     /// range reads as zeros afterwards, as a hypervisor's discarded memory does.
     pub fn discard(&self, addr: PhysAddr, len: u64) -> KResult<()> {
@@ -322,7 +382,7 @@ impl PhysMem {
     /// atomic word accesses by the model (volatile or atomic ones).
     pub unsafe fn host_mapping(&self) -> (*mut u8, u64) {
         // Its writes are not in the written map (see the module doc).
-        self.lent.store(1, Ordering::Relaxed);
+        self.untracked.store(1, Ordering::Relaxed);
         (self.store.as_ptr(), self.len)
     }
 }
@@ -337,7 +397,7 @@ impl Drop for PhysMem {
                 ManuallyDrop::take(&mut self.written),
             )
         };
-        if self.lent.load(Ordering::Relaxed) != 0 {
+        if self.untracked.load(Ordering::Relaxed) != 0 {
             store.discard_all();
             store.recycle([]);
         } else {
@@ -473,5 +533,32 @@ mod tests {
             m.read(PhysAddr(addr), &mut b).unwrap();
             assert_eq!(b[0], 0, "byte at {addr:#x}");
         }
+    }
+
+    // PhysMem::prealloc (QEMU's prealloc=on): the range becomes resident
+    // with its bytes as they were, and a store that preallocated is given
+    // back whole, so the next one reads zero with nothing resident.
+    #[test]
+    fn prealloc_backs_a_range_and_changes_no_byte() {
+        let len = 1 << 30;
+        let m = PhysMem::new(len).unwrap();
+        m.write(PhysAddr(0x5003), b"kept").unwrap();
+        m.prealloc(PhysAddr(0), 64 << 20).unwrap();
+        assert_eq!(m.store.resident(0..64 << 20), vec![0..64 << 20]);
+        let mut buf = [0u8; 4];
+        m.read(PhysAddr(0x5003), &mut buf).unwrap();
+        assert_eq!(&buf, b"kept");
+        m.read(PhysAddr(32 << 20), &mut buf).unwrap();
+        assert_eq!(buf, [0; 4]);
+        m.prealloc(PhysAddr(0), 0).unwrap();
+        assert_eq!(m.prealloc(PhysAddr(len - 4096), 8192), Err(Errno::EFAULT));
+        assert_eq!(m.prealloc(PhysAddr(u64::MAX), 2), Err(Errno::EFAULT));
+        let base = m.store.as_ptr();
+        drop(m);
+        let m = PhysMem::new(len).unwrap();
+        assert_eq!(m.store.as_ptr(), base, "the mapping is reused");
+        assert_eq!(m.store.resident(0..64 << 20), vec![]);
+        m.read(PhysAddr(0x5003), &mut buf).unwrap();
+        assert_eq!(buf, [0; 4]);
     }
 }

@@ -55,6 +55,8 @@ impl MachineSpec {
                 AutoOnline::OnlineMovable => OnlineType::OnlineMovable,
             },
             max_phys: self.max_phys,
+            // A host-side knob (bench), not a property of the machine.
+            prealloc: false,
         }
     }
 
