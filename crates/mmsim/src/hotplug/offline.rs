@@ -19,7 +19,7 @@
 use super::{MemAction, MemHotplugWrite, MemoryBlock, MemoryNotify, NodeAction, Task};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::{Page, PageType, Pfn, PAGEBLOCK_NR_PAGES, PG_HWPOISON, PG_LRU};
+use crate::page::{PageType, Pfn, PAGEBLOCK_NR_PAGES, PG_HWPOISON, PG_LRU, PG_MOVABLE_OPS};
 use crate::sparse::PAGES_PER_SECTION;
 use crate::variant::OfflineSkip;
 use crate::zone::isolation::{page_offline_skippable, IsolateMode};
@@ -170,52 +170,56 @@ impl Machine {
     /// `scan_movable_pages()`: Ok(pfn) of the first movable page, ENOENT if
     /// none is left, EBUSY for a definitely unmovable one. Reference §2.8.
     pub fn scan_movable_pages(&self, start: Pfn, end: Pfn) -> Result<Pfn, Errno> {
-        let mut pfn = start;
-        let mut pages: &[Page] = &[];
-        while pfn < end {
-            // The memmap slots of the rest of pfn's section, looked up once
+        let mut from = start;
+        while from < end {
+            // The memmap slots of the rest of the section, looked up once
             // (pfn_to_page() is arithmetic in the kernel).
-            if pages.is_empty() {
-                let section_end = Pfn((pfn.0 / PAGES_PER_SECTION + 1) * PAGES_PER_SECTION);
-                pages = self
-                    .mem()
-                    .pfn_range_to_pages(pfn, section_end.min(end))
-                    .unwrap_or_else(|| panic!("BUG: pfn {pfn} has no memmap"));
-            }
-            let p = &pages[0];
-            pages = &pages[1..];
-            if p.test(PG_LRU) || p.has_movable_ops() {
-                return Ok(pfn);
-            }
-            // PageHuge(): the head's type (the page's own for a small folio).
-            let is_huge = match p.compound_head() {
-                None => p.is_type(PageType::Hugetlb),
-                Some(head) => self.page(head).is_type(PageType::Hugetlb),
-            };
-            if is_huge {
-                let folio = self.folio(pfn);
-                pages = &[];
-                // A racy test, as in the kernel: the folio may be freed or
-                // isolated meanwhile; the caller copes.
-                if self.hugetlb_owner_migratable(pfn) {
+            let section_end = Pfn((from.0 / PAGES_PER_SECTION + 1) * PAGES_PER_SECTION).min(end);
+            let pages = self
+                .mem()
+                .pfn_range_to_pages(from, section_end)
+                .unwrap_or_else(|| panic!("BUG: pfn {from} has no memmap"));
+            let mut next = section_end;
+            for (pfn, p) in (from.0..).map(Pfn).zip(pages) {
+                // The page type read once for the three tests that need it
+                // (a free block's pages are all looked at, as in the kernel).
+                let ty = p.page_type();
+                // PageLRU() || page_has_movable_ops().
+                if p.test(PG_LRU)
+                    || (matches!(ty, Some(PageType::Offline | PageType::Zsmalloc))
+                        && p.test(PG_MOVABLE_OPS))
+                {
                     return Ok(pfn);
                 }
-                pfn = folio.pfn() + (1u64 << folio.order());
-                continue;
-            }
-            if p.is_type(PageType::Offline) {
-                let skip = self.variants().offline_skip;
-                let busy = match skip {
-                    OfflineSkip::Refcount => p.ref_count() != 0,
-                    OfflineSkip::Skippable | OfflineSkip::Frozen => {
-                        !page_offline_skippable(p, skip)
-                    }
+                // PageHuge(): the head's type (the page's own for a small folio).
+                let is_huge = match p.compound_head() {
+                    None => ty == Some(PageType::Hugetlb),
+                    Some(head) => self.page(head).is_type(PageType::Hugetlb),
                 };
-                if busy {
-                    return Err(Errno::EBUSY);
+                if is_huge {
+                    let folio = self.folio(pfn);
+                    // A racy test, as in the kernel: the folio may be freed
+                    // or isolated meanwhile; the caller copes.
+                    if self.hugetlb_owner_migratable(pfn) {
+                        return Ok(pfn);
+                    }
+                    next = (folio.pfn() + (1u64 << folio.order())).max(pfn + 1);
+                    break;
+                }
+                if ty == Some(PageType::Offline) {
+                    let skip = self.variants().offline_skip;
+                    let busy = match skip {
+                        OfflineSkip::Refcount => p.ref_count() != 0,
+                        OfflineSkip::Skippable | OfflineSkip::Frozen => {
+                            !page_offline_skippable(p, skip)
+                        }
+                    };
+                    if busy {
+                        return Err(Errno::EBUSY);
+                    }
                 }
             }
-            pfn = pfn + 1;
+            from = next;
         }
         Err(Errno::ENOENT)
     }

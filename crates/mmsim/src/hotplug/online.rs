@@ -209,10 +209,14 @@ impl Machine {
         // one per page.
         crate::sync::unscheduled(|| {
             self.mem().for_each_page(start, end, |pfn, p| {
-                p.init_single(zone.zone_type, zone.nid);
                 match init {
-                    MemmapInit::Offline => p.set_type(PageType::Offline),
-                    MemmapInit::Reserved => p.set(PG_RESERVED),
+                    MemmapInit::Offline => {
+                        p.init_single_as(zone.zone_type, zone.nid, Some(PageType::Offline))
+                    }
+                    MemmapInit::Reserved => {
+                        p.init_single(zone.zone_type, zone.nid);
+                        p.set(PG_RESERVED);
+                    }
                 }
                 if pfn.is_aligned(PAGEBLOCK_NR_PAGES) {
                     self.mem().set_pageblock_migratetype_raw(pfn, mt as u8);

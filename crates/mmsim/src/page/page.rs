@@ -69,6 +69,11 @@ pub const PAGE_POISON_FLAGS: u64 = u64::MAX;
 /// `page_type` value of a page with no type (`UINT_MAX`).
 const NO_TYPE_RAW: u32 = 0;
 
+/// The mapcount field of a page of type `t` (`page_type` + 1).
+fn typed_raw(t: PageType) -> u32 {
+    ((t as u32) << 24).wrapping_add(1)
+}
+
 /// A type clash: `__SetPageX` on a page that already has another type.
 /// In the kernel this is `VM_BUG_ON_PAGE`; the model reports it as a value so
 /// the checker can name it.
@@ -283,8 +288,7 @@ impl Page {
                 wanted: t,
             });
         }
-        self.mapcount
-            .store(((t as u32) << 24).wrapping_add(1), Ordering::Relaxed);
+        self.mapcount.store(typed_raw(t), Ordering::Relaxed);
         Ok(())
     }
 
@@ -455,9 +459,18 @@ impl Page {
     /// `__init_single_page()`: zone/node links, refcount 1, no mapcount, no
     /// type, no private data.
     pub fn init_single(&self, zone: ZoneType, nid: usize) {
+        self.init_single_as(zone, nid, None);
+    }
+
+    /// `__init_single_page()` followed by memmap_init_range()'s
+    /// `__SetPageOffline()` of a hot-added page (`Some(Offline)`): the slot
+    /// is its initialiser's alone, so the type goes in with the first
+    /// stores instead of a check and a store after them.
+    pub fn init_single_as(&self, zone: ZoneType, nid: usize, ty: Option<PageType>) {
         self.init_links(zone, nid);
         self.refcount.store(1, Ordering::Relaxed);
-        self.mapcount.store(NO_TYPE_RAW, Ordering::Relaxed);
+        let raw = ty.map_or(NO_TYPE_RAW, typed_raw);
+        self.mapcount.store(raw, Ordering::Relaxed);
         self.lru_next.store(0, Ordering::Relaxed);
         self.lru_prev.store(0, Ordering::Relaxed);
         self.private.store(0, Ordering::Relaxed);

@@ -149,6 +149,16 @@ impl PageAlloc<'_> {
         // once per subsection), each looked at unless a free block or a
         // folio seen before covers it.
         let (mut next, mut found) = (start, None);
+        if zone.zone_type == ZoneType::Movable {
+            // Past the reserved check, ZONE_MOVABLE is taken to be movable
+            // (page_is_unmovable_at): the walk is one flag test per page.
+            self.mem.for_each_online_page(start, end, |pfn, p| {
+                if found.is_none() && p.test(PG_RESERVED) {
+                    found = Some(pfn);
+                }
+            });
+            return found;
+        }
         self.mem.for_each_online_page(start, end, |pfn, p| {
             if found.is_some() || pfn < next {
                 return;
@@ -227,6 +237,16 @@ impl PageAlloc<'_> {
         pb: Pfn,
         mt: Option<Migratetype>,
     ) {
+        // A pageblock that is the tail of a larger free block starting
+        // before it (`find_large_buddy()` in move_freepages_block_isolate())
+        // has no free block of its own: the walk below would step over its
+        // pages one by one and find nothing. Unisolating the pageblock that
+        // holds the head already put the whole block back.
+        if let Some((head, order)) = buddy::find_buddy_containing(self.mem, zone, pb) {
+            if head < pb && head + (1u64 << order) >= pb + PAGEBLOCK_NR_PAGES {
+                return;
+            }
+        }
         let mut pfn = pb;
         while pfn < pb + PAGEBLOCK_NR_PAGES {
             let Some(p) = self.mem.pfn_to_page(pfn) else {
