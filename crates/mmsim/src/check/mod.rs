@@ -232,6 +232,15 @@ impl Machine {
                         );
                     }
                 }
+                if locked.free_area.has_blocks(order, mt) != (n > 0) {
+                    r.fail(
+                        "buddy-list-mask",
+                        format!(
+                            "{name}: order-{order} {} list has {n} blocks, its mask bit says otherwise",
+                            mt.name()
+                        ),
+                    );
+                }
                 if n != locked.free_area.list(order, mt).len() {
                     r.fail(
                         "buddy-list-len",

@@ -41,12 +41,21 @@ impl FreeList {
     }
 }
 
+// The list masks have a bit per order.
+const _: () = assert!(NR_ORDERS <= u16::BITS as usize);
+
 /// `zone->free_area[]`.
 pub struct FreeArea {
     /// Boxed: a machine builds MAX_NUMNODES nodes of five zones at boot,
     /// each node in one stack frame, which must fit an explorer task's
     /// stack.
     lists: Box<[[FreeList; NR_FREE_LISTS]; NR_ORDERS]>,
+    /// Per migratetype, bit `order` set iff that list has a block: what
+    /// `__rmqueue_smallest()` and the fallback search look for, in one
+    /// word instead of a walk over every list head (the kernel's
+    /// `free_area_empty()` tests, batched). Kept by the two functions that
+    /// change a list, [`add_to_free_list`] and [`del_from_free_list`].
+    nonempty: [u16; NR_FREE_LISTS],
 }
 
 impl Default for FreeArea {
@@ -60,7 +69,20 @@ impl FreeArea {
     pub fn new() -> FreeArea {
         FreeArea {
             lists: Box::new([[FreeList::default(); NR_FREE_LISTS]; NR_ORDERS]),
+            nonempty: [0; NR_FREE_LISTS],
         }
+    }
+
+    /// Whether the list of `order` and `mt` has a block, as the list
+    /// mask says (the checker compares it with the list).
+    pub fn has_blocks(&self, order: u32, mt: Migratetype) -> bool {
+        self.nonempty[mt as usize] & (1 << order) != 0
+    }
+
+    /// The orders of at least `order` whose list of `mt` has a block, as a
+    /// bit per order.
+    fn orders_with_blocks(&self, mt: Migratetype, order: u32) -> u16 {
+        self.nonempty[mt as usize] & !((1u16 << order) - 1)
     }
 
     /// The list of `order` and `mt`.
@@ -132,6 +154,7 @@ pub fn add_to_free_list(
     let p = page(mem, pfn);
     p.set_type(PageType::Buddy);
     p.set_private(buddy_private(order, mt));
+    locked.free_area.nonempty[mt as usize] |= 1 << order;
     let list = &mut locked.free_area.lists[order as usize][mt as usize];
     if to_tail {
         p.set_lru(None, list.last);
@@ -170,6 +193,9 @@ pub fn del_from_free_list(zone: &Zone, locked: &mut ZoneLocked, mem: &SparseMem,
         None => list.last = prev,
     }
     list.len -= 1;
+    if list.first.is_none() {
+        locked.free_area.nonempty[mt as usize] &= !(1 << order);
+    }
     p.set_lru(None, None);
     p.clear_type(PageType::Buddy);
     p.set_private(0);
@@ -258,28 +284,40 @@ pub fn rmqueue(
     order: u32,
     mt: Migratetype,
 ) -> Option<Pfn> {
-    for o in order..=MAX_PAGE_ORDER {
-        if let Some(pfn) = locked.free_area.list(o, mt).first() {
-            del_from_free_list(zone, locked, mem, pfn);
-            expand(zone, locked, mem, pfn, order, o);
-            return Some(pfn);
-        }
+    // The smallest order of `mt` with a block.
+    let orders = locked.free_area.orders_with_blocks(mt, order);
+    if orders != 0 {
+        let o = orders.trailing_zeros();
+        let pfn = locked
+            .free_area
+            .list(o, mt)
+            .first()
+            .expect("a non-empty list");
+        del_from_free_list(zone, locked, mem, pfn);
+        expand(zone, locked, mem, pfn, order, o);
+        return Some(pfn);
     }
     for &fallback in mt.fallbacks() {
-        for o in (order..=MAX_PAGE_ORDER).rev() {
-            if let Some(pfn) = locked.free_area.list(o, fallback).first() {
-                del_from_free_list(zone, locked, mem, pfn);
-                if o >= PAGEBLOCK_ORDER {
-                    // steal_suitable_fallback(): a whole pageblock changes hands.
-                    let mut pb = pfn;
-                    while pb < pfn + (1 << o) {
-                        mem.set_pageblock_migratetype_raw(pb, mt as u8);
-                        pb = pb + crate::page::PAGEBLOCK_NR_PAGES;
-                    }
+        // The largest order of the fallback with a block.
+        let orders = locked.free_area.orders_with_blocks(fallback, order);
+        if orders != 0 {
+            let o = u16::BITS - 1 - orders.leading_zeros();
+            let pfn = locked
+                .free_area
+                .list(o, fallback)
+                .first()
+                .expect("a non-empty list");
+            del_from_free_list(zone, locked, mem, pfn);
+            if o >= PAGEBLOCK_ORDER {
+                // steal_suitable_fallback(): a whole pageblock changes hands.
+                let mut pb = pfn;
+                while pb < pfn + (1 << o) {
+                    mem.set_pageblock_migratetype_raw(pb, mt as u8);
+                    pb = pb + crate::page::PAGEBLOCK_NR_PAGES;
                 }
-                expand(zone, locked, mem, pfn, order, o);
-                return Some(pfn);
             }
+            expand(zone, locked, mem, pfn, order, o);
+            return Some(pfn);
         }
     }
     None
