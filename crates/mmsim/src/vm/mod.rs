@@ -370,15 +370,14 @@ impl Machine {
         owns: impl Fn(&Vma) -> bool,
     ) -> Vec<(Arc<Mm>, u64)> {
         let mut out = Vec::new();
-        for mm in mms {
-            let addrs: Vec<u64> = mm
-                .rmap_vmas
-                .lock()
-                .iter()
-                .filter(|v| owns(v))
-                .filter_map(|v| v.address_of(index))
-                .collect();
-            out.extend(addrs.into_iter().map(|a| (mm.clone(), a)));
+        for mm in &mms {
+            let vmas = mm.rmap_vmas.lock();
+            out.extend(
+                vmas.iter()
+                    .filter(|v| owns(v))
+                    .filter_map(|v| v.address_of(index))
+                    .map(|a| (mm.clone(), a)),
+            );
         }
         out
     }
