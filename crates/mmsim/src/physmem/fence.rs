@@ -159,6 +159,11 @@ impl Fences {
     /// Whether `[addr, addr + len)` may be accessed; records a fatal access
     /// otherwise.
     #[inline]
+    /// No fence is up.
+    pub(super) fn none(&self) -> bool {
+        self.nr.load(Ordering::Relaxed) == 0
+    }
+
     pub(super) fn allow(&self, addr: u64, len: u64, write: bool) -> bool {
         if self.nr.load(Ordering::Relaxed) == 0 {
             return true;

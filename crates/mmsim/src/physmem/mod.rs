@@ -103,10 +103,16 @@ impl PhysMem {
     /// non-zero bytes.
     fn mark_written(&self, addr: u64, len: u64) {
         for page in addr / PAGE_SIZE..=(addr + len - 1) / PAGE_SIZE {
-            let (word, bit) = (self.written_word(page / 64), 1u64 << (page % 64));
-            if word.load(Ordering::Relaxed) & bit == 0 {
-                word.fetch_or(bit, Ordering::Relaxed);
-            }
+            self.mark_page_written(page);
+        }
+    }
+
+    /// Notes that page `page` of the store may now hold non-zero bytes.
+    #[inline]
+    fn mark_page_written(&self, page: u64) {
+        let (word, bit) = (self.written_word(page / 64), 1u64 << (page % 64));
+        if word.load(Ordering::Relaxed) & bit == 0 {
+            word.fetch_or(bit, Ordering::Relaxed);
         }
     }
 
@@ -234,6 +240,26 @@ impl PhysMem {
         Ok(self.word(addr.0 / WORD).load(Ordering::Acquire))
     }
 
+    /// Page `pfn` as [`PageWords`], for a loop over its words (a page
+    /// table copied entry by entry): the bounds and the fences are checked
+    /// and the written map noted once, here, instead of at every access.
+    /// None while any fence is up, when the caller takes the per-word path
+    /// ([`PhysMem::read_u64`], [`PhysMem::write_u64`]), which checks each
+    /// access against the fences; always None in the explorer's build.
+    pub fn page_words(&self, pfn: Pfn) -> Option<PageWords<'_>> {
+        // The explorer keeps the per-word path: its schedules do not
+        // change with this shortcut.
+        if cfg!(mmsim_shuttle) || self.check(pfn.phys(), PAGE_SIZE).is_err() || !self.fences.none()
+        {
+            return None;
+        }
+        self.mark_page_written(pfn.0);
+        Some(PageWords {
+            mem: self,
+            first: pfn.phys().0 / WORD,
+        })
+    }
+
     /// Writes the aligned 64-bit word at `addr` in one access
     /// (`WRITE_ONCE(*ptep, v)`; callers hold the page-table lock).
     pub fn write_u64(&self, addr: PhysAddr, v: u64) -> KResult<()> {
@@ -245,7 +271,8 @@ impl PhysMem {
         if !self.fences.allow(addr.0, WORD, true) {
             return Ok(());
         }
-        self.mark_written(addr.0, WORD);
+        // An aligned word lies within one page.
+        self.mark_page_written(addr.0 / PAGE_SIZE);
         // Release pairs with the Acquire in read_u64 (set_pte_at after
         // __folio_mark_uptodate's barrier).
         self.word(addr.0 / WORD).store(v, Ordering::Release);
@@ -352,6 +379,34 @@ impl PhysMem {
             )
         }
         .map_err(|_| Errno::EINVAL)
+    }
+}
+
+/// One page of the store as `PAGE_SIZE / 8` words, checked once by
+/// [`PhysMem::page_words`]. Each access is what [`PhysMem::read_u64`] and
+/// [`PhysMem::write_u64`] make of it past their checks: a scheduling point
+/// under a checker, an Acquire load or a Release store.
+pub struct PageWords<'a> {
+    mem: &'a PhysMem,
+    /// Index of the page's first word in the store.
+    first: u64,
+}
+
+impl PageWords<'_> {
+    /// Word `idx` (below `PAGE_SIZE / 8`).
+    pub fn read(&self, idx: u64) -> u64 {
+        assert!(idx < PAGE_SIZE / WORD, "word {idx} of a page");
+        crate::sync::preempt_point();
+        // Acquire: as in read_u64.
+        self.mem.word(self.first + idx).load(Ordering::Acquire)
+    }
+
+    /// Writes word `idx` (below `PAGE_SIZE / 8`).
+    pub fn write(&self, idx: u64, v: u64) {
+        assert!(idx < PAGE_SIZE / WORD, "word {idx} of a page");
+        crate::sync::preempt_point();
+        // Release: as in write_u64.
+        self.mem.word(self.first + idx).store(v, Ordering::Release);
     }
 }
 

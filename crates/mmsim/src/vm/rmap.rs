@@ -313,6 +313,8 @@ impl Machine {
     /// the folio may be pinned and any of them is exclusive; else each
     /// loses PG_anon_exclusive (tested first: most are shared already) and
     /// gains a mapping, and a large folio's mapcount grows by `nr` at once.
+    // Inlined into fork's PTE loop (see `copy_present_ptes()` in fork.rs).
+    #[inline(always)]
     pub fn folio_try_dup_anon_rmap_ptes(
         &self,
         folio: Folio<'_>,
