@@ -616,4 +616,29 @@ mod tests {
         m.read(PhysAddr(0x5003), &mut buf).unwrap();
         assert_eq!(buf, [0; 4]);
     }
+
+    // PhysMem::page_words: the same words read_u64/write_u64 see, the page
+    // noted in the written map (a reused store reads zero), and None where
+    // the per-word path must decide: outside the store, or with a fence up.
+    #[test]
+    fn page_words_are_the_words_read_u64_sees() {
+        let len = 1 << 30;
+        let m = PhysMem::new(len).unwrap();
+        let table = Pfn(0x1234);
+        let w = m.page_words(table).unwrap();
+        w.write(7, 0xdead_beef);
+        assert_eq!(m.read_u64(table.phys() + 7 * WORD).unwrap(), 0xdead_beef);
+        m.write_u64(table.phys() + 511 * WORD, 42).unwrap();
+        assert_eq!(w.read(511), 42);
+        assert!(m.page_words(Pfn(len / PAGE_SIZE)).is_none());
+        let fence = Arc::new(Fence::new("test", 0, 1 << 27, 1 << 27));
+        m.add_fence(fence.clone());
+        assert!(m.page_words(table).is_none());
+        m.remove_fence(&fence);
+        assert!(m.page_words(table).is_some());
+        drop(w);
+        drop(m);
+        let m = PhysMem::new(len).unwrap();
+        assert_eq!(m.read_u64(table.phys() + 7 * WORD).unwrap(), 0);
+    }
 }
