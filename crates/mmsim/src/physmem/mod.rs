@@ -636,7 +636,6 @@ mod tests {
         assert!(m.page_words(table).is_none());
         m.remove_fence(&fence);
         assert!(m.page_words(table).is_some());
-        drop(w);
         drop(m);
         let m = PhysMem::new(len).unwrap();
         assert_eq!(m.read_u64(table.phys() + 7 * WORD).unwrap(), 0);
