@@ -14,7 +14,7 @@ use super::{
 };
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
-use crate::page::{PageType, Pfn, ZoneType, PAGEBLOCK_NR_PAGES, PG_RESERVED};
+use crate::page::{Page, PageType, Pfn, SlotImage, ZoneType, PAGEBLOCK_NR_PAGES, PG_RESERVED};
 use crate::sparse::PAGES_PER_SECTION;
 use crate::variant::MemmapInit;
 use crate::zone::{Migratetype, NodeState, Zone};
@@ -207,22 +207,25 @@ impl Machine {
         // The range is offline: no PFN walker or allocator looks at these
         // slots yet, so initialising them is one step for a checker, not
         // one per page.
+        // __init_single_page() and, for hot-added memory, __SetPageOffline()
+        // (6.11 on) or __SetPageReserved() (before) of every page.
+        let image = match init {
+            MemmapInit::Offline => {
+                SlotImage::initialised(zone.zone_type, zone.nid, Some(PageType::Offline))
+            }
+            MemmapInit::Reserved => {
+                SlotImage::initialised(zone.zone_type, zone.nid, None).with(PG_RESERVED)
+            }
+        };
         crate::sync::unscheduled(|| {
-            self.mem().for_each_page(start, end, |pfn, p| {
-                match init {
-                    MemmapInit::Offline => {
-                        p.init_single_as(zone.zone_type, zone.nid, Some(PageType::Offline))
-                    }
-                    MemmapInit::Reserved => {
-                        p.init_single(zone.zone_type, zone.nid);
-                        p.set(PG_RESERVED);
-                    }
-                }
-                if pfn.is_aligned(PAGEBLOCK_NR_PAGES) {
-                    self.mem().set_pageblock_migratetype_raw(pfn, mt as u8);
-                    self.mem().set_pageblock_isolate(pfn, isolate);
-                }
-            });
+            self.mem()
+                .for_each_run(start, end, |_, pages| Page::fill(pages, &image));
+            let mut pb = start.align_up(PAGEBLOCK_NR_PAGES);
+            while pb < end {
+                self.mem().set_pageblock_migratetype_raw(pb, mt as u8);
+                self.mem().set_pageblock_isolate(pb, isolate);
+                pb = pb + PAGEBLOCK_NR_PAGES;
+            }
         });
     }
 
@@ -242,12 +245,13 @@ impl Machine {
         // pageblock bits only: nothing inside can yield, so `quiescent` is
         // `unscheduled` at a counter per access, as in MemmapChunk::poison.)
         crate::sync::quiescent(|| {
-            self.mem().for_each_page(start, end, |pfn, p| {
-                p.poison();
-                if pfn.is_aligned(PAGEBLOCK_NR_PAGES) {
-                    self.mem().set_pageblock_isolate(pfn, false);
-                }
-            });
+            self.mem()
+                .for_each_run(start, end, |_, pages| Page::fill(pages, &SlotImage::POISON));
+            let mut pb = start.align_up(PAGEBLOCK_NR_PAGES);
+            while pb < end {
+                self.mem().set_pageblock_isolate(pb, false);
+                pb = pb + PAGEBLOCK_NR_PAGES;
+            }
         });
         // The kernel does not shrink ZONE_DEVICE: its span keeps every
         // range ever mapped into it.

@@ -13,5 +13,5 @@ mod pfn;
 
 pub use flags::*;
 pub use folio::Folio;
-pub use page::{Page, PageTypeClash, MAX_LINKED_PFN, PAGE_POISON_FLAGS};
+pub use page::{Page, PageTypeClash, SlotImage, MAX_LINKED_PFN, PAGE_POISON_FLAGS};
 pub use pfn::*;

@@ -28,7 +28,7 @@
 //! oldest quarantined chunk rather than fail.
 
 use crate::hostmem::HostMap;
-use crate::page::Page;
+use crate::page::{Page, SlotImage};
 use crate::sync::atomic::{fence, AtomicU64, Ordering};
 use crate::sync::Mutex;
 use std::collections::VecDeque;
@@ -122,11 +122,7 @@ impl MemmapChunk {
         // accesses from the scheduler (`quiescent`) is the same as hiding
         // this task's (`unscheduled`) — at one counter per access instead of
         // a lookup of the current task.
-        crate::sync::quiescent(|| {
-            for p in self.pages() {
-                p.poison();
-            }
-        });
+        crate::sync::quiescent(|| Page::fill(self.pages(), &SlotImage::POISON));
     }
 }
 

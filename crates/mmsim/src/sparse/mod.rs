@@ -395,15 +395,23 @@ impl SparseMem {
     /// a bulk pass over a range the caller knows has a memmap (a BUG
     /// otherwise, as for `pfn_to_page()`).
     pub fn for_each_page(&self, start: Pfn, end: Pfn, mut f: impl FnMut(Pfn, &Page)) {
+        self.for_each_run(start, end, |first, pages| {
+            for (p, page) in (first.0..).zip(pages) {
+                f(Pfn(p), page);
+            }
+        });
+    }
+
+    /// As [`SparseMem::for_each_page`], a section's part of the range at a
+    /// time: its first PFN and its slots.
+    pub fn for_each_run(&self, start: Pfn, end: Pfn, mut f: impl FnMut(Pfn, &[Page])) {
         let mut pfn = start;
         while pfn < end {
             let section_end = Pfn((pfn.0 / PAGES_PER_SECTION + 1) * PAGES_PER_SECTION).min(end);
             let pages = self
                 .pfn_range_to_pages(pfn, section_end)
                 .unwrap_or_else(|| panic!("BUG: pfn {pfn} has no memmap"));
-            for (p, page) in (pfn.0..).zip(pages) {
-                f(Pfn(p), page);
-            }
+            f(pfn, pages);
             pfn = section_end;
         }
     }
