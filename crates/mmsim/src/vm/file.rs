@@ -31,6 +31,7 @@
 //! migration fails — or finds the new one.
 
 use super::fault::VmFault;
+use super::RmapVec;
 use super::{Mm, Vma, VM_MAYREAD, VM_MAYWRITE, VM_SHARED, VM_WRITE};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
@@ -316,8 +317,8 @@ impl Machine {
     /// mapped — in every VMA of every live address space that maps the file
     /// over that index (a private mapping may show its own copy there
     /// instead: the caller checks the entry).
-    pub(crate) fn file_rmap_addresses(&self, file: u32, index: u64) -> Vec<(Arc<Mm>, u64)> {
-        self.rmap_addresses(self.live_mms(), index, |v| v.file == Some(file))
+    pub(crate) fn file_rmap_addresses(&self, file: u32, index: u64) -> RmapVec<(Arc<Mm>, u64)> {
+        self.rmap_addresses(&self.live_mms(), index, |v| v.file == Some(file))
     }
 
     /// Every page-cache folio of every named file, with its order: the

@@ -44,6 +44,7 @@
 use super::pte::{Pte, PTE_YOUNG};
 use super::rmap::{head_ksm, set_page_ksm};
 use super::vma::{RangeCall, UserRange};
+use super::RmapVec;
 use super::{Mm, MmMaps, Vma, VM_HUGETLB, VM_MERGEABLE, VM_SHARED};
 use crate::errno::KResult;
 use crate::machine::Machine;
@@ -175,7 +176,7 @@ impl Machine {
 
     /// `rmap_walk_ksm()`'s candidates: for each rmap item of the stable
     /// node of `kpfn`, its address in every address space of its anon_vma.
-    pub(crate) fn ksm_rmap_addresses(&self, kpfn: Pfn) -> Vec<(Arc<Mm>, u64)> {
+    pub(crate) fn ksm_rmap_addresses(&self, kpfn: Pfn) -> RmapVec<(Arc<Mm>, u64)> {
         let items = self
             .vm()
             .ksm_stable

@@ -35,7 +35,7 @@
 
 use super::file::page_file;
 use super::pte::{MigrationKind, Pte, SwapEntry, PTE_DIRTY, PTE_RW, PTE_YOUNG};
-use super::Mm;
+use super::{Mm, RmapVec};
 use crate::errno::{Errno, KResult};
 use crate::hotplug::{MovableKind, MovableOps};
 use crate::machine::Machine;
@@ -93,8 +93,8 @@ impl MovableOps for LruOps {
 /// What `try_to_migrate()` did: the entries that may map the page, and
 /// which of them it replaced by migration entries, with the PTE each had.
 pub(crate) struct Unmapped {
-    targets: Vec<(Arc<Mm>, Pfn, u64)>,
-    entries: Vec<(usize, Pte)>,
+    targets: RmapVec<(Arc<Mm>, Pfn, u64)>,
+    entries: RmapVec<(usize, Pte)>,
 }
 
 impl Unmapped {
@@ -134,8 +134,8 @@ impl Machine {
 
     /// The (mm, table, index) of each PTE at `candidates` (the reverse
     /// map's addresses), without splitting anything but a THP's PMD.
-    fn rmap_ptes(&self, candidates: Vec<(Arc<Mm>, u64)>) -> Vec<(Arc<Mm>, Pfn, u64)> {
-        let mut out: Vec<(Arc<Mm>, Pfn, u64)> = Vec::new();
+    fn rmap_ptes(&self, candidates: RmapVec<(Arc<Mm>, u64)>) -> RmapVec<(Arc<Mm>, Pfn, u64)> {
+        let mut out: RmapVec<(Arc<Mm>, Pfn, u64)> = RmapVec::new();
         for (mm, addr) in candidates {
             if let Ok(Some((t, i))) = self.walk(&mm, addr, false) {
                 // One entry once, however many items lead to it.
@@ -158,12 +158,12 @@ impl Machine {
     fn try_to_migrate(
         &self,
         src: Pfn,
-        targets: Vec<(Arc<Mm>, Pfn, u64)>,
+        targets: RmapVec<(Arc<Mm>, Pfn, u64)>,
         anon: bool,
     ) -> Result<Unmapped, Unmapped> {
         let mut u = Unmapped {
             targets,
-            entries: Vec::new(),
+            entries: RmapVec::new(),
         };
         for n in 0..u.targets.len() {
             let (mm, t, i) = &u.targets[n];

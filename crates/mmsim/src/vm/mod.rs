@@ -91,6 +91,11 @@ use crate::sync::{Arc, Mutex, RwSem, SeqCount, SpinLock, SpinLockGuard};
 use std::collections::BTreeMap;
 pub use vma::{MmMaps, Vma};
 
+/// What a reverse-map walk collects for one page: the address spaces, the
+/// addresses and the entries that may map it. Nearly always one or two, so
+/// they live inline and a migration allocates nothing per page for them.
+pub(crate) type RmapVec<T> = smallvec::SmallVec<[T; 2]>;
+
 /// VM_READ.
 pub const VM_READ: u32 = 1 << 0;
 /// VM_WRITE.
@@ -349,7 +354,7 @@ impl Machine {
     }
 
     /// The live address spaces that may map pages of anon_vma `id`.
-    pub(crate) fn anon_vma_mms(&self, id: u32) -> Vec<Arc<Mm>> {
+    pub(crate) fn anon_vma_mms(&self, id: u32) -> RmapVec<Arc<Mm>> {
         self.vm()
             .anon_vmas
             .lock()
@@ -365,12 +370,12 @@ impl Machine {
     /// visit). A caller checks the entry there before it believes it.
     pub(crate) fn rmap_addresses(
         &self,
-        mms: Vec<Arc<Mm>>,
+        mms: &[Arc<Mm>],
         index: u64,
         owns: impl Fn(&Vma) -> bool,
-    ) -> Vec<(Arc<Mm>, u64)> {
-        let mut out = Vec::new();
-        for mm in &mms {
+    ) -> RmapVec<(Arc<Mm>, u64)> {
+        let mut out = RmapVec::new();
+        for mm in mms {
             let vmas = mm.rmap_vmas.lock();
             out.extend(
                 vmas.iter()
@@ -384,9 +389,9 @@ impl Machine {
 
     /// `rmap_walk_anon()`'s candidates: where the anonymous page at index
     /// `index` of anon_vma `anon_vma` may be mapped.
-    pub(crate) fn anon_rmap_addresses(&self, anon_vma: u32, index: u64) -> Vec<(Arc<Mm>, u64)> {
+    pub(crate) fn anon_rmap_addresses(&self, anon_vma: u32, index: u64) -> RmapVec<(Arc<Mm>, u64)> {
         let mms = self.anon_vma_mms(anon_vma);
-        self.rmap_addresses(mms, index, |v| v.anon_vma == Some(anon_vma))
+        self.rmap_addresses(&mms, index, |v| v.anon_vma == Some(anon_vma))
     }
 
     /// Every live address space (the model's `mmlist`), in creation order.
