@@ -75,6 +75,9 @@ pub trait MovableOps: Send + Sync {
     fn putback(&self, m: &Machine, pfn: Pfn);
 }
 
+/// The owners registered for a kind of page: one or two.
+type Owners = smallvec::SmallVec<[Arc<dyn MovableOps>; 2]>;
+
 impl Machine {
     /// `set_movable_ops()`: registers `ops` for pages of `kind`.
     ///
@@ -92,7 +95,7 @@ impl Machine {
     /// The ops registered for the kind of page `pfn` is (none if it is not
     /// movable). Copied out, so that no owner's `isolate` runs under the
     /// registrations' lock.
-    fn movable_owners(&self, pfn: Pfn) -> Vec<Arc<dyn MovableOps>> {
+    fn movable_owners(&self, pfn: Pfn) -> Owners {
         let p = self.page(pfn);
         let kind = if self.folio(pfn).is_hugetlb() {
             MovableKind::Hugetlb
@@ -106,13 +109,13 @@ impl Machine {
             // A user folio: its head is on the LRU for all its pages.
             MovableKind::Lru
         } else {
-            return Vec::new();
+            return Owners::new();
         };
         self.movable_ops_of(kind)
     }
 
     /// The ops registered for `kind`, in registration order.
-    fn movable_ops_of(&self, kind: MovableKind) -> Vec<Arc<dyn MovableOps>> {
+    fn movable_ops_of(&self, kind: MovableKind) -> Owners {
         self.hotplug()
             .movable_ops
             .down_read()
@@ -163,13 +166,29 @@ impl Machine {
             self.folio_put(pfn);
             pfn = pfn + 1;
         }
+        // One target node for the batch, from its first page's node, as
+        // the kernel does (the range lies in one zone).
+        let Some(&(first, _)) = isolated.first() else {
+            return 0;
+        };
+        let target_nid = self.migration_target_nid(first);
         let mut moved = 0;
         for (src, ops) in isolated {
-            if self.migrate_one(src, &ops, Gfp::MOVABLE) {
+            if self.migrate_one(src, &ops, Gfp::MOVABLE, target_nid) {
                 moved += 1;
             }
         }
         moved
+    }
+
+    /// Where pages of `src`'s node go (`mtc.nid` and `nmask` of
+    /// do_migrate_range()): the first other node with memory, or `src`'s
+    /// own if it is the only one.
+    fn migration_target_nid(&self, src: Pfn) -> usize {
+        let src_nid = self.page(self.folio_head(src)).nid();
+        (0..self.nodes().len())
+            .find(|&n| n != src_nid && self.node(n).present_pages() > 0)
+            .unwrap_or(src_nid)
     }
 
     /// Isolates and migrates one page to memory `gfp` allows (the longterm
@@ -193,19 +212,21 @@ impl Machine {
         // After a THP split our reference is on `src` itself.
         self.folio_put(src);
         match isolated {
-            Some(ops) => self.migrate_one(src, &ops, gfp),
+            Some(ops) => self.migrate_one(src, &ops, gfp, self.migration_target_nid(src)),
             None => false,
         }
     }
 
     /// Migrates one isolated folio; puts it back on failure.
-    fn migrate_one(&self, src: Pfn, ops: &Arc<dyn MovableOps>, gfp: Gfp) -> bool {
+    fn migrate_one(
+        &self,
+        src: Pfn,
+        ops: &Arc<dyn MovableOps>,
+        gfp: Gfp,
+        target_nid: usize,
+    ) -> bool {
         // A folio still large after isolation (hugetlb) moves whole.
         let src = self.folio_head(src);
-        let src_nid = self.page(src).nid();
-        let target_nid = (0..self.nodes().len())
-            .find(|&n| n != src_nid && self.node(n).present_pages() > 0)
-            .unwrap_or(src_nid);
         let dst = match ops.alloc_target(self, src, gfp, target_nid) {
             Ok(dst) => dst,
             Err(_) => {
