@@ -4,8 +4,13 @@
 //! increment).
 //!
 //! Every figure is per unit of work (a 4 KiB page, a PTE, a block) and is
-//! the best of a few repetitions, so a noisy neighbour inflates none of
-//! them. The host side runs first, in this single-threaded process, before
+//! the best of a few repetitions (more where one takes under a
+//! millisecond, and for the floors), so a noisy neighbour inflates none of
+//! them. The model's machines are booted with `prealloc` (the host backs
+//! their RAM up front, as QEMU's `prealloc=on` does), so that the host's
+//! first-touch faults on the byte store do not count as the model's work;
+//! the 1 TiB boot is the exception, since not touching its memory is what
+//! that row measures. The host side runs first, in this single-threaded process, before
 //! any model machine exists (fork of a process with threads copies only the
 //! caller).
 
