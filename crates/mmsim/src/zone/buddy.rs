@@ -79,6 +79,12 @@ impl FreeArea {
         self.nonempty[mt as usize] & (1 << order) != 0
     }
 
+    /// The first block on the list of `order` and `mt`, which its mask bit
+    /// says has one.
+    fn first_block(&self, order: u32, mt: Migratetype) -> Pfn {
+        self.list(order, mt).first().expect("a non-empty list")
+    }
+
     /// The orders of at least `order` whose list of `mt` has a block, as a
     /// bit per order.
     fn orders_with_blocks(&self, mt: Migratetype, order: u32) -> u16 {
@@ -288,11 +294,7 @@ pub fn rmqueue(
     let orders = locked.free_area.orders_with_blocks(mt, order);
     if orders != 0 {
         let o = orders.trailing_zeros();
-        let pfn = locked
-            .free_area
-            .list(o, mt)
-            .first()
-            .expect("a non-empty list");
+        let pfn = locked.free_area.first_block(o, mt);
         del_from_free_list(zone, locked, mem, pfn);
         expand(zone, locked, mem, pfn, order, o);
         return Some(pfn);
@@ -302,11 +304,7 @@ pub fn rmqueue(
         let orders = locked.free_area.orders_with_blocks(fallback, order);
         if orders != 0 {
             let o = u16::BITS - 1 - orders.leading_zeros();
-            let pfn = locked
-                .free_area
-                .list(o, fallback)
-                .first()
-                .expect("a non-empty list");
+            let pfn = locked.free_area.first_block(o, fallback);
             del_from_free_list(zone, locked, mem, pfn);
             if o >= PAGEBLOCK_ORDER {
                 // steal_suitable_fallback(): a whole pageblock changes hands.
