@@ -600,3 +600,31 @@ fn prealloc_backs_boot_ram_and_hot_added_memory() {
         }
     });
 }
+
+// has_unmovable_pages() in ZONE_MOVABLE stops at the first PG_reserved page
+// and nothing else: isolation fails there (the page is dumped with its PFN),
+// while a slab page further on would be let through.
+#[test]
+fn movable_isolation_stops_at_the_first_reserved_page() {
+    common::model_test(|| {
+        let m = machine();
+        let blk = movable_block(&m);
+        let base = PhysAddr(GIB4).pfn();
+        // Well inside a pageblock, past a subsection boundary.
+        let reserved = base + 2 * 512 + 700;
+        m.owner_alloc_contig("slab", base + 5, 1).unwrap();
+        m.owner_mark("slab", Mark::Slab).unwrap();
+        m.owner_alloc_contig("r", reserved, 1).unwrap();
+        m.owner_mark("r", Mark::Reserved).unwrap();
+        let before = m.dmesg().len();
+        assert_eq!(m.device_offline(&blk, &Task::new()), Err(Errno::EBUSY));
+        let dumped = format!("page dumped because: unmovable page (pfn {reserved})");
+        assert!(
+            m.dmesg()[before..].iter().any(|l| l.contains(&dumped)),
+            "{:?}",
+            &m.dmesg()[before..]
+        );
+        assert_eq!(blk.state(), MemoryBlockState::Online);
+        assert_clean(&m);
+    });
+}

@@ -452,6 +452,17 @@ impl SparseMem {
     /// section and subsection checks once per subsection rather than per
     /// page (a walk over a zone's pages, as the checker makes).
     pub fn for_each_online_page(&self, start: Pfn, end: Pfn, mut f: impl FnMut(Pfn, &Page)) {
+        self.for_each_online_run(start, end, |first, pages| {
+            for (p, page) in (first.0..).zip(pages) {
+                f(Pfn(p), page);
+            }
+        });
+    }
+
+    /// As [`SparseMem::for_each_online_page`], a run of online slots at a
+    /// time (at most a subsection; one page at a time where ZONE_DEVICE
+    /// shares the section): its first PFN and its slots.
+    pub fn for_each_online_run(&self, start: Pfn, end: Pfn, mut f: impl FnMut(Pfn, &[Page])) {
         let mut pfn = start;
         while pfn < end {
             let sub_end = Pfn((pfn.0 / PAGES_PER_SUBSECTION + 1) * PAGES_PER_SUBSECTION).min(end);
@@ -465,17 +476,25 @@ impl SparseMem {
                 continue;
             }
             let tainted = ms.online_device_section();
-            while pfn < sub_end {
-                if !(tainted && self.pgmaps.pfn_has_live_pgmap(pfn)) {
-                    // SAFETY: as in pfn_to_page: `base` points at the
-                    // section's PAGES_PER_SECTION slots, kept mapped by the
-                    // pool as long as `self`.
-                    f(pfn, unsafe {
-                        &*base.add((pfn.0 % PAGES_PER_SECTION) as usize)
-                    });
+            // SAFETY: as in pfn_to_page: `base` points at the section's
+            // PAGES_PER_SECTION slots, kept mapped by the pool as long as
+            // `self`, and [pfn, sub_end) lies within the section.
+            let slots = unsafe {
+                std::slice::from_raw_parts(
+                    base.add((pfn.0 % PAGES_PER_SECTION) as usize),
+                    (sub_end.0 - pfn.0) as usize,
+                )
+            };
+            if tainted {
+                for (p, slot) in (pfn.0..).zip(slots) {
+                    if !self.pgmaps.pfn_has_live_pgmap(Pfn(p)) {
+                        f(Pfn(p), std::slice::from_ref(slot));
+                    }
                 }
-                pfn = pfn + 1;
+            } else {
+                f(pfn, slots);
             }
+            pfn = sub_end;
         }
     }
 

@@ -152,9 +152,10 @@ impl PageAlloc<'_> {
         if zone.zone_type == ZoneType::Movable {
             // Past the reserved check, ZONE_MOVABLE is taken to be movable
             // (page_is_unmovable_at): the walk is one flag test per page.
-            self.mem.for_each_online_page(start, end, |pfn, p| {
-                if found.is_none() && p.test(PG_RESERVED) {
-                    found = Some(pfn);
+            self.mem.for_each_online_run(start, end, |first, pages| {
+                if found.is_none() {
+                    let reserved = pages.iter().position(|p| p.test(PG_RESERVED));
+                    found = reserved.map(|i| first + i as u64);
                 }
             });
             return found;
