@@ -53,6 +53,7 @@
 use super::fault::VmFault;
 use super::file::page_file;
 use super::huge::{haddr, mk_huge_pmd, HPAGE_PMD_NR, HPAGE_PMD_ORDER, HPAGE_PMD_SIZE};
+use super::hugetlb_resv::Reservations;
 use super::pte::{MigrationKind, Pte, SwapEntry, PTE_DIRTY, PTE_PSE, PTE_RW, PTE_YOUNG};
 use super::{Mm, Vma, VM_SHARED, VM_WRITE};
 use crate::errno::{Errno, KResult};
@@ -77,6 +78,15 @@ pub struct HugetlbPool {
     /// the pool, when freed (fresh migration targets, and — after
     /// `move_hugetlb_state()` — the folios they replaced).
     temporary: BTreeSet<u64>,
+    /// `resv_huge_pages` and the reservation maps.
+    pub(crate) resv: Reservations,
+}
+
+impl HugetlbPool {
+    /// `free_huge_pages`.
+    pub(crate) fn nr_free(&self) -> u64 {
+        self.free.len() as u64
+    }
 }
 
 /// The migration ops of hugetlb folios (`isolate_hugetlb()`,
@@ -159,7 +169,15 @@ impl Machine {
     /// folio `allowed` accepts, never one in an isolated pageblock (7.2
     /// skips those: it would only have to move again); refcount 1.
     fn dequeue_hugetlb_folio(&self, allowed: impl Fn(Pfn) -> bool) -> Option<Pfn> {
-        let mut pool = self.vm().hugetlb.lock();
+        self.dequeue_hugetlb_folio_locked(&mut self.vm().hugetlb.lock(), allowed)
+    }
+
+    /// [`Machine::dequeue_hugetlb_folio`] with `hugetlb_lock` held.
+    fn dequeue_hugetlb_folio_locked(
+        &self,
+        pool: &mut HugetlbPool,
+        allowed: impl Fn(Pfn) -> bool,
+    ) -> Option<Pfn> {
         let at = pool
             .free
             .iter()
@@ -210,21 +228,30 @@ impl Machine {
     /// `dissolve_free_hugetlb_folios()`: every free folio with a page in
     /// `[start, end)` leaves the pool for the buddy allocator and the pool
     /// shrinks (`h->max_huge_pages--`); it is not refilled from elsewhere.
-    /// Never fails in the model: there are no reservations that could make
-    /// a free folio unavailable.
+    /// A free folio that a reservation needs stays: once the free folios
+    /// are all reserved (`!available_huge_pages()`), the dissolve fails
+    /// with -EBUSY (`dissolve_free_hugetlb_folio()`), and so does the
+    /// offline; the folios dissolved before stay dissolved.
     pub fn dissolve_free_hugetlb_folios(&self, start: Pfn, end: Pfn) -> KResult<()> {
-        let doomed: Vec<Pfn> = {
+        let (doomed, ret) = {
             let mut pool = self.vm().hugetlb.lock();
             let inside = |h: &Pfn| *h + HPAGE_PMD_NR > start && *h < end;
-            let doomed: Vec<Pfn> = pool.free.iter().copied().filter(|h| inside(h)).collect();
-            pool.free.retain(|h| !inside(h));
-            pool.total -= doomed.len() as u64;
-            doomed
+            let mut doomed: Vec<Pfn> = Vec::new();
+            let mut ret = Ok(());
+            while let Some(at) = pool.free.iter().position(inside) {
+                if pool.nr_free() <= pool.resv.resv_huge_pages {
+                    ret = Err(Errno::EBUSY);
+                    break;
+                }
+                doomed.push(pool.free.remove(at));
+                pool.total -= 1;
+            }
+            (doomed, ret)
         };
         for head in doomed {
             self.update_and_free_hugetlb_folio(head);
         }
-        Ok(())
+        ret
     }
 
     /// `alloc_and_dissolve_hugetlb_folio()` for every free folio with a page
@@ -265,7 +292,8 @@ impl Machine {
         replaced
     }
 
-    /// `HugePages_Total` and `HugePages_Free`.
+    /// `HugePages_Total` and `HugePages_Free` (`HugePages_Rsvd`:
+    /// [`Machine::hugetlb_resv_pages`]).
     pub fn hugetlb_counts(&self) -> (u64, u64) {
         let pool = self.vm().hugetlb.lock();
         (pool.total, pool.free.len() as u64)
@@ -276,11 +304,30 @@ impl Machine {
         self.vm().hugetlb.lock().free.clone()
     }
 
-    /// `alloc_hugetlb_folio()`: a zeroed folio from the pool, refcount 1.
-    /// An empty pool is the fault's SIGBUS, which the model reports as
-    /// -EFAULT (there are no mmap-time reservations).
-    pub(crate) fn alloc_hugetlb_folio(&self) -> KResult<Pfn> {
-        let head = self.dequeue_hugetlb_folio(|_| true).ok_or(Errno::EFAULT)?;
+    /// `alloc_hugetlb_folio()` for a fault of `vma` at `addr`: a zeroed
+    /// folio from the pool, refcount 1. It takes the reservation the
+    /// mapping holds for `addr` if there is one and this is not the owner's
+    /// COW (`cow_from_owner`, which must leave the reservation to the
+    /// page's first owner); otherwise only a free folio nobody reserved
+    /// will do. None is the fault's SIGBUS, which the model reports as
+    /// -EFAULT.
+    pub(crate) fn alloc_hugetlb_folio(
+        &self,
+        vma: &Vma,
+        addr: u64,
+        cow_from_owner: bool,
+    ) -> KResult<Pfn> {
+        let head = {
+            let mut pool = self.vm().hugetlb.lock();
+            let free = pool.nr_free();
+            let use_reserve =
+                Self::hugetlb_resv_may_take(&pool.resv, free, vma, addr, cow_from_owner)?;
+            let head = self
+                .dequeue_hugetlb_folio_locked(&mut pool, |_| true)
+                .ok_or(Errno::EFAULT)?;
+            Self::hugetlb_resv_commit(&mut pool.resv, vma, addr, head, use_reserve);
+            head
+        };
         for i in 0..HPAGE_PMD_NR {
             self.physmem().clear_page(head + i)?;
         }
@@ -308,7 +355,9 @@ impl Machine {
         for i in 1..4 {
             self.page(head + i).set_tail_word(0);
         }
-        self.vm().hugetlb.lock().free.push(head);
+        let mut pool = self.vm().hugetlb.lock();
+        Self::hugetlb_resv_on_free(&mut pool.resv, head);
+        pool.free.push(head);
     }
 
     /// `unmap_and_move_huge_page()`: migrates the isolated in-use folio
@@ -463,6 +512,11 @@ impl Machine {
         if self.hugetlb_migration_wait(vmf.table, vmf.idx) {
             return Ok(());
         }
+        // hugetlb_no_page(): "PID %d killed due to inadequate hugepage
+        // pool" — the owner took this VMA's page back (unmap_ref_private()).
+        if pmd.is_none() && vma.flags & VM_SHARED == 0 && self.hugetlb_vma_unmapped(mm, vma) {
+            return Err(Errno::EFAULT);
+        }
         if pmd.is_none() && vma.file.is_some() {
             return self.hugetlb_file_no_page(vmf);
         }
@@ -480,10 +534,11 @@ impl Machine {
             // hugetlb_no_page(): a fresh exclusive page, mapped read-only
             // unless this is a write (the COW "optimisation" that follows in
             // the kernel reuses it at once).
-            let head = self.alloc_hugetlb_folio()?;
+            let head = self.alloc_hugetlb_folio(vma, vmf.address, false)?;
             let _ptl = mm.ptl(vmf.table);
             if !vmf.same(self) {
                 drop(_ptl);
+                self.restore_reserve_on_error(vma, vmf.address, head);
                 self.folio_put(head);
                 return Ok(());
             }
@@ -512,7 +567,7 @@ impl Machine {
         let file = vma.file.expect("file VMA");
         let index = (vma.pgoff * PAGE_SIZE + haddr(vmf.address) - vma.start) / HPAGE_PMD_SIZE;
         // The lookup's reference becomes the mapping's.
-        let cache = self.file_get_huge(file, index)?;
+        let cache = self.file_get_huge(vma, vmf.address, file, index)?;
         let shared = vma.flags & VM_SHARED != 0;
         let mapped = {
             let ptl = mm.ptl(vmf.table);
@@ -548,6 +603,8 @@ impl Machine {
         let anon_vma = vma
             .anon_vma
             .expect("private mappings get an anon_vma at mmap");
+        // hugetlb_add_new_anon_rmap() clears HPG_restore_reserve.
+        self.hugetlb_clear_restore_reserve(head);
         self.folio_add_new_anon_rmap_pmd(head, mm, anon_vma, vma.linear_page_index(h));
         self.write_entry(
             pt,
@@ -557,35 +614,51 @@ impl Machine {
     }
 
     /// `hugetlb_wp()`: reuse when mapped once, else copy the whole page.
+    ///
+    /// The owner of a private mapping copying an anonymous page
+    /// (`old_folio != pagecache_folio`) copies outside its reserves: its
+    /// reservation for this address went into `old` at the first fault.
+    /// If no unreserved folio is free, `unmap_ref_private()` takes `old`
+    /// from the children that share it, and the owner, now its only
+    /// mapper, reuses it (`retry_avoidcopy`).
     fn hugetlb_wp(&self, vmf: &VmFault<'_>) -> KResult<()> {
-        let (mm, orig) = (vmf.mm, vmf.orig);
+        let (mm, vma, orig) = (vmf.mm, vmf.vma, vmf.orig);
         let old = orig.pfn();
-        {
-            let _ptl = mm.ptl(vmf.table);
-            if !vmf.same(self) {
-                return Ok(());
-            }
-            // "Note that we don't rely on the (safer) refcount check".
-            if self.folio_mapcount(old) == 1 && self.folio_test_anon(old) {
-                self.page(old).set(PG_ANON_EXCLUSIVE);
-                if !vmf.unshare() {
-                    vmf.set(self, orig.with(PTE_RW | PTE_DIRTY | PTE_YOUNG));
+        let cow_from_owner = vma.resv.is_some() && self.folio_test_anon(old);
+        let mut unmapped_children = false;
+        let new = loop {
+            {
+                let _ptl = mm.ptl(vmf.table);
+                if !vmf.same(self) {
+                    return Ok(());
                 }
-                return Ok(());
+                // "Note that we don't rely on the (safer) refcount check".
+                if self.folio_mapcount(old) == 1 && self.folio_test_anon(old) {
+                    self.page(old).set(PG_ANON_EXCLUSIVE);
+                    if !vmf.unshare() {
+                        vmf.set(self, orig.with(PTE_RW | PTE_DIRTY | PTE_YOUNG));
+                    }
+                    return Ok(());
+                }
+                self.folio_get(old);
             }
-            self.folio_get(old);
-        }
-        let new = match self.alloc_hugetlb_folio() {
-            Ok(n) => n,
-            Err(e) => {
-                self.folio_put(old);
-                return Err(e);
+            match self.alloc_hugetlb_folio(vma, vmf.address, cow_from_owner) {
+                Ok(n) => break n,
+                Err(e) => {
+                    self.folio_put(old);
+                    if !cow_from_owner || unmapped_children {
+                        return Err(e);
+                    }
+                    self.unmap_ref_private(mm, old);
+                    unmapped_children = true;
+                }
             }
         };
         let copied = (0..HPAGE_PMD_NR).try_for_each(|i| self.physmem().copy_page(new + i, old + i));
         let ptl = mm.ptl(vmf.table);
         if copied.is_err() || !vmf.same(self) {
             drop(ptl);
+            self.restore_reserve_on_error(vma, vmf.address, new);
             self.folio_put(new);
             self.folio_put(old);
             return copied;
@@ -647,8 +720,14 @@ impl Machine {
             }
             head
         };
-        // Maybe pinned: the child gets its own copy now.
-        let new = match self.alloc_hugetlb_folio() {
+        // Maybe pinned: the child gets its own copy now, outside any
+        // reservation (the child has none: alloc_hugetlb_folio(dst_vma,
+        // addr, true)).
+        let child_vma = Vma {
+            resv: None,
+            ..vma.clone()
+        };
+        let new = match self.alloc_hugetlb_folio(&child_vma, addr, true) {
             Ok(n) => n,
             Err(e) => {
                 self.folio_put(head);
@@ -671,8 +750,11 @@ impl Machine {
     /// `set_max_huge_pages()` (a write of `nr_hugepages`): grows the pool
     /// with fresh movable folios until it holds `count` or allocation fails
     /// (no error: the pool is as large as it could get), or shrinks it by
-    /// freeing free folios to the buddy allocator (in-use ones stay; the
-    /// kernel would count them as surplus, which the model has not).
+    /// freeing free folios to the buddy allocator — never below the
+    /// reserved and in-use ones (`min_count = resv_huge_pages + nr_huge_pages
+    /// - free_huge_pages`): in-use ones stay, and so do as many free ones
+    /// as are reserved (the kernel would count the excess as surplus,
+    /// which the model has not).
     pub fn set_max_huge_pages(&self, count: u64) {
         while self.vm().hugetlb.lock().total < count {
             if self.alloc_pool_hugetlb_folio().is_err() {
@@ -682,7 +764,7 @@ impl Machine {
         loop {
             let head = {
                 let mut pool = self.vm().hugetlb.lock();
-                if pool.total <= count {
+                if pool.total <= count || pool.nr_free() <= pool.resv.resv_huge_pages {
                     break;
                 }
                 let Some(head) = pool.free.pop() else { break };
