@@ -1,13 +1,52 @@
-//! hugetlb: a boot-time pool of 2 MiB pages and private anonymous hugetlb
-//! mappings (mm/hugetlb.c; reference kernel-gup-cow.md §1.1, §3.3, §3.4).
+//! hugetlb: a boot-time pool of 2 MiB pages, hugetlb mappings and their
+//! reservations (mm/hugetlb.c; reference kernel-gup-cow.md §1.1, §3.3, §3.4).
 //!
 //! `machine ... hugepages=N` sets aside N order-9 folios at boot, typed
 //! PageHuge, refcount 0 while in the pool. A `MAP_HUGETLB` mapping takes one
 //! per 2 MiB on first touch and maps it with a huge PMD; it is never split,
 //! swapped or merged.
 //!
-//! There are no mmap-time reservations: a fault that finds the pool empty
-//! fails as the kernel's SIGBUS would (-EFAULT here).
+//! # Reservations
+//!
+//! A hugetlb fault cannot fall back to smaller pages, so the kernel promises
+//! the pages at mmap instead of failing a fault later
+//! ([`super::hugetlb_resv`] holds the state). Picture `HugePages_Free` as a
+//! shelf and `HugePages_Rsvd` as the part of it with names on:
+//!
+//! * **who reserves** — `mmap` (`hugetlb_reserve_pages()`): a private
+//!   mapping reserves its whole range in a map of its own that its VMA owns
+//!   (HPAGE_RESV_OWNER); a shared mapping (a hugetlbfs file, or
+//!   MAP_SHARED|MAP_HUGETLB's unnamed one) reserves the file range's
+//!   indexes the inode's map does not hold yet, so a range is reserved once
+//!   however many processes map it. A reservation must fit in the free
+//!   folios nobody reserved (`hugetlb_acct_memory()`; with no overcommit
+//!   `gather_surplus_pages()` finds no surplus): else the mmap is -ENOMEM.
+//! * **who consumes** — the first fault of a page (`alloc_hugetlb_folio()`):
+//!   if `vma_needs_reservation()` finds the page reserved for this VMA, the
+//!   folio it takes from the shelf carries the name away (Free and Rsvd
+//!   both drop, `vma_commit_reservation()` records the index as consumed or
+//!   instantiated). A fault without a reservation — a fork child's, whose
+//!   VMA owns none (`reset_vma_resv_huge_pages()`), or the owner's COW of a
+//!   page a child shares, which must not take the reservation of another of
+//!   its pages (`cow_from_owner`) — may take only a folio nobody reserved,
+//!   and fails as the kernel's SIGBUS does (-EFAULT here) if there is none.
+//!   When that failing fault is the owner's COW, `unmap_ref_private()` takes
+//!   the page from the children instead and marks their VMAs
+//!   HPAGE_RESV_UNMAPPED, so a child's later fault there is SIGBUS; the
+//!   owner, now the page's only mapper, writes it in place. A folio that
+//!   consumed a reservation and is freed before it is mapped (a lost race)
+//!   gives it back (HPG_restore_reserve).
+//! * **who gives back** — `hugetlb_vm_op_close()` when the owner's private
+//!   VMA goes (munmap, exit): the pages of its range no fault consumed;
+//!   `hugetlb_unreserve_pages()` when a hugetlbfs inode is evicted (the
+//!   unnamed file of a shared mapping, after its last mapping; the model
+//!   never unlinks a named file, whose reservations therefore outlive every
+//!   process, as a memfd's do while its descriptor is open). mremap moves
+//!   the map with the VMA (`clear_vma_resv_huge_pages()` on the old one).
+//!
+//! The pool keeps its promises elsewhere too: offlining does not dissolve a
+//! free folio once every free folio is reserved (-EBUSY), and a smaller
+//! `nr_hugepages` keeps the reserved free folios.
 //!
 //! # Migration and offlining
 //!
@@ -33,7 +72,7 @@
 //! * free folios in the block are dissolved before the pages are tested
 //!   (`dissolve_free_hugetlb_folios()`): each leaves the pool for the
 //!   buddy allocator, and `nr_hugepages` shrinks by one — the pool is not
-//!   refilled elsewhere. A folio that was the migration target's source
+//!   refilled elsewhere, so a folio a reservation needs is not dissolved. A folio that was the migration target's source
 //!   therefore costs the pool a page when the target came from the pool.
 //!
 //! `alloc_contig_range()` instead replaces a free folio with a fresh one
@@ -168,12 +207,8 @@ impl Machine {
     /// `dequeue_hugetlb_folio_node_exact()` over the free list: a free
     /// folio `allowed` accepts, never one in an isolated pageblock (7.2
     /// skips those: it would only have to move again); refcount 1.
-    fn dequeue_hugetlb_folio(&self, allowed: impl Fn(Pfn) -> bool) -> Option<Pfn> {
-        self.dequeue_hugetlb_folio_locked(&mut self.vm().hugetlb.lock(), allowed)
-    }
-
-    /// [`Machine::dequeue_hugetlb_folio`] with `hugetlb_lock` held.
-    fn dequeue_hugetlb_folio_locked(
+    /// `pool` is the pool, locked.
+    fn dequeue_hugetlb_folio(
         &self,
         pool: &mut HugetlbPool,
         allowed: impl Fn(Pfn) -> bool,
@@ -188,7 +223,8 @@ impl Machine {
     }
 
     /// `alloc_hugetlb_folio_nodemask()` for migrating `src`: a free folio of
-    /// the pool that `gfp` allows, preferably on node `nid`, or a fresh
+    /// the pool that `gfp` allows and no reservation needs, preferably on
+    /// node `nid`, or a fresh
     /// temporary one from the buddy allocator (`alloc_migrate_hugetlb_folio()`,
     /// counted in `nr_huge_pages` until freed).
     pub(crate) fn alloc_hugetlb_folio_nodemask(
@@ -198,9 +234,18 @@ impl Machine {
         nid: usize,
     ) -> KResult<Pfn> {
         let zone_ok = |h: Pfn| self.page(h).zonenum() <= gfp.highest_zone;
-        let pooled = self
-            .dequeue_hugetlb_folio(|h| h != src && zone_ok(h) && self.page(h).nid() == nid)
-            .or_else(|| self.dequeue_hugetlb_folio(|h| h != src && zone_ok(h)));
+        let pooled = {
+            let mut pool = self.vm().hugetlb.lock();
+            // Only a free folio nobody reserved (available_huge_pages()).
+            if pool.nr_free() > pool.resv.resv_huge_pages {
+                self.dequeue_hugetlb_folio(&mut pool, |h| {
+                    h != src && zone_ok(h) && self.page(h).nid() == nid
+                })
+                .or_else(|| self.dequeue_hugetlb_folio(&mut pool, |h| h != src && zone_ok(h)))
+            } else {
+                None
+            }
+        };
         if let Some(head) = pooled {
             return Ok(head);
         }
@@ -323,7 +368,7 @@ impl Machine {
             let use_reserve =
                 Self::hugetlb_resv_may_take(&pool.resv, free, vma, addr, cow_from_owner)?;
             let head = self
-                .dequeue_hugetlb_folio_locked(&mut pool, |_| true)
+                .dequeue_hugetlb_folio(&mut pool, |_| true)
                 .ok_or(Errno::EFAULT)?;
             Self::hugetlb_resv_commit(&mut pool.resv, vma, addr, head, use_reserve);
             head

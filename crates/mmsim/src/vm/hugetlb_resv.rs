@@ -26,7 +26,7 @@
 //! their mm's mmap_lock.
 
 use super::huge::{haddr, HPAGE_PMD_NR};
-use super::{Mm, MmMaps, Vma, VM_HUGETLB, VM_SHARED};
+use super::{Mm, Vma, VM_HUGETLB, VM_SHARED};
 use crate::errno::{Errno, KResult};
 use crate::machine::Machine;
 use crate::page::Pfn;
@@ -189,19 +189,21 @@ impl Machine {
     /// `hugetlb_vm_op_close()`: a private hugetlb VMA of its owner goes
     /// (munmap, exit); the reservations of its range that no fault
     /// consumed go back to the pool. The map itself goes with the owner's
-    /// last VMA that uses it (its kref). An exit also forgets the mm's
-    /// HPAGE_RESV_UNMAPPED marks.
-    pub(crate) fn hugetlb_vm_op_close(&self, mm: &Mm, maps: &MmMaps, vma: &Vma) {
+    /// last VMA that uses it (its kref): none of `remaining`, the VMAs the
+    /// mm keeps.
+    pub(crate) fn hugetlb_vm_op_close<'a>(
+        &self,
+        remaining: impl IntoIterator<Item = &'a Vma>,
+        vma: &Vma,
+    ) {
         if vma.flags & VM_HUGETLB == 0 {
             return;
-        }
-        let mut pool = self.vm().hugetlb.lock();
-        if maps.is_empty() {
-            pool.resv.unmapped.retain(|&(m, _)| m != mm.id);
         }
         let Some(id) = vma.resv else {
             return;
         };
+        let shared_map = remaining.into_iter().any(|v| v.resv == Some(id));
+        let mut pool = self.vm().hugetlb.lock();
         let (start, end) = (
             hugecache_offset(vma, vma.start),
             hugecache_offset(vma, vma.end - 1) + 1,
@@ -213,9 +215,20 @@ impl Machine {
             .map_or(0, |m| m.range(start..end).count() as u64);
         let free = pool.nr_free();
         let _ = pool.resv.acct(free, -((end - start - consumed) as i64));
-        if !maps.iter().any(|v| v.resv == Some(id)) {
+        if !shared_map {
             pool.resv.private.remove(&id);
         }
+    }
+
+    /// `exit_mmap()`'s part: the mm's HPAGE_RESV_UNMAPPED marks die with
+    /// its VMAs.
+    pub(crate) fn hugetlb_exit_mmap(&self, mm: &Mm) {
+        self.vm()
+            .hugetlb
+            .lock()
+            .resv
+            .unmapped
+            .retain(|&(m, _)| m != mm.id);
     }
 
     /// `alloc_hugetlb_folio()`'s reservation step, under the pool's lock:

@@ -17,6 +17,7 @@
 //! | `unmap.rs` | zap, munmap, exit, mprotect, clear_refs, madvise advice on VMAs and PTEs |
 //! | `huge.rs` | THPs: PMD faults, PMD split, folio split, collapse, the huge zero page |
 //! | `hugetlb.rs` | the hugetlb pool and hugetlb mappings |
+//! | `hugetlb_resv.rs` | hugetlb reservations: resv_maps, `HugePages_Rsvd` |
 //! | `swap.rs` | the swap device and cache, MADV_PAGEOUT, `do_swap_page()` |
 //! | `ksm.rs` | KSM scans |
 //! | `mremap.rs` | mremap: resizing and moving mappings |

@@ -111,7 +111,7 @@ impl Machine {
         for vma in self.vma_remove_range(mm, maps, r)? {
             self.zap_range(mm, vma.start, vma.end);
             // remove_vma() → hugetlb_vm_op_close().
-            self.hugetlb_vm_op_close(mm, maps, &vma);
+            self.hugetlb_vm_op_close(maps.iter(), &vma);
         }
         Ok(())
     }
@@ -124,9 +124,10 @@ impl Machine {
             self.zap_range(mm, vma.start, vma.end);
         }
         maps.clear();
-        for vma in &vmas {
-            self.hugetlb_vm_op_close(mm, &maps, vma);
+        for (i, vma) in vmas.iter().enumerate() {
+            self.hugetlb_vm_op_close(&vmas[i + 1..], vma);
         }
+        self.hugetlb_exit_mmap(mm);
         // unlink_anon_vmas() before free_pgtables(): no reverse-map walker
         // (split, migration) still holds one of these tables.
         let _rmap = self.vm().rmap_lock.down_write();
