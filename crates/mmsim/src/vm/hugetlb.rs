@@ -796,9 +796,9 @@ impl Machine {
     /// with fresh movable folios until it holds `count` or allocation fails
     /// (no error: the pool is as large as it could get), or shrinks it by
     /// freeing free folios to the buddy allocator — never below the
-    /// reserved and in-use ones (`min_count = resv_huge_pages + nr_huge_pages
-    /// - free_huge_pages`): in-use ones stay, and so do as many free ones
-    /// as are reserved (the kernel would count the excess as surplus,
+    /// reserved and in-use ones (`min_count` is `resv_huge_pages +
+    /// nr_huge_pages - free_huge_pages`): in-use ones stay, and so do as
+    /// many free ones as are reserved (the kernel would count the excess as surplus,
     /// which the model has not).
     pub fn set_max_huge_pages(&self, count: u64) {
         while self.vm().hugetlb.lock().total < count {
