@@ -125,6 +125,20 @@ impl Reservations {
         }
     }
 
+    /// `region_count()` over an owner VMA's range, turned round: how many
+    /// of its huge pages are still reserved (not consumed).
+    fn unconsumed(&self, vma: &Vma) -> u64 {
+        let (start, end) = (
+            hugecache_offset(vma, vma.start),
+            hugecache_offset(vma, vma.end - 1) + 1,
+        );
+        let consumed = vma
+            .resv
+            .and_then(|id| self.private.get(&id))
+            .map_or(0, |m| m.range(start..end).count() as u64);
+        end - start - consumed
+    }
+
     /// `available_huge_pages()`: free folios nobody reserved.
     fn available(&self, free: u64) -> u64 {
         free - self.resv_huge_pages
@@ -204,17 +218,9 @@ impl Machine {
         };
         let shared_map = remaining.into_iter().any(|v| v.resv == Some(id));
         let mut pool = self.vm().hugetlb.lock();
-        let (start, end) = (
-            hugecache_offset(vma, vma.start),
-            hugecache_offset(vma, vma.end - 1) + 1,
-        );
-        let consumed = pool
-            .resv
-            .private
-            .get(&id)
-            .map_or(0, |m| m.range(start..end).count() as u64);
+        let reserve = pool.resv.unconsumed(vma);
         let free = pool.nr_free();
-        let _ = pool.resv.acct(free, -((end - start - consumed) as i64));
+        let _ = pool.resv.acct(free, -(reserve as i64));
         if !shared_map {
             pool.resv.private.remove(&id);
         }
@@ -327,20 +333,7 @@ impl Machine {
             })
             .collect();
         let pool = self.vm().hugetlb.lock();
-        let private: u64 = owners
-            .iter()
-            .map(|v| {
-                let (start, end) = (
-                    hugecache_offset(v, v.start),
-                    hugecache_offset(v, v.end - 1) + 1,
-                );
-                let consumed = v
-                    .resv
-                    .and_then(|id| pool.resv.private.get(&id))
-                    .map_or(0, |m| m.range(start..end).count() as u64);
-                end - start - consumed
-            })
-            .sum();
+        let private: u64 = owners.iter().map(|v| pool.resv.unconsumed(v)).sum();
         let files: Vec<(u32, BTreeSet<u64>)> = pool
             .resv
             .files
