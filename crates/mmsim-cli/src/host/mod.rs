@@ -33,7 +33,11 @@
 //!   comes after its address space is gone;
 //! * the readers (`P pagemap|pte|pfn|smaps`, `kpageflags`, `kpagecount`)
 //!   read /proc/PID/pagemap, /proc/PID/smaps, /proc/kpageflags and
-//!   /proc/kpagecount from here (root).
+//!   /proc/kpagecount from here (root);
+//! * `meminfo HugePages_Total|Free|Rsvd|Surp` reads /proc/meminfo, only in
+//!   a file whose machine has `hugepages=N` and only when the host's free
+//!   pool was exactly N pages (else the whole file is skipped): the pool is
+//!   machine-wide, so nothing else may use it while the file runs.
 //!
 //! A driver that dies or does not answer within a minute is killed and the
 //! line reported as a difference; every driver is killed and reaped when a
@@ -208,6 +212,7 @@ fn compare_file(
     let mut side = HostSide::new()?;
     let mut vars: HashMap<String, String> = HashMap::new();
     let mut file_skip: Option<Skip> = None;
+    let mut hugetlb_pool = false;
     let mut diverged = false;
     for stmt in &script.stmts {
         let at = format!("{}:{}: {}", script.file, stmt.line, stmt.text);
@@ -237,6 +242,9 @@ fn compare_file(
                     }
                     file_skip = Some(Skip::Machine);
                 }
+                // machine_mismatch() checked the host's free pool is the
+                // machine's.
+                hugetlb_pool = spec.hugepages > 0;
                 continue;
             }
             StmtKind::Variant(_) => {
@@ -256,7 +264,7 @@ fn compare_file(
             tally.skip(Skip::AfterDivergence);
             continue;
         }
-        if let Err((why, diverges)) = classify(cmd) {
+        if let Err((why, diverges)) = classify(cmd, hugetlb_pool) {
             tally.skip(why);
             diverged |= diverges;
             continue;

@@ -69,9 +69,17 @@ impl Skip {
 
 /// Whether the host runs `cmd`: `Err((why, diverges))` if not, where
 /// `diverges` says the model's state changes in a way the host cannot
-/// follow, so later lines are skipped too.
-pub fn classify(cmd: &Cmd) -> Result<(), (Skip, bool)> {
+/// follow, so later lines are skipped too. `hugetlb_pool` says the file's
+/// machine has a hugetlb pool and the host's free pool was of exactly its
+/// size when the file began: then the host's `HugePages_*` meminfo lines
+/// (machine-wide) describe the file's processes alone and are compared.
+pub fn classify(cmd: &Cmd, hugetlb_pool: bool) -> Result<(), (Skip, bool)> {
     match cmd {
+        Cmd::Kernel(KernelCmd::Meminfo { field: Some(f) })
+            if hugetlb_pool && is_hugetlb_meminfo(f) =>
+        {
+            Ok(())
+        }
         Cmd::Process(ProcessCmd::KsmRun) => Err((Skip::Ksm, true)),
         Cmd::Process(ProcessCmd::File { dax: Some(_), .. }) => Err((Skip::Hotplug, true)),
         Cmd::Process(_) => Ok(()),
@@ -120,6 +128,15 @@ pub fn classify(cmd: &Cmd) -> Result<(), (Skip, bool)> {
         | Cmd::Memremap(_)
         | Cmd::Devmem(_) => Err((Skip::Hotplug, true)),
     }
+}
+
+/// The /proc/meminfo fields of the default hugetlb pool that the host
+/// compares (`HugePages_Total`, `_Free`, `_Rsvd`, `_Surp`).
+pub fn is_hugetlb_meminfo(field: &str) -> bool {
+    matches!(
+        field,
+        "HugePages_Total" | "HugePages_Free" | "HugePages_Rsvd" | "HugePages_Surp"
+    )
 }
 
 /// What the host lacks (or has) that the machine of a file depends on, if

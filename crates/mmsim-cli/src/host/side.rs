@@ -13,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use mmsim::script::args::ByteRange;
+use mmsim::script::cmd::kernel::KernelCmd;
 use mmsim::script::cmd::pin::{GupKind, PinCmd};
 use mmsim::script::cmd::process::{Advice, Backing, ProcessCmd, Prot, Sharing, WriteData};
 use mmsim::script::cmd::readers::ReaderCmd;
@@ -21,6 +22,7 @@ use mmsim::script::interp::Observed;
 use mmsim::walkers::kpageflags_names;
 use mmsim::Errno;
 
+use super::plan::is_hugetlb_meminfo;
 use super::proto::{recv, send, Reply, Request};
 use super::sys::{self, memfd, pipe_for, PAGE};
 use super::uring;
@@ -107,6 +109,12 @@ impl HostSide {
             Cmd::Process(c) => self.process(c),
             Cmd::Pin(c) => self.pin(c),
             Cmd::Reader(c) => self.reader(c, model),
+            Cmd::Kernel(KernelCmd::Meminfo { field: Some(f) }) if is_hugetlb_meminfo(f) => {
+                match meminfo_field(f) {
+                    Some(v) => Ok(Observed::Text(v)).into(),
+                    None => Outcome::Broken(format!("/proc/meminfo has no {f}")),
+                }
+            }
             _ => Outcome::Broken(format!("`{}` is not a host command", cmd.name())),
         }
     }
@@ -687,6 +695,18 @@ fn exit(p: &mut Proc) -> Result<(), String> {
         let _ = c.wait();
     }
     result
+}
+
+/// The value of one /proc/meminfo line (the host's, machine-wide).
+fn meminfo_field(field: &str) -> Option<String> {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(field)?
+                .strip_prefix(':')
+                .map(|v| v.trim().to_owned())
+        })
 }
 
 fn kill(p: &mut Proc) {

@@ -13,6 +13,8 @@
 //!   - the huge zero folio (allocated on first use, never freed),
 //!   - the page cache of every file (the model never truncates or unlinks),
 //!   - the hugetlb pool (free folios at refcount 0; file folios above),
+//!     whose reservations (`HugePages_Rsvd`) are then only those of
+//!     hugetlbfs files (`hugetlb-resv-leak`),
 //!   - the test owner's kernel allocations and `page get` references,
 //!   - the balloon's pages (one reference each),
 //!   - each virtio-mem driver's virtqueue pages,
@@ -38,8 +40,39 @@ const LIST_LEAKS: usize = 8;
 impl Machine {
     pub(super) fn check_leaks(&self, r: &mut Report) {
         self.check_swap_slots(r);
+        if self.nr_live_mms() == 0 {
+            self.check_hugetlb_resv_returned(r);
+        }
         if self.nr_live_mms() == 0 && self.gup_refs_outstanding() == 0 {
             self.check_pages_returned(r);
+        }
+    }
+
+    /// `hugetlb-resv-leak`: with no address space alive, no private
+    /// mapping's reservation map or HPAGE_RESV_UNMAPPED mark is left
+    /// (`hugetlb_vm_op_close()` returned every unconsumed reservation), and
+    /// `HugePages_Rsvd` is only what hugetlbfs files — which the model never
+    /// unlinks — reserved and have not instantiated: 0 without such files.
+    fn check_hugetlb_resv_returned(&self, r: &mut Report) {
+        let (maps, marks) = self.hugetlb_resv_private_state();
+        if maps + marks != 0 {
+            r.fail(
+                "hugetlb-resv-leak",
+                format!(
+                    "no process is alive, yet {maps} private reservation maps and \
+                     {marks} HPAGE_RESV_UNMAPPED marks remain"
+                ),
+            );
+        }
+        let (resv, promised) = (self.hugetlb_resv_pages(), self.hugetlb_resv_promised());
+        if resv != promised {
+            r.fail(
+                "hugetlb-resv-leak",
+                format!(
+                    "no process is alive, yet HugePages_Rsvd is {resv} where the \
+                     hugetlbfs files hold {promised}"
+                ),
+            );
         }
     }
 

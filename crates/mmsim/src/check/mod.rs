@@ -16,7 +16,8 @@
 //!   (`memmap-init`: PG_reserved only under `memmap_init=reserved`),
 //!   present and managed-page accounting, the balloon's pages, the
 //!   anon-exclusive rules
-//!   (`anon.rs`) and leaks (`leak.rs`). (A refcount-0 page outside the
+//!   (`anon.rs`), hugetlb reservations (`hugetlb.rs`) and leaks
+//!   (`leak.rs`). (A refcount-0 page outside the
 //!   buddy is not flagged: the tail pages of a non-compound high-order
 //!   allocation look exactly like that, in the kernel too.)
 //!
@@ -24,6 +25,7 @@
 //! any other kernel code; it takes each zone's lock while walking its lists.
 
 mod anon;
+mod hugetlb;
 mod leak;
 mod virtio_mem;
 
@@ -75,6 +77,7 @@ impl Machine {
             }
         }
         self.check_balloon_counts(&mut r);
+        self.check_hugetlb_resv_fits(&mut r);
         r.0
     }
 
@@ -91,6 +94,7 @@ impl Machine {
         self.check_balloon_pages(&mut r);
         self.check_anon(&mut r);
         self.check_virtio_mem(&mut r);
+        self.check_hugetlb_resv_count(&mut r);
         self.check_leaks(&mut r);
         r.0
     }

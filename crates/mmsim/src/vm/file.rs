@@ -176,7 +176,10 @@ impl Machine {
         let candidates: Vec<u32> = {
             let files = self.vm().files.lock();
             (0..files.len() as u32)
-                .filter(|&f| files[f as usize].anon && !files[f as usize].pages.is_empty())
+                .filter(|&f| {
+                    files[f as usize].anon
+                        && (!files[f as usize].pages.is_empty() || self.hugetlb_file_reserved(f))
+                })
                 .collect()
         };
         if candidates.is_empty() {
@@ -193,6 +196,10 @@ impl Machine {
                 let file = &mut files[f as usize];
                 (std::mem::take(&mut file.pages), file.hugetlb)
             };
+            if hugetlb {
+                // remove_inode_hugepages() → hugetlb_unreserve_pages().
+                self.hugetlb_unreserve_pages(f, pages.len() as u64);
+            }
             for pfn in pages.into_values() {
                 // __filemap_remove_folio(): the folio leaves the cache.
                 self.page(pfn).set_private(0);
@@ -203,6 +210,17 @@ impl Machine {
                 }
             }
         }
+    }
+
+    /// The 2 MiB indexes of hugetlbfs file `file` that have a folio in its
+    /// cache.
+    pub(crate) fn file_huge_cached(&self, file: u32) -> std::collections::BTreeSet<u64> {
+        self.vm()
+            .files
+            .lock()
+            .get(file as usize)
+            .map(|f| f.pages.keys().copied().collect())
+            .unwrap_or_default()
     }
 
     /// Whether file `id` lives on hugetlbfs.
@@ -216,11 +234,18 @@ impl Machine {
 
     /// `hugetlbfs` `filemap_lock_hugetlb_folio()` / `alloc_hugetlb_folio()`:
     /// the cache folio of a hugetlbfs file at 2 MiB index `index`, taken
-    /// from the pool on first use (-EFAULT when the pool is empty, the
-    /// model's SIGBUS). The cache holds one reference; the caller gets
+    /// from the pool on first use by the fault of `vma` at `addr`, through
+    /// its reservation if it has one (-EFAULT when no folio may be taken,
+    /// the model's SIGBUS). The cache holds one reference; the caller gets
     /// another, taken under the file's lock as [`Machine::file_get_page`]
     /// takes it.
-    pub(crate) fn file_get_huge(&self, file: u32, index: u64) -> KResult<Pfn> {
+    pub(crate) fn file_get_huge(
+        &self,
+        vma: &super::Vma,
+        addr: u64,
+        file: u32,
+        index: u64,
+    ) -> KResult<Pfn> {
         let mut files = self.vm().files.lock();
         let f = files.get_mut(file as usize).ok_or(Errno::EBADF)?;
         if index * super::huge::HPAGE_PMD_SIZE >= f.size {
@@ -230,7 +255,9 @@ impl Machine {
             self.folio_get(head);
             return Ok(head);
         }
-        let head = self.alloc_hugetlb_folio()?;
+        let head = self.alloc_hugetlb_folio(vma, addr, false)?;
+        // hugetlb_add_to_page_cache(): the reservation is spent for good.
+        self.hugetlb_clear_restore_reserve(head);
         self.page(head).set_private(file_identity(file, index));
         // The cache's reference, and the caller's.
         self.folio_get(head);
@@ -372,6 +399,19 @@ impl Machine {
         };
         let mut maps = mm.mmap_lock.down_write();
         let addr = self.get_unmapped_area(&maps, size, align)?;
+        // hugetlbfs_file_mmap() → hugetlb_reserve_pages(): a shared mapping
+        // reserves the file's range in the inode's map (once for every
+        // mapper), a private one the whole range for itself.
+        let resv = match (hugetlb, shared) {
+            (false, _) => None,
+            (true, true) => {
+                self.hugetlb_reserve_file(file, size / super::huge::HPAGE_PMD_SIZE)?;
+                None
+            }
+            (true, false) => {
+                Some(self.hugetlb_reserve_private(size / super::huge::HPAGE_PMD_SIZE)?)
+            }
+        };
         let anon_vma = (!shared).then(|| self.anon_vma_alloc(mm));
         let mut f = flags | VM_MAYREAD | VM_MAYWRITE | super::VM_SOFTDIRTY;
         if shared {
@@ -387,6 +427,7 @@ impl Machine {
             anon_vma,
             file: Some(file),
             pgoff: 0,
+            resv,
         });
         Ok(addr)
     }

@@ -96,7 +96,12 @@ impl Machine {
             if let Some(av) = vma.anon_vma {
                 self.anon_vma_link(av, &child);
             }
-            child_maps.insert(vma.clone());
+            // reset_vma_resv_huge_pages(): the reservations of a private
+            // hugetlb mapping stay with the process that mmap()ed it.
+            child_maps.insert(Vma {
+                resv: None,
+                ..vma.clone()
+            });
             // vma_needs_copy(): a shared mapping has no anon_vma, and a page
             // fault fills its PTEs correctly from the page cache, so fork
             // copies none of them (the model has no VM_PFNMAP, VM_MIXEDMAP

@@ -1,13 +1,52 @@
-//! hugetlb: a boot-time pool of 2 MiB pages and private anonymous hugetlb
-//! mappings (mm/hugetlb.c; reference kernel-gup-cow.md §1.1, §3.3, §3.4).
+//! hugetlb: a boot-time pool of 2 MiB pages, hugetlb mappings and their
+//! reservations (mm/hugetlb.c; reference kernel-gup-cow.md §1.1, §3.3, §3.4).
 //!
 //! `machine ... hugepages=N` sets aside N order-9 folios at boot, typed
 //! PageHuge, refcount 0 while in the pool. A `MAP_HUGETLB` mapping takes one
 //! per 2 MiB on first touch and maps it with a huge PMD; it is never split,
 //! swapped or merged.
 //!
-//! There are no mmap-time reservations: a fault that finds the pool empty
-//! fails as the kernel's SIGBUS would (-EFAULT here).
+//! # Reservations
+//!
+//! A hugetlb fault cannot fall back to smaller pages, so the kernel promises
+//! the pages at mmap instead of failing a fault later
+//! ([`super::hugetlb_resv`] holds the state). Picture `HugePages_Free` as a
+//! shelf and `HugePages_Rsvd` as the part of it with names on:
+//!
+//! * **who reserves** — `mmap` (`hugetlb_reserve_pages()`): a private
+//!   mapping reserves its whole range in a map of its own that its VMA owns
+//!   (HPAGE_RESV_OWNER); a shared mapping (a hugetlbfs file, or
+//!   MAP_SHARED|MAP_HUGETLB's unnamed one) reserves the file range's
+//!   indexes the inode's map does not hold yet, so a range is reserved once
+//!   however many processes map it. A reservation must fit in the free
+//!   folios nobody reserved (`hugetlb_acct_memory()`; with no overcommit
+//!   `gather_surplus_pages()` finds no surplus): else the mmap is -ENOMEM.
+//! * **who consumes** — the first fault of a page (`alloc_hugetlb_folio()`):
+//!   if `vma_needs_reservation()` finds the page reserved for this VMA, the
+//!   folio it takes from the shelf carries the name away (Free and Rsvd
+//!   both drop, `vma_commit_reservation()` records the index as consumed or
+//!   instantiated). A fault without a reservation — a fork child's, whose
+//!   VMA owns none (`reset_vma_resv_huge_pages()`), or the owner's COW of a
+//!   page a child shares, which must not take the reservation of another of
+//!   its pages (`cow_from_owner`) — may take only a folio nobody reserved,
+//!   and fails as the kernel's SIGBUS does (-EFAULT here) if there is none.
+//!   When that failing fault is the owner's COW, `unmap_ref_private()` takes
+//!   the page from the children instead and marks their VMAs
+//!   HPAGE_RESV_UNMAPPED, so a child's later fault there is SIGBUS; the
+//!   owner, now the page's only mapper, writes it in place. A folio that
+//!   consumed a reservation and is freed before it is mapped (a lost race)
+//!   gives it back (HPG_restore_reserve).
+//! * **who gives back** — `hugetlb_vm_op_close()` when the owner's private
+//!   VMA goes (munmap, exit): the pages of its range no fault consumed;
+//!   `hugetlb_unreserve_pages()` when a hugetlbfs inode is evicted (the
+//!   unnamed file of a shared mapping, after its last mapping; the model
+//!   never unlinks a named file, whose reservations therefore outlive every
+//!   process, as a memfd's do while its descriptor is open). mremap moves
+//!   the map with the VMA (`clear_vma_resv_huge_pages()` on the old one).
+//!
+//! The pool keeps its promises elsewhere too: offlining does not dissolve a
+//! free folio once every free folio is reserved (-EBUSY), and a smaller
+//! `nr_hugepages` keeps the reserved free folios.
 //!
 //! # Migration and offlining
 //!
@@ -33,7 +72,7 @@
 //! * free folios in the block are dissolved before the pages are tested
 //!   (`dissolve_free_hugetlb_folios()`): each leaves the pool for the
 //!   buddy allocator, and `nr_hugepages` shrinks by one — the pool is not
-//!   refilled elsewhere. A folio that was the migration target's source
+//!   refilled elsewhere, so a folio a reservation needs is not dissolved. A folio that was the migration target's source
 //!   therefore costs the pool a page when the target came from the pool.
 //!
 //! `alloc_contig_range()` instead replaces a free folio with a fresh one
@@ -53,6 +92,7 @@
 use super::fault::VmFault;
 use super::file::page_file;
 use super::huge::{haddr, mk_huge_pmd, HPAGE_PMD_NR, HPAGE_PMD_ORDER, HPAGE_PMD_SIZE};
+use super::hugetlb_resv::Reservations;
 use super::pte::{MigrationKind, Pte, SwapEntry, PTE_DIRTY, PTE_PSE, PTE_RW, PTE_YOUNG};
 use super::{Mm, Vma, VM_SHARED, VM_WRITE};
 use crate::errno::{Errno, KResult};
@@ -77,6 +117,15 @@ pub struct HugetlbPool {
     /// the pool, when freed (fresh migration targets, and — after
     /// `move_hugetlb_state()` — the folios they replaced).
     temporary: BTreeSet<u64>,
+    /// `resv_huge_pages` and the reservation maps.
+    pub(crate) resv: Reservations,
+}
+
+impl HugetlbPool {
+    /// `free_huge_pages`.
+    pub(crate) fn nr_free(&self) -> u64 {
+        self.free.len() as u64
+    }
 }
 
 /// The migration ops of hugetlb folios (`isolate_hugetlb()`,
@@ -158,8 +207,12 @@ impl Machine {
     /// `dequeue_hugetlb_folio_node_exact()` over the free list: a free
     /// folio `allowed` accepts, never one in an isolated pageblock (7.2
     /// skips those: it would only have to move again); refcount 1.
-    fn dequeue_hugetlb_folio(&self, allowed: impl Fn(Pfn) -> bool) -> Option<Pfn> {
-        let mut pool = self.vm().hugetlb.lock();
+    /// `pool` is the pool, locked.
+    fn dequeue_hugetlb_folio(
+        &self,
+        pool: &mut HugetlbPool,
+        allowed: impl Fn(Pfn) -> bool,
+    ) -> Option<Pfn> {
         let at = pool
             .free
             .iter()
@@ -170,7 +223,8 @@ impl Machine {
     }
 
     /// `alloc_hugetlb_folio_nodemask()` for migrating `src`: a free folio of
-    /// the pool that `gfp` allows, preferably on node `nid`, or a fresh
+    /// the pool that `gfp` allows and no reservation needs, preferably on
+    /// node `nid`, or a fresh
     /// temporary one from the buddy allocator (`alloc_migrate_hugetlb_folio()`,
     /// counted in `nr_huge_pages` until freed).
     pub(crate) fn alloc_hugetlb_folio_nodemask(
@@ -180,9 +234,18 @@ impl Machine {
         nid: usize,
     ) -> KResult<Pfn> {
         let zone_ok = |h: Pfn| self.page(h).zonenum() <= gfp.highest_zone;
-        let pooled = self
-            .dequeue_hugetlb_folio(|h| h != src && zone_ok(h) && self.page(h).nid() == nid)
-            .or_else(|| self.dequeue_hugetlb_folio(|h| h != src && zone_ok(h)));
+        let pooled = {
+            let mut pool = self.vm().hugetlb.lock();
+            // Only a free folio nobody reserved (available_huge_pages()).
+            if pool.nr_free() > pool.resv.resv_huge_pages {
+                self.dequeue_hugetlb_folio(&mut pool, |h| {
+                    h != src && zone_ok(h) && self.page(h).nid() == nid
+                })
+                .or_else(|| self.dequeue_hugetlb_folio(&mut pool, |h| h != src && zone_ok(h)))
+            } else {
+                None
+            }
+        };
         if let Some(head) = pooled {
             return Ok(head);
         }
@@ -210,21 +273,30 @@ impl Machine {
     /// `dissolve_free_hugetlb_folios()`: every free folio with a page in
     /// `[start, end)` leaves the pool for the buddy allocator and the pool
     /// shrinks (`h->max_huge_pages--`); it is not refilled from elsewhere.
-    /// Never fails in the model: there are no reservations that could make
-    /// a free folio unavailable.
+    /// A free folio that a reservation needs stays: once the free folios
+    /// are all reserved (`!available_huge_pages()`), the dissolve fails
+    /// with -EBUSY (`dissolve_free_hugetlb_folio()`), and so does the
+    /// offline; the folios dissolved before stay dissolved.
     pub fn dissolve_free_hugetlb_folios(&self, start: Pfn, end: Pfn) -> KResult<()> {
-        let doomed: Vec<Pfn> = {
+        let (doomed, ret) = {
             let mut pool = self.vm().hugetlb.lock();
             let inside = |h: &Pfn| *h + HPAGE_PMD_NR > start && *h < end;
-            let doomed: Vec<Pfn> = pool.free.iter().copied().filter(|h| inside(h)).collect();
-            pool.free.retain(|h| !inside(h));
-            pool.total -= doomed.len() as u64;
-            doomed
+            let mut doomed: Vec<Pfn> = Vec::new();
+            let mut ret = Ok(());
+            while let Some(at) = pool.free.iter().position(inside) {
+                if pool.nr_free() <= pool.resv.resv_huge_pages {
+                    ret = Err(Errno::EBUSY);
+                    break;
+                }
+                doomed.push(pool.free.remove(at));
+                pool.total -= 1;
+            }
+            (doomed, ret)
         };
         for head in doomed {
             self.update_and_free_hugetlb_folio(head);
         }
-        Ok(())
+        ret
     }
 
     /// `alloc_and_dissolve_hugetlb_folio()` for every free folio with a page
@@ -265,7 +337,8 @@ impl Machine {
         replaced
     }
 
-    /// `HugePages_Total` and `HugePages_Free`.
+    /// `HugePages_Total` and `HugePages_Free` (`HugePages_Rsvd`:
+    /// [`Machine::hugetlb_resv_pages`]).
     pub fn hugetlb_counts(&self) -> (u64, u64) {
         let pool = self.vm().hugetlb.lock();
         (pool.total, pool.free.len() as u64)
@@ -276,11 +349,30 @@ impl Machine {
         self.vm().hugetlb.lock().free.clone()
     }
 
-    /// `alloc_hugetlb_folio()`: a zeroed folio from the pool, refcount 1.
-    /// An empty pool is the fault's SIGBUS, which the model reports as
-    /// -EFAULT (there are no mmap-time reservations).
-    pub(crate) fn alloc_hugetlb_folio(&self) -> KResult<Pfn> {
-        let head = self.dequeue_hugetlb_folio(|_| true).ok_or(Errno::EFAULT)?;
+    /// `alloc_hugetlb_folio()` for a fault of `vma` at `addr`: a zeroed
+    /// folio from the pool, refcount 1. It takes the reservation the
+    /// mapping holds for `addr` if there is one and this is not the owner's
+    /// COW (`cow_from_owner`, which must leave the reservation to the
+    /// page's first owner); otherwise only a free folio nobody reserved
+    /// will do. None is the fault's SIGBUS, which the model reports as
+    /// -EFAULT.
+    pub(crate) fn alloc_hugetlb_folio(
+        &self,
+        vma: &Vma,
+        addr: u64,
+        cow_from_owner: bool,
+    ) -> KResult<Pfn> {
+        let head = {
+            let mut pool = self.vm().hugetlb.lock();
+            let free = pool.nr_free();
+            let use_reserve =
+                Self::hugetlb_resv_may_take(&pool.resv, free, vma, addr, cow_from_owner)?;
+            let head = self
+                .dequeue_hugetlb_folio(&mut pool, |_| true)
+                .ok_or(Errno::EFAULT)?;
+            Self::hugetlb_resv_commit(&mut pool.resv, vma, addr, head, use_reserve);
+            head
+        };
         for i in 0..HPAGE_PMD_NR {
             self.physmem().clear_page(head + i)?;
         }
@@ -308,7 +400,9 @@ impl Machine {
         for i in 1..4 {
             self.page(head + i).set_tail_word(0);
         }
-        self.vm().hugetlb.lock().free.push(head);
+        let mut pool = self.vm().hugetlb.lock();
+        Self::hugetlb_resv_on_free(&mut pool.resv, head);
+        pool.free.push(head);
     }
 
     /// `unmap_and_move_huge_page()`: migrates the isolated in-use folio
@@ -463,6 +557,11 @@ impl Machine {
         if self.hugetlb_migration_wait(vmf.table, vmf.idx) {
             return Ok(());
         }
+        // hugetlb_no_page(): "PID %d killed due to inadequate hugepage
+        // pool" — the owner took this VMA's page back (unmap_ref_private()).
+        if pmd.is_none() && vma.flags & VM_SHARED == 0 && self.hugetlb_vma_unmapped(mm, vma) {
+            return Err(Errno::EFAULT);
+        }
         if pmd.is_none() && vma.file.is_some() {
             return self.hugetlb_file_no_page(vmf);
         }
@@ -480,10 +579,11 @@ impl Machine {
             // hugetlb_no_page(): a fresh exclusive page, mapped read-only
             // unless this is a write (the COW "optimisation" that follows in
             // the kernel reuses it at once).
-            let head = self.alloc_hugetlb_folio()?;
+            let head = self.alloc_hugetlb_folio(vma, vmf.address, false)?;
             let _ptl = mm.ptl(vmf.table);
             if !vmf.same(self) {
                 drop(_ptl);
+                self.restore_reserve_on_error(vma, vmf.address, head);
                 self.folio_put(head);
                 return Ok(());
             }
@@ -512,7 +612,7 @@ impl Machine {
         let file = vma.file.expect("file VMA");
         let index = (vma.pgoff * PAGE_SIZE + haddr(vmf.address) - vma.start) / HPAGE_PMD_SIZE;
         // The lookup's reference becomes the mapping's.
-        let cache = self.file_get_huge(file, index)?;
+        let cache = self.file_get_huge(vma, vmf.address, file, index)?;
         let shared = vma.flags & VM_SHARED != 0;
         let mapped = {
             let ptl = mm.ptl(vmf.table);
@@ -548,6 +648,8 @@ impl Machine {
         let anon_vma = vma
             .anon_vma
             .expect("private mappings get an anon_vma at mmap");
+        // hugetlb_add_new_anon_rmap() clears HPG_restore_reserve.
+        self.hugetlb_clear_restore_reserve(head);
         self.folio_add_new_anon_rmap_pmd(head, mm, anon_vma, vma.linear_page_index(h));
         self.write_entry(
             pt,
@@ -557,35 +659,51 @@ impl Machine {
     }
 
     /// `hugetlb_wp()`: reuse when mapped once, else copy the whole page.
+    ///
+    /// The owner of a private mapping copying an anonymous page
+    /// (`old_folio != pagecache_folio`) copies outside its reserves: its
+    /// reservation for this address went into `old` at the first fault.
+    /// If no unreserved folio is free, `unmap_ref_private()` takes `old`
+    /// from the children that share it, and the owner, now its only
+    /// mapper, reuses it (`retry_avoidcopy`).
     fn hugetlb_wp(&self, vmf: &VmFault<'_>) -> KResult<()> {
-        let (mm, orig) = (vmf.mm, vmf.orig);
+        let (mm, vma, orig) = (vmf.mm, vmf.vma, vmf.orig);
         let old = orig.pfn();
-        {
-            let _ptl = mm.ptl(vmf.table);
-            if !vmf.same(self) {
-                return Ok(());
-            }
-            // "Note that we don't rely on the (safer) refcount check".
-            if self.folio_mapcount(old) == 1 && self.folio_test_anon(old) {
-                self.page(old).set(PG_ANON_EXCLUSIVE);
-                if !vmf.unshare() {
-                    vmf.set(self, orig.with(PTE_RW | PTE_DIRTY | PTE_YOUNG));
+        let cow_from_owner = vma.resv.is_some() && self.folio_test_anon(old);
+        let mut unmapped_children = false;
+        let new = loop {
+            {
+                let _ptl = mm.ptl(vmf.table);
+                if !vmf.same(self) {
+                    return Ok(());
                 }
-                return Ok(());
+                // "Note that we don't rely on the (safer) refcount check".
+                if self.folio_mapcount(old) == 1 && self.folio_test_anon(old) {
+                    self.page(old).set(PG_ANON_EXCLUSIVE);
+                    if !vmf.unshare() {
+                        vmf.set(self, orig.with(PTE_RW | PTE_DIRTY | PTE_YOUNG));
+                    }
+                    return Ok(());
+                }
+                self.folio_get(old);
             }
-            self.folio_get(old);
-        }
-        let new = match self.alloc_hugetlb_folio() {
-            Ok(n) => n,
-            Err(e) => {
-                self.folio_put(old);
-                return Err(e);
+            match self.alloc_hugetlb_folio(vma, vmf.address, cow_from_owner) {
+                Ok(n) => break n,
+                Err(e) => {
+                    self.folio_put(old);
+                    if !cow_from_owner || unmapped_children {
+                        return Err(e);
+                    }
+                    self.unmap_ref_private(mm, old);
+                    unmapped_children = true;
+                }
             }
         };
         let copied = (0..HPAGE_PMD_NR).try_for_each(|i| self.physmem().copy_page(new + i, old + i));
         let ptl = mm.ptl(vmf.table);
         if copied.is_err() || !vmf.same(self) {
             drop(ptl);
+            self.restore_reserve_on_error(vma, vmf.address, new);
             self.folio_put(new);
             self.folio_put(old);
             return copied;
@@ -647,8 +765,14 @@ impl Machine {
             }
             head
         };
-        // Maybe pinned: the child gets its own copy now.
-        let new = match self.alloc_hugetlb_folio() {
+        // Maybe pinned: the child gets its own copy now, outside any
+        // reservation (the child has none: alloc_hugetlb_folio(dst_vma,
+        // addr, true)).
+        let child_vma = Vma {
+            resv: None,
+            ..vma.clone()
+        };
+        let new = match self.alloc_hugetlb_folio(&child_vma, addr, true) {
             Ok(n) => n,
             Err(e) => {
                 self.folio_put(head);
@@ -671,8 +795,11 @@ impl Machine {
     /// `set_max_huge_pages()` (a write of `nr_hugepages`): grows the pool
     /// with fresh movable folios until it holds `count` or allocation fails
     /// (no error: the pool is as large as it could get), or shrinks it by
-    /// freeing free folios to the buddy allocator (in-use ones stay; the
-    /// kernel would count them as surplus, which the model has not).
+    /// freeing free folios to the buddy allocator — never below the
+    /// reserved and in-use ones (`min_count` is `resv_huge_pages +
+    /// nr_huge_pages - free_huge_pages`): in-use ones stay, and so do as
+    /// many free ones as are reserved (the kernel would count the excess as surplus,
+    /// which the model has not).
     pub fn set_max_huge_pages(&self, count: u64) {
         while self.vm().hugetlb.lock().total < count {
             if self.alloc_pool_hugetlb_folio().is_err() {
@@ -682,7 +809,7 @@ impl Machine {
         loop {
             let head = {
                 let mut pool = self.vm().hugetlb.lock();
-                if pool.total <= count {
+                if pool.total <= count || pool.nr_free() <= pool.resv.resv_huge_pages {
                     break;
                 }
                 let Some(head) = pool.free.pop() else { break };

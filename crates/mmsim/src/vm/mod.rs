@@ -17,6 +17,7 @@
 //! | `unmap.rs` | zap, munmap, exit, mprotect, clear_refs, madvise advice on VMAs and PTEs |
 //! | `huge.rs` | THPs: PMD faults, PMD split, folio split, collapse, the huge zero page |
 //! | `hugetlb.rs` | the hugetlb pool and hugetlb mappings |
+//! | `hugetlb_resv.rs` | hugetlb reservations: resv_maps, `HugePages_Rsvd` |
 //! | `swap.rs` | the swap device and cache, MADV_PAGEOUT, `do_swap_page()` |
 //! | `ksm.rs` | KSM scans |
 //! | `mremap.rs` | mremap: resizing and moving mappings |
@@ -72,6 +73,7 @@ pub mod file;
 pub mod fork;
 pub mod huge;
 pub mod hugetlb;
+pub mod hugetlb_resv;
 pub mod ksm;
 pub mod migrate;
 pub mod mm_id;
@@ -456,6 +458,13 @@ impl Machine {
         let addr = {
             let mut maps = mm.mmap_lock.down_write();
             let addr = self.get_unmapped_area(&maps, size, align)?;
+            // hugetlbfs_file_mmap() → hugetlb_reserve_pages(): the whole
+            // range is reserved now, or the mmap fails.
+            let resv = if flags & VM_HUGETLB != 0 {
+                Some(self.hugetlb_reserve_private(size / huge::HPAGE_PMD_SIZE)?)
+            } else {
+                None
+            };
             // anon_vma_prepare() at mmap rather than at the first fault: the
             // model's faults hold mmap_lock for read only.
             let anon_vma = Some(self.anon_vma_alloc(mm));
@@ -468,6 +477,7 @@ impl Machine {
                 // do_mmap(): "pgoff = addr >> PAGE_SHIFT" for private
                 // anonymous memory, the index its pages record.
                 pgoff: addr >> crate::page::PAGE_SHIFT,
+                resv,
             });
             addr
         };

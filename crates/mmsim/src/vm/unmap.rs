@@ -108,8 +108,10 @@ impl Machine {
     ) -> KResult<()> {
         let r =
             UserRange::new(RangeCall::Munmap, start, len)?.expect("munmap ranges are never empty");
-        for (s, e) in self.vma_remove_range(mm, maps, r)? {
-            self.zap_range(mm, s, e);
+        for vma in self.vma_remove_range(mm, maps, r)? {
+            self.zap_range(mm, vma.start, vma.end);
+            // remove_vma() → hugetlb_vm_op_close().
+            self.hugetlb_vm_op_close(maps.iter(), &vma);
         }
         Ok(())
     }
@@ -117,11 +119,15 @@ impl Machine {
     /// `exit_mmap()`: every VMA goes, then the page tables.
     pub fn exit_mmap(&self, mm: &Mm) {
         let mut maps = mm.mmap_lock.down_write();
-        let ranges: Vec<(u64, u64)> = maps.iter().map(|v| (v.start, v.end)).collect();
-        for (s, e) in ranges {
-            self.zap_range(mm, s, e);
+        let vmas: Vec<Vma> = maps.iter().cloned().collect();
+        for vma in &vmas {
+            self.zap_range(mm, vma.start, vma.end);
         }
         maps.clear();
+        for (i, vma) in vmas.iter().enumerate() {
+            self.hugetlb_vm_op_close(&vmas[i + 1..], vma);
+        }
+        self.hugetlb_exit_mmap(mm);
         // unlink_anon_vmas() before free_pgtables(): no reverse-map walker
         // (split, migration) still holds one of these tables.
         let _rmap = self.vm().rmap_lock.down_write();

@@ -64,6 +64,11 @@ pub struct Vma {
     pub file: Option<u32>,
     /// `vm_pgoff`: the file page mapped at `start`.
     pub pgoff: u64,
+    /// A private hugetlb VMA's `vm_private_data` in the process that
+    /// mmap()ed it (HPAGE_RESV_OWNER): the id of its reservation map
+    /// ([`super::hugetlb_resv`]). None everywhere else, and in a fork
+    /// child (`reset_vma_resv_huge_pages()`).
+    pub resv: Option<u32>,
 }
 
 impl Vma {
@@ -285,6 +290,7 @@ impl MmMaps {
                 && prev.flags == next.flags
                 && prev.anon_vma == next.anon_vma
                 && prev.file == next.file
+                && prev.resv == next.resv
                 && prev.pgoff + (prev.end - prev.start) / PAGE_SIZE == next.pgoff;
             if mergeable {
                 let next_end = next.end;
@@ -413,13 +419,14 @@ impl Machine {
     }
 
     /// Removes the VMAs of `r` (munmap), splitting those across its edges;
-    /// returns the parts that were mapped. Holes are fine.
+    /// returns the VMAs removed (the parts that were mapped). Holes are
+    /// fine.
     pub(crate) fn vma_remove_range(
         &self,
         mm: &Mm,
         maps: &mut MmMaps,
         r: UserRange,
-    ) -> KResult<Vec<(u64, u64)>> {
+    ) -> KResult<Vec<Vma>> {
         // Both edges are checked before either is split, so a refusal
         // leaves nothing half-done.
         for edge in [r.start, r.end] {
@@ -432,11 +439,12 @@ impl Machine {
         self.split_vma(mm, maps, r.start)?;
         self.split_vma(mm, maps, r.end)?;
         let (parts, _) = maps.covered(r, Holes::Skip);
-        for &(s, _) in &parts {
-            maps.vmas.remove(&s);
-        }
+        let removed = parts
+            .iter()
+            .filter_map(|&(s, _)| maps.vmas.remove(&s))
+            .collect();
         maps.publish();
-        Ok(parts)
+        Ok(removed)
     }
 
     /// `mprotect_fixup()` / `madvise_update_vma()` over `parts` (each
@@ -498,6 +506,7 @@ mod tests {
             anon_vma: Some(0),
             file: None,
             pgoff: 0,
+            resv: None,
         }
     }
 

@@ -150,6 +150,10 @@ impl Machine {
         f.push("max_pfn", self.max_pfn());
         f.push("HugePages_Total", huge_total);
         f.push("HugePages_Free", huge_free);
+        // resv_huge_pages: reserved at mmap, not yet faulted in.
+        f.push("HugePages_Rsvd", self.hugetlb_resv_pages());
+        // The model has no overcommit (nr_overcommit_hugepages 0).
+        f.push("HugePages_Surp", 0);
         f.push("Hugepagesize", 2048);
         f
     }
