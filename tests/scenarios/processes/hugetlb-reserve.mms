@@ -14,6 +14,10 @@ expect P mmap big 6M hugetlb fails ENOMEM
 expect meminfo HugePages_Rsvd == 2
 P mmap b 4M hugetlb
 expect meminfo HugePages_Rsvd == 4
+# The hstate's sysfs files say the same (mm/hugetlb_sysfs.c; read-only).
+expect sysfs read kernel/mm/hugepages/hugepages-2048kB/resv_hugepages == 4
+expect sysfs read kernel/mm/hugepages/hugepages-2048kB/surplus_hugepages == 0
+expect sysfs write kernel/mm/hugepages/hugepages-2048kB/resv_hugepages 0 fails EACCES
 expect P mmap c 2M hugetlb fails ENOMEM
 # The first touch consumes the reservation: Free and Rsvd both drop.
 P write a 4K 0x01

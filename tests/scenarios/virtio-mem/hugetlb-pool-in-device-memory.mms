@@ -5,7 +5,7 @@
 machine ram=2G block=128M auto_online=online_movable
 virtio-mem add vm0 addr=0x100000000 size=1G block=2M inaccessible requested=256M
 expect sysfs read kernel/mm/hugepages/hugepages-2048kB/nr_hugepages == 0
-expect sysfs ls kernel/mm/hugepages/hugepages-2048kB == free_hugepages nr_hugepages
+expect sysfs ls kernel/mm/hugepages/hugepages-2048kB == free_hugepages nr_hugepages resv_hugepages surplus_hugepages
 sysfs write kernel/mm/hugepages/hugepages-2048kB/nr_hugepages 8
 expect sysfs read kernel/mm/hugepages/hugepages-2048kB/free_hugepages == 8
 expect meminfo HugePages_Total == 8

@@ -102,8 +102,10 @@ fn show(m: &Machine, attr: Attr) -> KResult<String> {
             Ok(format!(
                 "{}\n",
                 match a {
-                    HugetlbAttr::NrHugepages => total,
-                    HugetlbAttr::FreeHugepages => free,
+                    HugetlbAttr::Nr => total,
+                    HugetlbAttr::Free => free,
+                    HugetlbAttr::Resv => m.hugetlb_resv_pages(),
+                    HugetlbAttr::Surplus => 0,
                 }
             ))
         }
@@ -262,10 +264,12 @@ impl Machine {
             Attr::InjectError(which) => {
                 inject::store(self, which, &store_buffer(value, SIMPLE_ATTR_WRITE_MAX))
             }
-            Attr::Hugetlb(HugetlbAttr::NrHugepages) => {
+            Attr::Hugetlb(HugetlbAttr::Nr) => {
                 nr_hugepages_store(self, &store_buffer(value, SYSFS_WRITE_MAX))
             }
-            Attr::Hugetlb(HugetlbAttr::FreeHugepages) => Err(Errno::EIO),
+            Attr::Hugetlb(HugetlbAttr::Free | HugetlbAttr::Resv | HugetlbAttr::Surplus) => {
+                Err(Errno::EIO)
+            }
         }
     }
 

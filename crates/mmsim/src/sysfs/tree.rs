@@ -115,9 +115,13 @@ pub enum Attr {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HugetlbAttr {
     /// `nr_hugepages`: the persistent pool size; writing resizes it.
-    NrHugepages,
+    Nr,
     /// `free_hugepages`.
-    FreeHugepages,
+    Free,
+    /// `resv_hugepages`: free pages promised to mappings (HugePages_Rsvd).
+    Resv,
+    /// `surplus_hugepages`: always 0 (the model has no overcommit).
+    Surplus,
 }
 
 /// The 2 MiB hstate's directory name.
@@ -133,8 +137,8 @@ impl Attr {
             Attr::Memory(MemoryAttr::Block(_, BlockAttr::State | BlockAttr::Online)) => 0o644,
             Attr::Memory(MemoryAttr::Block(_, _)) => 0o444,
             Attr::InjectError(_) => 0o600,
-            Attr::Hugetlb(HugetlbAttr::NrHugepages) => 0o644,
-            Attr::Hugetlb(HugetlbAttr::FreeHugepages) => 0o444,
+            Attr::Hugetlb(HugetlbAttr::Nr) => 0o644,
+            Attr::Hugetlb(HugetlbAttr::Free | HugetlbAttr::Resv | HugetlbAttr::Surplus) => 0o444,
         }
     }
 }
@@ -274,10 +278,10 @@ impl Dir {
             (Dir::Kernel, "mm") => Entry::Dir(Dir::Mm),
             (Dir::Mm, "hugepages") => Entry::Dir(Dir::Hugepages),
             (Dir::Hugepages, HSTATE_DIR) => Entry::Dir(Dir::Hstate),
-            (Dir::Hstate, "nr_hugepages") => Entry::Attr(Attr::Hugetlb(HugetlbAttr::NrHugepages)),
-            (Dir::Hstate, "free_hugepages") => {
-                Entry::Attr(Attr::Hugetlb(HugetlbAttr::FreeHugepages))
-            }
+            (Dir::Hstate, "nr_hugepages") => Entry::Attr(Attr::Hugetlb(HugetlbAttr::Nr)),
+            (Dir::Hstate, "free_hugepages") => Entry::Attr(Attr::Hugetlb(HugetlbAttr::Free)),
+            (Dir::Hstate, "resv_hugepages") => Entry::Attr(Attr::Hugetlb(HugetlbAttr::Resv)),
+            (Dir::Hstate, "surplus_hugepages") => Entry::Attr(Attr::Hugetlb(HugetlbAttr::Surplus)),
             _ => return None,
         };
         Some(entry)
@@ -364,11 +368,16 @@ impl Dir {
             Dir::Hstate => fixed(&[
                 (
                     "free_hugepages",
-                    Entry::Attr(Attr::Hugetlb(HugetlbAttr::FreeHugepages)),
+                    Entry::Attr(Attr::Hugetlb(HugetlbAttr::Free)),
+                ),
+                ("nr_hugepages", Entry::Attr(Attr::Hugetlb(HugetlbAttr::Nr))),
+                (
+                    "resv_hugepages",
+                    Entry::Attr(Attr::Hugetlb(HugetlbAttr::Resv)),
                 ),
                 (
-                    "nr_hugepages",
-                    Entry::Attr(Attr::Hugetlb(HugetlbAttr::NrHugepages)),
+                    "surplus_hugepages",
+                    Entry::Attr(Attr::Hugetlb(HugetlbAttr::Surplus)),
                 ),
             ]),
             Dir::Debug => fixed(&[(
