@@ -83,20 +83,20 @@ fn hugecache_offset(vma: &Vma, addr: u64) -> u64 {
 }
 
 impl Reservations {
-    /// `hugetlb_acct_memory()` with no surplus pages: a positive `delta`
-    /// must fit in the free folios nobody has reserved
-    /// (`gather_surplus_pages()`, -ENOMEM); a negative one gives back.
-    fn acct(&mut self, free: u64, delta: i64) -> KResult<()> {
-        if delta >= 0 {
-            let want = self.resv_huge_pages + delta as u64;
-            if want > free {
-                return Err(Errno::ENOMEM);
-            }
-            self.resv_huge_pages = want;
-        } else {
-            self.resv_huge_pages -= delta.unsigned_abs();
+    /// `hugetlb_acct_memory(delta > 0)`: `n` more free pages promised, or
+    /// ENOMEM if `free` does not cover every promise (no surplus pages).
+    fn reserve(&mut self, free: u64, n: u64) -> KResult<()> {
+        let want = self.resv_huge_pages + n;
+        if want > free {
+            return Err(Errno::ENOMEM);
         }
+        self.resv_huge_pages = want;
         Ok(())
+    }
+
+    /// `hugetlb_acct_memory(delta < 0)`: `n` promises given back.
+    fn unreserve(&mut self, n: u64) {
+        self.resv_huge_pages -= n;
     }
 
     /// `vma_needs_reservation()`: true if a fault at `idx` must take a
@@ -152,7 +152,7 @@ impl Machine {
     pub(crate) fn hugetlb_reserve_private(&self, pages: u64) -> KResult<u32> {
         let mut pool = self.vm().hugetlb.lock();
         let free = pool.nr_free();
-        pool.resv.acct(free, pages as i64)?;
+        pool.resv.reserve(free, pages)?;
         let id = pool.resv.next_id;
         pool.resv.next_id += 1;
         pool.resv.private.insert(id, BTreeSet::new());
@@ -172,7 +172,7 @@ impl Machine {
                 .filter(|i| !map.is_some_and(|m| m.contains(i)))
                 .count()
         };
-        pool.resv.acct(free, chg as i64)?;
+        pool.resv.reserve(free, chg as u64)?;
         pool.resv.files.entry(file).or_default().extend(0..pages);
         Ok(())
     }
@@ -195,9 +195,7 @@ impl Machine {
     pub(crate) fn hugetlb_unreserve_pages(&self, file: u32, freed: u64) {
         let mut pool = self.vm().hugetlb.lock();
         let chg = pool.resv.files.remove(&file).map_or(0, |m| m.len() as u64);
-        let free = pool.nr_free();
-        let back = chg.saturating_sub(freed);
-        let _ = pool.resv.acct(free, -(back as i64));
+        pool.resv.unreserve(chg.saturating_sub(freed));
     }
 
     /// `hugetlb_vm_op_close()`: a private hugetlb VMA of its owner goes
@@ -219,8 +217,7 @@ impl Machine {
         let shared_map = remaining.into_iter().any(|v| v.resv == Some(id));
         let mut pool = self.vm().hugetlb.lock();
         let reserve = pool.resv.unconsumed(vma);
-        let free = pool.nr_free();
-        let _ = pool.resv.acct(free, -(reserve as i64));
+        pool.resv.unreserve(reserve);
         if !shared_map {
             pool.resv.private.remove(&id);
         }
