@@ -297,11 +297,15 @@ fn machine(ram: u64) -> Machine {
 }
 
 fn machine_with_swap(ram: u64, swap: u64) -> Machine {
+    boot(ram, swap, true)
+}
+
+fn boot(ram: u64, swap: u64, prealloc: bool) -> Machine {
     Machine::boot(
         MachineConfig {
             ram,
             swap,
-            prealloc: true,
+            prealloc,
             ..Default::default()
         },
         Default::default(),
@@ -530,16 +534,7 @@ pub fn bench(quick: bool, json: bool) -> ExitCode {
         let t = Instant::now();
         // Not preallocated: booting a terabyte that nothing writes costs the
         // host next to nothing, which is the point of the row.
-        drop(
-            Machine::boot(
-                MachineConfig {
-                    ram: 1 << 40,
-                    ..Default::default()
-                },
-                Default::default(),
-            )
-            .expect("the bench machine boots"),
-        );
+        drop(boot(1 << 40, 0, false));
         // One order-10 free-list head (a 64-byte struct page) per 4 MiB.
         let heads = (1u64 << 40) / (4 << 20);
         rows.push(Row {
